@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages the tests use (real Linux peers for the TAP tests). Root only.
+set -euo pipefail
+need=()
+for pkg in iproute2 iputils-ping iputils-arping socat tcpdump tshark; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

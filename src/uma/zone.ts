@@ -1,0 +1,854 @@
+/**
+ * Zones: the caching allocator in front of a keg (uma_zone). Every thread that
+ * uses a zone has its own Zone object; the zone's shared state lives in a
+ * record in the arena and the object adds this thread's per-CPU cache.
+ *
+ * Per-CPU cache: an alloc bucket and a free bucket, kept in this object's
+ * fields (thread-local), so the fast paths take no lock and no atomic. When
+ * the alloc bucket runs dry it is swapped with the free bucket, then with a
+ * full bucket from the zone's shared list (zone lock), then filled from the
+ * keg. Full free buckets go to the shared list the same way.
+ *
+ * Shared record (ZONE_BYTES, Int32 fields Z_*):
+ *   Z_LOCK        futex word, class "UMA zone"
+ *   Z_FULL_HEAD   full buckets shared by all CPUs (singly linked by B_NEXT)
+ *   Z_ITEMS       items the zone holds from its keg: in use plus cached
+ *   Z_MAX_ITEMS   the limit on Z_ITEMS (0 = none)
+ *   Z_SLEEP_HEAD/TAIL  FIFO tickets of M_WAITOK sleepers at the limit
+ *   Z_WAKE_SEQ    futex word the sleepers wait on
+ * Per-CPU statistics slot (128 bytes; arena.statSlot): Float64 counters
+ * ST_ALLOCS.. and the Int32 drain-request word ST_DRAIN_WORD.
+ */
+import type { Arena } from '../arena/arena.js';
+import { ZONE_BYTES } from '../arena/arena.js';
+import { H_ZONE_WARNINGS, OWNER_SHIFT } from '../arena/layout.js';
+import { ArgumentError, MemoryCorruptionError, ZoneBusyError } from '../errors.js';
+import { Mutex } from '../sync/mutex.js';
+import { witness } from '../sync/witness.js';
+import { B_COUNT, B_ENTRIES, B_NEXT, BUCKET_MAX } from './bucket.js';
+import { M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, M_ZERO, UMA_ZONE_NOBUCKET } from './flags.js';
+import { checkTrash, fillTrash, type Keg } from './keg.js';
+
+export const Z_LOCK = 0;
+export const Z_FLAGS = 1;
+export const Z_KEG = 2;
+export const Z_SIZE = 3;
+export const Z_BUCKET_SIZE = 4;
+export const Z_BUCKET_MAX = 5;
+export const Z_FULL_HEAD = 6;
+export const Z_FULL_COUNT = 7;
+export const Z_FULL_MIN = 8;
+export const Z_ITEMS = 9;
+export const Z_MAX_ITEMS = 10;
+export const Z_SLEEPERS = 11;
+export const Z_SLEEP_HEAD = 12;
+export const Z_SLEEP_TAIL = 13;
+export const Z_WAKE_SEQ = 14;
+export const Z_WARN_LAST = 15;
+export const Z_LIMIT_HITS = 16;
+export const Z_ALIVE = 17;
+export const Z_CALLBACKS = 18;
+export const Z_SECONDARY = 19;
+export const Z_NAME = 20; // 32 bytes
+export const Z_NAME_BYTES = 32;
+export const Z_WARNING = 28; // 64 bytes
+export const Z_WARNING_BYTES = 64;
+export const Z_BUCKET_INIT = 44;
+
+/** Bits of Z_CALLBACKS: which callbacks the creator registered (others must too). */
+export const CB_CTOR = 1;
+export const CB_DTOR = 2;
+export const CB_INIT = 4;
+export const CB_FINI = 8;
+
+// Per-CPU statistics slot: Float64 indices relative to the slot.
+export const ST_ALLOCS = 0;
+export const ST_FREES = 1;
+export const ST_FAILS = 2;
+export const ST_SLEEPS = 3;
+export const ST_XDOMAIN = 4;
+/** Int32 index (relative to the slot) of the drain-request word. */
+export const ST_DRAIN_WORD = 16;
+
+/** Seconds between two "limit reached" warnings of one zone (FreeBSD: 300). */
+export const WARN_INTERVAL_S = 300;
+
+export type Ctor = (item: number, arg: number, flags: number) => boolean;
+export type Dtor = (item: number, arg: number) => void;
+export type Init = (item: number, flags: number) => boolean;
+export type Fini = (item: number) => void;
+
+export interface ZoneCallbacks {
+  ctor?: Ctor | null;
+  dtor?: Dtor | null;
+  /** Primary zones: per item when a slab is made. Secondary zones: when an item moves keg -> zone. */
+  init?: Init | null;
+  /** The reverse of init. */
+  fini?: Fini | null;
+}
+
+/** Hooks the zone needs from the UMA system (bucket memory, logging). */
+export interface ZoneHost {
+  allocBucket(): number;
+  freeBucket(b: number): void;
+  warn(message: string): void;
+}
+
+const FAIL_NONE = 0;
+const FAIL_LIMIT = 1;
+const FAIL_NOMEM = 2;
+
+export class Zone {
+  readonly name: string;
+  readonly index: number;
+  readonly arena: Arena;
+  readonly keg: Keg;
+  readonly lock: Mutex;
+  readonly secondary: boolean;
+  /** Thread-local: the CPU this object caches for. */
+  readonly cpu: number;
+
+  // Arena views and record indices (hot-path fields first).
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly u8: Uint8Array;
+  private readonly rec: number;
+  private readonly stat: number; // Float64 index of this CPU's slot
+  private readonly drainIdx: number; // Int32 index of this CPU's drain word
+  private readonly cpuTag: number;
+  private readonly plain: boolean; // !debug: hot paths skip the checks
+  private readonly nobucket: boolean;
+
+  // The per-CPU cache (thread-local, no lock).
+  private allocB = 0;
+  private allocCnt = 0;
+  private allocEntries = 0;
+  private freeB = 0;
+  private freeCnt = 0;
+  private freeEntries = 0;
+  private freeCap = 0;
+  private drainSeen = 0;
+
+  ctor: Ctor | null = null;
+  dtor: Dtor | null = null;
+  /** Zone-level init/fini (secondary zones); a primary zone's are the keg's. */
+  zinit: Init | null = null;
+  zfini: Fini | null = null;
+  /** uma_zone_set_maxaction: called (in this thread) when an allocation hits the limit. */
+  maxAction: ((zone: Zone) => void) | null = null;
+  private readonly host: ZoneHost;
+  private failReason = FAIL_NONE;
+  private lastContended = 0;
+  private readonly one = new Int32Array(1);
+
+  constructor(arena: Arena, index: number, keg: Keg, cpu: number, host: ZoneHost) {
+    this.arena = arena;
+    this.index = index;
+    this.keg = keg;
+    this.cpu = cpu;
+    this.host = host;
+    this.i32 = arena.i32;
+    this.f64 = arena.f64;
+    this.u8 = arena.u8;
+    this.rec = (arena.zoneTable + index * ZONE_BYTES) >> 2;
+    this.lock = new Mutex(this.i32, this.rec + Z_LOCK, 'UMA zone');
+    this.name = arena.readString((this.rec + Z_NAME) * 4, Z_NAME_BYTES);
+    this.secondary = this.i32[this.rec + Z_SECONDARY] !== 0;
+    const slot = arena.statSlot(index, cpu);
+    this.stat = slot >> 3;
+    this.drainIdx = (slot >> 2) + ST_DRAIN_WORD;
+    this.drainSeen = Atomics.load(this.i32, this.drainIdx);
+    this.cpuTag = cpu + 1;
+    this.plain = !arena.debug;
+    this.nobucket = (this.i32[this.rec + Z_FLAGS] & UMA_ZONE_NOBUCKET) !== 0;
+  }
+
+  /** Fill a fresh zone record (creator thread, under the zones lock). */
+  static format(arena: Arena, index: number, name: string, kegIndex: number, size: number, flags: number, bucketSize: number, callbacks: number, secondary: boolean): void {
+    const r = (arena.zoneTable + index * ZONE_BYTES) >> 2;
+    const i32 = arena.i32;
+    i32.fill(0, r, r + (ZONE_BYTES >> 2));
+    i32[r + Z_FLAGS] = flags;
+    i32[r + Z_KEG] = kegIndex;
+    i32[r + Z_SIZE] = size;
+    i32[r + Z_BUCKET_SIZE] = (flags & UMA_ZONE_NOBUCKET) !== 0 ? 0 : bucketSize;
+    i32[r + Z_BUCKET_INIT] = i32[r + Z_BUCKET_SIZE];
+    i32[r + Z_BUCKET_MAX] = (flags & UMA_ZONE_NOBUCKET) !== 0 ? 0 : BUCKET_MAX;
+    i32[r + Z_CALLBACKS] = callbacks;
+    i32[r + Z_SECONDARY] = secondary ? 1 : 0;
+    i32[r + Z_ALIVE] = 1;
+    arena.writeString((r + Z_NAME) * 4, Z_NAME_BYTES, name);
+    arena.writeString((r + Z_WARNING) * 4, Z_WARNING_BYTES, 'limit reached');
+    for (let cpu = 0; cpu < arena.ncpusMax; cpu++) {
+      const slot = arena.statSlot(index, cpu);
+      i32.fill(0, slot >> 2, (slot + 128) >> 2);
+    }
+  }
+
+  // ------------------------------------------------------------------
+  // Fast paths
+  // ------------------------------------------------------------------
+
+  /**
+   * uma_zalloc_arg: allocate one item. Returns its handle, or 0 when M_NOWAIT
+   * (the default) cannot be satisfied. M_WAITOK sleeps and never returns 0.
+   * Fast path: pop from this CPU's alloc bucket; no lock, no atomic.
+   */
+  alloc(flags: number = M_NOWAIT, arg = 0): number {
+    const n = this.allocCnt;
+    if (n > 0 && this.plain && this.i32[this.drainIdx] === this.drainSeen) {
+      const item = this.i32[this.allocEntries + n - 1];
+      this.allocCnt = n - 1;
+      this.f64[this.stat + ST_ALLOCS]++;
+      this.u8[this.arena.ownerMap + (item >>> OWNER_SHIFT)] = this.cpuTag;
+      if ((flags & M_ZERO) !== 0 || this.ctor !== null) return this.finishAlloc(item, flags, arg);
+      return item;
+    }
+    return this.allocSlow(flags, arg);
+  }
+
+  /**
+   * uma_zfree_arg: free one item (0 is ignored, as free(NULL)). Fast path: push
+   * onto this CPU's free bucket. A free while sleepers wait at the zone limit
+   * goes straight to the keg so that the first sleeper can have it.
+   */
+  free(item: number, arg = 0): void {
+    const o = this.arena.ownerMap + (item >>> OWNER_SHIFT);
+    const tag = this.u8[o];
+    if (!(tag > 0) || (item & 15) !== 0 || !this.plain) {
+      this.freeChecked(item, arg);
+      return;
+    }
+    if (tag !== this.cpuTag) this.f64[this.stat + ST_XDOMAIN]++;
+    this.u8[o] = 0;
+    if (this.dtor !== null) this.dtor(item, arg);
+    const n = this.freeCnt;
+    if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
+      this.i32[this.freeEntries + n] = item;
+      this.freeCnt = n + 1;
+      this.f64[this.stat + ST_FREES]++;
+      return;
+    }
+    this.freeSlow(item);
+  }
+
+  // ------------------------------------------------------------------
+  // Slow paths
+  // ------------------------------------------------------------------
+
+  /** Everything the fast path does not: checks, bucket exchange, keg, sleeping. */
+  private allocSlow(flags: number, arg: number): number {
+    this.checkFlags(flags);
+    if ((flags & M_WAITOK) !== 0 && witness.enabled) witness.checkSleepable(`M_WAITOK allocation from zone "${this.name}"`);
+    if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
+    for (;;) {
+      const item = this.allocFromCache(flags);
+      if (item !== 0) {
+        this.f64[this.stat + ST_ALLOCS]++;
+        this.u8[this.arena.ownerMap + (item >>> OWNER_SHIFT)] = this.cpuTag;
+        return this.finishAlloc(item, flags, arg);
+      }
+      if ((flags & M_WAITOK) === 0) {
+        this.f64[this.stat + ST_FAILS]++;
+        if (this.failReason === FAIL_LIMIT) this.limitReached();
+        return 0;
+      }
+      const got = this.failReason === FAIL_LIMIT ? this.sleepAtLimit(flags) : this.sleepForMemory();
+      if (got !== 0) {
+        this.f64[this.stat + ST_ALLOCS]++;
+        this.u8[this.arena.ownerMap + (got >>> OWNER_SHIFT)] = this.cpuTag;
+        return this.finishAlloc(got, flags, arg);
+      }
+    }
+  }
+
+  /** One item from the per-CPU buckets, the zone's full list or the keg; 0 and failReason set if none. */
+  private allocFromCache(flags: number): number {
+    this.failReason = FAIL_NONE;
+    if (this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) return this.allocDirect(flags);
+    for (;;) {
+      if (this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
+      if (this.freeCnt > 0) {
+        this.swapBuckets();
+        continue;
+      }
+      // Items waiting sleepers are owed must not be taken by newcomers (FIFO).
+      if (this.i32[this.rec + Z_SLEEPERS] > 0 && (flags & M_USE_RESERVE) === 0) {
+        if (this.takeFullBucket()) continue;
+        this.failReason = FAIL_LIMIT;
+        return 0;
+      }
+      if (this.takeFullBucket()) continue;
+      if (this.fillFromKeg(flags)) continue;
+      if (this.failReason === FAIL_NONE) return this.allocDirect(flags); // no bucket memory: go around the cache
+      return 0;
+    }
+  }
+
+  /** Zone init, trash check, M_ZERO and ctor on a freshly taken item. */
+  private finishAlloc(item: number, flags: number, arg: number): number {
+    if (!this.plain && this.keg.trash) {
+      const bad = checkTrash(this.i32, item, this.keg.size);
+      if (bad >= 0) {
+        throw new MemoryCorruptionError('ERR_SLABNET_USE_AFTER_FREE', `use after free: item 0x${item.toString(16)} of zone "${this.name}" was modified at offset ${bad} while free`);
+      }
+    }
+    if ((flags & M_ZERO) !== 0) this.u8.fill(0, item, item + this.keg.size);
+    const ctor = this.ctor;
+    if (ctor !== null && !ctor(item, arg, flags)) {
+      // A failing ctor hands the item back without running the dtor (item_ctor).
+      this.u8[this.arena.ownerMap + (item >>> OWNER_SHIFT)] = 0;
+      this.f64[this.stat + ST_ALLOCS]--;
+      this.f64[this.stat + ST_FAILS]++;
+      this.releaseItem(item);
+      return 0;
+    }
+    return item;
+  }
+
+  /** Free with every check: null, alignment, ownership, double free, trash. */
+  private freeChecked(item: number, arg: number): void {
+    if (item === 0) return;
+    if (!Number.isInteger(item) || item <= 0 || item >= this.arena.size || (item & 15) !== 0) {
+      throw new ArgumentError(`zone "${this.name}": free of invalid handle ${item}`);
+    }
+    const o = this.arena.ownerMap + (item >>> OWNER_SHIFT);
+    const tag = this.u8[o];
+    const slab = this.keg.slabOf(item);
+    if (slab <= 0 || this.i32[(slab >> 2)] !== this.keg.index) {
+      throw new MemoryCorruptionError('ERR_SLABNET_BAD_FREE', `zone "${this.name}": free of 0x${item.toString(16)}, which is not an item of this zone's keg`);
+    }
+    this.keg.itemIndex(slab, item);
+    if (tag === 0) {
+      throw new MemoryCorruptionError('ERR_SLABNET_DOUBLE_FREE', `double free of 0x${item.toString(16)} in zone "${this.name}"`);
+    }
+    if (tag !== this.cpuTag) this.f64[this.stat + ST_XDOMAIN]++;
+    this.u8[o] = 0;
+    if (this.dtor !== null) this.dtor(item, arg);
+    if (!this.plain && this.keg.trash) fillTrash(this.i32, item, this.keg.size);
+    const n = this.freeCnt;
+    if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
+      this.i32[this.freeEntries + n] = item;
+      this.freeCnt = n + 1;
+      this.f64[this.stat + ST_FREES]++;
+      return;
+    }
+    this.freeSlow(item);
+  }
+
+  /** The free bucket is full (or absent), a drain is requested, or sleepers wait. */
+  private freeSlow(item: number): void {
+    this.f64[this.stat + ST_FREES]++;
+    if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
+    if (this.i32[this.rec + Z_SLEEPERS] > 0 || this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
+      this.releaseItem(item);
+      return;
+    }
+    for (;;) {
+      if (this.freeB !== 0 && this.freeCnt < this.freeCap) {
+        this.i32[this.freeEntries + this.freeCnt++] = item;
+        return;
+      }
+      if (this.allocB !== 0 && this.allocCnt === 0 && this.freeB !== 0) {
+        this.swapBuckets(); // the empty alloc bucket becomes the free bucket
+        continue;
+      }
+      if (this.freeB !== 0) this.pushFullBucket();
+      const b = this.host.allocBucket();
+      if (b === 0) {
+        this.releaseItem(item);
+        return;
+      }
+      this.installFree(b, 0);
+    }
+  }
+
+  // ------------------------------------------------------------------
+  // Bucket movement (zone lock where the shared list is touched)
+  // ------------------------------------------------------------------
+
+  private swapBuckets(): void {
+    const b = this.allocB;
+    const c = this.allocCnt;
+    this.installAlloc(this.freeB, this.freeCnt);
+    this.installFree(b, c);
+  }
+
+  private installAlloc(b: number, count: number): void {
+    this.allocB = b;
+    this.allocCnt = count;
+    this.allocEntries = (b >> 2) + B_ENTRIES;
+  }
+
+  private installFree(b: number, count: number): void {
+    this.freeB = b;
+    this.freeCnt = count;
+    this.freeEntries = (b >> 2) + B_ENTRIES;
+    this.freeCap = b === 0 ? 0 : Math.max(1, Math.min(BUCKET_MAX, this.i32[this.rec + Z_BUCKET_SIZE]));
+  }
+
+  private lockZone(): void {
+    this.lock.lock();
+    // Contention grows the bucket size, so each CPU visits the lock less often.
+    if (this.lock.contended !== this.lastContended) {
+      this.lastContended = this.lock.contended;
+      const r = this.rec;
+      if (this.i32[r + Z_BUCKET_SIZE] > 0 && this.i32[r + Z_BUCKET_SIZE] < this.i32[r + Z_BUCKET_MAX]) this.i32[r + Z_BUCKET_SIZE]++;
+    }
+  }
+
+  /** Exchange our empty alloc bucket for a full one from the zone's list. */
+  private takeFullBucket(): boolean {
+    const i32 = this.i32;
+    const r = this.rec;
+    if (Atomics.load(i32, r + Z_FULL_HEAD) === 0) return false;
+    this.lockZone();
+    const full = i32[r + Z_FULL_HEAD];
+    if (full !== 0) {
+      i32[r + Z_FULL_HEAD] = i32[(full >> 2) + B_NEXT];
+      const count = --i32[r + Z_FULL_COUNT];
+      if (count < i32[r + Z_FULL_MIN]) i32[r + Z_FULL_MIN] = count;
+    }
+    this.lock.unlock();
+    if (full === 0) return false;
+    const empty = this.allocB;
+    this.installAlloc(full, i32[(full >> 2) + B_COUNT]);
+    if (empty !== 0) {
+      if (this.freeB === 0) this.installFree(empty, 0);
+      else this.host.freeBucket(empty);
+    }
+    return true;
+  }
+
+  /** Put our full free bucket on the zone's list. */
+  private pushFullBucket(): void {
+    const b = this.freeB;
+    const i32 = this.i32;
+    const r = this.rec;
+    i32[(b >> 2) + B_COUNT] = this.freeCnt;
+    this.lockZone();
+    i32[(b >> 2) + B_NEXT] = i32[r + Z_FULL_HEAD];
+    Atomics.store(i32, r + Z_FULL_HEAD, b);
+    i32[r + Z_FULL_COUNT]++;
+    this.lock.unlock();
+    this.installFree(0, 0);
+  }
+
+  /** Fill the alloc bucket from the keg (zone_import). */
+  private fillFromKeg(flags: number): boolean {
+    if (this.allocB === 0) {
+      const b = this.host.allocBucket();
+      if (b === 0) return false;
+      this.installAlloc(b, 0);
+    }
+    const want = Math.max(1, Math.min(BUCKET_MAX, this.i32[this.rec + Z_BUCKET_SIZE]));
+    const got = this.importItems(this.allocEntries, want, flags);
+    this.allocCnt = got;
+    return got > 0;
+  }
+
+  /** No cache: one item straight from the keg (zone_alloc_item). */
+  private allocDirect(flags: number): number {
+    const got = this.importItems(0, 1, flags, this.one);
+    return got === 1 ? this.one[0] : 0;
+  }
+
+  /**
+   * Take up to `want` items from the keg into dest[idx..], charging them to the
+   * zone's item count under its limit and running the zone's init on each.
+   * Sets failReason when none could be had.
+   */
+  private importItems(idx: number, want: number, flags: number, dest: Int32Array = this.i32): number {
+    const i32 = this.i32;
+    const r = this.rec;
+    let take = want;
+    for (;;) {
+      const cur = Atomics.load(i32, r + Z_ITEMS);
+      const max = Atomics.load(i32, r + Z_MAX_ITEMS);
+      if (max > 0) take = Math.min(want, max - cur);
+      if (take <= 0) {
+        this.failReason = FAIL_LIMIT;
+        return 0;
+      }
+      if (Atomics.compareExchange(i32, r + Z_ITEMS, cur, cur + take) === cur) break;
+    }
+    let got = this.keg.fetch(dest, idx, take, (flags & M_USE_RESERVE) !== 0, (flags & M_NOVM) !== 0);
+    const zinit = this.zinit;
+    if (zinit !== null) {
+      let kept = 0;
+      for (let k = 0; k < got; k++) {
+        const item = dest[idx + k];
+        if (zinit(item, flags)) dest[idx + kept++] = item;
+        else this.keg.releaseOne(item);
+      }
+      got = kept;
+    }
+    if (got < take) this.uncharge(take - got);
+    if (got === 0) this.failReason = FAIL_NOMEM;
+    return got;
+  }
+
+  /** Items leave the zone: drop them from Z_ITEMS and wake sleepers at the limit. */
+  private uncharge(n: number): void {
+    const i32 = this.i32;
+    const r = this.rec;
+    Atomics.sub(i32, r + Z_ITEMS, n);
+    if (Atomics.load(i32, r + Z_SLEEPERS) > 0) this.wakeSleepers();
+  }
+
+  private wakeSleepers(): void {
+    Atomics.add(this.i32, this.rec + Z_WAKE_SEQ, 1);
+    Atomics.notify(this.i32, this.rec + Z_WAKE_SEQ);
+  }
+
+  /** Give one item back to the keg (zone_release): zone fini, then the slab. */
+  private releaseItem(item: number): void {
+    if (this.zfini !== null) this.zfini(item);
+    this.keg.releaseOne(item);
+    this.uncharge(1);
+  }
+
+  /** Give a whole bucket's items back to the keg and free the bucket. */
+  private releaseBucket(b: number, count: number): void {
+    const idx = (b >> 2) + B_ENTRIES;
+    const zfini = this.zfini;
+    if (zfini !== null) for (let k = 0; k < count; k++) zfini(this.i32[idx + k]);
+    this.keg.release(this.i32, idx, count);
+    this.host.freeBucket(b);
+    if (count > 0) this.uncharge(count);
+  }
+
+  // ------------------------------------------------------------------
+  // Sleeping (M_WAITOK)
+  // ------------------------------------------------------------------
+
+  /**
+   * Wait in FIFO order for an item at the zone limit. The first ticket is served
+   * first: it takes a cached full bucket or imports one item when a free or a
+   * raised limit makes room. Other CPUs are asked to flush their caches.
+   */
+  private sleepAtLimit(flags: number): number {
+    const i32 = this.i32;
+    const r = this.rec;
+    const ticket = Atomics.add(i32, r + Z_SLEEP_TAIL, 1);
+    Atomics.add(i32, r + Z_SLEEPERS, 1);
+    this.f64[this.stat + ST_SLEEPS]++;
+    this.limitReached();
+    this.requestDrainOthers();
+    let served = false;
+    try {
+      for (;;) {
+        const seq = Atomics.load(i32, r + Z_WAKE_SEQ);
+        if (Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) {
+          const item = this.takeForSleeper(flags);
+          if (item !== 0) {
+            served = true;
+            return item;
+          }
+        }
+        Atomics.wait(i32, r + Z_WAKE_SEQ, seq, 50);
+      }
+    } finally {
+      Atomics.sub(i32, r + Z_SLEEPERS, 1);
+      if (served || Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) Atomics.add(i32, r + Z_SLEEP_HEAD, 1);
+      this.wakeSleepers();
+    }
+  }
+
+  /** Async twin of sleepAtLimit for the main thread's event loop. */
+  private async sleepAtLimitAsync(flags: number): Promise<number> {
+    const i32 = this.i32;
+    const r = this.rec;
+    const ticket = Atomics.add(i32, r + Z_SLEEP_TAIL, 1);
+    Atomics.add(i32, r + Z_SLEEPERS, 1);
+    this.f64[this.stat + ST_SLEEPS]++;
+    this.limitReached();
+    this.requestDrainOthers();
+    let served = false;
+    try {
+      for (;;) {
+        const seq = Atomics.load(i32, r + Z_WAKE_SEQ);
+        if (Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) {
+          const item = this.takeForSleeper(flags);
+          if (item !== 0) {
+            served = true;
+            return item;
+          }
+        }
+        const w = Atomics.waitAsync(i32, r + Z_WAKE_SEQ, seq, 50);
+        if (w.async) await w.value;
+      }
+    } finally {
+      Atomics.sub(i32, r + Z_SLEEPERS, 1);
+      if (served || Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) Atomics.add(i32, r + Z_SLEEP_HEAD, 1);
+      this.wakeSleepers();
+    }
+  }
+
+  private takeForSleeper(flags: number): number {
+    if (this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
+    if (this.freeCnt > 0) return this.i32[this.freeEntries + --this.freeCnt];
+    if (!this.nobucket && this.takeFullBucket() && this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
+    const got = this.importItems(0, 1, flags, this.one);
+    return got === 1 ? this.one[0] : 0;
+  }
+
+  /** No pages: let the page allocator reclaim and wait for a free (vm_wait). */
+  private sleepForMemory(): number {
+    this.f64[this.stat + ST_SLEEPS]++;
+    this.keg.pages.waitForPages(20);
+    return 0;
+  }
+
+  /**
+   * Allocate from the main thread without blocking its event loop: M_NOWAIT
+   * first, then wait with Atomics.waitAsync (which keeps the process alive).
+   */
+  async allocAsync(flags: number = M_WAITOK, arg = 0): Promise<number> {
+    const nowait = (flags & ~M_WAITOK) | M_NOWAIT;
+    for (;;) {
+      const item = this.alloc(nowait, arg);
+      if (item !== 0) return item;
+      this.f64[this.stat + ST_FAILS]--; // the NOWAIT probe is not a failure of this request
+      if ((flags & M_WAITOK) === 0) {
+        this.f64[this.stat + ST_FAILS]++;
+        return 0;
+      }
+      let got = 0;
+      if (this.failReason === FAIL_LIMIT) got = await this.sleepAtLimitAsync(flags);
+      else {
+        this.f64[this.stat + ST_SLEEPS]++;
+        await this.keg.pages.waitForPagesAsync(20);
+      }
+      if (got !== 0) {
+        this.f64[this.stat + ST_ALLOCS]++;
+        this.u8[this.arena.ownerMap + (got >>> OWNER_SHIFT)] = this.cpuTag;
+        const item2 = this.finishAlloc(got, flags, arg);
+        if (item2 !== 0) return item2;
+      }
+    }
+  }
+
+  /** Warning (rate-limited across all CPUs by the shared timestamp) and max action. */
+  private limitReached(): void {
+    const i32 = this.i32;
+    const r = this.rec;
+    Atomics.add(i32, r + Z_LIMIT_HITS, 1);
+    const now = Math.floor(Date.now() / 1000);
+    const last = Atomics.load(i32, r + Z_WARN_LAST);
+    if (Atomics.load(i32, H_ZONE_WARNINGS) !== 0 && (last === 0 || now - last >= WARN_INTERVAL_S)) {
+      if (Atomics.compareExchange(i32, r + Z_WARN_LAST, last, now) === last) {
+        this.host.warn(`[zone: ${this.name}] ${this.warning}`);
+      }
+    }
+    if (this.maxAction !== null) this.maxAction(this);
+  }
+
+  // ------------------------------------------------------------------
+  // Drain, trim, limits, reserve
+  // ------------------------------------------------------------------
+
+  /** Flush this CPU's cache to the zone's list (a drain request, or before a zone drain). */
+  flushCpuCache(): void {
+    this.drainSeen = Atomics.load(this.i32, this.drainIdx);
+    if (this.freeB !== 0) {
+      if (this.freeCnt > 0) this.pushFullBucket();
+      else {
+        this.host.freeBucket(this.freeB);
+        this.installFree(0, 0);
+      }
+    }
+    if (this.allocB !== 0) {
+      const b = this.allocB;
+      if (this.allocCnt > 0) {
+        this.installFree(b, this.allocCnt);
+        this.freeCap = BUCKET_MAX;
+        this.pushFullBucket();
+      } else this.host.freeBucket(b);
+      this.installAlloc(0, 0);
+    }
+  }
+
+  private honourDrain(): void {
+    this.flushCpuCache();
+  }
+
+  /** Ask every other CPU to flush its cache of this zone at its next operation or when idle. */
+  requestDrainOthers(): void {
+    for (let cpu = 0; cpu < this.arena.ncpusRegistered; cpu++) {
+      if (cpu !== this.cpu) this.requestCpuDrain(cpu);
+    }
+  }
+
+  /** Ask one CPU to flush its cache of this zone. */
+  requestCpuDrain(cpu: number): void {
+    const idx = (this.arena.statSlot(this.index, cpu) >> 2) + ST_DRAIN_WORD;
+    Atomics.add(this.i32, idx, 1);
+  }
+
+  /** Honour a pending drain request now (the idle loop of a CPU calls this). */
+  poll(): void {
+    if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
+  }
+
+  /**
+   * zone_drain: flush this CPU's cache, hand every bucket on the shared list
+   * back to the keg, then free the keg's empty slabs. Other CPUs' caches are
+   * flushed by request. Takes the zone lock, then keg locks; does not sleep.
+   */
+  drain(): void {
+    this.flushCpuCache();
+    this.requestDrainOthers();
+    this.releaseFullBuckets(Infinity);
+    this.keg.drain();
+  }
+
+  /**
+   * Trim to the working set: release the full buckets that were not touched
+   * since the last trim (the minimum list length seen since then).
+   */
+  trim(): void {
+    const i32 = this.i32;
+    const r = this.rec;
+    this.lockZone();
+    const idle = i32[r + Z_FULL_MIN];
+    this.lock.unlock();
+    if (idle > 0) this.releaseFullBuckets(idle);
+    this.lockZone();
+    i32[r + Z_FULL_MIN] = i32[r + Z_FULL_COUNT];
+    this.lock.unlock();
+    this.keg.drain();
+  }
+
+  private releaseFullBuckets(limit: number): void {
+    const i32 = this.i32;
+    const r = this.rec;
+    const taken: number[] = [];
+    this.lockZone();
+    while (taken.length < limit && i32[r + Z_FULL_HEAD] !== 0) {
+      const b = i32[r + Z_FULL_HEAD];
+      i32[r + Z_FULL_HEAD] = i32[(b >> 2) + B_NEXT];
+      i32[r + Z_FULL_COUNT]--;
+      taken.push(b);
+    }
+    if (i32[r + Z_FULL_MIN] > i32[r + Z_FULL_COUNT]) i32[r + Z_FULL_MIN] = i32[r + Z_FULL_COUNT];
+    this.lock.unlock();
+    for (const b of taken) this.releaseBucket(b, i32[(b >> 2) + B_COUNT]);
+  }
+
+  /**
+   * uma_zone_set_max: limit the items the zone may hold (0 = unlimited). Takes
+   * effect at once on every CPU; raising it wakes sleepers. Small limits shrink
+   * the per-CPU buckets so that caches cannot hold the whole limit.
+   */
+  setMaxItems(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new ArgumentError(`zone "${this.name}": limit must be an integer >= 0, got ${n}`);
+    const i32 = this.i32;
+    const r = this.rec;
+    this.lockZone();
+    Atomics.store(i32, r + Z_MAX_ITEMS, n);
+    if (!this.nobucket) {
+      const init = i32[r + Z_BUCKET_INIT];
+      let size = init;
+      if (n > 0) size = Math.min(init, Math.floor(n / (4 * this.arena.ncpusMax)));
+      i32[r + Z_BUCKET_SIZE] = size;
+      i32[r + Z_BUCKET_MAX] = n > 0 ? Math.max(size, Math.min(BUCKET_MAX, Math.floor(n / (2 * this.arena.ncpusMax)))) : BUCKET_MAX;
+    }
+    this.lock.unlock();
+    this.wakeSleepers();
+  }
+
+  getMaxItems(): number {
+    return Atomics.load(this.i32, this.rec + Z_MAX_ITEMS);
+  }
+
+  /** Items the zone holds from its keg (in use plus cached), uz_items. */
+  get items(): number {
+    return Atomics.load(this.i32, this.rec + Z_ITEMS);
+  }
+
+  get sleepers(): number {
+    return Atomics.load(this.i32, this.rec + Z_SLEEPERS);
+  }
+
+  get bucketSize(): number {
+    return this.i32[this.rec + Z_BUCKET_SIZE];
+  }
+  set bucketSize(n: number) {
+    if (!Number.isInteger(n) || n < 0 || n > BUCKET_MAX) throw new ArgumentError(`bucket size must be 0..${BUCKET_MAX}`);
+    if (this.nobucket) return;
+    Atomics.store(this.i32, this.rec + Z_BUCKET_SIZE, n);
+  }
+  get bucketMax(): number {
+    return this.i32[this.rec + Z_BUCKET_MAX];
+  }
+
+  get limitHits(): number {
+    return Atomics.load(this.i32, this.rec + Z_LIMIT_HITS);
+  }
+
+  /** uma_zone_set_warning: the text after "[zone: NAME] " when the limit is hit. */
+  get warning(): string {
+    return this.arena.readString((this.rec + Z_WARNING) * 4, Z_WARNING_BYTES);
+  }
+  set warning(text: string) {
+    this.arena.writeString((this.rec + Z_WARNING) * 4, Z_WARNING_BYTES, text);
+  }
+
+  /**
+   * uma_zone_reserve: keep `n` free items in the keg for M_USE_RESERVE callers.
+   * Ordinary allocations take new pages instead of these.
+   */
+  reserve(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new ArgumentError('reserve must be an integer >= 0');
+    this.keg.reserve = n;
+  }
+
+  /** uma_prealloc: make slabs now so that `n` items are free in the keg. */
+  prealloc(n: number): void {
+    const tmp = new Int32Array(Math.max(n, 1));
+    const got = this.keg.fetch(tmp, 0, n, true, false);
+    this.keg.release(tmp, 0, got);
+    if (got < n) throw new ArgumentError(`zone "${this.name}": prealloc of ${n} items got only ${got} (arena full)`);
+  }
+
+  /** Is the zone record still alive (not destroyed)? */
+  get alive(): boolean {
+    return this.i32[this.rec + Z_ALIVE] !== 0;
+  }
+
+  /** Mark destroyed after checking nothing is in use; the caller frees the keg. */
+  markDestroyed(inUse: number): void {
+    if (inUse > 0) throw new ZoneBusyError(this.name, inUse);
+    this.i32[this.rec + Z_ALIVE] = 0;
+  }
+
+  /** Flags as passed to creation. */
+  get flags(): number {
+    return this.i32[this.rec + Z_FLAGS];
+  }
+
+  /** Callbacks bits the creator registered. */
+  get callbackBits(): number {
+    return this.i32[this.rec + Z_CALLBACKS];
+  }
+
+  /** Float64 index of a CPU's statistics slot for this zone. */
+  statIndex(cpu: number): number {
+    return this.arena.statSlot(this.index, cpu) >> 3;
+  }
+
+  /** Items in this thread's per-CPU cache (for tests and stats of the own CPU). */
+  get cachedHere(): number {
+    return this.allocCnt + this.freeCnt;
+  }
+
+  private checkFlags(flags: number): void {
+    if ((flags & (M_NOWAIT | M_WAITOK)) === (M_NOWAIT | M_WAITOK)) {
+      throw new ArgumentError(`zone "${this.name}": M_NOWAIT and M_WAITOK are exclusive`);
+    }
+    if ((flags & M_WAITOK) !== 0 && (flags & M_NOVM) !== 0) {
+      throw new ArgumentError(`zone "${this.name}": M_WAITOK with M_NOVM could sleep forever`);
+    }
+  }
+}

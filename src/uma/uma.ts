@@ -31,6 +31,7 @@ import {
 import { Keg, K_ZONE, type HeaderSource } from './keg.js';
 import { CB_CTOR, CB_DTOR, CB_FINI, CB_INIT, Z_KEG, Z_NAME, Z_NAME_BYTES, Z_ALIVE, Zone, type ZoneCallbacks, type ZoneHost } from './zone.js';
 import { ZONE_BYTES } from '../arena/arena.js';
+import { zoneStats } from './stats.js';
 
 export interface ZoneOptions extends ZoneCallbacks {
   /** Item size in bytes. */
@@ -194,7 +195,7 @@ export class Uma implements ZoneHost, HeaderSource {
    */
   zone(name: string, callbacks?: ZoneCallbacks): Zone {
     if (callbacks) this.callbacks.set(name, callbacks);
-    for (const z of this.zones) if (z !== undefined && z.name === name) return z;
+    for (const z of this.zones) if (z !== undefined && z.name === name && z.alive) return z;
     this.zonesLock.lock();
     let zi: number;
     try {
@@ -289,13 +290,25 @@ export class Uma implements ZoneHost, HeaderSource {
   }
 
   /**
-   * uma_zdestroy: the zone must have nothing in use. Flushes caches, gives
-   * every item back and, for a primary zone with no secondaries, frees all slabs.
+   * uma_zdestroy: the zone must have nothing in use (counted from the per-CPU
+   * statistics unless the caller knows better) and, for a primary zone, no
+   * secondary zone left on its keg. Flushes caches, gives every item back and
+   * frees the empty slabs. Throws ZoneBusyError naming the zone and the count.
+   * Takes the zone, keg and page locks in turn; does not sleep.
    */
-  zdestroy(zone: Zone, inUse: number): void {
+  zdestroy(zone: Zone, inUse: number = zoneStats(zone).used): void {
+    if (!zone.alive) throw new ArgumentError(`zone "${zone.name}" is already destroyed`);
+    if (!zone.secondary) {
+      for (const z of this.allZones()) {
+        if (z !== zone && z.secondary && z.keg === zone.keg) {
+          throw new ArgumentError(`zone "${zone.name}": secondary zone "${z.name}" still uses its keg; destroy it first`);
+        }
+      }
+    }
     zone.flushCpuCache();
     zone.markDestroyed(inUse);
     zone.drain();
+    this.zones[zone.index] = undefined; // a new zone of the same name must not find this one
   }
 
   private reclaimForPages(): void {

@@ -112,6 +112,8 @@ export class Zone {
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
   private readonly u8: Uint8Array;
+  /** The owner map as its own view: a handle beyond the arena reads undefined, not another region. */
+  private readonly owner: Uint8Array;
   private readonly rec: number;
   private readonly stat: number; // Float64 index of this CPU's slot
   private readonly drainIdx: number; // Int32 index of this CPU's drain word
@@ -150,6 +152,7 @@ export class Zone {
     this.i32 = arena.i32;
     this.f64 = arena.f64;
     this.u8 = arena.u8;
+    this.owner = new Uint8Array(arena.sab, arena.ownerMap, arena.size >>> OWNER_SHIFT);
     this.rec = (arena.zoneTable + index * ZONE_BYTES) >> 2;
     this.lock = new Mutex(this.i32, this.rec + Z_LOCK, 'UMA zone');
     this.name = arena.readString((this.rec + Z_NAME) * 4, Z_NAME_BYTES);
@@ -200,7 +203,7 @@ export class Zone {
       const item = this.i32[this.allocEntries + n - 1];
       this.allocCnt = n - 1;
       this.f64[this.stat + ST_ALLOCS]++;
-      this.u8[this.arena.ownerMap + (item >>> OWNER_SHIFT)] = this.cpuTag;
+      this.owner[item >>> OWNER_SHIFT] = this.cpuTag;
       if ((flags & M_ZERO) !== 0 || this.ctor !== null) return this.finishAlloc(item, flags, arg);
       return item;
     }
@@ -213,14 +216,14 @@ export class Zone {
    * goes straight to the keg so that the first sleeper can have it.
    */
   free(item: number, arg = 0): void {
-    const o = this.arena.ownerMap + (item >>> OWNER_SHIFT);
-    const tag = this.u8[o];
+    const o = item >>> OWNER_SHIFT;
+    const tag = this.owner[o];
     if (!(tag > 0) || (item & 15) !== 0 || !this.plain) {
       this.freeChecked(item, arg);
       return;
     }
     if (tag !== this.cpuTag) this.f64[this.stat + ST_XDOMAIN]++;
-    this.u8[o] = 0;
+    this.owner[o] = 0;
     if (this.dtor !== null) this.dtor(item, arg);
     const n = this.freeCnt;
     if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
@@ -245,7 +248,7 @@ export class Zone {
       const item = this.allocFromCache(flags);
       if (item !== 0) {
         this.f64[this.stat + ST_ALLOCS]++;
-        this.u8[this.arena.ownerMap + (item >>> OWNER_SHIFT)] = this.cpuTag;
+        this.owner[item >>> OWNER_SHIFT] = this.cpuTag;
         return this.finishAlloc(item, flags, arg);
       }
       if ((flags & M_WAITOK) === 0) {
@@ -256,7 +259,7 @@ export class Zone {
       const got = this.failReason === FAIL_LIMIT ? this.sleepAtLimit(flags) : this.sleepForMemory();
       if (got !== 0) {
         this.f64[this.stat + ST_ALLOCS]++;
-        this.u8[this.arena.ownerMap + (got >>> OWNER_SHIFT)] = this.cpuTag;
+        this.owner[got >>> OWNER_SHIFT] = this.cpuTag;
         return this.finishAlloc(got, flags, arg);
       }
     }
@@ -265,22 +268,32 @@ export class Zone {
   /** One item from the per-CPU buckets, the zone's full list or the keg; 0 and failReason set if none. */
   private allocFromCache(flags: number): number {
     this.failReason = FAIL_NONE;
-    if (this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) return this.allocDirect(flags);
     for (;;) {
       if (this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
       if (this.freeCnt > 0) {
         this.swapBuckets();
         continue;
       }
-      // Items waiting sleepers are owed must not be taken by newcomers (FIFO).
+      // Past this CPU's own cache every item is owed to the sleepers at the limit
+      // (the shared full buckets and the room a free makes alike): a newcomer that
+      // took one would overtake them, so it queues (WAITOK) or fails (NOWAIT).
       if (this.i32[this.rec + Z_SLEEPERS] > 0 && (flags & M_USE_RESERVE) === 0) {
-        if (this.takeFullBucket()) continue;
         this.failReason = FAIL_LIMIT;
         return 0;
       }
+      if (this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
+        // Buckets flushed before the size dropped to 0 still count against the limit.
+        if (Atomics.load(this.i32, this.rec + Z_FULL_HEAD) !== 0) {
+          const item = this.popSharedItem();
+          if (item !== 0) return item;
+        }
+        return this.allocDirect(flags);
+      }
       if (this.takeFullBucket()) continue;
-      if (this.fillFromKeg(flags)) continue;
-      if (this.failReason === FAIL_NONE) return this.allocDirect(flags); // no bucket memory: go around the cache
+      if (this.fillFromKeg(flags & ~M_USE_RESERVE)) continue;
+      // No bucket memory, or only the keg's reserve is left for an M_USE_RESERVE
+      // caller: one item around the cache, so reserve items never land in a bucket.
+      if (this.failReason === FAIL_NONE || (flags & M_USE_RESERVE) !== 0) return this.allocDirect(flags);
       return 0;
     }
   }
@@ -297,9 +310,12 @@ export class Zone {
     const ctor = this.ctor;
     if (ctor !== null && !ctor(item, arg, flags)) {
       // A failing ctor hands the item back without running the dtor (item_ctor).
-      this.u8[this.arena.ownerMap + (item >>> OWNER_SHIFT)] = 0;
+      this.owner[item >>> OWNER_SHIFT] = 0;
       this.f64[this.stat + ST_ALLOCS]--;
       this.f64[this.stat + ST_FAILS]++;
+      // The ctor (or M_ZERO) may have written the item: trash it again, or its next
+      // allocation would report a use after free that never happened.
+      if (!this.plain && this.keg.trash) fillTrash(this.i32, item, this.keg.size);
       this.releaseItem(item);
       return 0;
     }
@@ -312,8 +328,8 @@ export class Zone {
     if (!Number.isInteger(item) || item <= 0 || item >= this.arena.size || (item & 15) !== 0) {
       throw new ArgumentError(`zone "${this.name}": free of invalid handle ${item}`);
     }
-    const o = this.arena.ownerMap + (item >>> OWNER_SHIFT);
-    const tag = this.u8[o];
+    const o = item >>> OWNER_SHIFT;
+    const tag = this.owner[o];
     const slab = this.keg.slabOf(item);
     if (slab <= 0 || this.i32[(slab >> 2)] !== this.keg.index) {
       throw new MemoryCorruptionError('ERR_SLABNET_BAD_FREE', `zone "${this.name}": free of 0x${item.toString(16)}, which is not an item of this zone's keg`);
@@ -323,7 +339,7 @@ export class Zone {
       throw new MemoryCorruptionError('ERR_SLABNET_DOUBLE_FREE', `double free of 0x${item.toString(16)} in zone "${this.name}"`);
     }
     if (tag !== this.cpuTag) this.f64[this.stat + ST_XDOMAIN]++;
-    this.u8[o] = 0;
+    this.owner[o] = 0;
     if (this.dtor !== null) this.dtor(item, arg);
     if (!this.plain && this.keg.trash) fillTrash(this.i32, item, this.keg.size);
     const n = this.freeCnt;
@@ -432,6 +448,8 @@ export class Zone {
     i32[r + Z_FULL_COUNT]++;
     this.lock.unlock();
     this.installFree(0, 0);
+    // A flush answering a sleeper's drain request: tell the sleepers there is stock.
+    if (Atomics.load(i32, r + Z_SLEEPERS) > 0) this.wakeSleepers();
   }
 
   /** Fill the alloc bucket from the keg (zone_import). */
@@ -585,12 +603,43 @@ export class Zone {
     }
   }
 
+  /**
+   * What the head sleeper may take: its own cache, then ONE item from a shared
+   * full bucket (the rest stays there for the next sleeper, which may run on
+   * another CPU), then room under the limit. Takes the zone lock; no sleep.
+   */
   private takeForSleeper(flags: number): number {
     if (this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
     if (this.freeCnt > 0) return this.i32[this.freeEntries + --this.freeCnt];
-    if (!this.nobucket && this.takeFullBucket() && this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
-    const got = this.importItems(0, 1, flags, this.one);
+    if (Atomics.load(this.i32, this.rec + Z_FULL_HEAD) !== 0) {
+      const item = this.popSharedItem();
+      if (item !== 0) return item;
+    }
+    const got = this.importItems(0, 1, flags & ~M_USE_RESERVE, this.one);
     return got === 1 ? this.one[0] : 0;
+  }
+
+  /** One item off the first shared full bucket; an emptied bucket is freed. Zone lock. */
+  private popSharedItem(): number {
+    const i32 = this.i32;
+    const r = this.rec;
+    let item = 0;
+    let emptied = 0;
+    this.lockZone();
+    const b = i32[r + Z_FULL_HEAD];
+    if (b !== 0) {
+      const n = --i32[(b >> 2) + B_COUNT];
+      item = i32[(b >> 2) + B_ENTRIES + n];
+      if (n === 0) {
+        i32[r + Z_FULL_HEAD] = i32[(b >> 2) + B_NEXT];
+        const count = --i32[r + Z_FULL_COUNT];
+        if (count < i32[r + Z_FULL_MIN]) i32[r + Z_FULL_MIN] = count;
+        emptied = b;
+      }
+    }
+    this.lock.unlock();
+    if (emptied !== 0) this.host.freeBucket(emptied);
+    return item;
   }
 
   /** No pages: let the page allocator reclaim and wait for a free (vm_wait). */
@@ -622,7 +671,7 @@ export class Zone {
       }
       if (got !== 0) {
         this.f64[this.stat + ST_ALLOCS]++;
-        this.u8[this.arena.ownerMap + (got >>> OWNER_SHIFT)] = this.cpuTag;
+        this.owner[got >>> OWNER_SHIFT] = this.cpuTag;
         const item2 = this.finishAlloc(got, flags, arg);
         if (item2 !== 0) return item2;
       }
@@ -746,6 +795,7 @@ export class Zone {
     const i32 = this.i32;
     const r = this.rec;
     this.lockZone();
+    const before = i32[r + Z_BUCKET_SIZE];
     Atomics.store(i32, r + Z_MAX_ITEMS, n);
     if (!this.nobucket) {
       const init = i32[r + Z_BUCKET_INIT];
@@ -754,7 +804,14 @@ export class Zone {
       i32[r + Z_BUCKET_SIZE] = size;
       i32[r + Z_BUCKET_MAX] = n > 0 ? Math.max(size, Math.min(BUCKET_MAX, Math.floor(n / (2 * this.arena.ncpusMax)))) : BUCKET_MAX;
     }
+    const shrunk = i32[r + Z_BUCKET_SIZE] < before;
     this.lock.unlock();
+    if (shrunk) {
+      // Buckets sized for the old limit could hide the whole new one in caches:
+      // every CPU flushes (this one now, the others at their next operation).
+      this.flushCpuCache();
+      this.requestDrainOthers();
+    }
     this.wakeSleepers();
   }
 

@@ -167,7 +167,8 @@ export class Keg {
     i32[r + K_OFFPAGE] = lay.offpage ? 1 : 0;
     i32[r + K_HDRZONE] = lay.offpage ? headerZone : -1;
     i32[r + K_BITWORDS] = lay.bitwords;
-    i32[r + K_TRASH] = arena.debug ? 1 : 0;
+    // ZINIT promises zeroed items, which a trash fill would break (FreeBSD: zero_init is the keg init).
+    i32[r + K_TRASH] = arena.debug && (flags & UMA_ZONE_ZINIT) === 0 ? 1 : 0;
     i32[r + K_ALIVE] = 1;
   }
 

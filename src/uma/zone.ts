@@ -130,6 +130,8 @@ export class Zone {
   private freeEntries = 0;
   private freeCap = 0;
   private drainSeen = 0;
+  /** Depth of this thread's slow paths on this zone: a reentrant flush is deferred. */
+  private inSlow = 0;
 
   ctor: Ctor | null = null;
   dtor: Dtor | null = null;
@@ -241,6 +243,16 @@ export class Zone {
 
   /** Everything the fast path does not: checks, bucket exchange, keg, sleeping. */
   private allocSlow(flags: number, arg: number): number {
+    this.inSlow++;
+    try {
+      return this.allocSlowLocked(flags, arg);
+    } finally {
+      this.inSlow--;
+    }
+  }
+
+  /** allocSlow's body: this CPU's cache is being worked on (inSlow > 0). */
+  private allocSlowLocked(flags: number, arg: number): number {
     this.checkFlags(flags);
     if ((flags & M_WAITOK) !== 0 && witness.enabled) witness.checkSleepable(`M_WAITOK allocation from zone "${this.name}"`);
     if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
@@ -354,6 +366,15 @@ export class Zone {
 
   /** The free bucket is full (or absent), a drain is requested, or sleepers wait. */
   private freeSlow(item: number): void {
+    this.inSlow++;
+    try {
+      this.freeSlowLocked(item);
+    } finally {
+      this.inSlow--;
+    }
+  }
+
+  private freeSlowLocked(item: number): void {
     this.f64[this.stat + ST_FREES]++;
     if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
     if (this.i32[this.rec + Z_SLEEPERS] > 0 || this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
@@ -699,6 +720,16 @@ export class Zone {
 
   /** Flush this CPU's cache to the zone's list (a drain request, or before a zone drain). */
   flushCpuCache(): void {
+    if (this.inSlow > 0) {
+      // Reentered from our own slow path (a page shortage there ran uma_reclaim):
+      // the bucket being filled or emptied must stay put, so flush at the next op.
+      this.requestCpuDrain(this.cpu);
+      return;
+    }
+    this.flushNow();
+  }
+
+  private flushNow(): void {
     this.drainSeen = Atomics.load(this.i32, this.drainIdx);
     if (this.freeB !== 0) {
       if (this.freeCnt > 0) this.pushFullBucket();
@@ -719,7 +750,7 @@ export class Zone {
   }
 
   private honourDrain(): void {
-    this.flushCpuCache();
+    this.flushNow();
   }
 
   /** Ask every other CPU to flush its cache of this zone at its next operation or when idle. */

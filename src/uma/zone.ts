@@ -315,6 +315,12 @@ export class Zone {
     if (!this.plain && this.keg.trash) {
       const bad = checkTrash(this.i32, item, this.keg.size);
       if (bad >= 0) {
+        // Report, but leave the zone consistent: the item is not counted as handed
+        // out and goes back to its slab trashed again.
+        this.owner[item >>> OWNER_SHIFT] = 0;
+        this.f64[this.stat + ST_ALLOCS]--;
+        fillTrash(this.i32, item, this.keg.size);
+        this.releaseItem(item);
         throw new MemoryCorruptionError('ERR_SLABNET_USE_AFTER_FREE', `use after free: item 0x${item.toString(16)} of zone "${this.name}" was modified at offset ${bad} while free`);
       }
     }

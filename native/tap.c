@@ -1,0 +1,411 @@
+/*
+ * slabnet TAP addon: Linux TAP devices for a userspace network stack.
+ *
+ * open(name, queues)            -> { name, fds }  one non-blocking fd per queue
+ *                                  (IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE)
+ * read(fd, u8, off, len)        -> bytes read, or -errno (-EAGAIN: nothing queued)
+ * write(fd, u8, off, len)       -> bytes written, or -errno
+ * writev(fd, u8, iov, n)        -> bytes written, or -errno; iov is an Int32Array
+ *                                  of n (offset, length) pairs into u8: an mbuf chain
+ * close(fd)
+ * pollStart(fd, callback)       -> handle; callback() runs on the calling thread's
+ *                                  event loop whenever fd is readable (uv_poll_t)
+ * pollStop(handle), pollRef(handle, bool)
+ *
+ * u8 is a Uint8Array over the arena's SharedArrayBuffer: frames go straight
+ * between the kernel and arena memory, never through a JS Buffer. Errors from
+ * open() carry stable codes: ERR_SLABNET_TAP_PERM (not root / no CAP_NET_ADMIN),
+ * ERR_SLABNET_TAP_NODEV (no /dev/net/tun), ERR_SLABNET_TAP_BUSY, ERR_SLABNET_TAP.
+ * Read and write never throw for I/O errors: they return -errno so the packet
+ * path can count and go on. Wrong arguments throw ERR_SLABNET_INVALID_ARG.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define MAX_QUEUES 64
+#define MAX_IOV 64
+
+#define CHECK(call)                                                         \
+  do {                                                                      \
+    if ((call) != napi_ok) {                                                \
+      napi_throw_error(env, "ERR_SLABNET_NAPI", "N-API call failed: " #call); \
+      return NULL;                                                          \
+    }                                                                       \
+  } while (0)
+
+static napi_value throw_arg(napi_env env, const char *msg) {
+  napi_throw_error(env, "ERR_SLABNET_INVALID_ARG", msg);
+  return NULL;
+}
+
+/* Throw an Error for a failed system call with a code that tells root/no-device apart. */
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  const char *code = "ERR_SLABNET_TAP";
+  const char *hint = "";
+  if (err == EPERM || err == EACCES) {
+    code = "ERR_SLABNET_TAP_PERM";
+    hint = " (TAP devices need root or CAP_NET_ADMIN)";
+  } else if (err == ENOENT || err == ENODEV || err == ENXIO) {
+    code = "ERR_SLABNET_TAP_NODEV";
+    hint = " (no /dev/net/tun: is the tun module loaded or the device passed into this container?)";
+  } else if (err == EBUSY) {
+    code = "ERR_SLABNET_TAP_BUSY";
+    hint = " (the interface exists and is not a multi-queue TAP we may attach to)";
+  }
+  char msg[384];
+  snprintf(msg, sizeof msg, "%s: %s%s", what, strerror(err), hint);
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static int get_int(napi_env env, napi_value v, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  return napi_get_value_int64(env, v, out) == napi_ok;
+}
+
+/* Data pointer and length of a Uint8Array (over an ArrayBuffer or a SharedArrayBuffer). */
+static int get_u8(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  void *p;
+  napi_value ab;
+  size_t boff;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &boff) != napi_ok) return 0;
+  if (type != napi_uint8_array) return 0;
+  *data = (uint8_t *)p;
+  return 1;
+}
+
+/* Validate (u8, off, len) and return the pointer to u8[off], or NULL after throwing. */
+static uint8_t *span(napi_env env, napi_value *argv, int64_t *lenOut) {
+  uint8_t *data;
+  size_t n;
+  int64_t off, len;
+  if (!get_u8(env, argv[1], &data, &n)) return throw_arg(env, "second argument must be a Uint8Array"), NULL;
+  if (!get_int(env, argv[2], &off) || !get_int(env, argv[3], &len)) return throw_arg(env, "offset and length must be numbers"), NULL;
+  if (off < 0 || len < 0 || (uint64_t)off + (uint64_t)len > n) return throw_arg(env, "offset/length outside the array"), NULL;
+  *lenOut = len;
+  return data + off;
+}
+
+static int get_fd(napi_env env, napi_value v, int *fd) {
+  int64_t x;
+  if (!get_int(env, v, &x) || x < 0 || x > INT_MAX) return 0;
+  *fd = (int)x;
+  return 1;
+}
+
+/* open(name, queues): create or attach to a multi-queue TAP; may block briefly in the kernel. */
+static napi_value tap_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IFNAMSIZ] = {0};
+  size_t nlen = 0;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &nlen) != napi_ok || nlen >= IFNAMSIZ ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok)
+    return throw_arg(env, "open(name, queues): name must be a string of at most 15 bytes");
+  int64_t queues;
+  if (!get_int(env, argv[1], &queues) || queues < 1 || queues > MAX_QUEUES)
+    return throw_arg(env, "open(name, queues): queues must be 1..64");
+  int fds[MAX_QUEUES];
+  int opened = 0;
+  for (int q = 0; q < queues; q++) {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      for (int i = 0; i < opened; i++) close(fds[i]);
+      return throw_errno(env, "open /dev/net/tun", err);
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+    memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      int err = errno;
+      close(fd);
+      for (int i = 0; i < opened; i++) close(fds[i]);
+      return throw_errno(env, "ioctl TUNSETIFF", err);
+    }
+    /* The kernel may have picked the name (tap%d): later queues attach to it. */
+    memcpy(name, ifr.ifr_name, IFNAMSIZ);
+    name[IFNAMSIZ - 1] = 0;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+      int err = errno;
+      close(fd);
+      for (int i = 0; i < opened; i++) close(fds[i]);
+      return throw_errno(env, "fcntl O_NONBLOCK", err);
+    }
+    fds[opened++] = fd;
+  }
+  napi_value result, jname, jfds;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jname));
+  CHECK(napi_create_array_with_length(env, opened, &jfds));
+  for (int i = 0; i < opened; i++) {
+    napi_value v;
+    CHECK(napi_create_int32(env, fds[i], &v));
+    CHECK(napi_set_element(env, jfds, i, v));
+  }
+  CHECK(napi_set_named_property(env, result, "name", jname));
+  CHECK(napi_set_named_property(env, result, "fds", jfds));
+  return result;
+}
+
+/* read(fd, u8, off, len): one frame into u8[off..]; never blocks (the fd is non-blocking). */
+static napi_value tap_read(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 4 || !get_fd(env, argv[0], &fd)) return throw_arg(env, "read(fd, u8, off, len)");
+  int64_t len;
+  uint8_t *p = span(env, argv, &len);
+  if (p == NULL) return NULL;
+  ssize_t n;
+  do n = read(fd, p, (size_t)len);
+  while (n < 0 && errno == EINTR);
+  napi_value r;
+  CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &r));
+  return r;
+}
+
+/* write(fd, u8, off, len): one frame from u8[off..]. */
+static napi_value tap_write(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 4 || !get_fd(env, argv[0], &fd)) return throw_arg(env, "write(fd, u8, off, len)");
+  int64_t len;
+  uint8_t *p = span(env, argv, &len);
+  if (p == NULL) return NULL;
+  ssize_t n;
+  do n = write(fd, p, (size_t)len);
+  while (n < 0 && errno == EINTR);
+  napi_value r;
+  CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &r));
+  return r;
+}
+
+/* writev(fd, u8, iov, n): one frame gathered from n (offset, length) pieces of u8. */
+static napi_value tap_writev(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 4 || !get_fd(env, argv[0], &fd)) return throw_arg(env, "writev(fd, u8, iov, n)");
+  uint8_t *data;
+  size_t dlen;
+  if (!get_u8(env, argv[1], &data, &dlen)) return throw_arg(env, "writev: second argument must be a Uint8Array");
+  bool is;
+  napi_typedarray_type type;
+  size_t ilen, boff;
+  void *ip;
+  napi_value ab;
+  if (napi_is_typedarray(env, argv[2], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[2], &type, &ilen, &ip, &ab, &boff) != napi_ok || type != napi_int32_array)
+    return throw_arg(env, "writev: iov must be an Int32Array");
+  int64_t n;
+  if (!get_int(env, argv[3], &n) || n < 1 || n > MAX_IOV || (size_t)(2 * n) > ilen)
+    return throw_arg(env, "writev: n must be 1..64 and fit the iov array");
+  const int32_t *pairs = (const int32_t *)ip;
+  struct iovec iov[MAX_IOV];
+  for (int i = 0; i < n; i++) {
+    int64_t o = pairs[2 * i], l = pairs[2 * i + 1];
+    if (o < 0 || l < 0 || (uint64_t)o + (uint64_t)l > dlen) return throw_arg(env, "writev: a piece lies outside the array");
+    iov[i].iov_base = data + o;
+    iov[i].iov_len = (size_t)l;
+  }
+  ssize_t w;
+  do w = writev(fd, iov, (int)n);
+  while (w < 0 && errno == EINTR);
+  napi_value r;
+  CHECK(napi_create_int32(env, w < 0 ? -errno : (int32_t)w, &r));
+  return r;
+}
+
+static napi_value tap_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 1 || !get_fd(env, argv[0], &fd)) return throw_arg(env, "close(fd)");
+  int r = close(fd);
+  napi_value v;
+  CHECK(napi_create_int32(env, r < 0 ? -errno : 0, &v));
+  return v;
+}
+
+/* ---- readiness: a uv_poll_t on the calling thread's loop ---- */
+
+typedef struct tap_poll {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context ctx;
+  int stopped;   /* no more callbacks; uv_close requested */
+  int uv_closed; /* libuv has let go of the handle */
+  int js_gone;   /* the JS external was finalized */
+} tap_poll;
+
+/* The struct lives until both libuv and the JS handle are done with it. */
+static void poll_closed(uv_handle_t *h) {
+  tap_poll *p = (tap_poll *)h->data;
+  p->uv_closed = 1;
+  if (p->js_gone) free(p);
+}
+
+/* Stop watching and free once libuv is done with the handle; idempotent. */
+static void poll_stop(tap_poll *p) {
+  if (p->stopped) return;
+  p->stopped = 1;
+  uv_poll_stop(&p->handle);
+  napi_delete_reference(p->env, p->cb);
+  napi_async_destroy(p->env, p->ctx);
+  uv_close((uv_handle_t *)&p->handle, poll_closed);
+}
+
+/* Environment teardown (worker exit) with the poll still running. */
+static void poll_cleanup_hook(void *arg) {
+  poll_stop((tap_poll *)arg);
+}
+
+static void poll_ready(uv_poll_t *h, int status, int events) {
+  (void)events;
+  tap_poll *p = (tap_poll *)h->data;
+  if (p->stopped) return;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, global, arg, result;
+  if (napi_get_reference_value(env, p->cb, &cb) == napi_ok && cb != NULL && napi_get_global(env, &global) == napi_ok &&
+      napi_create_int32(env, status, &arg) == napi_ok) {
+    /* make_callback runs the microtask queue after the callback, as for any I/O. */
+    if (napi_make_callback(env, p->ctx, global, cb, 1, &arg, &result) == napi_pending_exception) {
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void poll_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  tap_poll *p = (tap_poll *)data;
+  p->js_gone = 1;
+  if (!p->stopped) {
+    /* Collected while still polling: stop it; poll_closed frees. */
+    napi_remove_env_cleanup_hook(env, poll_cleanup_hook, p);
+    poll_stop(p);
+  } else if (p->uv_closed) {
+    free(p);
+  }
+}
+
+/* pollStart(fd, callback): callback(status) on this thread whenever fd is readable. */
+static napi_value tap_poll_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  napi_valuetype t;
+  if (argc < 2 || !get_fd(env, argv[0], &fd) || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function)
+    return throw_arg(env, "pollStart(fd, callback)");
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  tap_poll *p = calloc(1, sizeof *p);
+  if (p == NULL) return throw_errno(env, "pollStart", ENOMEM);
+  p->env = env;
+  int r = uv_poll_init(loop, &p->handle, fd);
+  if (r != 0) {
+    free(p);
+    return throw_errno(env, "uv_poll_init", -r);
+  }
+  p->handle.data = p;
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "slabnet:tap", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &p->ctx));
+  CHECK(napi_create_reference(env, argv[1], 1, &p->cb));
+  r = uv_poll_start(&p->handle, UV_READABLE, poll_ready);
+  if (r != 0) {
+    p->js_gone = 1; /* no external was made: poll_closed frees */
+    poll_stop(p);
+    return throw_errno(env, "uv_poll_start", -r);
+  }
+  CHECK(napi_add_env_cleanup_hook(env, poll_cleanup_hook, p));
+  napi_value ext;
+  CHECK(napi_create_external(env, p, poll_finalize, NULL, &ext));
+  return ext;
+}
+
+static tap_poll *get_poll(napi_env env, napi_value v) {
+  napi_valuetype t;
+  void *p;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return (tap_poll *)p;
+}
+
+/* pollStop(handle): no more callbacks; safe to call twice. */
+static napi_value tap_poll_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tap_poll *p = argc < 1 ? NULL : get_poll(env, argv[0]);
+  if (p == NULL) return throw_arg(env, "pollStop(handle)");
+  if (!p->stopped) {
+    napi_remove_env_cleanup_hook(env, poll_cleanup_hook, p);
+    poll_stop(p);
+  }
+  return NULL;
+}
+
+/* pollRef(handle, on): whether the poll keeps the event loop (the CPU) alive. */
+static napi_value tap_poll_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tap_poll *p = argc < 2 ? NULL : get_poll(env, argv[0]);
+  bool on;
+  if (p == NULL || napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_arg(env, "pollRef(handle, boolean)");
+  if (!p->stopped) {
+    if (on) uv_ref((uv_handle_t *)&p->handle);
+    else uv_unref((uv_handle_t *)&p->handle);
+  }
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, tap_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"read", NULL, tap_read, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"write", NULL, tap_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writev", NULL, tap_writev, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, tap_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollStart", NULL, tap_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollStop", NULL, tap_poll_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollRef", NULL, tap_poll_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE_INIT() {
+  return init(env, exports);
+}

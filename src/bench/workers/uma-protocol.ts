@@ -1,0 +1,27 @@
+/** Messages and shared control words between bench/uma.ts and its worker CPUs. */
+
+/** Int32 indices of the control SharedArrayBuffer. */
+export const CTRL_GO = 0; // start-line generation: workers run when it equals their command's `go`
+export const CTRL_STOP = 1; // set by the producer's side when it is done (consumer then drains)
+export const CTRL_WORDS = 4;
+
+/** Int32 indices of the handle ring (single producer, single consumer). */
+export const RING_HEAD = 0;
+export const RING_TAIL = 16; // on its own cache line
+export const RING_SLOTS = 32;
+export const RING_CAPACITY = 4096; // a power of two
+
+export interface UmaBenchCommand {
+  mode: 'pairs' | 'pairs-locked' | 'produce' | 'consume';
+  warmMs: number;
+  ms: number;
+  /** Value of CTRL_GO that starts this run. */
+  go: number;
+}
+
+export interface UmaBenchReport {
+  ops: number;
+  seconds: number;
+  cpu: number;
+  sink: number;
+}

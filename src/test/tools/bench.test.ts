@@ -1,0 +1,50 @@
+// The benchmark runner: argument parsing, and `run.js uma --quick --json` printing a well-formed
+// JSON array as its last line (shape only: speed is never asserted in tests).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, SUITES } from '../../bench/run.js';
+
+const runJs = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
+
+test('parseArgs: suites, flags, defaults and errors', () => {
+  assert.deepEqual(parseArgs(['uma', '--quick']), { suites: ['uma'], quick: true, json: false });
+  assert.deepEqual(parseArgs(['--json']), { suites: [...SUITES], quick: false, json: true });
+  assert.throws(() => parseArgs(['nosuch']), /unknown suite/);
+  assert.throws(() => parseArgs(['--fast']), /unknown option/);
+});
+
+test('unknown suite exits 2 with a usage message', () => {
+  const r = spawnSync(process.execPath, [runJs, 'nosuch'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown suite "nosuch"/);
+});
+
+test('uma --quick --json: table, then one JSON array of well-formed cases as the last line', () => {
+  const r = spawnSync(process.execPath, [runJs, 'uma', '--quick', '--json'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.match(lines.slice(0, 3).join('\n'), /suite.*case.*value/, 'a table comes first');
+  const results = JSON.parse(lines[lines.length - 1]) as Record<string, unknown>[];
+  assert.ok(Array.isArray(results) && results.length >= 10);
+  for (const c of results) {
+    assert.equal(c.suite, 'uma');
+    assert.equal(typeof c.case, 'string');
+    assert.equal(typeof c.unit, 'string');
+    assert.equal(typeof c.value, 'number');
+    assert.ok(Number.isFinite(c.value));
+    if ('baseline' in c) {
+      assert.equal(typeof c.baselineValue, 'number');
+      assert.equal(typeof c.ratio, 'number');
+      if (c.baselineValue !== 0) assert.ok(Math.abs((c.ratio as number) - (c.value as number) / (c.baselineValue as number)) <= 1e-3 * Math.max(1, Math.abs(c.ratio as number)));
+    }
+    if ('efficiency' in c) assert.equal(typeof c.workers, 'number');
+  }
+  const names = results.map((c) => c.case as string);
+  for (const want of ['zalloc+zfree (cache hit)', 'vs Buffer.allocUnsafe(256)', 'vs Buffer.allocUnsafe(2048)', 'vs global lock', 'GC events', 'producer/consumer', 'global lock, 1 worker', 'pairs, 1 worker']) {
+    assert.ok(names.some((n) => n.includes(want)), `a case named like "${want}"`);
+  }
+  const scaling = results.filter((c) => typeof c.efficiency === 'number');
+  assert.ok(scaling.some((c) => c.workers === 1 && c.efficiency === 1));
+});

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+/**
+ * The slabnet command line: `slabnet demo` (the main job), `slabnet vmstat -z`,
+ * `slabnet sysctl [-a] [name[=value]]`. Subcommands live in commands.ts; add
+ * a registrar to COMMANDS to add one.
+ */
+import { Command } from 'commander';
+import { registerDemo, registerSysctl, registerVmstat, type Registrar } from './commands.js';
+
+export const COMMANDS: Registrar[] = [registerDemo, registerVmstat, registerSysctl];
+
+/** The commander program with every subcommand registered. */
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('slabnet').description("FreeBSD's UMA/mbuf memory and a DragonFly-style MP network stack over one SharedArrayBuffer");
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((e: unknown) => {
+    process.stderr.write(`slabnet: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  });

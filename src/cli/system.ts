@@ -1,0 +1,54 @@
+/**
+ * The system a CLI command works on: one arena with its UMA, the malloc zones,
+ * the demo's packet zone and this thread's sysctl tree. Later layers (mbuf,
+ * the MP core, the network stack) add their setup here, so that `vmstat -z`,
+ * `sysctl` and `netstat` all look at the same kind of system the demo runs.
+ */
+import { Uma } from '../uma/uma.js';
+import { Malloc } from '../uma/malloc.js';
+import { UMA_ZFLAG_INTERNAL } from '../uma/flags.js';
+import { zoneStats } from '../uma/stats.js';
+import { sysctlFor } from '../sysctl/vm.js';
+import type { Sysctl } from '../sysctl/sysctl.js';
+import type { Zone } from '../uma/zone.js';
+import { DEMO_ITEM, DEMO_ZONE } from './demo-protocol.js';
+
+export interface SystemOptions {
+  /** Arena bytes (default 64 MiB). */
+  size?: number;
+  /** CPUs the arena is made for (main thread + workers). */
+  ncpus?: number;
+  debug?: boolean;
+}
+
+export interface System {
+  uma: Uma;
+  malloc: Malloc;
+  sysctl: Sysctl;
+  /** The demo's packet zone (256-byte items). */
+  packets: Zone;
+}
+
+/** Make the arena, UMA, malloc, the demo zone and the sysctl tree (main thread = CPU 0). */
+export function createSystem(opts: SystemOptions = {}): System {
+  const uma = Uma.create({ size: opts.size ?? 64 << 20, ncpus: opts.ncpus ?? 8, debug: opts.debug ?? false });
+  const malloc = new Malloc(uma);
+  const packets = uma.zcreate(DEMO_ZONE, { size: DEMO_ITEM });
+  return { uma, malloc, packets, sysctl: sysctlFor(uma) };
+}
+
+/** Zones other than UMA's own, with items still in use: a leak when the system should be idle. */
+export function leakedZones(sys: System): { name: string; used: number }[] {
+  return sys.uma
+    .allZones()
+    .filter((z) => (z.flags & UMA_ZFLAG_INTERNAL) === 0)
+    .map((z) => ({ name: z.name, used: zoneStats(z).used }))
+    .filter((x) => x.used !== 0);
+}
+
+/** Pages in use that no keg accounts for: leaked malloc page runs. */
+export function leakedPages(sys: System): number {
+  const { uma } = sys;
+  const kegPages = uma.allZones().filter((z) => !z.secondary).reduce((a, z) => a + z.keg.pagesHeld, 0);
+  return uma.pages.dataPages - uma.pages.freePages - kegPages;
+}

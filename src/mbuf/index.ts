@@ -5,3 +5,6 @@ export * from './mbuf.js';
 export * from './ops.js';
 export * from './tags.js';
 export { MbufShared } from './shared.js';
+export * from './stress.js';
+export * from './stats.js';
+export * from './sysctl.js';

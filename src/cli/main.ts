@@ -17,6 +17,12 @@ export function buildProgram(): Command {
   return program;
 }
 
+// `slabnet ... | head` closes stdout early: that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 buildProgram()
   .parseAsync(process.argv)
   .catch((e: unknown) => {

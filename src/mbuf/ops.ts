@@ -710,7 +710,7 @@ export function m_copyback(mb: Mbufs, m0: number, off: number, len: number, src:
   let m = m0;
   let totlen = 0;
   let mlen: number;
-  if (m0 === 0) return;
+  if (m0 === 0 || len === 0) return; // nothing to copy: the chain is not extended
   while (off > (mlen = i32[(m + M_LEN) >> 2])) {
     off -= mlen;
     totlen += mlen;

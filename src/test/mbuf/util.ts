@@ -1,0 +1,41 @@
+// Test utilities for mbuf tests: a fresh mbuf system and chain builders.
+import { testUma } from '../helpers.js';
+import * as MB from '../../mbuf/index.js';
+import type { Uma } from '../../uma/uma.js';
+
+export function setup(size = 64 << 20): { uma: Uma; mb: MB.Mbufs } {
+  const uma = testUma({ size });
+  const mb = MB.Mbufs.create(uma, { seed: 12345 });
+  return { uma, mb };
+}
+
+/** Build a packet whose segments have the given lengths (kinds: 'm' mbuf, 'c' cluster), filled from bytes. */
+export function build(mb: MB.Mbufs, bytes: Uint8Array, segs: { len: number; kind: 'm' | 'c'; lead?: number }[]): number {
+  let head = 0;
+  let tail = 0;
+  let at = 0;
+  for (const s of segs) {
+    const first = head === 0;
+    const m = s.kind === 'c' ? mb.m_getcl(MB.M_NOWAIT, MB.MT_DATA, first ? MB.M_PKTHDR : 0) : first ? mb.m_gethdr(MB.M_NOWAIT, MB.MT_DATA) : mb.m_get(MB.M_NOWAIT, MB.MT_DATA);
+    if (m === 0) throw new Error('alloc failed in build');
+    if (s.lead) mb.setData(m, mb.m_data(m) + s.lead);
+    mb.u8.set(bytes.subarray(at, at + s.len), mb.m_data(m));
+    mb.setLen(m, s.len);
+    at += s.len;
+    if (first) head = m;
+    else mb.setNext(tail, m);
+    tail = m;
+  }
+  mb.setPkthdrLen(head, at);
+  return head;
+}
+
+export function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}

@@ -188,6 +188,7 @@ export class Mbufs {
    * Returns 0 when M_NOWAIT cannot be satisfied. Sleeps only with M_WAITOK.
    */
   m_get(how: number, type: number): number {
+    if (((how & 3) - 1) >>> 0 > 1) checkHow(how); // exactly one of M_NOWAIT (1) / M_WAITOK (2)
     const m = this.zMbuf.alloc(M_NOWAIT);
     if (m === 0) return this.allocRetry(how, type, 0, 0);
     this.initHdr(m, type, 0);
@@ -199,6 +200,7 @@ export class Mbufs {
    * at m_pktdat. 0 on M_NOWAIT failure.
    */
   m_gethdr(how: number, type: number): number {
+    if (((how & 3) - 1) >>> 0 > 1) checkHow(how); // exactly one of M_NOWAIT (1) / M_WAITOK (2)
     const m = this.zMbuf.alloc(M_NOWAIT);
     if (m === 0) return this.allocRetry(how, type, M_PKTHDR, 0);
     this.initHdr(m, type, M_PKTHDR);
@@ -215,6 +217,7 @@ export class Mbufs {
    * zone allocation). `flags` may hold M_PKTHDR (and M_EOR etc).
    */
   m_getcl(how: number, type: number, flags: number): number {
+    if (((how & 3) - 1) >>> 0 > 1) checkHow(how); // exactly one of M_NOWAIT (1) / M_WAITOK (2)
     const m = this.zPack.alloc(M_NOWAIT);
     if (m === 0) return this.allocRetry(how, type, flags, 1);
     this.initPacket(m, type, flags);

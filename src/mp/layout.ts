@@ -1,0 +1,106 @@
+/**
+ * Arena layouts of the MP core: messages (lwkt_msg), ports (lwkt_port) and
+ * the machine record. Every field is an Int32 index relative to the record's
+ * handle >> 2; docs/mp.md describes each one.
+ */
+
+// ---------------------------------------------------------------- messages
+
+/** Bytes of one message (zone "lwkt msg"). */
+export const MSG_BYTES = 256;
+/** MSGF_* bits; the word is also the futex a synchronous waiter sleeps on. */
+export const MSG_FLAGS = 0;
+/** Command number (handlers are registered per command). */
+export const MSG_CMD = 1;
+/** errno of the reply (0 = success), written by replymsg. */
+export const MSG_ERROR = 2;
+/** Port handle replies are queued to (0: none; a sync waiter needs none). */
+export const MSG_REPLYPORT = 3;
+/** Link word of the reply list (Treiber stack) of a port. */
+export const MSG_NEXT = 4;
+/** Machine CPU of the sender (-1 for a user thread). */
+export const MSG_SRC = 5;
+/** Free for the sender: matches replies to requests. */
+export const MSG_COOKIE = 6;
+/** Valid bytes in the payload. */
+export const MSG_PAYLOAD_LEN = 7;
+/** Sequence number (debug and ordering tests). */
+export const MSG_SEQ = 8;
+/** Command whose reply handler runs when the reply reaches a CPU reply port. */
+export const MSG_RCMD = 9;
+/** First of MSG_NARGS Int32 arguments (requests) and results (replies). */
+export const MSG_ARG0 = 16;
+export const MSG_NARGS = 16;
+/** Byte offset of the inline payload (socket option values, addresses). */
+export const MSG_PAYLOAD = 128;
+export const MSG_PAYLOAD_MAX = MSG_BYTES - MSG_PAYLOAD;
+
+/** The reply has been written (set by replymsg, last). */
+export const MSGF_DONE = 0x1;
+/** A synchronous waiter (domsg) sleeps on the flags word: notify it. */
+export const MSGF_SYNC = 0x2;
+/** Free the message at reply time: nobody wants the answer. */
+export const MSGF_DROP = 0x4;
+/** The message sits in a port queue (debug: catches double sends). */
+export const MSGF_QUEUED = 0x8;
+/** The message was answered and queued to a reply port. */
+export const MSGF_REPLY = 0x10;
+
+// ---------------------------------------------------------------- ports
+
+/** Magic of a live port record. */
+export const PORT_MAGIC = 0x504f5254; // "PORT"
+export const P_MAGIC = 0;
+/** Owning machine CPU. */
+export const P_CPU = 1;
+/** Ring capacity (a power of two) and mask. */
+export const P_CAP = 2;
+export const P_MASK = 3;
+/** Counters (racy, for statistics): requests refused because the ring was full. */
+export const P_FULL = 4;
+/** Producer position: CAS by every sender (its own 64-byte line). */
+export const P_TAIL = 16;
+/** Consumer position: written by the owner only. */
+export const P_HEAD = 32;
+/** Futex word the owner sleeps on; bumped by a sender that saw P_SLEEPING. */
+export const P_WAKE = 48;
+/** 1 while the owner is (about to be) asleep. */
+export const P_SLEEPING = 49;
+/** Senders waiting for room (WAITOK backpressure) sleep on P_SPACE_SEQ. */
+export const P_SPACE_SEQ = 50;
+export const P_SPACE_WAITERS = 51;
+/** Head of the reply list (a Treiber stack of messages linked by MSG_NEXT). */
+export const P_RHEAD = 52;
+/** First ring cell: two words per cell, (sequence, message handle). */
+export const P_CELLS = 64;
+export const PORT_HEADER_BYTES = P_CELLS * 4;
+
+/** Bytes of a port record of `cap` cells. */
+export function portBytes(cap: number): number {
+  return PORT_HEADER_BYTES + cap * 8;
+}
+
+// ---------------------------------------------------------------- machine
+
+/** The machine record (zone "mp machine"): state shared by every thread. */
+export const MACHINE_BYTES = 1024;
+export const MC_STATE = 0;
+/** Generation tag: MACHINE_MAGIC ^ a per-machine number, zeroed when freed. */
+export const MC_MAGIC = 4;
+export const MACHINE_MAGIC = 0x4d414348; // "MACH"
+export const MC_NCPUS = 1;
+/** CPUs that finished their shutdown hooks (the stop barrier). */
+export const MC_QUIESCED = 2;
+/** CPUs that registered and ran their handler modules (the start barrier). */
+export const MC_STARTED = 3;
+/** Port handles, one per CPU, from MC_PORTS on. */
+export const MC_PORTS = 16;
+export const MC_MAX_CPUS = 200;
+
+export const MSTATE_RUNNING = 1;
+export const MSTATE_STOPPING = 2;
+export const MSTATE_DRAINED = 3;
+
+export const MSG_ZONE = 'lwkt msg';
+export const PORT_ZONE = 'lwkt port';
+export const MACHINE_ZONE = 'mp machine';

@@ -96,13 +96,25 @@ export class PageAllocator {
     }
   }
 
+  /**
+   * Async twin of waitForPages for the main thread's event loop (keeps the
+   * process alive while it waits). Takes no lock.
+   */
   async waitForPagesAsync(timeoutMs = 100): Promise<void> {
     const i32 = this.arena.i32;
     const seq = Atomics.load(i32, L.H_PAGE_SEQ);
     Atomics.add(i32, L.H_PAGE_SLEEPERS, 1);
     try {
       const r = Atomics.waitAsync(i32, L.H_PAGE_SEQ, seq, timeoutMs);
-      if (r.async) await r.value;
+      if (r.async) {
+        // A pending waitAsync alone does not keep Node's event loop alive: a timer does.
+        const timer = setTimeout(() => {}, timeoutMs + 10);
+        try {
+          await r.value;
+        } finally {
+          clearTimeout(timer);
+        }
+      }
     } finally {
       Atomics.sub(i32, L.H_PAGE_SLEEPERS, 1);
     }

@@ -70,6 +70,21 @@ export const ST_XDOMAIN = 4;
 /** Int32 index (relative to the slot) of the drain-request word. */
 export const ST_DRAIN_WORD = 16;
 
+/**
+ * Await a pending Atomics.waitAsync while holding a referenced timer: Node does
+ * not count a pending waitAsync as work, so without the timer a main thread
+ * whose only business is this allocation would simply exit.
+ */
+export async function keepAlive<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
+  const timer = setTimeout(noop, timeoutMs + 10);
+  try {
+    return await p;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+function noop(): void {}
+
 /** Seconds between two "limit reached" warnings of one zone (FreeBSD: 300). */
 export const WARN_INTERVAL_S = 300;
 
@@ -621,7 +636,7 @@ export class Zone {
           }
         }
         const w = Atomics.waitAsync(i32, r + Z_WAKE_SEQ, seq, 50);
-        if (w.async) await w.value;
+        if (w.async) await keepAlive(w.value, 50);
       }
     } finally {
       Atomics.sub(i32, r + Z_SLEEPERS, 1);

@@ -98,10 +98,13 @@ for (const limit of [4, 64]) {
     assert.equal(zone.alloc(M_NOWAIT), 0, 'newcomer did not overtake the sleepers');
     await until(() => Atomics.load(s.ctl, C_SERVED) === 1, 'the first sleeper');
     assert.deepEqual(serveOrder(s.ctl), [0, -1, -1], 'the head sleeper was served first');
-    // The rest come back all at once: still served strictly in ticket order.
-    for (const it of held.splice(0, NSLEEPERS - 1)) zone.free(it);
-    await until(() => Atomics.load(s.ctl, C_SERVED) === NSLEEPERS, 'every sleeper');
-    assert.deepEqual(serveOrder(s.ctl), [0, 1, 2], 'FIFO order');
+    // Each further item makes room for exactly one sleeper: the next ticket, never a later one.
+    for (let k = 1; k < NSLEEPERS; k++) {
+      zone.free(held.pop()!);
+      await until(() => Atomics.load(s.ctl, C_SERVED) === k + 1, `sleeper ${k}`);
+      await delay(5); // give a wrongly woken later sleeper the chance to show up
+      assert.deepEqual(serveOrder(s.ctl), [0, 1, 2].map((id) => (id <= k ? id : -1)), `FIFO after ${k + 1} frees`);
+    }
     const items = new Set(Array.from({ length: NSLEEPERS }, (_, id) => s.ctl[C_ITEM + id]));
     assert.equal(items.size, NSLEEPERS, 'distinct items');
     assert.ok(zoneStats(zone).sleeps >= NSLEEPERS);
@@ -125,9 +128,12 @@ test('raising the limit at run time wakes the sleepers, in FIFO order', async ()
   const s = await startSleepers(uma, zone);
   await delay(20);
   assert.equal(Atomics.load(s.ctl, C_SERVED), 0);
-  zone.setMaxItems(8 + NSLEEPERS);
-  await until(() => Atomics.load(s.ctl, C_SERVED) === NSLEEPERS, 'sleepers after the raise');
-  assert.deepEqual(serveOrder(s.ctl), [0, 1, 2]);
+  for (let k = 0; k < NSLEEPERS; k++) {
+    zone.setMaxItems(8 + k + 1); // room for one more: the next ticket only
+    await until(() => Atomics.load(s.ctl, C_SERVED) === k + 1, `sleeper ${k} after the raise`);
+    await delay(5);
+    assert.deepEqual(serveOrder(s.ctl), [0, 1, 2].map((id) => (id <= k ? id : -1)), `FIFO after raise ${k + 1}`);
+  }
   assert.equal(zone.alloc(M_NOWAIT), 0, 'the raise was used up by the sleepers');
   await finish(s);
   for (const it of held) zone.free(it);

@@ -1,0 +1,611 @@
+/**
+ * The semi-lockless socket buffer of the seed thread: a ring of mbuf chains
+ * in the arena with exactly one producer and one consumer and no lock on
+ * either side.
+ *
+ * Record (Int32 words from sb >> 2; docs/mp.md has the full table):
+ *   SB_HIWAT/SB_LOWAT  water marks (set through sbreserve / setsockopt)
+ *   SB_STATE           SBS_* bits, set with Atomics.or
+ *   producer line      SB_TAIL (next slot to fill), SB_IN (bytes ever appended,
+ *                      wrapping 32-bit), SB_OOBMARK
+ *   consumer line      SB_HEAD (first unconsumed slot), SB_OUT (bytes ever
+ *                      consumed), SB_OFF (bytes already read from the head chain)
+ *   wake words         SB_RWAIT/SB_RSEQ (reader asleep / its futex),
+ *                      SB_WWAIT/SB_WSEQ (writer asleep / its futex)
+ *   slots              SB_SLOTS + 4 * i: chain head, bytes, SL_* flags, spare
+ *
+ * The producer fills a slot, publishes it by storing SB_TAIL, and only then
+ * adds the bytes to SB_IN. The consumer frees what it read, advances SB_HEAD,
+ * and only then adds to SB_OUT. Hence cc = SB_IN - SB_OUT is, as the seed
+ * says, a lower bound for the reader (data can only have arrived since) and
+ * an upper bound for the writer (data can only have left since): a reader
+ * never looks for bytes that are not there and a writer never overfills.
+ * Nobody can know cc exactly, and no code here pretends to.
+ *
+ * A published slot belongs to the consumer; the producer never looks at it
+ * again, which is why stream appends cannot coalesce into the previous chain
+ * and the ring has a slot limit besides the byte limit.
+ */
+import { ArgumentError } from '../errors.js';
+import type { Mbufs } from '../mbuf/mbuf.js';
+import { M_DATA, M_LEN, M_NEXT, M_PKTHDR, M_FLAGS, MT_SONAME, MT_DATA, PH_LEN, MLEN, MCLBYTES, M_EOR } from '../mbuf/layout.js';
+import { M_NOWAIT } from '../uma/flags.js';
+import type { Zone } from '../uma/zone.js';
+import type { Uma } from '../uma/uma.js';
+import { tunableIndex } from '../sysctl/tunables.js';
+
+export const SB_ZONE = 'sockbuf';
+export const SB_SLOTS_DEFAULT = 256;
+
+export const SB_MAGIC_WORD = 0;
+export const SB_HIWAT = 1;
+export const SB_LOWAT = 2;
+export const SB_STATE = 3;
+export const SB_CAP = 4;
+export const SB_MASK = 5;
+/** Bytes the producer has been refused for lack of room (statistics). */
+export const SB_FULL = 6;
+export const SB_TAIL = 16;
+export const SB_IN = 17;
+export const SB_OOBMARK = 18;
+export const SB_HEAD = 32;
+export const SB_OUT = 33;
+export const SB_OFF = 34;
+export const SB_RWAIT = 48;
+export const SB_RSEQ = 49;
+export const SB_WWAIT = 56;
+export const SB_WSEQ = 57;
+export const SB_SLOTS = 64;
+export const SLOT_WORDS = 4;
+export const SL_CHAIN = 0;
+export const SL_LEN = 1;
+export const SL_FLAGS = 2;
+
+/** Slot flags: the slot starts a record; its first mbuf is an MT_SONAME address. */
+export const SL_RECORD = 0x1;
+export const SL_ADDR = 0x2;
+/** The record ends with this slot (M_EOR). */
+export const SL_EOR = 0x4;
+
+/** State bits: the producer will append no more (EOF); the consumer is gone (EPIPE); an OOB mark is set. */
+export const SBS_CANTRCVMORE = 0x1;
+export const SBS_CANTSENDMORE = 0x2;
+export const SBS_HAVEOOB = 0x4;
+
+const SB_MAGIC = 0x53425546; // "SBUF"
+
+/** Bytes of a sockbuf record with `slots` slots. */
+export function sockbufBytes(slots: number): number {
+  return (SB_SLOTS + slots * SLOT_WORDS) * 4;
+}
+
+/** kern.ipc.maxsockbuf: the ceiling of sbreserve (default 2 MiB, as FreeBSD). */
+export const MAXSOCKBUF_DEFAULT = 2 * 1024 * 1024;
+
+/** Bind (or create) the sockbuf zone in this thread. */
+export function sockbufZone(uma: Uma, slots = SB_SLOTS_DEFAULT): Zone {
+  try {
+    return uma.zone(SB_ZONE);
+  } catch {
+    return uma.zcreate(SB_ZONE, { size: sockbufBytes(slots) });
+  }
+}
+
+/** The data of one datagram record taken by sbrecvrecord. */
+export interface SbRecord {
+  /** Source address bytes (MT_SONAME) or null. */
+  addr: Uint8Array | null;
+  /** The data chain (owned by the caller now) and its length. */
+  m: number;
+  len: number;
+}
+
+/**
+ * Socket-buffer operations of one thread. Whether the thread acts as the
+ * producer or the consumer of a given sockbuf is the caller's business;
+ * each function says which side may call it.
+ */
+export class SockBufs {
+  readonly mb: Mbufs;
+  readonly zone: Zone;
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  private readonly maxIdx: number;
+
+  constructor(mb: Mbufs, zone?: Zone) {
+    this.mb = mb;
+    this.zone = zone ?? sockbufZone(mb.uma);
+    this.i32 = mb.i32;
+    this.u8 = mb.u8;
+    this.maxIdx = tunableIndex(mb.uma.arena, 'kern.ipc.maxsockbuf', MAXSOCKBUF_DEFAULT);
+  }
+
+  /** kern.ipc.maxsockbuf, shared by every thread. */
+  get maxsockbuf(): number {
+    return Atomics.load(this.i32, this.maxIdx);
+  }
+  set maxsockbuf(v: number) {
+    if (!Number.isInteger(v) || v < 2048 || v > 0x4000_0000) throw new ArgumentError(`kern.ipc.maxsockbuf must be in 2048..2^30, got ${v}`);
+    Atomics.store(this.i32, this.maxIdx, v);
+  }
+
+  /** Sysctl nodes for registration in a tree (name, get, set, description). */
+  sysctlNodes(): { name: string; description: string; get: () => number; set: (v: number) => void }[] {
+    return [{ name: 'kern.ipc.maxsockbuf', description: 'Maximum socket buffer size', get: () => this.maxsockbuf, set: (v) => (this.maxsockbuf = v) }];
+  }
+
+  /**
+   * Make an empty sockbuf of `hiwat` bytes (bounded by kern.ipc.maxsockbuf).
+   * Returns its handle, or 0 when memory is short (NOWAIT). Does not sleep.
+   */
+  sbcreate(hiwat: number, lowat = 1): number {
+    const sb = this.zone.alloc(M_NOWAIT);
+    if (sb === 0) return 0;
+    const s = sb >> 2;
+    const slots = (this.zone.keg.size / 4 - SB_SLOTS) / SLOT_WORDS;
+    const cap = 1 << Math.floor(Math.log2(slots));
+    this.i32.fill(0, s, s + SB_SLOTS + cap * SLOT_WORDS);
+    this.i32[s + SB_CAP] = cap;
+    this.i32[s + SB_MASK] = cap - 1;
+    this.i32[s + SB_MAGIC_WORD] = SB_MAGIC;
+    if (!this.sbreserve(sb, hiwat)) {
+      this.zone.free(sb);
+      throw new ArgumentError(`sockbuf of ${hiwat} bytes exceeds kern.ipc.maxsockbuf (${this.maxsockbuf})`);
+    }
+    this.i32[s + SB_LOWAT] = Math.min(lowat, hiwat);
+    return sb;
+  }
+
+  /** Free every chain still queued and the record. Only when neither side uses it any more. */
+  sbdestroy(sb: number): void {
+    this.sbflush(sb);
+    this.i32[(sb >> 2) + SB_MAGIC_WORD] = 0;
+    this.zone.free(sb);
+  }
+
+  /**
+   * sbreserve: set the high-water mark; false (ENOBUFS in BSD) above
+   * kern.ipc.maxsockbuf. Either side; the other sees it at its next check.
+   */
+  sbreserve(sb: number, cc: number): boolean {
+    if (!Number.isInteger(cc) || cc <= 0 || cc > this.maxsockbuf) return false;
+    Atomics.store(this.i32, (sb >> 2) + SB_HIWAT, cc);
+    const lo = Atomics.load(this.i32, (sb >> 2) + SB_LOWAT);
+    if (lo > cc) Atomics.store(this.i32, (sb >> 2) + SB_LOWAT, cc);
+    return true;
+  }
+
+  hiwat(sb: number): number {
+    return Atomics.load(this.i32, (sb >> 2) + SB_HIWAT);
+  }
+  lowat(sb: number): number {
+    return Atomics.load(this.i32, (sb >> 2) + SB_LOWAT);
+  }
+  setLowat(sb: number, v: number): void {
+    Atomics.store(this.i32, (sb >> 2) + SB_LOWAT, Math.max(1, Math.min(v, this.hiwat(sb))));
+  }
+  state(sb: number): number {
+    return Atomics.load(this.i32, (sb >> 2) + SB_STATE);
+  }
+
+  // ------------------------------------------------------------ producer side
+
+  /**
+   * sbspace for the writer: hiwat minus cc, where cc is an upper bound (the
+   * reader may have consumed more since), so the result never overstates
+   * the room. 0 when no slot is free. Producer only; no lock, no sleep.
+   */
+  sbspace(sb: number): number {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const tail = i32[s + SB_TAIL];
+    if (((tail - Atomics.load(i32, s + SB_HEAD)) | 0) >= i32[s + SB_CAP]) return 0;
+    const cc = (i32[s + SB_IN] - Atomics.load(i32, s + SB_OUT)) | 0;
+    return Math.max(0, Atomics.load(i32, s + SB_HIWAT) - cc);
+  }
+
+  /**
+   * Publish chain `m` of `len` bytes in the next slot (producer only). The
+   * caller checked sbspace; returns false (and keeps the chain) when there is
+   * no free slot. Wakes the reader only if it sleeps.
+   */
+  private put(sb: number, m: number, len: number, flags: number): boolean {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const tail = i32[s + SB_TAIL];
+    if (((tail - Atomics.load(i32, s + SB_HEAD)) | 0) >= i32[s + SB_CAP]) {
+      i32[s + SB_FULL]++;
+      return false;
+    }
+    const slot = s + SB_SLOTS + (tail & i32[s + SB_MASK]) * SLOT_WORDS;
+    i32[slot + SL_CHAIN] = m;
+    i32[slot + SL_LEN] = len;
+    i32[slot + SL_FLAGS] = flags;
+    Atomics.store(i32, s + SB_TAIL, (tail + 1) | 0);
+    Atomics.add(i32, s + SB_IN, len);
+    if (Atomics.load(i32, s + SB_RWAIT) !== 0) {
+      Atomics.add(i32, s + SB_RSEQ, 1);
+      Atomics.notify(i32, s + SB_RSEQ);
+    }
+    return true;
+  }
+
+  /** Bytes in chain m (m_length). */
+  private chainLen(m: number): number {
+    let n = 0;
+    for (let x = m; x !== 0; x = this.i32[(x + M_NEXT) >> 2]) n += this.i32[(x + M_LEN) >> 2];
+    return n;
+  }
+
+  /**
+   * sbappendstream: append stream data with no record boundary. Returns
+   * false (chain still the caller's) when there is no slot. Byte limits are
+   * the caller's check (sbspace), as in BSD. Producer only.
+   */
+  sbappendstream(sb: number, m: number): boolean {
+    if (m === 0) return true;
+    return this.put(sb, m, this.chainLen(m), 0);
+  }
+
+  /** sbappend: on a stream socket the same as sbappendstream. */
+  sbappend(sb: number, m: number): boolean {
+    return this.sbappendstream(sb, m);
+  }
+
+  /** sbappendrecord: `m` starts a new record (and ends it when M_EOR is set). Producer only. */
+  sbappendrecord(sb: number, m: number): boolean {
+    if (m === 0) return true;
+    const eor = (this.i32[(m + M_FLAGS) >> 2] & M_EOR) !== 0 ? SL_EOR : 0;
+    return this.put(sb, m, this.chainLen(m), SL_RECORD | eor);
+  }
+
+  /**
+   * sbappendaddr: a datagram with its source address: an MT_SONAME mbuf
+   * holding `addr` is put before the data (and control, if any). Returns
+   * false and frees nothing when space or memory is short (the caller drops
+   * and counts, as udp_input does). Producer only.
+   */
+  sbappendaddr(sb: number, addr: Uint8Array, m: number, control = 0): boolean {
+    if (addr.length > MLEN) throw new ArgumentError(`sbappendaddr: address of ${addr.length} bytes is too long`);
+    const len = this.chainLen(m) + (control === 0 ? 0 : this.chainLen(control));
+    if (len > this.sbspace(sb)) return false;
+    const a = this.mb.m_get(M_NOWAIT, MT_SONAME);
+    if (a === 0) return false;
+    this.u8.set(addr, this.i32[(a + M_DATA) >> 2]);
+    this.i32[(a + M_LEN) >> 2] = addr.length;
+    let tail = a;
+    if (control !== 0) {
+      this.i32[(a + M_NEXT) >> 2] = control;
+      tail = control;
+      while (this.i32[(tail + M_NEXT) >> 2] !== 0) tail = this.i32[(tail + M_NEXT) >> 2];
+    }
+    this.i32[(tail + M_NEXT) >> 2] = m;
+    if (this.put(sb, a, len, SL_RECORD | SL_ADDR | SL_EOR)) return true;
+    this.i32[(tail + M_NEXT) >> 2] = 0;
+    if (control !== 0) {
+      let t = a;
+      while (this.i32[(t + M_NEXT) >> 2] !== control) t = this.i32[(t + M_NEXT) >> 2];
+      this.i32[(t + M_NEXT) >> 2] = 0;
+    }
+    this.mb.m_free(a);
+    return false;
+  }
+
+  /**
+   * Set the out-of-band mark `ahead` bytes past everything appended so far
+   * (TCP's so_oobmark: the urgent byte's position in the stream). Producer only.
+   */
+  sbsetoobmark(sb: number, ahead = 0): void {
+    const s = sb >> 2;
+    Atomics.store(this.i32, s + SB_OOBMARK, (this.i32[s + SB_IN] + ahead) | 0);
+    Atomics.or(this.i32, s + SB_STATE, SBS_HAVEOOB);
+  }
+
+  /** socantrcvmore from the producer: no more data will come (EOF after the queued bytes). */
+  sbmarkeof(sb: number): void {
+    const s = sb >> 2;
+    Atomics.or(this.i32, s + SB_STATE, SBS_CANTRCVMORE);
+    Atomics.add(this.i32, s + SB_RSEQ, 1);
+    Atomics.notify(this.i32, s + SB_RSEQ);
+  }
+
+  /** The consumer is gone: the producer gets EPIPE from now on. Consumer side. */
+  sbmarkclosed(sb: number): void {
+    const s = sb >> 2;
+    Atomics.or(this.i32, s + SB_STATE, SBS_CANTSENDMORE);
+    Atomics.add(this.i32, s + SB_WSEQ, 1);
+    Atomics.notify(this.i32, s + SB_WSEQ);
+  }
+
+  // ------------------------------------------------------------ consumer side
+
+  /**
+   * cc for the reader: a lower bound (more may have arrived since).
+   * Consumer only; no lock, no sleep.
+   */
+  sbavail(sb: number): number {
+    const s = sb >> 2;
+    return (Atomics.load(this.i32, s + SB_IN) - this.i32[s + SB_OUT]) | 0;
+  }
+
+  /** True when the reader is at the out-of-band mark (SIOCATMARK). Consumer only. */
+  sbatmark(sb: number): boolean {
+    const s = sb >> 2;
+    return (this.state(sb) & SBS_HAVEOOB) !== 0 && Atomics.load(this.i32, s + SB_OOBMARK) === this.i32[s + SB_OUT];
+  }
+
+  /** Bytes from the read position to the OOB mark, or Infinity without a mark ahead. */
+  private toMark(sb: number): number {
+    const s = sb >> 2;
+    if ((this.state(sb) & SBS_HAVEOOB) === 0) return Infinity;
+    const d = (Atomics.load(this.i32, s + SB_OOBMARK) - this.i32[s + SB_OUT]) | 0;
+    return d > 0 ? d : Infinity;
+  }
+
+  /** After consuming: advance SB_OUT, then wake the writer if it sleeps. */
+  private consumed(sb: number, n: number): void {
+    const s = sb >> 2;
+    Atomics.add(this.i32, s + SB_OUT, n);
+    if (Atomics.load(this.i32, s + SB_WWAIT) !== 0) {
+      Atomics.add(this.i32, s + SB_WSEQ, 1);
+      Atomics.notify(this.i32, s + SB_WSEQ);
+    }
+  }
+
+  /** The head slot's word index, or -1 when no slot is published. */
+  private headSlot(sb: number): number {
+    const s = sb >> 2;
+    const head = this.i32[s + SB_HEAD];
+    if (head === Atomics.load(this.i32, s + SB_TAIL)) return -1;
+    return s + SB_SLOTS + (head & this.i32[s + SB_MASK]) * SLOT_WORDS;
+  }
+
+  /** Retire the (emptied) head slot. */
+  private popSlot(sb: number): void {
+    const s = sb >> 2;
+    this.i32[s + SB_OFF] = 0;
+    Atomics.store(this.i32, s + SB_HEAD, (this.i32[s + SB_HEAD] + 1) | 0);
+  }
+
+  /**
+   * Free the first `n` bytes of the head chain in place: whole mbufs go back
+   * to their zones, a partly read one has m_data/m_len trimmed.
+   */
+  private trimHead(slot: number, n: number): void {
+    const i32 = this.i32;
+    let m = i32[slot + SL_CHAIN];
+    while (n > 0 && m !== 0) {
+      const len = i32[(m + M_LEN) >> 2];
+      if (len <= n) {
+        n -= len;
+        m = this.mb.m_free(m);
+      } else {
+        i32[(m + M_DATA) >> 2] += n;
+        i32[(m + M_LEN) >> 2] = len - n;
+        if ((i32[(m + M_FLAGS) >> 2] & M_PKTHDR) !== 0) i32[(m + PH_LEN) >> 2] -= n;
+        n = 0;
+      }
+    }
+    // Zero-length mbufs left in front (an emptied pkthdr mbuf) go too.
+    while (m !== 0 && i32[(m + M_LEN) >> 2] === 0 && i32[(m + M_NEXT) >> 2] !== 0) m = this.mb.m_free(m);
+    i32[slot + SL_CHAIN] = m;
+  }
+
+  /** Free the MT_SONAME mbuf in front of a partly consumed datagram slot. */
+  private stripAddr(slot: number): void {
+    const i32 = this.i32;
+    if ((i32[slot + SL_FLAGS] & SL_ADDR) === 0) return;
+    const a = i32[slot + SL_CHAIN];
+    i32[slot + SL_CHAIN] = i32[(a + M_NEXT) >> 2];
+    i32[(a + M_NEXT) >> 2] = 0;
+    this.mb.m_free(a);
+    i32[slot + SL_FLAGS] &= ~SL_ADDR;
+  }
+
+  /**
+   * sbdrop: discard `len` bytes from the front (len <= sbavail, the lower
+   * bound, so the bytes are certainly there). Consumer only; no sleep.
+   */
+  sbdrop(sb: number, len: number): void {
+    const avail = this.sbavail(sb);
+    if (!Number.isInteger(len) || len < 0 || len > avail) throw new ArgumentError(`sbdrop: ${len} bytes asked, ${avail} available`);
+    let left = len;
+    while (left > 0) {
+      const slot = this.headSlot(sb);
+      if (slot < 0) throw new ArgumentError('sbdrop: cc promised bytes the ring does not hold (broken cc bound)');
+      const rest = this.i32[slot + SL_LEN];
+      if (rest <= left) {
+        this.mb.m_freem(this.i32[slot + SL_CHAIN]);
+        this.i32[slot + SL_CHAIN] = 0;
+        this.popSlot(sb);
+        left -= rest;
+      } else {
+        this.stripAddr(slot);
+        this.trimHead(slot, left);
+        this.i32[slot + SL_LEN] = rest - left;
+        left = 0;
+      }
+    }
+    this.consumed(sb, len);
+  }
+
+  /** sbflush: drop everything published. Consumer only (or after both sides are gone). */
+  sbflush(sb: number): void {
+    let n = 0;
+    for (;;) {
+      const slot = this.headSlot(sb);
+      if (slot < 0) break;
+      n += this.i32[slot + SL_LEN];
+      this.mb.m_freem(this.i32[slot + SL_CHAIN]);
+      this.i32[slot + SL_CHAIN] = 0;
+      this.popSlot(sb);
+    }
+    if (n > 0) this.consumed(sb, n);
+  }
+
+  /**
+   * Stream read (soreceive on SOCK_STREAM): copy up to `len` bytes into dst,
+   * never past the OOB mark, and drop them. Returns bytes read (0 when
+   * nothing is available). Consumer only; never sleeps.
+   */
+  sbread(sb: number, dst: Uint8Array, dstOff = 0, len = dst.length - dstOff): number {
+    const want = Math.min(len, this.sbavail(sb), this.toMark(sb));
+    if (want <= 0) return 0;
+    let done = 0;
+    const i32 = this.i32;
+    while (done < want) {
+      const slot = this.headSlot(sb);
+      if (slot < 0) throw new ArgumentError('sbread: cc promised bytes the ring does not hold (broken cc bound)');
+      let m = i32[slot + SL_CHAIN];
+      const skipAddr = (i32[slot + SL_FLAGS] & SL_ADDR) !== 0;
+      if (skipAddr) m = i32[(m + M_NEXT) >> 2];
+      const rest = i32[slot + SL_LEN];
+      const n = Math.min(rest, want - done);
+      let copied = 0;
+      for (let x = m; copied < n && x !== 0; x = i32[(x + M_NEXT) >> 2]) {
+        const k = Math.min(i32[(x + M_LEN) >> 2], n - copied);
+        const d = i32[(x + M_DATA) >> 2];
+        dst.set(this.u8.subarray(d, d + k), dstOff + done + copied);
+        copied += k;
+      }
+      if (n === rest) {
+        this.mb.m_freem(i32[slot + SL_CHAIN]);
+        i32[slot + SL_CHAIN] = 0;
+        this.popSlot(sb);
+      } else {
+        // Reading a datagram as a stream: the address goes with its first byte.
+        this.stripAddr(slot);
+        this.trimHead(slot, n);
+        i32[slot + SL_LEN] = rest - n;
+      }
+      done += n;
+    }
+    this.consumed(sb, done);
+    return done;
+  }
+
+  /**
+   * Take the next whole slot's chain (zero-copy, for protocol consumers and
+   * datagram reads). Returns 0 when none is published. Consumer only.
+   */
+  sbtake(sb: number): number {
+    const slot = this.headSlot(sb);
+    if (slot < 0) return 0;
+    const m = this.i32[slot + SL_CHAIN];
+    const len = this.i32[slot + SL_LEN];
+    this.i32[slot + SL_CHAIN] = 0;
+    this.popSlot(sb);
+    this.consumed(sb, len);
+    return m;
+  }
+
+  /**
+   * Datagram read (soreceive on SOCK_DGRAM): the next record with its source
+   * address; the caller owns and frees `m`. null when none is queued.
+   * Consumer only.
+   */
+  sbrecvrecord(sb: number): SbRecord | null {
+    const slot = this.headSlot(sb);
+    if (slot < 0) return null;
+    const i32 = this.i32;
+    const flags = i32[slot + SL_FLAGS];
+    const len = i32[slot + SL_LEN];
+    let m = this.sbtake(sb);
+    let addr: Uint8Array | null = null;
+    if ((flags & SL_ADDR) !== 0) {
+      const d = i32[(m + M_DATA) >> 2];
+      addr = this.u8.slice(d, d + i32[(m + M_LEN) >> 2]);
+      m = this.mb.m_free(m);
+    }
+    return { addr, m, len };
+  }
+
+  /** Whether the head slot starts a record (datagram boundaries). Consumer only. */
+  sbrecordstart(sb: number): boolean {
+    const slot = this.headSlot(sb);
+    return slot >= 0 && (this.i32[slot + SL_FLAGS] & SL_RECORD) !== 0;
+  }
+
+  // ------------------------------------------------------------ sleeping
+
+  /**
+   * Reader sleep (sbwait on so_rcv) for workers: returns when data may be
+   * there, at EOF, or after `timeoutMs`. Sets SB_RWAIT so that the producer
+   * wakes it; never called with a lock held. Blocks the thread.
+   */
+  sbwaitRead(sb: number, timeoutMs = Infinity): void {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const seq = Atomics.load(i32, s + SB_RSEQ);
+    Atomics.store(i32, s + SB_RWAIT, 1);
+    if (this.sbavail(sb) === 0 && (this.state(sb) & SBS_CANTRCVMORE) === 0) Atomics.wait(i32, s + SB_RSEQ, seq, timeoutMs);
+    Atomics.store(i32, s + SB_RWAIT, 0);
+  }
+
+  /** The same for the main thread (Atomics.waitAsync). */
+  async sbwaitReadAsync(sb: number, timeoutMs = Infinity): Promise<void> {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const seq = Atomics.load(i32, s + SB_RSEQ);
+    Atomics.store(i32, s + SB_RWAIT, 1);
+    if (this.sbavail(sb) === 0 && (this.state(sb) & SBS_CANTRCVMORE) === 0) {
+      const r = Atomics.waitAsync(i32, s + SB_RSEQ, seq, timeoutMs);
+      if (r.async) await r.value;
+    }
+    Atomics.store(i32, s + SB_RWAIT, 0);
+  }
+
+  /**
+   * Writer sleep (sbwait on so_snd) for workers: returns when at least
+   * `need` bytes (default the low-water mark) may be free, the reader is
+   * gone, or after `timeoutMs`. Blocks the thread.
+   */
+  sbwaitWrite(sb: number, need = this.lowat(sb), timeoutMs = Infinity): void {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const seq = Atomics.load(i32, s + SB_WSEQ);
+    Atomics.store(i32, s + SB_WWAIT, 1);
+    if (this.sbspace(sb) < need && (this.state(sb) & SBS_CANTSENDMORE) === 0) Atomics.wait(i32, s + SB_WSEQ, seq, timeoutMs);
+    Atomics.store(i32, s + SB_WWAIT, 0);
+  }
+
+  /** The same for the main thread. */
+  async sbwaitWriteAsync(sb: number, need = this.lowat(sb), timeoutMs = Infinity): Promise<void> {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const seq = Atomics.load(i32, s + SB_WSEQ);
+    Atomics.store(i32, s + SB_WWAIT, 1);
+    if (this.sbspace(sb) < need && (this.state(sb) & SBS_CANTSENDMORE) === 0) {
+      const r = Atomics.waitAsync(i32, s + SB_WSEQ, seq, timeoutMs);
+      if (r.async) await r.value;
+    }
+    Atomics.store(i32, s + SB_WWAIT, 0);
+  }
+
+  /**
+   * Make a data chain holding a copy of `bytes` (a helper for writers): an
+   * mbuf for small data, clusters otherwise. 0 when memory is short. No sleep.
+   */
+  mchain(bytes: Uint8Array): number {
+    const i32 = this.i32;
+    let head = 0;
+    let tail = 0;
+    let off = 0;
+    do {
+      const rem = bytes.length - off;
+      const n = rem > MLEN ? this.mb.m_getcl(M_NOWAIT, MT_DATA, 0) : this.mb.m_get(M_NOWAIT, MT_DATA);
+      if (n === 0) {
+        this.mb.m_freem(head);
+        return 0;
+      }
+      const k = Math.min(rem, rem > MLEN ? MCLBYTES : MLEN);
+      this.u8.set(bytes.subarray(off, off + k), i32[(n + M_DATA) >> 2]);
+      i32[(n + M_LEN) >> 2] = k;
+      if (head === 0) head = n;
+      else i32[(tail + M_NEXT) >> 2] = n;
+      tail = n;
+      off += k;
+    } while (off < bytes.length);
+    return head;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * One side of the cross-CPU sockbuf test: the producer appends chains of
+ * random shapes cut from a shared byte pattern; the consumer reads with
+ * random read sizes and compares every byte with the pattern. Both check the
+ * cc bounds they are promised.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Arena } from '../../arena/arena.js';
+import { Uma } from '../../uma/uma.js';
+import { Mbufs } from '../../mbuf/mbuf.js';
+import { SockBufs } from '../../socket/sockbuf.js';
+import { M_NOWAIT } from '../../uma/flags.js';
+import { MT_DATA, M_DATA, M_LEN, M_NEXT, MLEN, MCLBYTES } from '../../mbuf/layout.js';
+
+interface Data {
+  sab: SharedArrayBuffer;
+  sb: number;
+  role: 'producer' | 'consumer';
+  total: number;
+  seed: number;
+  pattern: Uint8Array;
+  maxChain: number;
+}
+const wd = workerData as Data;
+const arena = Arena.attach(wd.sab);
+arena.registerCpu();
+const uma = Uma.attach(arena);
+const mb = Mbufs.attach(uma);
+const sbs = new SockBufs(mb);
+const i32 = arena.i32;
+const u8 = arena.u8;
+const P = wd.pattern;
+const PL = P.length;
+let seed = wd.seed >>> 0;
+const rnd = (n: number): number => {
+  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+  return seed % n;
+};
+const sb = wd.sb;
+const hiwat = sbs.hiwat(sb);
+let violations = 0;
+let chains = 0;
+
+/** A chain of `len` bytes of the pattern from stream position `pos`, in random mbuf shapes. */
+function makeChain(pos: number, len: number): number {
+  let head = 0;
+  let tail = 0;
+  let left = len;
+  while (left > 0) {
+    const cl = rnd(3) !== 0;
+    const m = cl ? mb.m_getcl(M_NOWAIT, MT_DATA, 0) : mb.m_get(M_NOWAIT, MT_DATA);
+    if (m === 0) throw new Error('out of mbufs');
+    const room = cl ? MCLBYTES : MLEN;
+    const k = Math.min(left, 1 + rnd(room));
+    const d = i32[(m + M_DATA) >> 2];
+    let p = pos % PL;
+    let done = 0;
+    while (done < k) {
+      const n = Math.min(k - done, PL - p);
+      u8.set(P.subarray(p, p + n), d + done);
+      done += n;
+      p = 0;
+    }
+    i32[(m + M_LEN) >> 2] = k;
+    if (head === 0) head = m;
+    else i32[(tail + M_NEXT) >> 2] = m;
+    tail = m;
+    pos += k;
+    left -= k;
+  }
+  return head;
+}
+
+if (wd.role === 'producer') {
+  let pos = 0;
+  while (pos < wd.total) {
+    const len = Math.min(wd.total - pos, 1 + rnd(rnd(4) === 0 ? wd.maxChain : 3000));
+    for (;;) {
+      const space = sbs.sbspace(sb);
+      // Writer's view: cc is an upper bound, so space never overstates the room.
+      if (space < 0 || space > hiwat) violations++;
+      if (space >= len) break;
+      sbs.sbwaitWrite(sb, len, 50);
+    }
+    const m = makeChain(pos, len);
+    if (!sbs.sbappendstream(sb, m)) throw new Error('append refused with space available');
+    chains++;
+    pos += len;
+  }
+  sbs.sbmarkeof(sb);
+} else {
+  const buf = new Uint8Array(wd.maxChain * 2);
+  let pos = 0;
+  for (;;) {
+    const avail = sbs.sbavail(sb);
+    if (avail < 0 || avail > hiwat + wd.maxChain) violations++;
+    if (avail === 0) {
+      if ((sbs.state(sb) & 1) !== 0 && sbs.sbavail(sb) === 0) break;
+      sbs.sbwaitRead(sb, 50);
+      continue;
+    }
+    const want = Math.min(avail, 1 + rnd(buf.length));
+    // The reader's cc is a lower bound: every promised byte must be there.
+    const got = sbs.sbread(sb, buf, 0, want);
+    if (got !== want) violations++;
+    let p = pos % PL;
+    let done = 0;
+    while (done < got) {
+      const n = Math.min(got - done, PL - p);
+      if (Buffer.compare(buf.subarray(done, done + n), P.subarray(p, p + n)) !== 0) throw new Error(`data mismatch at stream byte ${pos + done}`);
+      done += n;
+      p = 0;
+    }
+    pos += got;
+    chains++;
+  }
+  if (pos !== wd.total) throw new Error(`consumer read ${pos} bytes, producer wrote ${wd.total}`);
+}
+uma.flushCpuCaches();
+parentPort!.postMessage({ violations, chains });

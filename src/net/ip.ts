@@ -119,13 +119,16 @@ export function ipInput(st: Stack, ifp: Ifnet, m: number): void {
   if (ipIsFragment(mb.u8, h)) {
     m = st.reass.input(m);
     if (m === 0) return;
+    // On a multi-CPU stack the fragments met on the CPU of their 2-tuple hash;
+    // the whole datagram may belong to another CPU's PCB (4-tuple): hand it over.
+    if (st.redispatch !== null && st.redispatch(m)) return;
   }
   s[IPS.delivered]++;
   ipDeliver(st, m);
 }
 
-/** Hand a complete datagram to its protocol. */
-function ipDeliver(st: Stack, m: number): void {
+/** Hand a complete datagram (IP header in front) to its protocol. Consumes m. */
+export function ipDeliver(st: Stack, m: number): void {
   const mb = st.mb;
   const h = mtod(mb, m);
   const proto = ipProto(mb.u8, h);

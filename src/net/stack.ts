@@ -21,11 +21,11 @@ import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, ethDst
 import { INADDR_BROADCAST, IPDEFTTL, ipFromString, ipToString, prefixToMask } from '../wire/ipv4.js';
 import { ArpTable, type ArpConfig } from './arp.js';
 import { IFF_LOOPBACK, IFF_NOARP, IFF_BROADCAST, type Ifnet } from './ifnet.js';
-import { ipInput, ipOutput, type IpOutOpts } from './ip.js';
+import { ipDeliver, ipInput, ipOutput, type IpOutOpts } from './ip.js';
 import { Icmp, type IcmpConfig } from './icmp.js';
 import { Reassembly, type ReassConfig } from './reass.js';
 import { RouteTable } from './route.js';
-import { ETHS, formatNetstatS, newStats, type NetStats } from './stats.js';
+import { ETHS, IPS, formatNetstatS, newStats, type NetStats } from './stats.js';
 import { UdpTable, type UdpConfig } from './udp.js';
 import { mtod, prepend, pullup, trimFront } from './mchain.js';
 
@@ -78,6 +78,11 @@ export class Stack {
   private localQ: number[] = [];
   private localScheduled = false;
   private readonly logFn: (msg: string) => void;
+  /**
+   * Multi-CPU hook: offered every reassembled datagram; returns true when it
+   * took the datagram to another CPU (which then calls ipDeliver there).
+   */
+  redispatch: ((m: number) => boolean) | null = null;
 
   constructor(mb: Mbufs, opts: StackOptions = {}) {
     this.mb = mb;
@@ -307,6 +312,12 @@ export class Stack {
   }
 
   // ----------------------------------------------------------------- glue
+
+  /** Deliver a complete datagram (IP header in front) to its protocol on this instance. */
+  ipDeliver(m: number): void {
+    this.stats.ip[IPS.delivered]++;
+    ipDeliver(this, m);
+  }
 
   ipOutput(m: number, src: number, dst: number, proto: number, o: IpOutOpts): number {
     return ipOutput(this, m, src, dst, proto, o);

@@ -1,0 +1,312 @@
+/**
+ * The network stack on the MP core's CPUs (a handler module loaded in every
+ * CPU worker by Machine.start({handlers: [<this file>]})).
+ *
+ * Each CPU runs its own instance of every host's stack (DragonFly's per-CPU
+ * protocol threads): its own ARP cache, reassembly queues, UDP PCBs and
+ * counters, all thread-local with no lock. Hosts are joined by a cross-CPU
+ * in-memory link: a frame sent by host A is handed, by mbuf handle in a
+ * message (zero copy), to the CPU that owns its flow on host B, chosen by the
+ * Toeplitz hash of its addresses and ports as RSS does (2-tuple for
+ * fragments so every fragment of a datagram meets on one CPU). Transmit
+ * happens from any CPU.
+ *
+ * UDP follows the per-CPU design: an unconnected (server) socket is bound on
+ * every CPU, so a busy server is served by all of them; a connected (client)
+ * socket lives on exactly one CPU, the one its replies hash to: its local
+ * port is chosen so that the 4-tuple of the replies lands on the CPU that
+ * owns the socket.
+ *
+ * Commands (numeric arguments only):
+ *   NET_SETUP(host0 ip, host1 ip)       make both hosts on this CPU, with static ARP
+ *   NET_INPUT(mbuf, host)               a frame for `host` (sent by another CPU)
+ *   NET_INPUT_DGRAM(mbuf, host)         a reassembled datagram whose 4-tuple belongs to this CPU
+ *   NET_ECHO_BIND(host, port)           an echo server socket on this CPU
+ *   NET_LOADGEN(host, dst, port, count, window, size, reqCpu) -> replies, us, lport, misses
+ *                                       (reqCpu >= 0: requests must land on that CPU of the peer)
+ *   NET_STATS(host) -> udp delivered, udp opackets, frames received from other CPUs, ip fragments
+ *   NET_QUIESCE()                       close this CPU's stacks (frames in flight get freed)
+ */
+import type { ProtocolThread } from '../mp/protothread.js';
+import { EJUSTRETURN, EINVAL } from '../mp/errno.js';
+import { Mbufs } from '../mbuf/mbuf.js';
+import { M_DATA, M_LEN } from '../mbuf/layout.js';
+import { ETH_HLEN, ETHERTYPE_IPV4, ethType } from '../wire/ethernet.js';
+import { IP_MF, IP_OFFMASK, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipToString } from '../wire/ipv4.js';
+import { udpDport, udpSport } from '../wire/udp.js';
+import { IFC_OQDROPS, Ifnet, type IfDriver } from './ifnet.js';
+import { Stack } from './stack.js';
+import { createSocket, type Socket } from './dgram.js';
+import { pullup } from './mchain.js';
+import { rssCpu, toeplitz2, toeplitz4 } from './toeplitz.js';
+import { UDPS, IPS } from './stats.js';
+
+export const NET_SETUP = 0x5101;
+export const NET_INPUT = 0x5102;
+export const NET_ECHO_BIND = 0x5103;
+export const NET_LOADGEN = 0x5104;
+export const NET_STATS = 0x5105;
+export const NET_QUIESCE = 0x5106;
+export const NET_INPUT_DGRAM = 0x5107;
+
+const MAC_BASE = 0x0200_0000_1000;
+
+/**
+ * The CPU that owns a frame's flow among n: by the RSS hash of the IPv4
+ * addresses and, for unfragmented UDP, the ports; CPU 0 for anything else.
+ * Reads only bytes inside the frame's first mbuf.
+ */
+export function frameCpu(u8: Uint8Array, f: number, len: number, ncpus: number): number {
+  if (ncpus === 1 || len < ETH_HLEN + 20 || ethType(u8, f) !== ETHERTYPE_IPV4) return 0;
+  const ip = f + ETH_HLEN;
+  const src = ipSrc(u8, ip);
+  const dst = ipDst(u8, ip);
+  const hl = ipHlen(u8, ip);
+  if ((ipOffField(u8, ip) & (IP_MF | IP_OFFMASK)) === 0 && ipProto(u8, ip) === IPPROTO_UDP && len >= ETH_HLEN + hl + 8) {
+    return rssCpu(toeplitz4(src, dst, udpSport(u8, ip + hl), udpDport(u8, ip + hl)), ncpus);
+  }
+  return rssCpu(toeplitz2(src, dst), ncpus);
+}
+
+interface Host {
+  stack: Stack;
+  ifp: Ifnet;
+  closed: boolean;
+  /** Frames that arrived from another CPU. */
+  fromOthers: number;
+}
+
+/** Transmit side of the cross-CPU link: dispatch each frame to its flow's CPU on the peer host. */
+class CrossCpuDriver implements IfDriver {
+  private localQ: number[] = [];
+  private scheduled = false;
+  constructor(
+    private readonly td: ProtocolThread,
+    private readonly mb: Mbufs,
+    private readonly hosts: Host[],
+    private readonly peer: number,
+  ) {}
+
+  output(ifp: Ifnet, m: number): void {
+    const mb = this.mb;
+    const i32 = mb.i32;
+    const ctx = this.td.ctx;
+    const cpu = frameCpu(mb.u8, i32[(m + M_DATA) >> 2], i32[(m + M_LEN) >> 2], ctx.ncpus);
+    if (cpu === this.td.cpu) {
+      // Same CPU: deliver on a later turn, never re-entering the sender.
+      this.localQ.push(m);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.drainLocal());
+      }
+      return;
+    }
+    const msg = ctx.allocmsg(NET_INPUT);
+    if (msg === 0) {
+      ifp.counters[IFC_OQDROPS]++;
+      mb.m_freem(m);
+      return;
+    }
+    ctx.setArg(msg, 0, m);
+    ctx.setArg(msg, 1, this.peer);
+    if (!ctx.sendmsg(cpu, msg)) {
+      // Port full (backpressure) or machine stopping: drop, as a full NIC ring does.
+      ctx.freemsg(msg);
+      ifp.counters[IFC_OQDROPS]++;
+      mb.m_freem(m);
+    }
+  }
+
+  private drainLocal(): void {
+    this.scheduled = false;
+    const q = this.localQ;
+    this.localQ = [];
+    const h = this.hosts[this.peer];
+    for (const m of q) {
+      if (h.closed) this.mb.m_freem(m);
+      else h.ifp.input(m);
+    }
+  }
+
+  detach(): void {
+    for (const m of this.localQ) this.mb.m_freem(m);
+    this.localQ = [];
+  }
+}
+
+/**
+ * Find a local port whose replies from (faddr, fport) hash to `cpu` (per-CPU
+ * PCB placement); with reqCpu >= 0 the requests must also hash to reqCpu on
+ * the peer (tests use it to force frames across CPUs).
+ */
+export function portForCpu(laddr: number, faddr: number, fport: number, cpu: number, ncpus: number, start: number, reqCpu = -1): number {
+  for (let k = 0; k < 16384; k++) {
+    const p = 49152 + ((start + k) % 16384);
+    if (rssCpu(toeplitz4(faddr, laddr, fport, p), ncpus) !== cpu) continue;
+    if (reqCpu >= 0 && rssCpu(toeplitz4(laddr, faddr, p, fport), ncpus) !== reqCpu) continue;
+    return p;
+  }
+  return 0;
+}
+
+export function register(td: ProtocolThread): void {
+  const ctx = td.ctx;
+  const mb = Mbufs.attach(ctx.uma);
+  const hosts: Host[] = [];
+  const sockets: Socket[] = [];
+
+  td.register(NET_SETUP, 'net setup', (_td, msg) => {
+    if (hosts.length > 0) return EINVAL;
+    const ips = [ctx.arg(msg, 0) >>> 0, ctx.arg(msg, 1) >>> 0];
+    for (let h = 0; h < 2; h++) {
+      const stack = new Stack(mb, { name: `host${h}.cpu${td.cpu}`, seed: 1 + h * 64 + td.cpu });
+      const ifp = new Ifnet(mb, 'xl0', MAC_BASE + h);
+      hosts.push({ stack, ifp, closed: false, fromOthers: 0 });
+    }
+    for (let h = 0; h < 2; h++) {
+      const { stack, ifp } = hosts[h];
+      stack.redispatch = (m) => redispatch(h, m);
+      ifp.driver = new CrossCpuDriver(td, mb, hosts, 1 - h);
+      stack.addInterface(ifp);
+      // Address without a gratuitous announcement: every CPU has static ARP for the peer.
+      ifp.addrs.push({ addr: ips[h], mask: 0xffffff00, broadcast: (ips[h] | 0xff) >>> 0 });
+      stack.routes.add(ips[h], 24, 0, ifp);
+      stack.arp.set(ifp, ips[1 - h], MAC_BASE + 1 - h);
+    }
+    return 0;
+  });
+
+  /** A reassembled UDP datagram goes to the CPU of its 4-tuple (where its PCB lives). */
+  const redispatch = (host: number, m: number): boolean => {
+    if (ctx.ncpus === 1) return false;
+    const i32 = mb.i32;
+    m = pullup(mb, m, 28);
+    if (m === 0) return true; // freed (too short): counted as consumed
+    const ip = i32[(m + M_DATA) >> 2];
+    const u8 = mb.u8;
+    if (ipProto(u8, ip) !== IPPROTO_UDP || i32[(m + M_LEN) >> 2] < ipHlen(u8, ip) + 8) {
+      hosts[host].stack.ipDeliver(m);
+      return true;
+    }
+    const hl = ipHlen(u8, ip);
+    const cpu = rssCpu(toeplitz4(ipSrc(u8, ip), ipDst(u8, ip), udpSport(u8, ip + hl), udpDport(u8, ip + hl)), ctx.ncpus);
+    if (cpu === td.cpu) {
+      hosts[host].stack.ipDeliver(m);
+      return true;
+    }
+    const msg = ctx.allocmsg(NET_INPUT_DGRAM);
+    if (msg === 0) {
+      mb.m_freem(m);
+      return true;
+    }
+    ctx.setArg(msg, 0, m);
+    ctx.setArg(msg, 1, host);
+    if (!ctx.sendmsg(cpu, msg)) {
+      ctx.freemsg(msg);
+      mb.m_freem(m);
+    }
+    return true;
+  };
+
+  td.register(NET_INPUT_DGRAM, 'net input dgram', (_td, msg) => {
+    const m = ctx.arg(msg, 0);
+    const h = hosts[ctx.arg(msg, 1)];
+    if (h === undefined || h.closed) mb.m_freem(m);
+    else h.stack.ipDeliver(m);
+    return 0;
+  });
+
+  td.register(NET_INPUT, 'net input', (_td, msg) => {
+    const m = ctx.arg(msg, 0);
+    const h = hosts[ctx.arg(msg, 1)];
+    if (h === undefined || h.closed) {
+      mb.m_freem(m);
+      return 0;
+    }
+    h.fromOthers++;
+    h.ifp.input(m);
+    return 0;
+  });
+
+  td.register(NET_ECHO_BIND, 'net echo bind', (_td, msg) => {
+    const h = hosts[ctx.arg(msg, 0)];
+    if (h === undefined) return EINVAL;
+    const s = createSocket(h.stack, { type: 'udp4', recvBufferSize: 4 << 20 }, (m, r) => s.send(m, r.port, r.address));
+    sockets.push(s);
+    s.bind(ctx.arg(msg, 1));
+    return 0;
+  });
+
+  td.register(NET_LOADGEN, 'net loadgen', (_td, msg) => {
+    const h = hosts[ctx.arg(msg, 0)];
+    if (h === undefined) return EINVAL;
+    const dst = ctx.arg(msg, 1) >>> 0;
+    const port = ctx.arg(msg, 2);
+    const count = ctx.arg(msg, 3);
+    const window = Math.max(1, ctx.arg(msg, 4));
+    const size = ctx.arg(msg, 5);
+    const laddr = h.ifp.addr;
+    const reqCpu = ctx.arg(msg, 6);
+    const lport = portForCpu(laddr, dst, port, td.cpu, ctx.ncpus, (td.cpu * 7919) & 0x3fff, reqCpu);
+    if (lport === 0) return EINVAL;
+    const s = createSocket(h.stack, { type: 'udp4', recvBufferSize: 4 << 20 });
+    sockets.push(s);
+    s.bind(lport);
+    s.connect(port, ipToString(dst));
+    const req = Buffer.alloc(Math.max(4, size), 0x42);
+    let sent = 0;
+    let replies = 0;
+    const t0 = performance.now();
+    const finish = (): void => {
+      ctx.setArg(msg, 0, replies);
+      ctx.setArg(msg, 1, Math.round((performance.now() - t0) * 1000));
+      ctx.setArg(msg, 2, lport);
+      ctx.setArg(msg, 3, h.stack.stats.udp[UDPS.delivered] - replies);
+      s.close();
+      ctx.replymsg(msg, 0);
+    };
+    const timer = setTimeout(finish, 10000);
+    const sendOne = (): void => {
+      req.writeUInt32BE(sent++, 0);
+      s.send(req);
+    };
+    s.on('message', () => {
+      replies++;
+      if (replies === count) {
+        clearTimeout(timer);
+        finish();
+      } else if (sent < count) sendOne();
+    });
+    s.on('connect', () => {
+      for (let i = 0; i < Math.min(window, count); i++) sendOne();
+    });
+    return EJUSTRETURN;
+  });
+
+  td.register(NET_STATS, 'net stats', (_td, msg) => {
+    const h = hosts[ctx.arg(msg, 0)];
+    if (h === undefined) return EINVAL;
+    ctx.setArg(msg, 0, h.stack.stats.udp[UDPS.delivered]);
+    ctx.setArg(msg, 1, h.stack.stats.udp[UDPS.opackets]);
+    ctx.setArg(msg, 2, h.fromOthers);
+    ctx.setArg(msg, 3, h.stack.stats.ip[IPS.reassembled]);
+    return 0;
+  });
+
+  const quiesce = (): void => {
+    for (const s of sockets.splice(0)) s.close();
+    for (const h of hosts) {
+      if (h.closed) continue;
+      h.closed = true;
+      h.stack.close();
+    }
+  };
+  td.register(NET_QUIESCE, 'net quiesce', () => {
+    quiesce();
+    return 0;
+  });
+  td.shutdownHooks.push(() => {
+    quiesce();
+    mb.drainPacketCache();
+  });
+}

@@ -7,10 +7,16 @@
  *  - IPv4 reassembly of 8 KiB datagrams (6 fragments each), datagrams/s, vs
  *    putting the same fragments together with Buffer.concat.
  *
- * Scaling over 1..ncpus CPUs needs the stack on the MP core's protocol
- * threads, which is not wired yet: the multi-CPU case is not reported.
+ *  - the same request/response on the MP core (src/net/mpnet.ts): 1..ncpus
+ *    CPU workers, each with a server and a load generator per host, frames
+ *    dispatched between CPUs by RSS; requests/s and scaling efficiency
+ *    (rate_n / (n * rate_1)), against node:dgram's single-thread rate.
  */
 import dgram from 'node:dgram';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Machine } from '../mp/machine.js';
+import { NET_ECHO_BIND, NET_LOADGEN, NET_QUIESCE, NET_SETUP } from '../net/mpnet.js';
 import { Uma } from '../uma/uma.js';
 import { Mbufs } from '../mbuf/mbuf.js';
 import { M_NOWAIT } from '../uma/flags.js';
@@ -155,6 +161,33 @@ function reassRate(mb: Mbufs, opts: BenchOptions): { rate: number; baseline: num
   return { rate, baseline };
 }
 
+/** Requests/s of the MP stack with n CPUs: every CPU runs a load generator against the servers. */
+async function mpRR(n: number, opts: BenchOptions): Promise<number> {
+  const uma = Uma.create({ size: 256 << 20, ncpus: n + 8, debug: false });
+  uma.logger = () => {};
+  const mb = Mbufs.create(uma);
+  const handlers = [fileURLToPath(new URL('../net/mpnet.js', import.meta.url))];
+  const m = await Machine.start({ uma, ncpus: n, handlers, spinUs: 20 });
+  const count = opts.quick ? 3000 : 20000;
+  const rates: number[] = [];
+  try {
+    for (let c = 0; c < n; c++) await m.call(c, NET_SETUP, [0x0a000001, 0x0a000002]);
+    for (let c = 0; c < n; c++) await m.call(c, NET_ECHO_BIND, [1, 53]);
+    for (let r = 0; r < (opts.quick ? 2 : 4); r++) {
+      const t0 = performance.now();
+      const res = await Promise.all(Array.from({ length: n }, (_, c) => m.call(c, NET_LOADGEN, [0, 0x0a000002, 53, count, WINDOW, 64, c], 2)));
+      const dt = (performance.now() - t0) / 1000;
+      const replies = res.reduce((a, x) => a + x[1], 0);
+      if (r > 0) rates.push(replies / dt); // round 0 warms up
+    }
+    for (let c = 0; c < n; c++) await m.call(c, NET_QUIESCE);
+  } finally {
+    await m.stop();
+  }
+  void mb;
+  return median(rates);
+}
+
 export const run: Suite = async (opts) => {
   const uma = Uma.create({ size: 256 << 20, ncpus: 4, debug: false });
   uma.logger = () => {};
@@ -165,9 +198,22 @@ export const run: Suite = async (opts) => {
   results.push(
     compared(SUITE, 'UDP request/response, in-memory link, 1 CPU', 'req/s', ours, 'node:dgram over 127.0.0.1', theirs, {
       workers: 1,
-      note: `64-byte requests, window ${WINDOW}; multi-CPU scaling not measured yet`,
+      note: `64-byte requests, window ${WINDOW}, both stacks in this thread`,
     }),
   );
+  const maxCpus = Math.max(1, Math.min(availableParallelism(), opts.quick ? 2 : 8));
+  let one = 0;
+  for (let n = 1; n <= maxCpus; n++) {
+    const rate = await mpRR(n, opts);
+    if (n === 1) one = rate;
+    results.push(
+      compared(SUITE, `UDP request/response on the MP core, ${n} CPU${n > 1 ? 's' : ''}`, 'req/s', rate, 'node:dgram over 127.0.0.1', theirs, {
+        workers: n,
+        efficiency: rate / (n * one),
+        note: `one load generator and one server per CPU, flows chosen so requests and replies hash to the generator CPU, window ${WINDOW}`,
+      }),
+    );
+  }
   const r = reassRate(mb, opts);
   results.push(compared(SUITE, 'IPv4 reassembly, 8 KiB in 6 fragments', 'datagrams/s', r.rate, 'Buffer.concat of the fragments', r.baseline, { workers: 1 }));
   return results;

@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tapAddonPath } from '../../net/tap-addon.js';
 
 export const inCI = process.env.CI === 'true' || process.env.CI === '1';
 
@@ -20,11 +21,12 @@ export const isRoot = typeof process.getuid === 'function' && process.getuid() =
  * The reason to skip a test that needs `tools` (and root / a TUN device if
  * asked), or false when it can run. Throws under CI when something is missing.
  */
-export function skipUnless(opts: { tools?: string[]; root?: boolean; tun?: boolean }): string | false {
+export function skipUnless(opts: { tools?: string[]; root?: boolean; tun?: boolean; addon?: boolean }): string | false {
   const missing: string[] = [];
   for (const t of opts.tools ?? []) if (!haveTool(t)) missing.push(t);
   if (opts.root && !isRoot) missing.push('root');
   if (opts.tun && !existsSync('/dev/net/tun')) missing.push('/dev/net/tun');
+  if ((opts.addon || opts.tun) && !existsSync(tapAddonPath())) missing.push('the native TAP addon (npm run build:native)');
   if (missing.length === 0) return false;
   const why = `needs ${missing.join(', ')} (run as root after scripts/install-system-deps.sh)`;
   if (inCI) throw new Error(`CI=true and this test ${why}`);

@@ -212,12 +212,15 @@ export class Witness {
   }
 }
 
-/** file:line of the first caller outside sync/ (the lock code itself). */
+/** This module's directory: frames from the lock code itself (mutex, witness) are skipped. */
+const SYNC_DIR = new URL('.', import.meta.url).href;
+
+/** file:line of the first caller outside the lock code (sync/ of this package, not any "sync" folder). */
 function callSite(): string {
   const stack = new Error().stack ?? '';
   const lines = stack.split('\n').slice(1);
   for (const l of lines) {
-    if (/[\\/]sync[\\/]/.test(l)) continue;
+    if (l.includes(SYNC_DIR)) continue;
     return l.trim().replace(/^at /, '').replace(/^.*\((.*)\)$/, '$1').replace(/^file:\/\/.*[\\/](dist|src)[\\/]/, '$1/');
   }
   const l = lines[lines.length - 1] ?? '?';

@@ -1,13 +1,17 @@
 // Per-CPU caches across real workers: another CPU's cache is drained by
 // request, honoured when that CPU polls; bucket sizes grow when the zone lock
-// is contended by another thread.
+// is contended by another thread; REFCNT counters (kept with the slab) shared
+// by several CPUs, the last decrement freeing (the seed's ref_cnt race).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
+import { zoneStats } from '../../uma/stats.js';
+import { M_NOWAIT, UMA_ZONE_REFCNT } from '../../uma/flags.js';
 
 const CPU_WORKER = new URL('../workers/uma-cpu.js', import.meta.url);
 const LOCK_WORKER = new URL('../workers/uma-witness.js', import.meta.url);
+const REF_WORKER = new URL('../workers/uma-refcnt.js', import.meta.url);
 
 function nextMessage(w: Worker): Promise<Record<string, number>> {
   return new Promise((res, rej) => {
@@ -62,5 +66,29 @@ test('bucket size grows when the zone lock is contended', async () => {
   assert.equal(z.bucketSize, start + 1);
   assert.ok(z.bucketSize <= z.bucketMax);
   await w.terminate();
+  done();
+});
+
+test('REFCNT counters shared by 4 workers: the last atomic decrement frees each item exactly once', async () => {
+  const uma = testUma();
+  const done = leakCheck(uma);
+  const z = uma.zcreate('rc', { size: 2048, flags: UMA_ZONE_REFCNT });
+  const N = 3000;
+  const list = new Int32Array(new SharedArrayBuffer(N * 4));
+  for (let k = 0; k < N; k++) {
+    const it = z.alloc(M_NOWAIT);
+    list[k] = it;
+    Atomics.store(uma.arena.i32, z.keg.refcntIndex(it), 4);
+  }
+  const res = await Promise.all(
+    Array.from({ length: 4 }, (_, w) => {
+      const worker = new Worker(REF_WORKER, { workerData: { sab: uma.arena.sab, list: list.buffer, zone: 'rc', start: (w * N) / 4 } });
+      return nextMessage(worker).finally(() => worker.terminate());
+    }),
+  );
+  assert.equal(res.reduce((a, r) => a + r.freed, 0), N, 'each item freed once (a second free would throw: debug mode)');
+  assert.equal(zoneStats(z).used, 0);
+  z.drain();
+  assert.equal(z.keg.pagesHeld, 0);
   done();
 });

@@ -14,15 +14,18 @@ const WORKER = new URL('../workers/uma-stress.js', import.meta.url);
 const NWORKERS = 4;
 const TOTAL_OPS = 1_000_000;
 
-test(`${NWORKERS} workers, ${TOTAL_OPS} random operations with cross-CPU frees: every zone ends empty`, async () => {
-  const uma = testUma({ size: 128 << 20, ncpus: 8 });
+// Debug mode checks every free (double free, foreign item, trash) but takes the
+// slow paths; plain mode runs the real lock-free fast paths under the same load.
+for (const debug of [true, false])
+test(`${NWORKERS} workers, ${TOTAL_OPS} random operations with cross-CPU frees (${debug ? 'debug' : 'fast paths'}): every zone ends empty`, async () => {
+  const uma = testUma({ size: 128 << 20, ncpus: 8, debug });
   const done = leakCheck(uma);
   const cbs = stressCallbacks(uma.arena.i32);
   const small = uma.zcreate('st.small', { size: 64 });
   const ctor = uma.zcreate('st.ctor', { size: 256, ...cbs['st.ctor'] });
   const big = uma.zcreate('st.big', { size: 2048 });
   const sec = uma.zsecondCreate('st.sec', cbs['st.sec'], big);
-  small.setMaxItems(300); // some NOWAIT failures at the limit, under contention
+  small.setMaxItems(128); // some NOWAIT failures at the limit, under contention
   const zones = [small, ctor, big, sec];
   assert.deepEqual(zones.map((z) => z.name), [...STRESS_ZONES]);
 
@@ -46,7 +49,7 @@ test(`${NWORKERS} workers, ${TOTAL_OPS} random operations with cross-CPU frees: 
   const sum = (k: string) => results.reduce((a, r) => a + r[k], 0);
   assert.ok(sum('allocs') > TOTAL_OPS / 4, `allocations: ${sum('allocs')}`);
   assert.equal(sum('sent'), sum('received'), 'every handed-over item was freed by the receiver');
-  assert.ok(sum('sent') > TOTAL_OPS / 10);
+  assert.ok(sum('sent') > TOTAL_OPS / 50, `handed over: ${sum('sent')}`);
   assert.equal(sum('allocs'), sum('frees'), 'every allocation freed exactly once');
   assert.equal(sum('witnessReports'), 0, 'no lock-order or sleep reports');
   assert.ok(sum('fails') > 0, 'the limited zone refused some NOWAIT allocations');

@@ -3,6 +3,7 @@
 // per-CPU drain by request, destroy, and bad frees.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { testUma, leakCheck } from '../helpers.js';
 import { Uma } from '../../uma/uma.js';
 import { zoneStats } from '../../uma/stats.js';
@@ -400,7 +401,7 @@ test('use after free is caught at the next allocation, naming the zone (debug tr
   done();
 });
 
-test('fast paths (non-debug): a warm cache alloc/free pair takes no lock', () => {
+test('fast paths (non-debug): a warm cache alloc/free pair takes no lock and allocates nothing', async () => {
   const uma = Uma.create({ size: 16 << 20, ncpus: 2, debug: false });
   uma.logger = () => {};
   const done = leakCheck(uma);
@@ -423,6 +424,20 @@ test('fast paths (non-debug): a warm cache alloc/free pair takes no lock', () =>
     z.free(a);
   }
   assert.equal(locks, 0, 'no zone, keg or page lock on the fast path');
+  // Allocation-free: 4 million fast-path operations would allocate tens of MB if each
+  // made even one small object, forcing young-generation collections. None may happen.
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => {
+    gcs += list.getEntries().length;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  for (let i = 0; i < 2_000_000; i++) {
+    const a = z.alloc();
+    z.free(a);
+  }
+  await new Promise((r) => setImmediate(r));
+  obs.disconnect();
+  assert.equal(gcs, 0, 'no garbage collection during the fast-path loop');
   // A non-debug free of a handle beyond the arena still fails cleanly.
   assert.throws(() => z.free(uma.arena.size + 16), { code: 'ERR_SLABNET_INVALID_ARG' });
   done();

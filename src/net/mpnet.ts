@@ -26,6 +26,14 @@
  *                                       (reqCpu >= 0: requests must land on that CPU of the peer)
  *   NET_STATS(host) -> udp delivered, udp opackets, frames received from other CPUs, ip fragments
  *   NET_QUIESCE()                       close this CPU's stacks (frames in flight get freed)
+ *   NET_DNS_BIND(host, port)            a DNS-like responder (dns.ts) on this CPU
+ *   NET_PCBLIST(start) -> total, rows   UDP PCBs of this CPU from row `start`, up to PCB_ROWS rows
+ *                                       of PCB_ROW_WORDS ints in the payload (netstat -an)
+ *
+ * Loading this module also loads the socket layer (src/socket/handlers.ts)
+ * when it is not loaded yet, and registers UDP in the protocol switch
+ * (udpsock.ts), so user threads' sockets reach these stacks through PRU_*
+ * messages. List it alone, or after the socket layer's module.
  */
 import type { ProtocolThread } from '../mp/protothread.js';
 import { EJUSTRETURN, EINVAL } from '../mp/errno.js';
@@ -40,6 +48,11 @@ import { createSocket, type Socket } from './dgram.js';
 import { pullup } from './mchain.js';
 import { rssCpu, toeplitz2, toeplitz4 } from './toeplitz.js';
 import { UDPS, IPS } from './stats.js';
+import { register as registerSocketLayer } from '../socket/handlers.js';
+import { registerProtocol } from '../socket/protosw.js';
+import type { SockBufs } from '../socket/sockbuf.js';
+import { udpProtocol, type PcbRow } from './udpsock.js';
+import { dnsAnswer } from './dns.js';
 
 export const NET_SETUP = 0x5101;
 export const NET_INPUT = 0x5102;
@@ -48,6 +61,12 @@ export const NET_LOADGEN = 0x5104;
 export const NET_STATS = 0x5105;
 export const NET_QUIESCE = 0x5106;
 export const NET_INPUT_DGRAM = 0x5107;
+export const NET_DNS_BIND = 0x5108;
+export const NET_PCBLIST = 0x5109;
+
+/** netstat -an rows per NET_PCBLIST reply, and ints per row: host, laddr, lport, faddr, fport, queued, user. */
+export const PCB_ROWS = 4;
+export const PCB_ROW_WORDS = 7;
 
 const MAC_BASE = 0x0200_0000_1000;
 
@@ -151,9 +170,13 @@ export function portForCpu(laddr: number, faddr: number, fport: number, cpu: num
 
 export function register(td: ProtocolThread): void {
   const ctx = td.ctx;
-  const mb = Mbufs.attach(ctx.uma);
+  if (!td.layers.has('sockbufs')) registerSocketLayer(td);
+  const mb = td.layers.get('mbufs') as Mbufs;
+  const sbs = td.layers.get('sockbufs') as SockBufs;
   const hosts: Host[] = [];
   const sockets: Socket[] = [];
+  const udpsw = udpProtocol(td, mb, sbs, (h) => (hosts[h] !== undefined && !hosts[h].closed ? hosts[h].stack : null));
+  registerProtocol(udpsw);
 
   td.register(NET_SETUP, 'net setup', (_td, msg) => {
     if (hosts.length > 0) return EINVAL;
@@ -234,6 +257,43 @@ export function register(td: ProtocolThread): void {
     const s = createSocket(h.stack, { type: 'udp4', recvBufferSize: 4 << 20 }, (m, r) => s.send(m, r.port, r.address));
     sockets.push(s);
     s.bind(ctx.arg(msg, 1));
+    return 0;
+  });
+
+  td.register(NET_DNS_BIND, 'net dns bind', (_td, msg) => {
+    const h = hosts[ctx.arg(msg, 0)];
+    if (h === undefined) return EINVAL;
+    const s = createSocket(h.stack, { type: 'udp4', recvBufferSize: 4 << 20 }, (q, r) => {
+      const a = dnsAnswer(q);
+      if (a !== null) s.send(a, r.port, r.address);
+      else h.stack.stats.udp[UDPS.badlen]++;
+    });
+    sockets.push(s);
+    s.bind(ctx.arg(msg, 1));
+    return 0;
+  });
+
+  /** The socket table of this CPU: in-stack sockets and user sockets' PCBs alike. */
+  td.register(NET_PCBLIST, 'net pcblist', (_td, msg) => {
+    const rows: PcbRow[] = [];
+    const user = new Set(udpsw.rows().map((r) => `${r.host}:${r.lport}:${r.faddr}:${r.fport}`));
+    rows.push(...udpsw.rows());
+    hosts.forEach((h, host) => {
+      for (const p of h.stack.udp.all()) {
+        if (user.has(`${host}:${p.lport}:${p.faddr}:${p.fport}`)) continue;
+        rows.push({ cpu: td.cpu, host, laddr: p.laddr, lport: p.lport, faddr: p.faddr, fport: p.fport, queued: p.rcvBytes, user: false });
+      }
+    });
+    const start = ctx.arg(msg, 0);
+    const out = new Int32Array(PCB_ROWS * PCB_ROW_WORDS);
+    let n = 0;
+    for (let i = start; i < rows.length && n < PCB_ROWS; i++, n++) {
+      const r = rows[i];
+      out.set([r.host, r.laddr | 0, r.lport, r.faddr | 0, r.fport, r.queued, r.user ? 1 : 0], n * PCB_ROW_WORDS);
+    }
+    ctx.setArg(msg, 0, rows.length);
+    ctx.setArg(msg, 1, n);
+    ctx.setPayload(msg, new Uint8Array(out.buffer, 0, n * PCB_ROW_WORDS * 4));
     return 0;
   });
 

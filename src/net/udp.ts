@@ -190,6 +190,17 @@ export class UdpTable {
     return 0;
   }
 
+  /**
+   * in_pcbinshash for a PCB that arrives already bound and connected (the
+   * new half of a PCB move to this CPU): enter it under its local port with
+   * no conflict check, since the port was bound on the CPU it came from.
+   */
+  insert(pcb: UdpPcb): void {
+    let l = this.ports.get(pcb.lport);
+    if (l === undefined) this.ports.set(pcb.lport, (l = []));
+    l.push(pcb);
+  }
+
   /** Undo connect (connect to AF_UNSPEC). */
   disconnect(pcb: UdpPcb): void {
     pcb.faddr = 0;

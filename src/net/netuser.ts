@@ -1,0 +1,65 @@
+/**
+ * The user thread's view of a machine running the network stack (mpnet.ts):
+ * bring the two hosts up on every CPU, read the socket table of every CPU
+ * (netstat -an) and the protocol counters. Runs in the main thread (or any
+ * user worker); every call is a message to the CPUs, awaited asynchronously.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Machine } from '../mp/machine.js';
+import type { SocketLayer } from '../socket/socket.js';
+import { ipToString } from '../wire/ipv4.js';
+import { NET_PCBLIST, NET_QUIESCE, NET_SETUP, PCB_ROW_WORDS } from './mpnet.js';
+import type { PcbRow } from './udpsock.js';
+
+/** Path of the stack's handler module, for Machine.start({ handlers }). */
+export const NET_HANDLERS = fileURLToPath(new URL('./mpnet.js', import.meta.url));
+
+/** Host addresses of the two-host setup (host 0 = client, host 1 = server). */
+export const HOST0 = 0x0a000001; // 10.0.0.1
+export const HOST1 = 0x0a000002; // 10.0.0.2
+
+/** NET_SETUP on every CPU: both hosts' stacks, joined by the cross-CPU link. */
+export async function netSetup(m: Machine, ip0 = HOST0, ip1 = HOST1): Promise<void> {
+  for (let c = 0; c < m.ncpus; c++) {
+    const [e] = await m.call(c, NET_SETUP, [ip0, ip1]);
+    if (e !== 0) throw new Error(`net setup on cpu${c}: errno ${e}`);
+  }
+}
+
+/** Close every CPU's stacks (before machine.stop(), after the user's sockets are closed). */
+export async function netQuiesce(m: Machine): Promise<void> {
+  for (let c = 0; c < m.ncpus; c++) await m.call(c, NET_QUIESCE);
+}
+
+/** Every UDP PCB of every CPU, paging through NET_PCBLIST. */
+export async function pcbList(layer: SocketLayer): Promise<PcbRow[]> {
+  const rows: PcbRow[] = [];
+  for (let cpu = 0; cpu < layer.ctx.ncpus; cpu++) {
+    for (let start = 0; ; ) {
+      const r = await layer.request(cpu, NET_PCBLIST, [start], new Uint8Array(128), 2);
+      if (r.err !== 0 || r.out === null) throw new Error(`pcblist on cpu${cpu}: errno ${r.err}`);
+      const [total, n] = r.res;
+      const v = new Int32Array(r.out.buffer.slice(r.out.byteOffset, r.out.byteOffset + n * PCB_ROW_WORDS * 4));
+      for (let i = 0; i < n; i++) {
+        const o = i * PCB_ROW_WORDS;
+        rows.push({ cpu, host: v[o], laddr: v[o + 1] >>> 0, lport: v[o + 2], faddr: v[o + 3] >>> 0, fport: v[o + 4], queued: v[o + 5], user: v[o + 6] !== 0 });
+      }
+      start += n;
+      if (n === 0 || start >= total) break;
+    }
+  }
+  return rows;
+}
+
+/** netstat -an in FreeBSD's layout, with the CPU and host of each PCB. */
+export function formatNetstatAn(rows: PcbRow[]): string {
+  const ep = (a: number, p: number) => (a === 0 && p === 0 ? '*.*' : `${a === 0 ? '*' : ipToString(a)}.${p === 0 ? '*' : p}`);
+  const out = ['Active Internet connections (including servers)', `${'Proto'.padEnd(6)}${'Recv-Q'.padStart(7)} ${'Send-Q'.padStart(6)}  ${'Local Address'.padEnd(22)} ${'Foreign Address'.padEnd(22)} ${'(state)'.padEnd(8)} ${'CPU'.padStart(3)} HOST OWNER`];
+  const sorted = [...rows].sort((a, b) => a.host - b.host || a.lport - b.lport || a.cpu - b.cpu);
+  for (const r of sorted) {
+    out.push(
+      `${'udp4'.padEnd(6)}${String(r.queued).padStart(7)} ${'0'.padStart(6)}  ${ep(r.laddr, r.lport).padEnd(22)} ${ep(r.faddr, r.fport).padEnd(22)} ${''.padEnd(8)} ${String(r.cpu).padStart(3)} ${String(r.host).padStart(4)} ${r.user ? 'user' : 'stack'}`,
+    );
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,164 @@
+// UDP on the socket layer with real CPU workers: node:dgram-shaped sockets
+// in the main thread whose requests are messages to the CPUs owning their
+// PCBs and whose datagrams arrive through per-CPU sockbuf rings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { leakCheck, testUma } from '../helpers.js';
+import { Mbufs } from '../../mbuf/mbuf.js';
+import { Machine } from '../../mp/machine.js';
+import { SocketLayer } from '../../socket/socket.js';
+import { NET_ECHO_BIND } from '../../net/mpnet.js';
+import { HOST0, HOST1, NET_HANDLERS, formatNetstatAn, netQuiesce, netSetup, pcbList } from '../../net/netuser.js';
+import { connectedCpu } from '../../net/udpsock.js';
+import { createSocket, type UdpSocket } from '../../net/udpuser.js';
+import { dnsAnswer, dnsParseAnswer, dnsQuery } from '../../net/dns.js';
+
+async function withMachine(ncpus: number, fn: (m: Machine, layer: SocketLayer) => Promise<void>): Promise<void> {
+  const uma = testUma({ size: 128 << 20 });
+  const done = leakCheck(uma);
+  const mb = Mbufs.create(uma);
+  const m = await Machine.start({ uma, ncpus, handlers: [NET_HANDLERS], spinUs: 0 });
+  const layer = new SocketLayer(m.ctx, mb);
+  try {
+    await netSetup(m);
+    await fn(m, layer);
+    await netQuiesce(m);
+  } finally {
+    await m.stop();
+  }
+  mb.drainPacketCache();
+  done();
+}
+
+async function closeAll(...ss: UdpSocket[]): Promise<void> {
+  for (const s of ss) {
+    s.close();
+    await s.settled();
+  }
+}
+
+/** Send `n` requests on a connected socket and wait for n replies. */
+async function exchange(s: UdpSocket, n: number): Promise<Buffer[]> {
+  const got: Buffer[] = [];
+  const all = new Promise<void>((res) => {
+    const on = (b: Buffer) => {
+      got.push(b);
+      if (got.length === n) {
+        s.off('message', on);
+        res();
+      }
+    };
+    s.on('message', on);
+  });
+  for (let i = 0; i < n; i++) s.send(Buffer.from(`req ${i}`));
+  await all;
+  return got;
+}
+
+test('main-thread dgram echo server and client on the stack across 2 CPUs; the unconnected server is served by both CPUs', async () => {
+  await withMachine(2, async (m, layer) => {
+    const srv = createSocket(layer, { type: 'udp4', host: 1 }, (msg, r) => srv.send(msg, r.port, r.address));
+    srv.bind(5300);
+    await once(srv, 'listening');
+    assert.deepEqual(srv.address(), { address: '0.0.0.0', family: 'IPv4', port: 5300 });
+    assert.deepEqual(srv.pcbCpus(), [0, 1], 'an unconnected socket has a PCB on every CPU');
+    // Clients bound to ports whose requests hash to each server CPU.
+    const clients: UdpSocket[] = [];
+    for (let want = 0; want < 2; want++) {
+      let p = 40000;
+      while (connectedCpu(HOST1, 5300, HOST0, p, 2) !== want) p++;
+      const c = createSocket(layer, { type: 'udp4', host: 0 });
+      c.bind(p);
+      c.connect(5300, '10.0.0.2');
+      await once(c, 'connect');
+      assert.equal(c.address().port, p);
+      assert.deepEqual(c.remoteAddress(), { address: '10.0.0.2', family: 'IPv4', port: 5300 });
+      clients.push(c);
+    }
+    for (const c of clients) {
+      const got = await exchange(c, 20);
+      assert.deepEqual(got.map(String).sort(), Array.from({ length: 20 }, (_, i) => `req ${i}`).sort());
+    }
+    assert.equal(srv.receivedPerCpu.reduce((a, b) => a + b), 40);
+    assert.ok(srv.receivedPerCpu.every((x) => x > 0), `datagrams landed on one CPU only: ${srv.receivedPerCpu}`);
+    // netstat -an lists the server on both CPUs and each client on one.
+    const rows = await pcbList(layer);
+    assert.equal(rows.filter((r) => r.lport === 5300 && r.host === 1).length, 2);
+    const text = formatNetstatAn(rows);
+    assert.match(text, /udp4 .* \*\.5300 +\*\.\*/);
+    assert.match(text, /10\.0\.0\.1\.\d+ +10\.0\.0\.2\.5300/);
+    await closeAll(srv, ...clients);
+    assert.equal((await pcbList(layer)).filter((r) => r.user).length, 0, 'close detached every PCB');
+  });
+});
+
+test('a connect that changes the hash moves the PCB to the new CPU', async () => {
+  await withMachine(2, async (m, layer) => {
+    for (let c = 0; c < 2; c++) {
+      assert.deepEqual(await m.call(c, NET_ECHO_BIND, [1, 7]), [0]);
+    }
+    const s = createSocket(layer, { type: 'udp4', host: 0 });
+    s.bind(0);
+    await once(s, 'listening');
+    assert.equal(s.cpu, -1);
+    const lport = s.address().port;
+    s.connect(7, '10.0.0.2');
+    await once(s, 'connect');
+    const first = connectedCpu(HOST0, lport, HOST1, 7, 2);
+    assert.equal(s.cpu, first);
+    assert.deepEqual(s.pcbCpus(), [first]);
+    assert.equal((await exchange(s, 5)).length, 5);
+    // A peer port whose replies hash to the other CPU.
+    let p2 = 8;
+    while (connectedCpu(HOST0, lport, HOST1, p2, 2) === first) p2++;
+    for (let c = 0; c < 2; c++) assert.deepEqual(await m.call(c, NET_ECHO_BIND, [1, p2]), [0]);
+    s.connect(p2, '10.0.0.2');
+    await once(s, 'connect');
+    assert.equal(s.cpu, 1 - first, 'the PCB moved');
+    const mine = (await pcbList(layer)).filter((r) => r.user && r.host === 0 && r.lport === lport);
+    assert.equal(mine.length, 1, 'old PCB deleted, new one inserted');
+    assert.equal(mine[0].cpu, 1 - first);
+    assert.equal(mine[0].fport, p2);
+    assert.equal(mine[0].laddr, HOST0);
+    const got = await exchange(s, 10);
+    assert.equal(got.length, 10);
+    assert.ok(s.receivedPerCpu[1 - first] >= 10);
+    await closeAll(s);
+  });
+});
+
+test('bad requests: send on a closed socket throws, sendto on a connected socket fails, bind twice throws', async () => {
+  await withMachine(1, async (_m, layer) => {
+    const s = createSocket(layer, 'udp4');
+    s.connect(9, '10.0.0.2');
+    await once(s, 'connect');
+    const err = await new Promise<Error | null>((res) => s.send('x', 9, '10.0.0.2', (e: Error | null) => res(e)));
+    assert.equal((err as NodeJS.ErrnoException).code, 'EISCONN');
+    assert.throws(() => s.bind(1), /EINVAL/);
+    const b = createSocket(layer, 'udp4');
+    b.bind(7777);
+    await once(b, 'listening');
+    const c = createSocket(layer, 'udp4');
+    c.bind(7777);
+    const [e] = await once(c, 'error');
+    assert.equal((e as NodeJS.ErrnoException).code, 'EADDRINUSE');
+    await closeAll(s, b, c);
+    assert.throws(() => s.send('x'), /closed/);
+  });
+});
+
+test('DNS-like query/answer codec round-trips and rejects malformed input', () => {
+  const q = dnsQuery(0x1234, 'host42.example.com');
+  const a = dnsAnswer(q);
+  assert.ok(a);
+  const p = dnsParseAnswer(a);
+  assert.equal(p?.id, 0x1234);
+  assert.match(p!.addr, /^10\.53\.\d+\.\d+$/);
+  assert.equal(dnsAnswer(q.subarray(0, 14)), null);
+  assert.equal(dnsAnswer(a), null, 'an answer is not a query');
+  const bad = Buffer.from(q);
+  bad[12] = 200;
+  assert.equal(dnsAnswer(bad), null);
+  assert.equal(dnsParseAnswer(q), null);
+});

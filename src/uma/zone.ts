@@ -701,7 +701,9 @@ export class Zone {
       const item = this.alloc(nowait, arg);
       if (item !== 0) return item;
       this.f64[this.stat + ST_FAILS]--; // the NOWAIT probe is not a failure of this request
-      if ((flags & M_WAITOK) === 0) {
+      // No limit and no memory shortage: the ctor refused. That is final, as for
+      // a synchronous M_WAITOK allocation; waiting would only retry it forever.
+      if ((flags & M_WAITOK) === 0 || this.failReason === FAIL_NONE) {
         this.f64[this.stat + ST_FAILS]++;
         return 0;
       }

@@ -60,3 +60,18 @@ test('a pending allocAsync keeps the process alive (child process, unref-ed work
   });
   assert.equal(out.trim(), 'served');
 });
+
+test('allocAsync whose ctor refuses returns 0 instead of waiting forever', async () => {
+  const uma = testUma();
+  const done = leakCheck(uma);
+  let ok = false;
+  const z = uma.zcreate('asyncctor', { size: 64, ctor: () => ok });
+  assert.equal(await z.allocAsync(M_WAITOK), 0);
+  assert.equal(zoneStats(z).fails, 1);
+  ok = true;
+  const it = await z.allocAsync(M_WAITOK);
+  assert.ok(it > 0);
+  z.free(it);
+  z.drain();
+  done();
+});

@@ -29,11 +29,12 @@ import type { Uma } from '../uma/uma.js';
 import type { Zone, ZoneCallbacks } from '../uma/zone.js';
 import * as L from './layout.js';
 import { MbufShared } from './shared.js';
+import { ArenaCopier } from './copy.js';
 import { tagDeleteChainAll, pkthdrLabelInit, createTagZones, attachTagZones } from './tags.js';
 
 const {
   M_NEXT, M_NEXTPKT, M_DATA, M_LEN, M_FLAGS, M_TYPE, MHSIZE, MPKTHSIZE,
-  PH_RCVIF, PH_LEN, PH_TAGS, PH_FLOWID, PH_CSUM_FLAGS, PH_CSUM_DATA, PH_TSO_VTAG, PH_RSSTYPE, PH_RCV_TSTMP, PH_SPARE,
+  PH_RCVIF, PH_LEN, PH_TAGS,
   EXT_BUF, EXT_SIZE, EXT_TYPE_OFF, EXT_FLAGS_OFF, EXT_CNT, EXT_FREE, EXT_ARG1, EXT_ARG2, EXT_COUNT,
   M_EXT, M_PKTHDR, M_RDONLY, EXT_FLAG_EMBREF, EXT_FLAG_NOFREE,
   EXT_CLUSTER, EXT_JUMBOP, EXT_JUMBO9, EXT_JUMBO16, EXT_PACKET,
@@ -82,6 +83,10 @@ export class Mbufs {
   readonly uma: Uma;
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
+  /** The arena as doubles: one store of 0.0 clears 8 aligned bytes (pkthdr init). */
+  private readonly f64: Float64Array;
+  /** Int32 index of the shared mac_labelmbufs word (read on every pkthdr allocation). */
+  private readonly labelIdx: number;
   readonly zMbuf: Zone;
   readonly zPack: Zone;
   readonly zClust: Zone;
@@ -102,11 +107,16 @@ export class Mbufs {
   rng: number;
   /** Mbuf tag support is attached lazily by tags.ts (per thread). */
   tagZones: Zone[] = [];
+  /** Copies JS bytes into the arena at word speed whatever the alignment (copy.ts). */
+  readonly copier: ArenaCopier;
 
   private constructor(uma: Uma, zones: Zone[], shared: MbufShared, opts: MbufsOptions) {
     this.uma = uma;
     this.i32 = uma.arena.i32;
     this.u8 = uma.arena.u8;
+    this.f64 = uma.arena.f64;
+    this.copier = new ArenaCopier(this.u8);
+    this.labelIdx = shared.labelIndex;
     [this.zMbuf, this.zPack, this.zClust, this.zJumbop, this.zJumbo9, this.zJumbo16] = zones;
     this.shared = shared;
     this.typeSlot = shared.typeSlot(uma.arena.cpu);
@@ -128,9 +138,18 @@ export class Mbufs {
         // Always M_NOWAIT: the packet zone is a cache, never a reason to sleep.
         const c = clust.alloc(M_NOWAIT);
         if (c === 0) return false;
+        // The whole descriptor is set here, once per trip through the keg: it
+        // stays valid while the item cycles through the packet zone (freeExt
+        // puts the counter back to 1), so mb_ctor_pack only touches m_hdr.
         i32[(m + EXT_BUF) >> 2] = c;
         i32[(m + EXT_SIZE) >> 2] = L.MCLBYTES;
         i32[(m + EXT_TYPE_OFF) >> 2] = EXT_PACKET;
+        i32[(m + EXT_FLAGS_OFF) >> 2] = EXT_FLAG_EMBREF;
+        i32[(m + EXT_CNT) >> 2] = m + EXT_COUNT;
+        i32[(m + EXT_COUNT) >> 2] = 1;
+        i32[(m + EXT_FREE) >> 2] = 0;
+        i32[(m + EXT_ARG1) >> 2] = 0;
+        i32[(m + EXT_ARG2) >> 2] = 0;
         return true;
       },
       fini: (m: number): void => {
@@ -204,7 +223,7 @@ export class Mbufs {
     const m = this.zMbuf.alloc(M_NOWAIT);
     if (m === 0) return this.allocRetry(how, type, M_PKTHDR, 0);
     this.initHdr(m, type, M_PKTHDR);
-    if (this.shared.labelMbufs !== 0 && !pkthdrLabelInit(this, m, how)) {
+    if (this.i32[this.labelIdx] !== 0 && !pkthdrLabelInit(this, m, how)) {
       this.zMbuf.free(m);
       this.countType(type, -1);
       return 0;
@@ -221,7 +240,7 @@ export class Mbufs {
     const m = this.zPack.alloc(M_NOWAIT);
     if (m === 0) return this.allocRetry(how, type, flags, 1);
     this.initPacket(m, type, flags);
-    if ((flags & M_PKTHDR) !== 0 && this.shared.labelMbufs !== 0 && !pkthdrLabelInit(this, m, how)) {
+    if ((flags & M_PKTHDR) !== 0 && this.i32[this.labelIdx] !== 0 && !pkthdrLabelInit(this, m, how)) {
       this.m_free(m);
       return 0;
     }
@@ -232,52 +251,47 @@ export class Mbufs {
   private initHdr(m: number, type: number, flags: number): void {
     const i32 = this.i32;
     const b = m >> 2;
-    i32[b + (M_NEXT >> 2)] = 0;
-    i32[b + (M_NEXTPKT >> 2)] = 0;
+    this.f64[m >> 3] = 0; // m_next and m_nextpkt (offsets 0 and 4) in one store
     i32[b + (M_LEN >> 2)] = 0;
     i32[b + (M_FLAGS >> 2)] = flags;
     i32[b + (M_TYPE >> 2)] = type;
     if ((flags & M_PKTHDR) !== 0) {
       i32[b + (M_DATA >> 2)] = m + MPKTHSIZE;
-      this.zeroPkthdr(b);
+      this.zeroPkthdr(m);
     } else {
       i32[b + (M_DATA >> 2)] = m + MHSIZE;
     }
     i32[this.typeSlot + type]++;
   }
 
-  /** m_pkthdr_init without the label: every pkthdr field zero. */
-  private zeroPkthdr(b: number): void {
-    const i32 = this.i32;
-    i32[b + (PH_RCVIF >> 2)] = 0;
-    i32[b + (PH_LEN >> 2)] = 0;
-    i32[b + (PH_TAGS >> 2)] = 0;
-    i32[b + (PH_FLOWID >> 2)] = 0;
-    i32[b + (PH_CSUM_FLAGS >> 2)] = 0;
-    i32[b + (PH_CSUM_DATA >> 2)] = 0;
-    i32[b + (PH_TSO_VTAG >> 2)] = 0;
-    i32[b + (PH_RSSTYPE >> 2)] = 0;
-    i32[b + (PH_RCV_TSTMP >> 2)] = 0;
-    i32[b + (PH_SPARE >> 2)] = 0;
+  /**
+   * m_pkthdr_init without the label: every pkthdr field zero. The pkthdr is
+   * bytes 24..63 of the 16-aligned item, so five 8-byte stores of +0.0 (all
+   * zero bits) clear it: rcvif|len, tags|flowid, csum_flags|csum_data,
+   * tso_vtag|rsstype.., rcv_tstmp|spare.
+   */
+  private zeroPkthdr(m: number): void {
+    const f64 = this.f64;
+    const d = (m + PH_RCVIF) >> 3;
+    f64[d] = 0;
+    f64[d + 1] = 0;
+    f64[d + 2] = 0;
+    f64[d + 3] = 0;
+    f64[d + 4] = 0;
   }
 
   /** mb_ctor_pack: the cluster is already attached by the zone init. */
   private initPacket(m: number, type: number, flags: number): void {
     const i32 = this.i32;
     const b = m >> 2;
-    i32[b + (M_NEXT >> 2)] = 0;
-    i32[b + (M_NEXTPKT >> 2)] = 0;
+    this.f64[m >> 3] = 0; // m_next, m_nextpkt
     i32[b + (M_LEN >> 2)] = 0;
-    i32[b + (M_FLAGS >> 2)] = (flags & ~M_EXT) | M_EXT;
+    i32[b + (M_FLAGS >> 2)] = flags | M_EXT;
     i32[b + (M_TYPE >> 2)] = type;
     i32[b + (M_DATA >> 2)] = i32[b + (EXT_BUF >> 2)];
-    i32[b + (EXT_FLAGS_OFF >> 2)] = EXT_FLAG_EMBREF;
-    i32[b + (EXT_CNT >> 2)] = m + EXT_COUNT;
-    i32[b + (EXT_COUNT >> 2)] = 1;
-    i32[b + (EXT_FREE >> 2)] = 0;
-    i32[b + (EXT_ARG1 >> 2)] = 0;
-    i32[b + (EXT_ARG2 >> 2)] = 0;
-    if ((flags & M_PKTHDR) !== 0) this.zeroPkthdr(b);
+    // The ext descriptor (flags, counter at 1, no free routine) is still as the
+    // zone init left it: see packCallbacks and freeExt.
+    if ((flags & M_PKTHDR) !== 0) this.zeroPkthdr(m);
     i32[this.typeSlot + type]++;
   }
 
@@ -464,8 +478,16 @@ export class Mbufs {
     const flags = i32[b + (M_FLAGS >> 2)];
     i32[this.typeSlot + i32[b + (M_TYPE >> 2)]]--;
     if ((flags & M_PKTHDR) !== 0 && i32[b + (PH_TAGS >> 2)] !== 0) tagDeleteChainAll(this, m);
-    if ((flags & M_EXT) !== 0) this.freeExt(m);
-    else this.zMbuf.free(m);
+    if ((flags & M_EXT) === 0) {
+      this.zMbuf.free(m);
+    } else if (i32[b + (EXT_TYPE_OFF >> 2)] === EXT_PACKET && i32[b + (EXT_CNT >> 2)] === m + EXT_COUNT && i32[b + (EXT_COUNT >> 2)] === 1) {
+      // The common case (mb_free_ext of an unshared packet-zone item, its own
+      // counter at 1): nobody else holds a reference, no atomic is needed and
+      // the descriptor is already as the packet zone keeps it.
+      this.zPack.free(m);
+    } else {
+      this.freeExt(m);
+    }
     return n;
   }
 
@@ -503,6 +525,9 @@ export class Mbufs {
     if (i32[ci] === 1 || Atomics.sub(i32, ci, 1) === 1) {
       const type = i32[b + (EXT_TYPE_OFF >> 2)];
       if (type === EXT_PACKET) {
+        // Back to the packet zone with its descriptor intact (counter 1), as
+        // mb_ctor_pack expects; an atomic release left the counter at 0.
+        i32[ci] = 1;
         this.zPack.free(mref);
       } else {
         this.freeStorage(m, type);

@@ -111,7 +111,7 @@ export function m_append(mb: Mbufs, m0: number, len: number, src: Uint8Array, sr
   let space = M_TRAILINGSPACE(mb, m);
   if (space > 0) {
     const n = Math.min(space, remain);
-    mb.u8.set(src.subarray(srcOff, srcOff + n), i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2]);
+    mb.copier.copyIn(src, srcOff, n, i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2], space);
     i32[(m + M_LEN) >> 2] += n;
     srcOff += n;
     remain -= n;
@@ -122,7 +122,7 @@ export function m_append(mb: Mbufs, m0: number, len: number, src: Uint8Array, sr
     if (n === 0) break;
     space = M_TRAILINGSPACE(mb, n);
     const k = Math.min(space, remain);
-    mb.u8.set(src.subarray(srcOff, srcOff + k), i32[(n + M_DATA) >> 2]);
+    mb.copier.copyIn(src, srcOff, k, i32[(n + M_DATA) >> 2], space);
     i32[(n + M_LEN) >> 2] = k;
     i32[(m + M_NEXT) >> 2] = n;
     m = n;
@@ -729,7 +729,7 @@ export function m_copyback(mb: Mbufs, m0: number, off: number, len: number, src:
       i32[(m + M_LEN) >> 2] += Math.min(len - (ml - off), M_TRAILINGSPACE(mb, m));
     }
     mlen = Math.min(i32[(m + M_LEN) >> 2] - off, len);
-    mb.u8.set(src.subarray(srcOff, srcOff + mlen), i32[(m + M_DATA) >> 2] + off);
+    mb.copier.copyIn(src, srcOff, mlen, i32[(m + M_DATA) >> 2] + off, mlen);
     srcOff += mlen;
     len -= mlen;
     totlen += mlen + off;
@@ -854,9 +854,10 @@ export function m_devget(mb: Mbufs, src: Uint8Array, srcOff: number, totlen: num
       len -= off;
       off = 0;
     }
+    const room = len;
     len = Math.min(totlen, len);
     i32[(m + M_LEN) >> 2] = len;
-    mb.u8.set(src.subarray(srcOff, srcOff + len), i32[(m + M_DATA) >> 2]);
+    mb.copier.copyIn(src, srcOff, len, i32[(m + M_DATA) >> 2], room);
     srcOff += len;
     totlen -= len;
   }
@@ -888,12 +889,13 @@ export function m_uiotombuf(mb: Mbufs, uio: Uint8Array | readonly Uint8Array[], 
   let vo = 0;
   let left = total;
   for (let mm = m; mm !== 0 && left > 0; mm = i32[(mm + M_NEXT) >> 2]) {
-    const room = Math.min(M_TRAILINGSPACE(mb, mm), left);
+    const space = M_TRAILINGSPACE(mb, mm);
+    const room = Math.min(space, left);
     let done = 0;
     while (done < room) {
       const v = iov[vi];
       const k = Math.min(v.length - vo, room - done);
-      mb.u8.set(v.subarray(vo, vo + k), i32[(mm + M_DATA) >> 2] + done);
+      mb.copier.copyIn(v, vo, k, i32[(mm + M_DATA) >> 2] + done, space - done);
       done += k;
       vo += k;
       if (vo === v.length) {

@@ -101,6 +101,11 @@ export class MbufShared {
     Atomics.add(this.i32, this.base + word, d);
   }
 
+  /** Int32 index of the mac_labelmbufs word (cached by the allocation fast path). */
+  get labelIndex(): number {
+    return this.base + R_LABEL_MBUFS;
+  }
+
   /** mac_labelmbufs: read without a lock on the allocation path (as MAC does). */
   get labelMbufs(): number {
     return this.i32[this.base + R_LABEL_MBUFS];

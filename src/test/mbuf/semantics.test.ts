@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leakCheck } from '../helpers.js';
 import * as MB from '../../mbuf/index.js';
-import { setup, build, bytes } from './util.js';
+import { setup, build, bytes, exhaust, unexhaust } from './util.js';
 
 const { M_NOWAIT, M_WAITOK, MT_DATA, M_PKTHDR } = MB;
 
@@ -79,8 +79,7 @@ test('M_NOWAIT failures: m_prepend/m_pullup free the chain, m_copym/m_dup/m_spli
   const done = leakCheck(uma);
   const data = bytes(600);
   const m = build(mb, data, [{ len: 100, kind: 'm' }, { len: 500, kind: 'c' }]);
-  mb.zMbuf.setMaxItems(1); // exhausted: the chain holds more mbufs than that
-  mb.zPack.setMaxItems(1);
+  exhaust(mb); // the chain holds every mbuf and packet item the limits allow
   assert.equal(MB.m_copym(mb, m, 0, MB.M_COPYALL, M_NOWAIT), 0);
   assert.equal(MB.m_dup(mb, m, M_NOWAIT), 0);
   assert.equal(MB.m_split(mb, m, 50, M_NOWAIT), 0);
@@ -88,8 +87,7 @@ test('M_NOWAIT failures: m_prepend/m_pullup free the chain, m_copym/m_dup/m_spli
   assert.equal(mb.pkthdrLen(m), 600);
   const m2 = MB.m_prepend(mb, m, 10, M_NOWAIT);
   assert.equal(m2, 0); // and m is gone
-  mb.zMbuf.setMaxItems(0);
-  mb.zPack.setMaxItems(0);
+  unexhaust(mb);
   const a = build(mb, data, [{ len: 100, kind: 'm' }, { len: 500, kind: 'c' }]);
   assert.equal(MB.m_pullup(mb, a, 601), 0); // beyond the chain: freed
   const b = build(mb, data, [{ len: 100, kind: 'm' }, { len: 500, kind: 'c' }]);

@@ -2,6 +2,7 @@
 import { testUma } from '../helpers.js';
 import * as MB from '../../mbuf/index.js';
 import type { Uma } from '../../uma/uma.js';
+import { zoneStats } from '../../uma/stats.js';
 
 export function setup(size = 64 << 20): { uma: Uma; mb: MB.Mbufs } {
   const uma = testUma({ size });
@@ -38,4 +39,23 @@ export function bytes(n: number, seed = 1): Uint8Array {
     out[i] = x >>> 24;
   }
   return out;
+}
+
+/**
+ * Make every mbuf allocation fail: limit the mbuf, packet and cluster zones
+ * to what is in use now and give their cached free items back to the kegs
+ * (a limit counts cached items as allocated, as FreeBSD's uz_items does, so
+ * a cache would otherwise keep serving). Undo with unexhaust.
+ */
+export function exhaust(mb: MB.Mbufs): void {
+  for (const z of [mb.zMbuf, mb.zPack, mb.zClust, mb.zJumbop, mb.zJumbo9, mb.zJumbo16]) {
+    z.drain();
+    z.setMaxItems(Math.max(1, zoneStats(z).used));
+    z.drain();
+  }
+}
+
+/** Lift the limits exhaust set (0: unlimited) and drain the packet cache it may have filled. */
+export function unexhaust(mb: MB.Mbufs): void {
+  for (const z of [mb.zMbuf, mb.zPack, mb.zClust, mb.zJumbop, mb.zJumbo9, mb.zJumbo16]) z.setMaxItems(0);
 }

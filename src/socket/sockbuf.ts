@@ -12,11 +12,19 @@
  *                      consumed), SB_OFF (bytes already read from the head chain)
  *   wake words         SB_RWAIT/SB_RSEQ (reader asleep / its futex),
  *                      SB_WWAIT/SB_WSEQ (writer asleep / its futex)
+ *   producer-private   SB_PTAIL/SB_PIN (staged tail and bytes, not yet
+ *                      published), SB_HCACHE (last SB_HEAD it saw)
+ *   consumer-private   SB_TCACHE (last SB_TAIL it saw)
  *   slots              SB_SLOTS + 4 * i: chain head, bytes, SL_* flags, spare
  *
- * The producer fills a slot, publishes it by storing SB_TAIL, and only then
- * adds the bytes to SB_IN. The consumer frees what it read, advances SB_HEAD,
- * and only then adds to SB_OUT. Hence cc = SB_IN - SB_OUT is, as the seed
+ * The producer fills a slot and advances its private SB_PTAIL/SB_PIN with
+ * plain stores (sbstage); sbpublish then stores SB_TAIL, and only then
+ * SB_IN, with one Atomics.store each, for any number of staged slots. The
+ * consumer frees what it read, advances SB_HEAD, and only then SB_OUT. Each
+ * index has one writer, so no read-modify-write atomic is ever needed, and
+ * each side reads the other's index only when its cached copy says the ring
+ * is full (producer) or empty (consumer): the line moves between CPUs once
+ * per batch, not once per chain. Hence cc = SB_IN - SB_OUT is, as the seed
  * says, a lower bound for the reader (data can only have arrived since) and
  * an upper bound for the writer (data can only have left since): a reader
  * never looks for bytes that are not there and a writer never overfills.
@@ -55,7 +63,13 @@ export const SB_RWAIT = 48;
 export const SB_RSEQ = 49;
 export const SB_WWAIT = 56;
 export const SB_WSEQ = 57;
-export const SB_SLOTS = 64;
+/** Producer-private line: staged tail, staged bytes, cached head. */
+export const SB_PTAIL = 64;
+export const SB_PIN = 65;
+export const SB_HCACHE = 66;
+/** Consumer-private line: cached tail. */
+export const SB_TCACHE = 80;
+export const SB_SLOTS = 96;
 export const SLOT_WORDS = 4;
 export const SL_CHAIN = 0;
 export const SL_LEN = 1;
@@ -87,7 +101,8 @@ export function sockbufZone(uma: Uma, slots = SB_SLOTS_DEFAULT): Zone {
   try {
     return uma.zone(SB_ZONE);
   } catch {
-    return uma.zcreate(SB_ZONE, { size: sockbufBytes(slots) });
+    // Cache-line aligned so that the producer and consumer lines never share one.
+    return uma.zcreate(SB_ZONE, { size: sockbufBytes(slots), align: 64 });
   }
 }
 
@@ -158,6 +173,7 @@ export class SockBufs {
 
   /** Free every chain still queued and the record. Only when neither side uses it any more. */
   sbdestroy(sb: number): void {
+    this.sbpublish(sb); // nobody else runs now: staged chains are freed too
     this.sbflush(sb);
     this.i32[(sb >> 2) + SB_MAGIC_WORD] = 0;
     this.zone.free(sb);
@@ -198,10 +214,87 @@ export class SockBufs {
   sbspace(sb: number): number {
     const s = sb >> 2;
     const i32 = this.i32;
-    const tail = i32[s + SB_TAIL];
-    if (((tail - Atomics.load(i32, s + SB_HEAD)) | 0) >= i32[s + SB_CAP]) return 0;
-    const cc = (i32[s + SB_IN] - Atomics.load(i32, s + SB_OUT)) | 0;
+    const tail = i32[s + SB_PTAIL];
+    const head = Atomics.load(i32, s + SB_HEAD);
+    i32[s + SB_HCACHE] = head;
+    if (((tail - head) | 0) >= i32[s + SB_CAP]) return 0;
+    const cc = (i32[s + SB_PIN] - Atomics.load(i32, s + SB_OUT)) | 0;
     return Math.max(0, Atomics.load(i32, s + SB_HIWAT) - cc);
+  }
+
+  /**
+   * sbstage: fill the next slot with chain `m` of `len` bytes without making
+   * it visible (plain stores to producer-private words only); sbpublish
+   * makes every staged slot visible at once. Returns false (the chain stays
+   * the caller's) when no slot is free. Byte limits are the caller's check
+   * (sbspace), as in BSD. Producer only; no lock, no sleep, no allocation.
+   * A producer must publish before it sleeps or returns to its loop.
+   */
+  sbstage(sb: number, m: number, len: number, flags = 0): boolean {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const tail = i32[s + SB_PTAIL];
+    if (((tail - i32[s + SB_HCACHE]) | 0) >= i32[s + SB_CAP] && !this.refreshHead(s, tail)) return false;
+    const slot = s + SB_SLOTS + (tail & i32[s + SB_MASK]) * SLOT_WORDS;
+    i32[slot + SL_CHAIN] = m;
+    i32[slot + SL_LEN] = len;
+    i32[slot + SL_FLAGS] = flags;
+    i32[s + SB_PTAIL] = (tail + 1) | 0;
+    i32[s + SB_PIN] = (i32[s + SB_PIN] + len) | 0;
+    return true;
+  }
+
+  /** Slow path of sbstage: the cached head says full; look at the real one. */
+  private refreshHead(s: number, tail: number): boolean {
+    const head = Atomics.load(this.i32, s + SB_HEAD);
+    this.i32[s + SB_HCACHE] = head;
+    if (((tail - head) | 0) < this.i32[s + SB_CAP]) return true;
+    this.i32[s + SB_FULL]++;
+    return false;
+  }
+
+  /**
+   * sbpublish: make the staged slots visible: one Atomics.store of SB_TAIL,
+   * then one of SB_IN (so cc stays a lower bound for the reader), then wake
+   * the reader only if it sleeps. Producer only; no lock, no sleep.
+   */
+  sbpublish(sb: number): void {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const tail = i32[s + SB_PTAIL];
+    if (tail === i32[s + SB_TAIL]) return;
+    Atomics.store(i32, s + SB_TAIL, tail);
+    Atomics.store(i32, s + SB_IN, i32[s + SB_PIN]);
+    if (Atomics.load(i32, s + SB_RWAIT) !== 0) this.wakeReader(s);
+  }
+
+  /** Wake a sleeping reader (slow path: a futex system call). */
+  private wakeReader(s: number): void {
+    Atomics.add(this.i32, s + SB_RSEQ, 1);
+    Atomics.notify(this.i32, s + SB_RSEQ);
+  }
+
+  /** Wake a sleeping writer (slow path). */
+  private wakeWriter(s: number): void {
+    Atomics.add(this.i32, s + SB_WSEQ, 1);
+    Atomics.notify(this.i32, s + SB_WSEQ);
+  }
+
+  /**
+   * sbappendv: stage `n` chains from `chains` (from index `off`) and publish
+   * them once: the batch form of sbappendstream. Lengths come from `lens`
+   * when given (else each chain is walked). Returns how many were appended
+   * (fewer when the slots run out; the rest stay the caller's). Producer
+   * only; no allocation, no sleep.
+   */
+  sbappendv(sb: number, chains: Int32Array, n: number, off = 0, lens?: Int32Array): number {
+    let k = 0;
+    for (; k < n; k++) {
+      const m = chains[off + k];
+      if (!this.sbstage(sb, m, lens === undefined ? this.chainLen(m) : lens[off + k])) break;
+    }
+    this.sbpublish(sb);
+    return k;
   }
 
   /**
@@ -210,23 +303,8 @@ export class SockBufs {
    * no free slot. Wakes the reader only if it sleeps.
    */
   private put(sb: number, m: number, len: number, flags: number): boolean {
-    const s = sb >> 2;
-    const i32 = this.i32;
-    const tail = i32[s + SB_TAIL];
-    if (((tail - Atomics.load(i32, s + SB_HEAD)) | 0) >= i32[s + SB_CAP]) {
-      i32[s + SB_FULL]++;
-      return false;
-    }
-    const slot = s + SB_SLOTS + (tail & i32[s + SB_MASK]) * SLOT_WORDS;
-    i32[slot + SL_CHAIN] = m;
-    i32[slot + SL_LEN] = len;
-    i32[slot + SL_FLAGS] = flags;
-    Atomics.store(i32, s + SB_TAIL, (tail + 1) | 0);
-    Atomics.add(i32, s + SB_IN, len);
-    if (Atomics.load(i32, s + SB_RWAIT) !== 0) {
-      Atomics.add(i32, s + SB_RSEQ, 1);
-      Atomics.notify(i32, s + SB_RSEQ);
-    }
+    if (!this.sbstage(sb, m, len, flags)) return false;
+    this.sbpublish(sb);
     return true;
   }
 
@@ -297,13 +375,14 @@ export class SockBufs {
    */
   sbsetoobmark(sb: number, ahead = 0): void {
     const s = sb >> 2;
-    Atomics.store(this.i32, s + SB_OOBMARK, (this.i32[s + SB_IN] + ahead) | 0);
+    Atomics.store(this.i32, s + SB_OOBMARK, (this.i32[s + SB_PIN] + ahead) | 0);
     Atomics.or(this.i32, s + SB_STATE, SBS_HAVEOOB);
   }
 
   /** socantrcvmore from the producer: no more data will come (EOF after the queued bytes). */
   sbmarkeof(sb: number): void {
     const s = sb >> 2;
+    this.sbpublish(sb);
     Atomics.or(this.i32, s + SB_STATE, SBS_CANTRCVMORE);
     Atomics.add(this.i32, s + SB_RSEQ, 1);
     Atomics.notify(this.i32, s + SB_RSEQ);
@@ -345,19 +424,25 @@ export class SockBufs {
   /** After consuming: advance SB_OUT, then wake the writer if it sleeps. */
   private consumed(sb: number, n: number): void {
     const s = sb >> 2;
-    Atomics.add(this.i32, s + SB_OUT, n);
-    if (Atomics.load(this.i32, s + SB_WWAIT) !== 0) {
-      Atomics.add(this.i32, s + SB_WSEQ, 1);
-      Atomics.notify(this.i32, s + SB_WSEQ);
-    }
+    // The consumer is SB_OUT's only writer: a plain read and a store, no RMW.
+    Atomics.store(this.i32, s + SB_OUT, (this.i32[s + SB_OUT] + n) | 0);
+    if (Atomics.load(this.i32, s + SB_WWAIT) !== 0) this.wakeWriter(s);
   }
 
-  /** The head slot's word index, or -1 when no slot is published. */
+  /**
+   * The head slot's word index, or -1 when no slot is published. SB_TAIL
+   * is read only when the cached copy says the ring is empty.
+   */
   private headSlot(sb: number): number {
     const s = sb >> 2;
-    const head = this.i32[s + SB_HEAD];
-    if (head === Atomics.load(this.i32, s + SB_TAIL)) return -1;
-    return s + SB_SLOTS + (head & this.i32[s + SB_MASK]) * SLOT_WORDS;
+    const i32 = this.i32;
+    const head = i32[s + SB_HEAD];
+    if (head === i32[s + SB_TCACHE]) {
+      const tail = Atomics.load(i32, s + SB_TAIL);
+      i32[s + SB_TCACHE] = tail;
+      if (head === tail) return -1;
+    }
+    return s + SB_SLOTS + (head & i32[s + SB_MASK]) * SLOT_WORDS;
   }
 
   /** Retire the (emptied) head slot. */
@@ -497,6 +582,41 @@ export class SockBufs {
     this.popSlot(sb);
     this.consumed(sb, len);
     return m;
+  }
+
+  /**
+   * sbtakev: take up to `max` whole slots at once (zero-copy batch form of
+   * sbtake): their chains go to `chains` (and their byte counts to `lens`
+   * when given), then one store of SB_HEAD and one of SB_OUT retire them
+   * all. Returns how many were taken (0 when none is published). The
+   * caller owns the chains. Consumer only; no allocation, no sleep.
+   */
+  sbtakev(sb: number, chains: Int32Array, max = chains.length, lens?: Int32Array): number {
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const head = i32[s + SB_HEAD];
+    let avail = (i32[s + SB_TCACHE] - head) | 0;
+    if (avail === 0) {
+      const tail = Atomics.load(i32, s + SB_TAIL);
+      i32[s + SB_TCACHE] = tail;
+      avail = (tail - head) | 0;
+      if (avail === 0) return 0;
+    }
+    const k = avail < max ? avail : max;
+    const mask = i32[s + SB_MASK];
+    let bytes = 0;
+    for (let j = 0; j < k; j++) {
+      const slot = s + SB_SLOTS + ((head + j) & mask) * SLOT_WORDS;
+      chains[j] = i32[slot + SL_CHAIN];
+      const len = i32[slot + SL_LEN];
+      if (lens !== undefined) lens[j] = len;
+      bytes += len;
+    }
+    // Retired slots are not cleared: past SB_HEAD nobody reads them, and not
+    // writing them keeps their lines clean for the producer's next lap.
+    Atomics.store(i32, s + SB_HEAD, (head + k) | 0);
+    this.consumed(sb, bytes);
+    return k;
   }
 
   /**

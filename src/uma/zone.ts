@@ -395,6 +395,7 @@ export class Zone {
     }
   }
 
+  /** freeSlow's body: this CPU's cache is being worked on (inSlow > 0). May take the zone lock. */
   private freeSlowLocked(item: number): void {
     this.f64[this.stat + ST_FREES]++;
     if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
@@ -741,7 +742,11 @@ export class Zone {
   // Drain, trim, limits, reserve
   // ------------------------------------------------------------------
 
-  /** Flush this CPU's cache to the zone's list (a drain request, or before a zone drain). */
+  /**
+   * Flush this CPU's cache to the zone's list (a drain request, or before a zone
+   * drain). Deferred to the next operation when called from inside this zone's
+   * own slow path. Zone lock; no sleep.
+   */
   flushCpuCache(): void {
     if (this.inSlow > 0) {
       // Reentered from our own slow path (a page shortage there ran uma_reclaim):
@@ -752,6 +757,10 @@ export class Zone {
     this.flushNow();
   }
 
+  /**
+   * Move this CPU's buckets to the zone's shared list (items stay charged to the
+   * zone) and mark every drain request so far as honoured. Zone lock; no sleep.
+   */
   private flushNow(): void {
     this.drainSeen = Atomics.load(this.i32, this.drainIdx);
     if (this.freeB !== 0) {

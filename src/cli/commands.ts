@@ -5,6 +5,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo, runTradingWorkload } from './demo.js';
+import { runNetDemo } from './netdemo.js';
+import { runNetstat, runTapDemo } from './netcmds.js';
 import { createSystem } from './system.js';
 import { vmstatZ } from '../uma/vmstat.js';
 import { SysctlError, type SysctlEntry } from '../sysctl/sysctl.js';
@@ -23,10 +25,50 @@ function workerCount(v: string): number {
   return n;
 }
 
-/** `slabnet demo`: the main job. */
-export const registerDemo: Registrar = (program) => {
+/** `slabnet demo`: the main job, UDP request/response between two stacks on the CPUs. */
+export const registerNetDemo: Registrar = (program) => {
   program
     .command('demo')
+    .description('two network stacks on the CPU workers joined by an in-memory link: a DNS-like UDP server and a load generator, then latency, netstat and vmstat -z and a leak check')
+    .option('-s, --seconds <s>', 'how long the load generator runs', positiveNumber, 5)
+    .option('-c, --cpus <n>', 'CPU workers', workerCount)
+    .option('--clients <n>', 'client sockets of the load generator', workerCount, 4)
+    .option('--window <n>', 'queries in flight per client socket', workerCount, 8)
+    .option('--tap', 'serve on a Linux TAP device instead (root)', false)
+    .action(async (o: { seconds: number; cpus?: number; clients: number; window: number; tap: boolean }) => {
+      if (o.tap) {
+        process.exitCode = await runTapDemo({ seconds: o.seconds });
+        return;
+      }
+      process.exitCode = await runNetDemo({ seconds: o.seconds, cpus: o.cpus, clients: o.clients, window: o.window });
+    });
+};
+
+/** `slabnet netstat -s | -m | -an | -i` on a machine after a short request/response run. */
+export const registerNetstat: Registrar = (program) => {
+  program
+    .command('netstat')
+    .description('network statistics of a machine running the stack after a short UDP workload (-s, -m, -i, -a -n)')
+    .option('-s', 'protocol statistics (ip, icmp, udp, arp)')
+    .option('-m', 'mbuf statistics')
+    .option('-i', 'interface counters')
+    .option('-a', 'all sockets, servers included (with -n)')
+    .option('-n', 'numeric addresses')
+    .option('-c, --cpus <n>', 'CPU workers', workerCount, 2)
+    .action(async (o: { s?: boolean; m?: boolean; i?: boolean; a?: boolean; n?: boolean; cpus: number }) => {
+      if (!o.s && !o.m && !o.i && !o.a) {
+        process.stderr.write('netstat: give -s, -m, -i or -an\n');
+        process.exitCode = 2;
+        return;
+      }
+      process.exitCode = await runNetstat({ s: o.s ?? false, m: o.m ?? false, i: o.i ?? false, an: o.a ?? false, cpus: o.cpus });
+    });
+};
+
+/** `slabnet uma-demo`: the UMA trading demo. */
+export const registerDemo: Registrar = (program) => {
+  program
+    .command('uma-demo')
     .description('workers allocate and trade items through shared rings, then vmstat -z and a leak check')
     .option('-s, --seconds <s>', 'how long the workers trade items', positiveNumber, 2)
     .option('-w, --workers <n>', 'worker CPUs', workerCount, 4)

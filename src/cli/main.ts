@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * The slabnet command line: `slabnet demo` (the main job), `slabnet vmstat -z`,
+ * The slabnet command line: `slabnet demo` (the main job: UDP between two
+ * stacks), `slabnet uma-demo`, `slabnet netstat -s|-m|-i|-an`, `slabnet vmstat -z`,
  * `slabnet sysctl [-a] [name[=value]]`. Subcommands live in commands.ts; add
  * a registrar to COMMANDS to add one.
  */
 import { Command } from 'commander';
-import { registerDemo, registerSysctl, registerVmstat, type Registrar } from './commands.js';
+import { registerDemo, registerNetDemo, registerNetstat, registerSysctl, registerVmstat, type Registrar } from './commands.js';
 
-export const COMMANDS: Registrar[] = [registerDemo, registerVmstat, registerSysctl];
+export const COMMANDS: Registrar[] = [registerNetDemo, registerDemo, registerNetstat, registerVmstat, registerSysctl];
 
 /** The commander program with every subcommand registered. */
 export function buildProgram(): Command {

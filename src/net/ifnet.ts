@@ -60,7 +60,8 @@ export class Ifnet {
   flags: number;
   capenable = 0;
   readonly addrs: IfAddr[] = [];
-  readonly counters = new Float64Array(IFC_NAMES.length);
+  /** if_data counters: thread-local, or a view of this CPU's block in the arena (netstats.ts). */
+  counters: Float64Array<ArrayBufferLike> = new Float64Array(IFC_NAMES.length);
   driver: IfDriver | null = null;
   /** The stack's input routine (ether_input), set when the interface is attached to a stack. */
   inputHandler: ((ifp: Ifnet, m: number) => void) | null = null;

@@ -18,7 +18,8 @@
  * owns the socket.
  *
  * Commands (numeric arguments only):
- *   NET_SETUP(host0 ip, host1 ip)       make both hosts on this CPU, with static ARP
+ *   NET_SETUP(host0 ip, host1 ip, dir)  make both hosts on this CPU, with static ARP; counters in
+ *                                       the arena blocks of stats directory `dir` (netstats.ts) if nonzero
  *   NET_INPUT(mbuf, host)               a frame for `host` (sent by another CPU)
  *   NET_INPUT_DGRAM(mbuf, host)         a reassembled datagram whose 4-tuple belongs to this CPU
  *   NET_ECHO_BIND(host, port)           an echo server socket on this CPU
@@ -53,6 +54,7 @@ import { registerProtocol } from '../socket/protosw.js';
 import type { SockBufs } from '../socket/sockbuf.js';
 import { udpProtocol, type PcbRow } from './udpsock.js';
 import { dnsAnswer } from './dns.js';
+import { statBlock } from './netstats.js';
 
 export const NET_SETUP = 0x5101;
 export const NET_INPUT = 0x5102;
@@ -182,8 +184,11 @@ export function register(td: ProtocolThread): void {
     if (hosts.length > 0) return EINVAL;
     const ips = [ctx.arg(msg, 0) >>> 0, ctx.arg(msg, 1) >>> 0];
     for (let h = 0; h < 2; h++) {
-      const stack = new Stack(mb, { name: `host${h}.cpu${td.cpu}`, seed: 1 + h * 64 + td.cpu });
+      // Counters in the arena when the user gave a directory (NET_SETUP arg 2), so any thread can sum them.
+      const blk = statBlock(ctx.i32.buffer as SharedArrayBuffer, ctx.arg(msg, 2), h, td.cpu);
+      const stack = new Stack(mb, { name: `host${h}.cpu${td.cpu}`, seed: 1 + h * 64 + td.cpu, stats: blk?.stats });
       const ifp = new Ifnet(mb, 'xl0', MAC_BASE + h);
+      if (blk !== null) ifp.counters = blk.ifc;
       hosts.push({ stack, ifp, closed: false, fromOthers: 0 });
     }
     for (let h = 0; h < 2; h++) {

@@ -5,8 +5,12 @@
  * user worker); every call is a message to the CPUs, awaited asynchronously.
  */
 import { fileURLToPath } from 'node:url';
-import type { Machine } from '../mp/machine.js';
-import type { SocketLayer } from '../socket/socket.js';
+import { Machine } from '../mp/machine.js';
+import { SocketLayer } from '../socket/socket.js';
+import { Mbufs } from '../mbuf/mbuf.js';
+import { Uma } from '../uma/uma.js';
+import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from './netstats.js';
+import type { NetStats } from './stats.js';
 import { ipToString } from '../wire/ipv4.js';
 import { NET_PCBLIST, NET_QUIESCE, NET_SETUP, PCB_ROW_WORDS } from './mpnet.js';
 import type { PcbRow } from './udpsock.js';
@@ -19,9 +23,9 @@ export const HOST0 = 0x0a000001; // 10.0.0.1
 export const HOST1 = 0x0a000002; // 10.0.0.2
 
 /** NET_SETUP on every CPU: both hosts' stacks, joined by the cross-CPU link. */
-export async function netSetup(m: Machine, ip0 = HOST0, ip1 = HOST1): Promise<void> {
+export async function netSetup(m: Machine, ip0 = HOST0, ip1 = HOST1, statDir = 0): Promise<void> {
   for (let c = 0; c < m.ncpus; c++) {
-    const [e] = await m.call(c, NET_SETUP, [ip0, ip1]);
+    const [e] = await m.call(c, NET_SETUP, [ip0, ip1, statDir]);
     if (e !== 0) throw new Error(`net setup on cpu${c}: errno ${e}`);
   }
 }
@@ -62,4 +66,61 @@ export function formatNetstatAn(rows: PcbRow[]): string {
     );
   }
   return out.join('\n');
+}
+
+/** A machine running the two-host stack, seen from the main thread. */
+export interface NetSystem {
+  uma: Uma;
+  mb: Mbufs;
+  machine: Machine;
+  layer: SocketLayer;
+  /** Stats directory in the arena (netstats.ts). */
+  statDir: number;
+  /** netstat -s of a host, summed over every CPU from the arena. */
+  stats(host: number): NetStats;
+  /** netstat -i rows of both hosts, summed over every CPU. */
+  netstatI(): string;
+  /** Close the user's sockets first; then this quiesces, stops the machine and frees the counters. */
+  stop(): Promise<void>;
+}
+
+/** Start a machine of `ncpus` CPUs with the stack, both hosts up, counters in the arena. */
+export async function startNet(opts: { ncpus: number; uma?: Uma; arenaSize?: number; spinUs?: number }): Promise<NetSystem> {
+  const uma = opts.uma ?? Uma.create({ size: opts.arenaSize ?? 256 << 20, ncpus: opts.ncpus + 4 });
+  const mb = Mbufs.create(uma);
+  const statDir = allocStatDir(uma, opts.ncpus, 2);
+  let machine: Machine;
+  try {
+    machine = await Machine.start({ uma, ncpus: opts.ncpus, handlers: [NET_HANDLERS], spinUs: opts.spinUs ?? 0 });
+  } catch (e) {
+    freeStatDir(uma, statDir);
+    throw e;
+  }
+  const layer = new SocketLayer(machine.ctx, mb);
+  const sab = uma.arena.sab;
+  await netSetup(machine, HOST0, HOST1, statDir);
+  let stopped = false;
+  return {
+    uma,
+    mb,
+    machine,
+    layer,
+    statDir,
+    stats: (host) => sumHost(sab, statDir, host).stats,
+    netstatI: () =>
+      formatNetstatI(
+        [HOST0, HOST1].map((a, h) => ({ name: `xl0/h${h}`, mtu: 1500, addr: ipToString(a), ifc: sumHost(sab, statDir, h).ifc })),
+      ),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        await netQuiesce(machine);
+      } finally {
+        await machine.stop();
+        freeStatDir(uma, statDir);
+        mb.drainPacketCache();
+      }
+    },
+  };
 }

@@ -47,6 +47,8 @@ export interface StackOptions {
   /** Seed of the ephemeral-port and IP-id sources. */
   seed?: number;
   log?: (msg: string) => void;
+  /** Count into these (arena views from netstats.ts) instead of thread-local arrays. */
+  stats?: NetStats;
 }
 
 /** An address given as "a.b.c.d" or a number. */
@@ -66,7 +68,8 @@ export class Stack {
   readonly name: string;
   readonly mb: Mbufs;
   readonly cfg: StackConfig;
-  readonly stats: NetStats = newStats();
+  /** Counters: thread-local, or views of this CPU's block in the arena (netstats.ts). */
+  readonly stats: NetStats;
   readonly ifs: Ifnet[] = [];
   readonly routes = new RouteTable();
   readonly arp: ArpTable;
@@ -86,6 +89,7 @@ export class Stack {
 
   constructor(mb: Mbufs, opts: StackOptions = {}) {
     this.mb = mb;
+    this.stats = opts.stats ?? newStats();
     this.name = opts.name ?? 'stack';
     this.cfg = { ttl: opts.ttl ?? IPDEFTTL, timerMs: opts.timerMs ?? 100 };
     this.arp = new ArpTable(this, opts.arp);

@@ -1,4 +1,4 @@
-// The command line: `demo` runs real workers and prints a vmstat table with no leak,
+// The command line: `uma-demo` runs real workers and prints a vmstat table with no leak,
 // `vmstat -z` and `sysctl` work on a demo arena, and errors exit non-zero.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ function cli(...args: string[]) {
 }
 
 test('demo exits 0, reports trading between CPUs, prints vmstat -z and finds no leak', () => {
-  const r = cli('demo', '--seconds', '0.3');
+  const r = cli('uma-demo', '--seconds', '0.3');
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /4 worker CPUs/);
   assert.ok(r.stdout.includes(HEADER));
@@ -31,14 +31,14 @@ test('demo exits 0, reports trading between CPUs, prints vmstat -z and finds no 
 });
 
 test('demo with one worker and the debug arena also runs clean', () => {
-  const r = cli('demo', '--seconds', '0.2', '--workers', '1', '--debug');
+  const r = cli('uma-demo', '--seconds', '0.2', '--workers', '1', '--debug');
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /no leaks/);
 });
 
 test('bad options are rejected', () => {
-  assert.notEqual(cli('demo', '--seconds', '-1').status, 0);
-  assert.notEqual(cli('demo', '--workers', '0').status, 0);
+  assert.notEqual(cli('uma-demo', '--seconds', '-1').status, 0);
+  assert.notEqual(cli('uma-demo', '--workers', '0').status, 0);
   assert.notEqual(cli('vmstat').status, 0);
 });
 

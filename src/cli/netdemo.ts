@@ -1,0 +1,170 @@
+/**
+ * The main job: two hosts' stacks on the machine's CPUs joined by the
+ * in-memory link; a DNS-like responder bound on every CPU of host 1
+ * (10.0.0.2:53), and a load generator in the main thread on host 0 whose
+ * node:dgram-shaped sockets (udpuser.ts) keep a window of queries in
+ * flight for `seconds`. Ends with requests/s, latency percentiles,
+ * netstat -s, netstat -i, netstat -an, netstat -m and vmstat -z, and a leak
+ * check: every zone's `used` back to where it started (exit 1 otherwise).
+ */
+import { availableParallelism } from 'node:os';
+import cliProgress from 'cli-progress';
+import { Uma } from '../uma/uma.js';
+import { zoneStats } from '../uma/stats.js';
+import { UMA_ZFLAG_INTERNAL } from '../uma/flags.js';
+import { vmstatZ } from '../uma/vmstat.js';
+import { netstatM } from '../mbuf/stats.js';
+import { NET_DNS_BIND } from '../net/mpnet.js';
+import { formatNetstatAn, pcbList, startNet } from '../net/netuser.js';
+import { createSocket, type UdpSocket } from '../net/udpuser.js';
+import { dnsParseAnswer, dnsQuery } from '../net/dns.js';
+import { formatNetstatS } from '../net/stats.js';
+
+export interface NetDemoOptions {
+  seconds: number;
+  cpus?: number;
+  /** Client sockets of the load generator. */
+  clients?: number;
+  /** Queries in flight per client socket. */
+  window?: number;
+  progress?: boolean;
+  out?: (s: string) => void;
+}
+
+const DNS_PORT = 53;
+const MAX_SAMPLES = 1 << 21;
+
+/** Latency percentile (ms) of the first n samples, sorted in place. */
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Run the demo; returns the exit code (1 on a leak or when no request was answered). */
+export async function runNetDemo(o: NetDemoOptions): Promise<number> {
+  const out = o.out ?? ((s: string) => process.stdout.write(s + '\n'));
+  const ncpus = o.cpus ?? Math.max(2, Math.min(4, availableParallelism()));
+  const nclients = o.clients ?? 4;
+  const window = o.window ?? 8;
+  const uma = Uma.create({ size: 256 << 20, ncpus: ncpus + 4 });
+  const before = new Map(uma.allZones().map((z) => [z.name, zoneStats(z).used]));
+  const sys = await startNet({ ncpus, uma });
+  out(`slabnet: ${ncpus} CPU workers, host0 10.0.0.1 (load generator, main thread) <-> host1 10.0.0.2 (DNS-like server on every CPU), in-memory link`);
+  const clients: UdpSocket[] = [];
+  const samples = new Float64Array(MAX_SAMPLES);
+  let nsamples = 0;
+  let answered = 0;
+  let bad = 0;
+  let sent = 0;
+  let running = true;
+  let anTable = '';
+  const t0 = performance.now();
+  try {
+    for (let c = 0; c < ncpus; c++) {
+      const [e] = await sys.machine.call(c, NET_DNS_BIND, [1, DNS_PORT]);
+      if (e !== 0) throw new Error(`dns server on cpu${c}: errno ${e}`);
+    }
+    let inflight = 0;
+    let drained: (() => void) | null = null;
+    const asks: (() => void)[] = [];
+    for (let k = 0; k < nclients; k++) {
+      const s = createSocket(sys.layer, { type: 'udp4', host: 0 });
+      const started = new Float64Array(65536);
+      let nextId = k * 4099;
+      const ask = (): void => {
+        const id = nextId++ & 0xffff;
+        started[id] = performance.now();
+        sent++;
+        inflight++;
+        s.send(dnsQuery(id, `host${id % 1000}.client${k}.slabnet.test`));
+      };
+      s.on('message', (msg: Buffer) => {
+        const a = dnsParseAnswer(msg);
+        inflight--;
+        if (a === null) bad++;
+        else {
+          answered++;
+          if (nsamples < MAX_SAMPLES) samples[nsamples++] = performance.now() - started[a.id];
+        }
+        if (running) ask();
+        else if (inflight === 0) drained?.();
+      });
+      s.on('error', () => bad++);
+      s.connect(DNS_PORT, '10.0.0.2');
+      await new Promise<void>((res) => s.once('connect', () => res()));
+      clients.push(s);
+      asks.push(ask);
+    }
+    // Fill every window; each reply sends the next query until time is up.
+    const tStart = performance.now();
+    for (const ask of asks) for (let i = 0; i < window; i++) ask();
+    const bar =
+      o.progress ?? process.stderr.isTTY
+        ? new cliProgress.SingleBar({ format: 'load [{bar}] {percentage}% | {value}/{total} ms | {rps} req/s', stream: process.stderr }, cliProgress.Presets.shades_classic)
+        : null;
+    const totalMs = Math.round(o.seconds * 1000);
+    bar?.start(totalMs, 0, { rps: 0 });
+    await new Promise<void>((res) => {
+      const tick = setInterval(() => {
+        const el = performance.now() - tStart;
+        bar?.update(Math.min(totalMs, Math.round(el)), { rps: Math.round(answered / (el / 1000)) });
+        if (el >= totalMs) {
+          clearInterval(tick);
+          res();
+        }
+      }, 100);
+    });
+    running = false;
+    const elapsed = (performance.now() - tStart) / 1000;
+    bar?.stop();
+    if (inflight > 0) {
+      await new Promise<void>((res) => {
+        drained = res;
+        setTimeout(res, 1000);
+      });
+    }
+    anTable = formatNetstatAn(await pcbList(sys.layer));
+    const lat = samples.subarray(0, nsamples).sort();
+    out('');
+    out(`${answered} requests answered in ${elapsed.toFixed(2)} s: ${Math.round(answered / elapsed)} requests/s (${nclients} client sockets x ${window} in flight; ${sent} sent, ${bad} bad)`);
+    out(`latency ms: p50 ${percentile(lat, 50).toFixed(3)}  p90 ${percentile(lat, 90).toFixed(3)}  p99 ${percentile(lat, 99).toFixed(3)}  max ${(lat[lat.length - 1] ?? 0).toFixed(3)}`);
+    out('');
+    out('netstat -s (host1, the server; summed over CPUs from the arena):');
+    out(formatNetstatS(sys.stats(1)));
+    out('');
+    out('netstat -s (host0, the load generator):');
+    out(formatNetstatS(sys.stats(0)));
+    out('');
+    out('netstat -i:');
+    out(sys.netstatI());
+    out('');
+    out('netstat -an:');
+    out(anTable);
+  } finally {
+    running = false;
+    for (const s of clients) {
+      s.close();
+      await s.settled();
+    }
+    out('');
+    out('netstat -m:');
+    out(netstatM(sys.mb));
+    await sys.stop();
+  }
+  out('');
+  out('vmstat -z:');
+  out(vmstatZ(uma).trimEnd());
+  // UMA's own bucket and slab zones keep their caches: not a leak.
+  const leaks = uma
+    .allZones()
+    .filter((z) => (z.flags & UMA_ZFLAG_INTERNAL) === 0)
+    .map((z) => ({ name: z.name, used: zoneStats(z).used, was: before.get(z.name) ?? 0 }))
+    .filter((z) => z.used !== z.was);
+  out('');
+  if (leaks.length > 0) {
+    out(`LEAK: ${leaks.map((z) => `${z.name} used ${z.used} (was ${z.was})`).join(', ')}`);
+    return 1;
+  }
+  out(`no leaks: every zone is back to its starting use (${((performance.now() - t0) / 1000).toFixed(1)} s in all)`);
+  return answered > 0 ? 0 : 1;
+}

@@ -1,0 +1,53 @@
+// The main job and the netstat commands through the real CLI: `demo` brings
+// up two stacks on CPU workers, runs the DNS-like load for a second and
+// prints every report with no leak; `netstat -an` lists the bound server on
+// every CPU; `uma-demo` is still there.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const mainJs = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 60_000 });
+}
+
+test('demo --seconds 1 exits 0 and prints rate, percentiles, netstat -s/-i/-an/-m, vmstat -z and no leaks', () => {
+  const r = cli('demo', '--seconds', '1', '--cpus', '2');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const o = r.stdout;
+  const rate = /(\d+) requests answered in [\d.]+ s: (\d+) requests\/s/.exec(o);
+  assert.ok(rate && Number(rate[1]) > 0, 'requests were answered');
+  assert.match(o, /latency ms: p50 [\d.]+ {2}p90 [\d.]+ {2}p99 [\d.]+ {2}max [\d.]+/);
+  assert.match(o, /netstat -s \(host1/);
+  assert.match(o, /^udp:\n\t\d+ datagrams received/m);
+  assert.match(o, /^ip:\n\t\d+ total packets received/m);
+  assert.match(o, /xl0\/h1 +1500 10\.0\.0\.2/);
+  assert.match(o, /udp4 +\d+ +0 +\*\.53 +\*\.\*/);
+  assert.match(o, /mbuf clusters in use/);
+  assert.match(o, /ITEM +SIZE +LIMIT +USED/);
+  assert.match(o, /^no leaks/m);
+  // Counters summed from the arena agree: every query the server received was answered.
+  const recv = /netstat -s \(host1[^\n]*\n[\s\S]*?udp:\n\t(\d+) datagrams received/.exec(o);
+  assert.ok(recv && Number(recv[1]) >= Number(rate[1]));
+});
+
+test('netstat -an lists the bound server socket on every CPU and the connected client on one', () => {
+  const r = cli('netstat', '-an', '--cpus', '2');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const srv = r.stdout.split('\n').filter((l) => /^udp4 .*\*\.53 +\*\.\*/.test(l));
+  assert.equal(srv.length, 2, r.stdout);
+  assert.equal(r.stdout.split('\n').filter((l) => /10\.0\.0\.1\.\d+ +10\.0\.0\.2\.53/.test(l)).length, 1, r.stdout);
+});
+
+test('netstat -s and -m print FreeBSD-style reports; netstat with no flag is an error; uma-demo still runs', () => {
+  const s = cli('netstat', '-s', '-m');
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /\t16 datagrams received/);
+  assert.match(s.stdout, /mbufs in use/);
+  assert.notEqual(cli('netstat').status, 0);
+  const u = cli('uma-demo', '--seconds', '0.2', '--workers', '1');
+  assert.equal(u.status, 0, u.stderr);
+  assert.match(u.stdout, /no leaks/);
+});

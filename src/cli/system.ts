@@ -12,6 +12,7 @@ import { sysctlFor } from '../sysctl/vm.js';
 import type { Sysctl } from '../sysctl/sysctl.js';
 import type { Zone } from '../uma/zone.js';
 import { DEMO_ITEM, DEMO_ZONE } from './demo-protocol.js';
+import { registerNetSysctls } from '../net/nettunables.js';
 
 export interface SystemOptions {
   /** Arena bytes (default 64 MiB). */
@@ -34,7 +35,10 @@ export function createSystem(opts: SystemOptions = {}): System {
   const uma = Uma.create({ size: opts.size ?? 64 << 20, ncpus: opts.ncpus ?? 8, debug: opts.debug ?? false });
   const malloc = new Malloc(uma);
   const packets = uma.zcreate(DEMO_ZONE, { size: DEMO_ITEM });
-  return { uma, malloc, packets, sysctl: sysctlFor(uma) };
+  const sysctl = sysctlFor(uma);
+  // The network stack's tunables (arena words every CPU's stack reads).
+  registerNetSysctls(sysctl, uma.arena);
+  return { uma, malloc, packets, sysctl };
 }
 
 /** Zones other than UMA's own, with items still in use: a leak when the system should be idle. */

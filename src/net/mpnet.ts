@@ -55,6 +55,8 @@ import type { SockBufs } from '../socket/sockbuf.js';
 import { udpProtocol, type PcbRow } from './udpsock.js';
 import { dnsAnswer } from './dns.js';
 import { statBlock } from './netstats.js';
+import { bindStackTunables, registerNetSysctls } from './nettunables.js';
+import { Sysctl } from '../sysctl/sysctl.js';
 
 export const NET_SETUP = 0x5101;
 export const NET_INPUT = 0x5102;
@@ -179,6 +181,10 @@ export function register(td: ProtocolThread): void {
   const sockets: Socket[] = [];
   const udpsw = udpProtocol(td, mb, sbs, (h) => (hosts[h] !== undefined && !hosts[h].closed ? hosts[h].stack : null));
   registerProtocol(udpsw);
+  // The stack's tunables are arena words: a sysctl set in any thread reaches every CPU's stacks.
+  let sysctl = td.layers.get('sysctl') as Sysctl | undefined;
+  if (sysctl === undefined) td.layers.set('sysctl', (sysctl = new Sysctl()));
+  registerNetSysctls(sysctl, ctx.uma.arena);
 
   td.register(NET_SETUP, 'net setup', (_td, msg) => {
     if (hosts.length > 0) return EINVAL;
@@ -189,6 +195,7 @@ export function register(td: ProtocolThread): void {
       const stack = new Stack(mb, { name: `host${h}.cpu${td.cpu}`, seed: 1 + h * 64 + td.cpu, stats: blk?.stats });
       const ifp = new Ifnet(mb, 'xl0', MAC_BASE + h);
       if (blk !== null) ifp.counters = blk.ifc;
+      bindStackTunables(stack, ctx.uma.arena, [ifp]);
       hosts.push({ stack, ifp, closed: false, fromOthers: 0 });
     }
     for (let h = 0; h < 2; h++) {

@@ -11,6 +11,9 @@ import { Mbufs } from '../mbuf/mbuf.js';
 import { Uma } from '../uma/uma.js';
 import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from './netstats.js';
 import type { NetStats } from './stats.js';
+import { registerNetSysctls } from './nettunables.js';
+import { sysctlFor } from '../sysctl/vm.js';
+import type { Sysctl } from '../sysctl/sysctl.js';
 import { ipToString } from '../wire/ipv4.js';
 import { NET_PCBLIST, NET_QUIESCE, NET_SETUP, PCB_ROW_WORDS } from './mpnet.js';
 import type { PcbRow } from './udpsock.js';
@@ -74,6 +77,8 @@ export interface NetSystem {
   mb: Mbufs;
   machine: Machine;
   layer: SocketLayer;
+  /** This thread's sysctl tree, with the stack's tunables (shared with every CPU). */
+  sysctl: Sysctl;
   /** Stats directory in the arena (netstats.ts). */
   statDir: number;
   /** netstat -s of a host, summed over every CPU from the arena. */
@@ -98,6 +103,8 @@ export async function startNet(opts: { ncpus: number; uma?: Uma; arenaSize?: num
   }
   const layer = new SocketLayer(machine.ctx, mb);
   const sab = uma.arena.sab;
+  const sysctl = sysctlFor(uma);
+  registerNetSysctls(sysctl, uma.arena);
   await netSetup(machine, HOST0, HOST1, statDir);
   let stopped = false;
   return {
@@ -105,6 +112,7 @@ export async function startNet(opts: { ncpus: number; uma?: Uma; arenaSize?: num
     mb,
     machine,
     layer,
+    sysctl,
     statDir,
     stats: (host) => sumHost(sab, statDir, host).stats,
     netstatI: () =>

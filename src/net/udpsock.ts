@@ -28,7 +28,7 @@
  * Every handler runs on its CPU's protocol thread; nothing locks or sleeps.
  */
 import type { ProtocolThread } from '../mp/protothread.js';
-import { EINVAL, ENOPROTOOPT, ENOTCONN } from '../mp/errno.js';
+import { EINVAL, EMSGSIZE, ENOPROTOOPT, ENOTCONN } from '../mp/errno.js';
 import type { Mbufs } from '../mbuf/mbuf.js';
 import { PH_LEN } from '../mbuf/layout.js';
 import type { Uma } from '../uma/uma.js';
@@ -272,7 +272,13 @@ export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackO
         mb.m_freem(m);
         return faddr === 0 ? ENOTCONN : EINVAL;
       }
-      return s.stack.udp.outputChain(s.pcb, m, i32[(m + PH_LEN) >> 2], faddr, fport);
+      const len = i32[(m + PH_LEN) >> 2];
+      if (len > s.stack.udp.cfg.maxdgram) {
+        s.stack.stats.udp[UDPS.odropped]++;
+        mb.m_freem(m);
+        return EMSGSIZE;
+      }
+      return s.stack.udp.outputChain(s.pcb, m, len, faddr, fport);
     },
     /** SOL_SOCKET options (SO_RCVBUF... and SO_BROADCAST) and IP_TTL, by message. */
     ctloutput(_td, msg) {

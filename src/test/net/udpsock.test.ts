@@ -13,6 +13,7 @@ import { HOST0, HOST1, NET_HANDLERS, formatNetstatAn, netQuiesce, netSetup, pcbL
 import { connectedCpu } from '../../net/udpsock.js';
 import { createSocket, type UdpSocket } from '../../net/udpuser.js';
 import { dnsAnswer, dnsParseAnswer, dnsQuery } from '../../net/dns.js';
+import { UDPS } from '../../net/stats.js';
 
 async function withMachine(ncpus: number, fn: (m: Machine, layer: SocketLayer) => Promise<void>): Promise<void> {
   const uma = testUma({ size: 128 << 20 });
@@ -161,4 +162,31 @@ test('DNS-like query/answer codec round-trips and rejects malformed input', () =
   bad[12] = 200;
   assert.equal(dnsAnswer(bad), null);
   assert.equal(dnsParseAnswer(q), null);
+});
+
+test('stack tunables are sysctls shared through the arena: a limit set in the main thread applies on every CPU', async () => {
+  const { startNet } = await import('../../net/netuser.js');
+  const uma = testUma({ size: 128 << 20 });
+  const done = leakCheck(uma);
+  const sys = await startNet({ ncpus: 2, uma });
+  const s = createSocket(sys.layer, { type: 'udp4', host: 0 });
+  try {
+    assert.equal(sys.sysctl.get('net.inet.udp.maxdgram'), 65507);
+    assert.equal(sys.sysctl.get('net.inet.ip.maxfragpackets'), 256);
+    sys.sysctl.set('net.inet.udp.maxdgram', 100);
+    s.connect(9, '10.0.0.2');
+    await once(s, 'connect');
+    const err = await new Promise<Error | null>((res) => s.send(Buffer.alloc(200), (e: Error | null) => res(e)));
+    assert.equal((err as NodeJS.ErrnoException | null)?.code, 'EMSGSIZE');
+    const ok = await new Promise<Error | null>((res) => s.send(Buffer.alloc(50), (e: Error | null) => res(e)));
+    assert.equal(ok, null);
+    assert.equal(sys.stats(0).udp[UDPS.odropped], 1, 'the drop is counted in the arena and summed over CPUs');
+    assert.throws(() => sys.sysctl.set('net.inet.ip.ttl', 0));
+  } finally {
+    sys.sysctl.set('net.inet.udp.maxdgram', 65507);
+    s.close();
+    await s.settled();
+    await sys.stop();
+  }
+  done();
 });

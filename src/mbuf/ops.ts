@@ -647,8 +647,9 @@ export function m_split(mb: Mbufs, m0: number, len0: number, how: number): numbe
 /**
  * m_getm2: append to m (or make, when m is 0) a chain with room for `len`
  * bytes: jumbo page clusters for large remainders, clusters, else mbufs; the
- * first mbuf gets a pkthdr when flags has M_PKTHDR and m is 0, the last M_EOR.
- * On failure the new part is freed and 0 returned; m is left as it was.
+ * first mbuf gets a pkthdr when flags has M_PKTHDR and m is 0, the last M_EOR
+ * (and m's old last mbuf loses M_EOR). On failure the new part is freed and 0
+ * returned; m is left as it was. len 0: see below.
  */
 export function m_getm2(mb: Mbufs, m: number, len: number, how: number, type: number, flags: number): number {
   checkLen(len, 'm_getm2 len');
@@ -676,7 +677,17 @@ export function m_getm2(mb: Mbufs, m: number, len: number, how: number, type: nu
     flags &= ~M_PKTHDR;
   }
   if (nm === 0) {
-    // len 0: one empty mbuf, as FreeBSD's callers expect a chain back.
+    // len 0. Appending nothing to m: m comes back, its last mbuf ending the
+    // record only when M_EOR was asked for (FreeBSD would clear it, and
+    // dereference a NULL tail with M_EOR). Without m: one empty mbuf, so that
+    // a successful call always returns a chain (FreeBSD returns NULL, which
+    // its callers cannot tell from a failure; they avoid len 0).
+    if (m !== 0) {
+      const last = m_last(mb, m);
+      if ((flags & L.M_EOR) !== 0) i32[(last + M_FLAGS) >> 2] |= L.M_EOR;
+      else i32[(last + M_FLAGS) >> 2] &= ~L.M_EOR;
+      return m;
+    }
     nm = (flags & M_PKTHDR) !== 0 ? mb.m_gethdr(how, type) : mb.m_get(how, type);
     if (nm === 0) return 0;
     mtail = nm;

@@ -59,54 +59,69 @@ function defragFail(mb: Mbufs, mFinal: number): number {
 }
 
 /**
- * m_collapse: squeeze a chain into at most `maxfrags` mbufs, first by
- * moving mbufs into their predecessors' trailing space, then by copying
- * neighbours into fresh clusters. Returns the chain, or 0 when it could not
- * be made short enough; the chain is then still valid and owned by the
- * caller (it may be partly compacted), as FreeBSD.
+ * m_collapse: squeeze a chain into at most `maxfrags` mbufs with as little
+ * copying as possible (FreeBSD's algorithm), stopping as soon as the chain is
+ * short enough:
+ *  1. walking from the front, copy each mbuf into its predecessor when that
+ *     one is writable and has more trailing space than the mbuf holds (always
+ *     towards the front, so the packet header never moves);
+ *  2. when that is not enough, replace the first pair of neighbours after the
+ *     head whose bytes fit a cluster (n + n2 < MCLBYTES) by one fresh
+ *     cluster, then go back to step 1 from that cluster (it usually has room
+ *     for what follows).
+ * Returns m0, or 0 when no further pair can be merged (e.g. two full clusters
+ * with maxfrags 1: the first mbuf is never reallocated) or a cluster could not
+ * be had; the chain is then still valid, possibly partly collapsed, and still
+ * the caller's (FreeBSD callers free it). No lock; sleeps only with M_WAITOK.
  */
 export function m_collapse(mb: Mbufs, m0: number, how: number, maxfrags: number): number {
   checkHow(how);
   if (!Number.isInteger(maxfrags) || maxfrags < 1) throw new ArgumentError('m_collapse: maxfrags must be >= 1');
   const i32 = mb.i32;
-  // Step 1: absorb each mbuf into the one before it when it fits.
+  let curfrags = m_count(mb, m0);
+  if (curfrags <= maxfrags) return m0;
   let m = m0;
-  while (i32[(m + M_NEXT) >> 2] !== 0) {
-    const n = i32[(m + M_NEXT) >> 2];
-    const nl = i32[(n + M_LEN) >> 2];
-    if (M_WRITABLE(mb, m) && nl <= M_TRAILINGSPACE(mb, m)) {
-      m_copydata(mb, n, 0, nl, mb.u8, i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2]);
-      i32[(m + M_LEN) >> 2] += nl;
-      i32[(m + M_NEXT) >> 2] = i32[(n + M_NEXT) >> 2];
-      i32[(n + M_NEXT) >> 2] = 0;
-      mb.m_free(n);
-    } else m = n;
-  }
-  if (m_count(mb, m0) <= maxfrags) return m0;
-  // Step 2: replace pairs of neighbours that fit a cluster by one cluster.
-  let prev = m0;
-  while (m_count(mb, m0) > maxfrags) {
-    const a = i32[(prev + M_NEXT) >> 2];
-    if (a === 0) return 0;
-    const b = i32[(a + M_NEXT) >> 2];
-    if (b === 0) return 0;
-    const al = i32[(a + M_LEN) >> 2];
-    const bl = i32[(b + M_LEN) >> 2];
-    if (al + bl > L.MCLBYTES) {
-      prev = a;
-      continue;
+  for (;;) {
+    // Step 1: absorb successors into m while they fit its trailing space.
+    for (;;) {
+      const n = i32[(m + M_NEXT) >> 2];
+      if (n === 0) break;
+      const nl = i32[(n + M_LEN) >> 2];
+      if (M_WRITABLE(mb, m) && nl < M_TRAILINGSPACE(mb, m)) {
+        m_copydata(mb, n, 0, nl, mb.u8, i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2]);
+        i32[(m + M_LEN) >> 2] += nl;
+        i32[(m + M_NEXT) >> 2] = i32[(n + M_NEXT) >> 2];
+        i32[(n + M_NEXT) >> 2] = 0;
+        mb.m_free(n);
+        if (--curfrags <= maxfrags) return m0;
+      } else {
+        m = n;
+      }
     }
-    const c = mb.m_getcl(how, i32[(a + L.M_TYPE) >> 2], 0);
-    if (c === 0) return 0;
-    m_copydata(mb, a, 0, al + bl, mb.u8, i32[(c + M_DATA) >> 2]);
-    i32[(c + M_LEN) >> 2] = al + bl;
-    i32[(c + M_NEXT) >> 2] = i32[(b + M_NEXT) >> 2];
-    i32[(prev + M_NEXT) >> 2] = c;
-    i32[(b + M_NEXT) >> 2] = 0;
-    mb.m_freem(a);
-    prev = c;
+    // Step 2: the first mergeable pair after the head becomes one cluster.
+    let prev = m0;
+    let merged = 0;
+    for (let n = i32[(prev + M_NEXT) >> 2]; n !== 0; prev = n, n = i32[(n + M_NEXT) >> 2]) {
+      const n2 = i32[(n + M_NEXT) >> 2];
+      if (n2 === 0) break;
+      const nl = i32[(n + M_LEN) >> 2];
+      const n2l = i32[(n2 + M_LEN) >> 2];
+      if (nl + n2l >= L.MCLBYTES) continue;
+      const c = mb.m_getcl(how, MT_DATA, 0);
+      if (c === 0) return 0;
+      m_copydata(mb, n, 0, nl + n2l, mb.u8, i32[(c + M_DATA) >> 2]);
+      i32[(c + M_LEN) >> 2] = nl + n2l;
+      i32[(c + M_NEXT) >> 2] = i32[(n2 + M_NEXT) >> 2];
+      i32[(prev + M_NEXT) >> 2] = c;
+      i32[(n2 + M_NEXT) >> 2] = 0;
+      mb.m_freem(n);
+      merged = c;
+      break;
+    }
+    if (merged === 0) return 0;
+    if (--curfrags <= maxfrags) return m0;
+    m = merged;
   }
-  return m0;
 }
 
 /**

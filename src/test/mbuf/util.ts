@@ -3,6 +3,8 @@ import { testUma } from '../helpers.js';
 import * as MB from '../../mbuf/index.js';
 import type { Uma } from '../../uma/uma.js';
 import { zoneStats } from '../../uma/stats.js';
+import type { Zone } from '../../uma/zone.js';
+import { M_NOWAIT } from '../../uma/flags.js';
 
 export function setup(size = 64 << 20): { uma: Uma; mb: MB.Mbufs } {
   const uma = testUma({ size });
@@ -45,17 +47,26 @@ export function bytes(n: number, seed = 1): Uint8Array {
  * Make every mbuf allocation fail: limit the mbuf, packet and cluster zones
  * to what is in use now and give their cached free items back to the kegs
  * (a limit counts cached items as allocated, as FreeBSD's uz_items does, so
- * a cache would otherwise keep serving). Undo with unexhaust.
+ * a cache would otherwise keep serving). A limit of 0 means "unlimited", so a
+ * zone with nothing in use gets one item taken and held, and a limit of 1.
+ * Undo with unexhaust (which frees the held items).
  */
+const held = new WeakMap<MB.Mbufs, [Zone, number][]>();
 export function exhaust(mb: MB.Mbufs): void {
-  for (const z of [mb.zMbuf, mb.zPack, mb.zClust, mb.zJumbop, mb.zJumbo9, mb.zJumbo16]) {
-    z.drain();
-    z.setMaxItems(Math.max(1, zoneStats(z).used));
+  const hold: [Zone, number][] = [];
+  const zones = [mb.zPack, mb.zMbuf, mb.zClust, mb.zJumbop, mb.zJumbo9, mb.zJumbo16];
+  for (const z of zones) z.drain();
+  for (const z of zones) {
+    if (zoneStats(z).used === 0) hold.push([z, z.alloc(M_NOWAIT)]);
+    z.setMaxItems(zoneStats(z).used);
     z.drain();
   }
+  held.set(mb, hold);
 }
 
-/** Lift the limits exhaust set (0: unlimited) and drain the packet cache it may have filled. */
+/** Lift the limits exhaust set (0: unlimited) and free what it held. */
 export function unexhaust(mb: MB.Mbufs): void {
   for (const z of [mb.zMbuf, mb.zPack, mb.zClust, mb.zJumbop, mb.zJumbo9, mb.zJumbo16]) z.setMaxItems(0);
+  for (const [z, item] of held.get(mb) ?? []) z.free(item);
+  held.delete(mb);
 }

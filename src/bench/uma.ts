@@ -19,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import v8 from 'node:v8';
 import { Uma } from '../uma/uma.js';
 import { Mutex } from '../sync/mutex.js';
+import { zoneStats } from '../uma/stats.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import type { Zone } from '../uma/zone.js';
 import { tunableIndex } from '../sysctl/tunables.js';
@@ -48,10 +49,7 @@ export const run: Suite = async (opts) => {
 };
 
 function zoneStatsUsed(zone: Zone): number {
-  const f64 = zone.arena.f64;
-  let used = 0;
-  for (let cpu = 0; cpu < zone.arena.ncpusMax; cpu++) used += f64[zone.statIndex(cpu)] - f64[zone.statIndex(cpu) + 1];
-  return used;
+  return zoneStats(zone).used;
 }
 
 // ---------------------------------------------------------------------------

@@ -98,7 +98,10 @@ function headerBytes(ipers: number, refcnt: boolean): number {
 export function computeLayout(size: number, align: number, flags: number): KegLayout {
   const rsize = alignUp(Math.max(size, MIN_ALIGN), Math.max(align, MIN_ALIGN));
   const refcnt = (flags & UMA_ZONE_REFCNT) !== 0;
-  const wantOffpage = (flags & UMA_ZONE_OFFPAGE) !== 0 || rsize > ONPAGE_MAX_ITEM;
+  // UMA's own zones keep their headers on the page: an off-page header would
+  // come from an internal zone and recurse.
+  const internal = (flags & UMA_ZFLAG_INTERNAL) !== 0;
+  const wantOffpage = !internal && ((flags & UMA_ZONE_OFFPAGE) !== 0 || rsize > ONPAGE_MAX_ITEM);
   if (!wantOffpage) {
     let ipers = Math.floor(PAGE_SIZE / rsize);
     while (ipers > 0 && alignUp(headerBytes(ipers, refcnt), rsize) + ipers * rsize > PAGE_SIZE) ipers--;

@@ -2,7 +2,7 @@
  * Zone statistics, summed by the reader over every CPU's padded slot (no
  * atomics on the writer's side, so a reading may be a few operations stale).
  */
-import { ST_ALLOCS, ST_FAILS, ST_FREES, ST_SLEEPS, ST_XDOMAIN, type Zone } from './zone.js';
+import { ST_ALLOCS, ST_ALLOCS_PENDING_WORD, ST_FAILS, ST_FREES, ST_FREES_PENDING_WORD, ST_SLEEPS, ST_XDOMAIN, type Zone } from './zone.js';
 
 export interface ZoneStats {
   name: string;
@@ -29,6 +29,7 @@ export interface ZoneStats {
 
 export function zoneStats(zone: Zone): ZoneStats {
   const f64 = zone.arena.f64;
+  const i32 = zone.arena.i32;
   let allocs = 0;
   let frees = 0;
   let fails = 0;
@@ -37,8 +38,8 @@ export function zoneStats(zone: Zone): ZoneStats {
   const n = zone.arena.ncpusMax;
   for (let cpu = 0; cpu < n; cpu++) {
     const s = zone.statIndex(cpu);
-    allocs += f64[s + ST_ALLOCS];
-    frees += f64[s + ST_FREES];
+    allocs += f64[s + ST_ALLOCS] + i32[s * 2 + ST_ALLOCS_PENDING_WORD];
+    frees += f64[s + ST_FREES] + i32[s * 2 + ST_FREES_PENDING_WORD];
     fails += f64[s + ST_FAILS];
     sleeps += f64[s + ST_SLEEPS];
     xdomain += f64[s + ST_XDOMAIN];

@@ -43,6 +43,8 @@ export interface ZoneOptions extends ZoneCallbacks {
 }
 
 const BUCKET_ZONE = 'UMA Buckets';
+/** Empty buckets a thread keeps for its caches before giving them back. */
+const BUCKET_STASH = 32;
 const HEADER_SIZES = [64, 128, 256, 512, 1024];
 const headerZoneName = (bytes: number): string => `UMA Slabs ${bytes}`;
 
@@ -56,6 +58,8 @@ export class Uma implements ZoneHost, HeaderSource {
   private readonly kegs: (Keg | undefined)[] = [];
   private readonly callbacks = new Map<string, ZoneCallbacks>();
   private bucketZone!: Zone;
+  private readonly bucketStash = new Int32Array(BUCKET_STASH);
+  private bucketStashCount = 0;
   private readonly headerZones: Zone[] = [];
   /** Hooks run by reclaim() (mbuf's protocol drain hooks register here). */
   readonly lowMemoryHooks: (() => void)[] = [];
@@ -95,11 +99,24 @@ export class Uma implements ZoneHost, HeaderSource {
 
   // ---- ZoneHost / HeaderSource ----
 
+  /**
+   * An empty bucket for a per-CPU cache: from this thread's stash of empty
+   * buckets when it has one (no lock), else from the bucket zone (keg lock).
+   * The stash spares a bucket exchange the keg lock on every full/empty swap,
+   * which is what a producer/consumer pair of CPUs does all the time.
+   */
   allocBucket(): number {
+    if (this.bucketStashCount > 0) return this.bucketStash[--this.bucketStashCount];
     return this.bucketZone.alloc(M_NOWAIT);
   }
+  /** Keep an emptied bucket in the stash, or give it back to the bucket zone. */
   freeBucket(b: number): void {
-    this.bucketZone.free(b);
+    if (this.bucketStashCount < BUCKET_STASH) this.bucketStash[this.bucketStashCount++] = b;
+    else this.bucketZone.free(b);
+  }
+  /** Give every stashed empty bucket back to the bucket zone (reclaim, CPU going away). */
+  flushBucketStash(): void {
+    while (this.bucketStashCount > 0) this.bucketZone.free(this.bucketStash[--this.bucketStashCount]);
   }
   warn(message: string): void {
     this.logger(message);
@@ -272,8 +289,10 @@ export class Uma implements ZoneHost, HeaderSource {
           z.drain();
         }
       }
-      for (const z of this.headerZones) z.keg.drain();
+      this.flushBucketStash();
+      // Bucket slabs first: freeing them can empty header slabs too.
       this.bucketZone.keg.drain();
+      for (const z of this.headerZones) z.keg.drain();
     } finally {
       this.reclaiming = false;
     }
@@ -282,6 +301,7 @@ export class Uma implements ZoneHost, HeaderSource {
   /** Flush every per-CPU cache this thread holds (a CPU going idle or away). */
   flushCpuCaches(): void {
     for (const z of this.zones) if (z !== undefined) z.flushCpuCache();
+    this.flushBucketStash();
   }
 
   /** Honour pending drain requests (called from a CPU's idle loop). */

@@ -69,6 +69,14 @@ export const ST_SLEEPS = 3;
 export const ST_XDOMAIN = 4;
 /** Int32 index (relative to the slot) of the drain-request word. */
 export const ST_DRAIN_WORD = 16;
+/**
+ * Int32 indices (relative to the slot) of the fast paths' pending counts. The
+ * fast paths bump these plain Int32 words (cheaper than a Float64 update); the
+ * slow path, which runs at least once a bucket, folds them into the Float64
+ * totals, so they can never overflow. Readers add total + pending.
+ */
+export const ST_ALLOCS_PENDING_WORD = 12;
+export const ST_FREES_PENDING_WORD = 13;
 
 /**
  * Await a pending Atomics.waitAsync while holding a referenced timer: Node does
@@ -132,6 +140,8 @@ export class Zone {
   private readonly rec: number;
   private readonly stat: number; // Float64 index of this CPU's slot
   private readonly drainIdx: number; // Int32 index of this CPU's drain word
+  private readonly allocPending: number; // Int32 index of this CPU's pending alloc count
+  private readonly freePending: number; // Int32 index of this CPU's pending free count
   private readonly cpuTag: number;
   private readonly plain: boolean; // !debug: hot paths skip the checks
   private readonly nobucket: boolean;
@@ -177,6 +187,8 @@ export class Zone {
     const slot = arena.statSlot(index, cpu);
     this.stat = slot >> 3;
     this.drainIdx = (slot >> 2) + ST_DRAIN_WORD;
+    this.allocPending = (slot >> 2) + ST_ALLOCS_PENDING_WORD;
+    this.freePending = (slot >> 2) + ST_FREES_PENDING_WORD;
     this.drainSeen = Atomics.load(this.i32, this.drainIdx);
     this.cpuTag = cpu + 1;
     this.plain = !arena.debug;
@@ -219,7 +231,7 @@ export class Zone {
     if (n > 0 && this.plain && this.i32[this.drainIdx] === this.drainSeen) {
       const item = this.i32[this.allocEntries + n - 1];
       this.allocCnt = n - 1;
-      this.f64[this.stat + ST_ALLOCS]++;
+      this.i32[this.allocPending]++;
       this.owner[item >>> OWNER_SHIFT] = this.cpuTag;
       if ((flags & M_ZERO) !== 0 || this.ctor !== null) return this.finishAlloc(item, flags, arg);
       return item;
@@ -246,7 +258,7 @@ export class Zone {
     if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
       this.i32[this.freeEntries + n] = item;
       this.freeCnt = n + 1;
-      this.f64[this.stat + ST_FREES]++;
+      this.i32[this.freePending]++;
       return;
     }
     this.freeSlow(item);
@@ -258,11 +270,27 @@ export class Zone {
 
   /** Everything the fast path does not: checks, bucket exchange, keg, sleeping. */
   private allocSlow(flags: number, arg: number): number {
+    this.foldPending();
     this.inSlow++;
     try {
       return this.allocSlowLocked(flags, arg);
     } finally {
       this.inSlow--;
+    }
+  }
+
+  /** Move the fast paths' pending Int32 counts into this CPU's Float64 totals. */
+  private foldPending(): void {
+    const i32 = this.i32;
+    const a = i32[this.allocPending];
+    const f = i32[this.freePending];
+    if (a !== 0) {
+      this.f64[this.stat + ST_ALLOCS] += a;
+      i32[this.allocPending] = 0;
+    }
+    if (f !== 0) {
+      this.f64[this.stat + ST_FREES] += f;
+      i32[this.freePending] = 0;
     }
   }
 
@@ -387,6 +415,7 @@ export class Zone {
 
   /** The free bucket is full (or absent), a drain is requested, or sleepers wait. */
   private freeSlow(item: number): void {
+    this.foldPending();
     this.inSlow++;
     try {
       this.freeSlowLocked(item);

@@ -536,8 +536,9 @@ export function m_pulldown(mb: Mbufs, m: number, off: number, len: number, offp:
     off -= nl;
     n = i32[(n + M_NEXT) >> 2];
   }
-  // Skip empty mbufs so that a pulldown at a boundary starts in a real one.
-  while (n !== 0 && i32[(n + M_LEN) >> 2] === 0 && len > 0) n = i32[(n + M_NEXT) >> 2];
+  // Skip empty mbufs so that the result points at data (FreeBSD: "be sure to
+  // point non-empty mbuf"); an offset at the very end so finds none and fails.
+  while (n !== 0 && i32[(n + M_LEN) >> 2] === 0) n = i32[(n + M_NEXT) >> 2];
   if (n === 0 || m_length(mb, n) - off < len) {
     mb.m_freem(m);
     return 0;

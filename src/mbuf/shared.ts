@@ -50,7 +50,8 @@ export class MbufShared {
     this.region = region;
     this.base = region >> 2;
     this.i32 = uma.arena.i32;
-    this.ncpus = uma.arena.ncpusMax;
+    // Only as many slots as create() made room for.
+    this.ncpus = Math.min(uma.arena.ncpusMax, MAX_CPUS);
     if (this.i32[this.base + R_MAGIC] !== MB_MAGIC) throw new ArgumentError('mbuf shared region is corrupt (bad magic)');
     if (MT_NTYPES * 4 > CPU_SLOT_BYTES) throw new ArgumentError('per-type counters do not fit a CPU slot');
   }
@@ -81,7 +82,12 @@ export class MbufShared {
     return (this.region + SLOTS_OFF + cpu * CPU_SLOT_BYTES) >> 2;
   }
 
-  /** Sum every CPU's per-type counts. */
+  /**
+   * Sum every CPU's per-type counts (mbtypes). Each slot is written only by
+   * its CPU with plain stores, so one CPU's word goes negative when it frees
+   * mbufs another CPU allocated; only the sum means anything. Read without
+   * locks: while other CPUs run, the sum may be a few operations stale.
+   */
   typeCounts(): number[] {
     const out = new Array<number>(MT_NTYPES).fill(0);
     for (let cpu = 0; cpu < this.ncpus; cpu++) {

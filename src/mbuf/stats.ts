@@ -30,6 +30,8 @@ export interface MbufStats {
   bytesInCache: number;
   sfbufsDenied: number;
   sfbufsDelayed: number;
+  /** mbufs in use by type (MT_*), summed over the per-CPU slots. */
+  types: number[];
 }
 
 /** Gather the figures netstat -m prints (mbuf_stats). */
@@ -66,11 +68,46 @@ export function mbufStats(mb: Mbufs): MbufStats {
     bytesInCache,
     sfbufsDenied: mb.shared.get(R_SFBUF_DENIED),
     sfbufsDelayed: mb.shared.get(R_SFBUF_DELAYED),
+    // A sum caught between another CPU's allocation and its free could dip below 0.
+    types: mb.typeCounts().map((n) => Math.max(0, n)),
   };
 }
 
+/** Names of the mbuf types as FreeBSD 4's netstat -m printed them (mbtypenames). */
+const TYPE_NAMES: [number, string][] = [
+  [L.MT_DATA, 'data'],
+  [L.MT_OOBDATA, 'oob data'],
+  [L.MT_CONTROL, 'ancillary data'],
+  [L.MT_HEADER, 'packet headers'],
+  [L.MT_SONAME, 'socket names and addresses'],
+  [L.MT_EXTCONTROL, 'external control data'],
+];
+
+export interface NetstatMOptions {
+  /**
+   * Also print the per-type breakdown after the first line, as FreeBSD 4 did
+   * ("\tN mbufs allocated to data"), from the per-CPU type counters; types
+   * with no mbufs are left out. Off by default: current FreeBSD prints none.
+   */
+  byType?: boolean;
+}
+
+/** The per-type lines (FreeBSD 4 netstat -m): known names first, then "<mbuf type N>". */
+function typeLines(types: readonly number[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<number>();
+  for (const [t, name] of TYPE_NAMES) {
+    seen.add(t);
+    if (types[t] > 0) out.push(`\t${types[t]} mbufs allocated to ${name}`);
+  }
+  for (let t = 0; t < types.length; t++) {
+    if (!seen.has(t) && types[t] > 0) out.push(`\t${types[t]} mbufs allocated to <mbuf type ${t}>`);
+  }
+  return out;
+}
+
 /** The text of `netstat -m`, line for line as FreeBSD prints it. */
-export function netstatM(mb: Mbufs, s: MbufStats = mbufStats(mb)): string {
+export function netstatM(mb: Mbufs, s: MbufStats = mbufStats(mb), opts: NetstatMOptions = {}): string {
   const [jp, j9, j16] = s.jumbo;
   const k = (b: number): number => Math.floor(b / 1024);
   const lines = [
@@ -88,5 +125,6 @@ export function netstatM(mb: Mbufs, s: MbufStats = mbufStats(mb)): string {
     `${s.sfbufsDenied} requests for sfbufs denied`,
     `${s.sfbufsDelayed} requests for sfbufs delayed`,
   ];
+  if (opts.byType === true) lines.splice(1, 0, ...typeLines(s.types));
   return lines.join('\n') + '\n';
 }

@@ -7,12 +7,12 @@
 //            second ring (a pool: no allocation on either side).
 //  'copy'    byte arrays arrive by postMessage (structured clone copies them);
 //            dropping them leaves them to the GC.
-// Ring layout (Int32Array): [0] head (written by the producer), [1] tail
-// (written by the consumer), [2..] slots; -1 in a slot ends the run.
+// Rings: mbuf-handoff-ring.ts; -1 in a slot ends a run.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Arena } from '../../arena/arena.js';
 import { Uma } from '../../uma/uma.js';
 import * as MB from '../../mbuf/index.js';
+import { SpscRing } from './mbuf-handoff-ring.js';
 
 const d = workerData as { sab: SharedArrayBuffer; ring: SharedArrayBuffer; back: SharedArrayBuffer; mode: 'ring' | 'recycle' | 'copy' };
 let sum = 0;
@@ -37,46 +37,36 @@ if (d.mode === 'copy') {
   const mb = MB.Mbufs.attach(uma);
   const i32 = mb.i32;
   const u8 = mb.u8;
-  const ring = new Int32Array(d.ring);
-  const SLOTS = ring.length - 2;
-  const back = d.mode === 'recycle' ? new Int32Array(d.back) : null;
-  let bhead = 0;
+  const ring = new SpscRing(d.ring);
+  const back = d.mode === 'recycle' ? new SpscRing(d.back) : null;
   parentPort!.postMessage('ready');
-  let got = 0;
+  // Runs follow each other (a warm-up, then the timed one); each ends with -1,
+  // answered with the number of packets it carried. The producer terminates us.
   for (;;) {
-    const head = Atomics.load(ring, 0);
-    let tail = ring[1];
-    if (head === tail) {
-      Atomics.wait(ring, 0, head, 50);
-      continue;
-    }
-    let stop = false;
-    while (tail !== head) {
-      const m = ring[2 + (tail % SLOTS)];
-      tail++;
-      if (m === -1) {
-        stop = true;
-        break;
-      }
-      sum += u8[i32[(m + MB.M_DATA) >> 2]] + i32[(m + MB.PH_LEN) >> 2];
-      got++;
-      if (back === null) {
-        mb.m_freem(m);
-      } else {
-        // The return ring has as many slots as the pool: it never fills.
-        back[2 + (bhead % (back.length - 2))] = m;
-        bhead++;
-        if ((bhead & 31) === 0) Atomics.store(back, 0, bhead);
-      }
-    }
-    Atomics.store(ring, 1, tail);
-    Atomics.notify(ring, 1); // a producer waiting for room
-    if (back !== null) {
-      Atomics.store(back, 0, bhead);
-      Atomics.notify(back, 0); // a producer waiting for pooled packets
-    }
-    if (stop) break;
+    const got = oneRun();
+    uma.flushCpuCaches();
+    parentPort!.postMessage(got + (sum & 0));
   }
-  uma.flushCpuCaches();
-  parentPort!.postMessage(got + (sum & 0));
+
+  function oneRun(): number {
+    let got = 0;
+    for (;;) {
+      let n = ring.waitData();
+      let stop = false;
+      for (; n > 0; n--) {
+        const m = ring.pop();
+        if (m === -1) {
+          stop = true;
+          break;
+        }
+        sum += u8[i32[(m + MB.M_DATA) >> 2]] + i32[(m + MB.PH_LEN) >> 2];
+        got++;
+        if (back === null) mb.m_freem(m);
+        else back.push(m); // the return ring holds the whole pool: never full
+      }
+      ring.release();
+      if (back !== null) back.flush();
+      if (stop) return got;
+    }
+  }
 }

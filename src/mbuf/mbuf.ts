@@ -480,10 +480,11 @@ export class Mbufs {
     if ((flags & M_PKTHDR) !== 0 && i32[b + (PH_TAGS >> 2)] !== 0) tagDeleteChainAll(this, m);
     if ((flags & M_EXT) === 0) {
       this.zMbuf.free(m);
-    } else if (i32[b + (EXT_TYPE_OFF >> 2)] === EXT_PACKET && i32[b + (EXT_CNT >> 2)] === m + EXT_COUNT && i32[b + (EXT_COUNT >> 2)] === 1) {
+    } else if (i32[b + (EXT_COUNT >> 2)] === 1 && i32[b + (EXT_TYPE_OFF >> 2)] === EXT_PACKET) {
       // The common case (mb_free_ext of an unshared packet-zone item, its own
       // counter at 1): nobody else holds a reference, no atomic is needed and
-      // the descriptor is already as the packet zone keeps it.
+      // the descriptor is already as the packet zone keeps it. (Only an mref's
+      // own ext_count word is ever non-zero: mb_dupcl zeroes the copy's.)
       this.zPack.free(m);
     } else {
       this.freeExt(m);

@@ -235,33 +235,26 @@ export function m_tag_copy(mb: Mbufs, t: number, how: number): number {
 }
 
 /**
- * m_tag_copy_chain: copy every tag of `from` onto `to` (both packet headers),
- * keeping their order. On failure the tags copied so far are freed, `to`'s own
- * earlier tags are kept, and false is returned.
+ * m_tag_copy_chain: replace `to`'s tags by copies of every tag of `from`
+ * (both packet headers), keeping their order. As FreeBSD: `to`'s own tags are
+ * freed first, and on failure every copy made so far is freed too, leaving
+ * `to` with no tags; returns false then.
  */
 export function m_tag_copy_chain(mb: Mbufs, to: number, from: number, how: number): boolean {
   assertPkthdr(mb, to, 'm_tag_copy_chain');
   assertPkthdr(mb, from, 'm_tag_copy_chain');
   const i32 = mb.i32;
-  let head = 0;
+  m_tag_delete_chain(mb, to, 0);
   let tail = 0;
   for (let t = i32[(from + PH_TAGS) >> 2]; t !== 0; t = i32[w(t, TAG_NEXT)]) {
     const p = m_tag_copy(mb, t, how);
     if (p === 0) {
-      while (head !== 0) {
-        const n = i32[w(head, TAG_NEXT)];
-        m_tag_free(mb, head);
-        head = n;
-      }
+      m_tag_delete_chain(mb, to, 0);
       return false;
     }
-    if (tail === 0) head = p;
+    if (tail === 0) i32[(to + PH_TAGS) >> 2] = p;
     else i32[w(tail, TAG_NEXT)] = p;
     tail = p;
-  }
-  if (tail !== 0) {
-    i32[w(tail, TAG_NEXT)] = i32[(to + PH_TAGS) >> 2];
-    i32[(to + PH_TAGS) >> 2] = head;
   }
   return true;
 }

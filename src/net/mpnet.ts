@@ -30,6 +30,26 @@
  *   NET_DNS_BIND(host, port)            a DNS-like responder (dns.ts) on this CPU
  *   NET_PCBLIST(start) -> total, rows   UDP PCBs of this CPU from row `start`, up to PCB_ROWS rows
  *                                       of PCB_ROW_WORDS ints in the payload (netstat -an)
+ *   NET_TAP_OPEN(ip, prefix, macHi, macLo, mtu, statDir, statHost, name0..3, batch)
+ *                 -> host, name0..3     a host on a multi-queue Linux TAP: this CPU attaches the next
+ *                                       queue of the device (create it on CPU 0 first, then CPUs
+ *                                       1..n-1 in order, so queue i is CPU i's); see "TAP" below
+ *   NET_TAP_STATS(host) -> queue, TAP_STAT_WORDS counters, handed off, from others
+ *   NET_TAP_ARP(host, ip, macHi, macLo)  CPU 0 learned a mapping on the TAP host: record it here too
+ *
+ * TAP (multi-queue, one queue per CPU): each CPU polls its own queue from
+ * its own event loop (the addon's uv_poll; the protocol thread's poll hook
+ * keeps reading while the CPU is busy) and reads frames into clusters. The
+ * kernel picks the queue by its own flow hash (and, once we answered a flow,
+ * by the queue we answered on), so a frame may land on a CPU that does not
+ * own its flow: that CPU hands the mbuf to the owner by handle (NET_INPUT),
+ * as the in-memory link does. Transmit is always on the sending CPU's queue.
+ * ARP is per-CPU but kept consistent, DragonFly style: every ARP frame goes
+ * to CPU 0 (frameCpu returns 0 for non-IPv4), which answers requests and,
+ * whenever it learns or refreshes a mapping, forwards it to every other
+ * CPU (NET_TAP_ARP), whose tables then hold the same entries; a CPU that
+ * must resolve an address itself asks from its own queue and learns the
+ * answer through CPU 0. Only CPU 0 announces the address (gratuitous ARP).
  *
  * Loading this module also loads the socket layer (src/socket/handlers.ts)
  * when it is not loaded yet, and registers UDP in the protocol switch
@@ -43,7 +63,7 @@ import { M_DATA, M_LEN } from '../mbuf/layout.js';
 import { ETH_HLEN, ETHERTYPE_IPV4, ethType } from '../wire/ethernet.js';
 import { IP_MF, IP_OFFMASK, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipToString } from '../wire/ipv4.js';
 import { udpDport, udpSport } from '../wire/udp.js';
-import { IFC_OQDROPS, Ifnet, type IfDriver } from './ifnet.js';
+import { IFC_IQDROPS, IFC_OQDROPS, Ifnet, type IfDriver } from './ifnet.js';
 import { Stack } from './stack.js';
 import { createSocket, type Socket } from './dgram.js';
 import { pullup } from './mchain.js';
@@ -55,6 +75,11 @@ import type { SockBufs } from '../socket/sockbuf.js';
 import { udpProtocol, type PcbRow } from './udpsock.js';
 import { dnsAnswer } from './dns.js';
 import { statBlock } from './netstats.js';
+import { TapQueueDriver, TQ_NAMES } from './tapif.js';
+import { ETHERTYPE_ARP } from '../wire/ethernet.js';
+import { ARP_LEN, arpParse, arpSha, arpSpa } from '../wire/arp.js';
+import { WIRE_OK } from '../wire/codes.js';
+import { EBUSY, ENOENT, EOPNOTSUPP, EPERM } from '../mp/errno.js';
 import { bindStackTunables, registerNetSysctls } from './nettunables.js';
 import { Sysctl } from '../sysctl/sysctl.js';
 
@@ -67,6 +92,41 @@ export const NET_QUIESCE = 0x5106;
 export const NET_INPUT_DGRAM = 0x5107;
 export const NET_DNS_BIND = 0x5108;
 export const NET_PCBLIST = 0x5109;
+export const NET_TAP_OPEN = 0x510a;
+export const NET_TAP_STATS = 0x510b;
+export const NET_TAP_ARP = 0x510c;
+
+/** Per-queue counters returned by NET_TAP_STATS after the queue index (tapif.ts TQ_*). */
+export const TAP_STAT_WORDS = TQ_NAMES.length;
+
+/** An interface name (at most 15 ASCII bytes) packed into 4 Int32 message words, and back. */
+export function packIfName(name: string): number[] {
+  const b = Buffer.alloc(16);
+  b.write(name.slice(0, 15), 'latin1');
+  return [b.readInt32LE(0), b.readInt32LE(4), b.readInt32LE(8), b.readInt32LE(12)];
+}
+export function unpackIfName(w: ArrayLike<number>): string {
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 4; i++) b.writeInt32LE(w[i] | 0, i * 4);
+  const z = b.indexOf(0);
+  return b.toString('latin1', 0, z < 0 ? 16 : z);
+}
+
+/** errno for a failed TAP open (the coded errors of tap-addon.ts / native/tap.c). */
+function tapErrno(e: unknown): number {
+  switch ((e as { code?: string }).code) {
+    case 'ERR_SLABNET_TAP_PERM':
+      return EPERM;
+    case 'ERR_SLABNET_TAP_NODEV':
+      return ENOENT;
+    case 'ERR_SLABNET_TAP_BUSY':
+      return EBUSY;
+    case 'ERR_SLABNET_TAP_ADDON':
+      return EOPNOTSUPP;
+    default:
+      return EINVAL;
+  }
+}
 
 /** netstat -an rows per NET_PCBLIST reply, and ints per row: host, laddr, lport, faddr, fport, queued, user. */
 export const PCB_ROWS = 4;
@@ -97,6 +157,9 @@ interface Host {
   closed: boolean;
   /** Frames that arrived from another CPU. */
   fromOthers: number;
+  /** TAP hosts: this CPU's queue, and frames it read for other CPUs. */
+  tap?: TapQueueDriver;
+  handedOff?: number;
 }
 
 /** Transmit side of the cross-CPU link: dispatch each frame to its flow's CPU on the peer host. */
@@ -353,6 +416,123 @@ export function register(td: ProtocolThread): void {
       for (let i = 0; i < Math.min(window, count); i++) sendOne();
     });
     return EJUSTRETURN;
+  });
+
+  /**
+   * A received TAP frame on this CPU: input here when this CPU owns its
+   * flow, else hand the mbuf to the owner (NET_INPUT, by handle, no copy).
+   * A full port or no message counts an input queue drop. Never sleeps.
+   */
+  const tapDeliver = (host: number, m: number): void => {
+    const h = hosts[host];
+    const i32 = mb.i32;
+    const cpu = frameCpu(mb.u8, i32[(m + M_DATA) >> 2], i32[(m + M_LEN) >> 2], ctx.ncpus);
+    if (cpu === td.cpu) {
+      h.ifp.input(m);
+      return;
+    }
+    const msg = ctx.allocmsg(NET_INPUT);
+    if (msg === 0) {
+      h.ifp.counters[IFC_IQDROPS]++;
+      mb.m_freem(m);
+      return;
+    }
+    ctx.setArg(msg, 0, m);
+    ctx.setArg(msg, 1, host);
+    if (!ctx.sendmsg(cpu, msg)) {
+      ctx.freemsg(msg);
+      h.ifp.counters[IFC_IQDROPS]++;
+      mb.m_freem(m);
+      return;
+    }
+    h.handedOff = (h.handedOff ?? 0) + 1;
+  };
+
+  /**
+   * CPU 0 of a TAP host with several CPUs: after each ARP frame, if the
+   * sender's mapping is (now) in CPU 0's table, forward it to every other
+   * CPU so all tables agree. The frame is peeked before input (which frees it).
+   */
+  const arpForwarder = (host: number, inner: (ifp: Ifnet, m: number) => void) => (ifp: Ifnet, m: number): void => {
+    const i32 = mb.i32;
+    const u8 = mb.u8;
+    const f = i32[(m + M_DATA) >> 2];
+    const len = i32[(m + M_LEN) >> 2];
+    let spa = -1;
+    let sha = 0;
+    if (len >= ETH_HLEN + ARP_LEN && ethType(u8, f) === ETHERTYPE_ARP && arpParse(u8, f + ETH_HLEN, len - ETH_HLEN) === WIRE_OK) {
+      spa = arpSpa(u8, f + ETH_HLEN);
+      sha = arpSha(u8, f + ETH_HLEN);
+    }
+    inner(ifp, m);
+    if (spa <= 0 || hosts[host].stack.arp.lookup(ifp, spa) !== sha) return;
+    for (let c = 0; c < ctx.ncpus; c++) {
+      if (c === td.cpu) continue;
+      const msg = ctx.allocmsg(NET_TAP_ARP);
+      if (msg === 0) return;
+      ctx.setArg(msg, 0, host);
+      ctx.setArg(msg, 1, spa | 0);
+      ctx.setArg(msg, 2, Math.floor(sha / 0x1_0000_0000));
+      ctx.setArg(msg, 3, sha % 0x1_0000_0000 | 0);
+      if (!ctx.sendmsg(c, msg)) ctx.freemsg(msg);
+    }
+  };
+
+  td.register(NET_TAP_OPEN, 'net tap open', (_td, msg) => {
+    const a = (i: number): number => ctx.arg(msg, i);
+    const ip = a(0) >>> 0;
+    const prefix = a(1);
+    const mac = (a(2) & 0xffff) * 0x1_0000_0000 + (a(3) >>> 0);
+    const mtu = a(4);
+    const name = unpackIfName([a(7), a(8), a(9), a(10)]);
+    if (prefix < 1 || prefix > 32 || mtu < 576 || mtu > 9000 || (td.cpu > 0 && name === '')) return EINVAL;
+    const hi = hosts.length;
+    let drv: TapQueueDriver;
+    try {
+      drv = TapQueueDriver.attach(mb, { name, index: td.cpu, mac, mtu, batch: a(11) > 0 ? a(11) : 64 }, (m) => tapDeliver(hi, m));
+    } catch (e) {
+      return tapErrno(e);
+    }
+    const ifp = drv.ifp;
+    const blk = statBlock(ctx.i32.buffer as SharedArrayBuffer, a(5), a(6), td.cpu);
+    const stack = new Stack(mb, { name: `${drv.name}.cpu${td.cpu}`, seed: 1 + hi * 64 + td.cpu, stats: blk?.stats });
+    if (blk !== null) ifp.counters = blk.ifc;
+    bindStackTunables(stack, ctx.uma.arena, []);
+    stack.addInterface(ifp);
+    if (td.cpu === 0) stack.addAddress(ifp, ip, prefix); // announces it (gratuitous ARP) once
+    else {
+      const mask = prefix === 32 ? 0xffffffff : (0xffffffff << (32 - prefix)) >>> 0;
+      ifp.addrs.push({ addr: ip, mask, broadcast: ((ip & mask) | ~mask) >>> 0 });
+      stack.routes.add(ip, prefix, 0, ifp);
+    }
+    if (td.cpu === 0 && ctx.ncpus > 1) ifp.inputHandler = arpForwarder(hi, ifp.inputHandler!);
+    stack.redispatch = (m) => redispatch(hi, m);
+    const h: Host = { stack, ifp, closed: false, fromOthers: 0, tap: drv, handedOff: 0 };
+    hosts.push(h);
+    // Busy CPU: keep reading between messages (the event loop, hence uv_poll, waits meanwhile).
+    td.pollHooks.push(() => (h.closed ? 0 : drv.queue.rxPoll()));
+    drv.queue.start();
+    ctx.setArg(msg, 0, hi);
+    packIfName(drv.name).forEach((w, i) => ctx.setArg(msg, 1 + i, w));
+    return 0;
+  });
+
+  td.register(NET_TAP_STATS, 'net tap stats', (_td, msg) => {
+    const h = hosts[ctx.arg(msg, 0)];
+    if (h === undefined || h.tap === undefined) return EINVAL;
+    const c = h.tap.queue.counters;
+    ctx.setArg(msg, 0, h.tap.queue.index);
+    for (let i = 0; i < TAP_STAT_WORDS; i++) ctx.setArg(msg, 1 + i, Math.min(c[i], 0x7fffffff));
+    ctx.setArg(msg, 1 + TAP_STAT_WORDS, h.handedOff ?? 0);
+    ctx.setArg(msg, 2 + TAP_STAT_WORDS, h.fromOthers);
+    return 0;
+  });
+
+  td.register(NET_TAP_ARP, 'net tap arp', (_td, msg) => {
+    const h = hosts[ctx.arg(msg, 0)];
+    if (h === undefined || h.closed || h.tap === undefined) return 0;
+    h.stack.arp.update(h.ifp, ctx.arg(msg, 1) >>> 0, (ctx.arg(msg, 2) & 0xffff) * 0x1_0000_0000 + (ctx.arg(msg, 3) >>> 0));
+    return 0;
   });
 
   td.register(NET_STATS, 'net stats', (_td, msg) => {

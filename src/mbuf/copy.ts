@@ -9,7 +9,8 @@
  * slower than an aligned copy. And `src.subarray()` per call costs about as
  * much as copying a 1500-byte frame.
  *
- * So: runs of a few bytes go by a byte loop; a run whose alignment matches
+ * So: runs of a few bytes go by a byte loop; a source inside the arena
+ * itself is moved with copyWithin; a run whose alignment matches
  * is copied straight (the whole source array when possible, no view made);
  * a misaligned run is first copied into private (non-shared, plain memmove)
  * scratch memory at the destination's alignment, then from the scratch into
@@ -52,6 +53,14 @@ export class ArenaCopier {
     const u8 = this.u8;
     if (len <= SHORT) {
       for (let k = 0; k < len; k++) u8[dst + k] = src[srcOff + k];
+      return;
+    }
+    if (src.buffer === u8.buffer) {
+      // Already in the arena: no view needed. (A misaligned pair is moved byte
+      // by byte whatever we do: one of the two shared-memory copies a staging
+      // would need is misaligned too.)
+      const s = src.byteOffset - u8.byteOffset + srcOff;
+      u8.copyWithin(dst, s, s + len);
       return;
     }
     if (((src.byteOffset + srcOff - dst) & 7) === 0) {

@@ -35,3 +35,14 @@ test('copyIn: every alignment pair and length class lands exactly, nothing writt
     { numRuns: 300, seed: 42 },
   );
 });
+
+test('copyIn from a view of the arena itself: copyWithin, exact bytes', () => {
+  const u8 = new Uint8Array(new SharedArrayBuffer(ARENA));
+  const cp = new ArenaCopier(u8);
+  u8.set(bytes(5000, 8), 10000);
+  const want = u8.slice(10003, 10003 + 4000);
+  for (const dst of [20000, 20001, 20006]) {
+    cp.copyIn(new Uint8Array(u8.buffer, 10000, 5000), 3, 4000, dst, 4000);
+    assert.deepEqual(u8.subarray(dst, dst + 4000), want);
+  }
+});

@@ -34,7 +34,8 @@
  *                 -> host, name0..3     a host on a multi-queue Linux TAP: this CPU attaches the next
  *                                       queue of the device (create it on CPU 0 first, then CPUs
  *                                       1..n-1 in order, so queue i is CPU i's); see "TAP" below
- *   NET_TAP_STATS(host) -> queue, TAP_STAT_WORDS counters, handed off, from others
+ *   NET_TAP_STATS(host, ip) -> queue, TAP_STAT_WORDS counters, handed off, from others,
+ *                 ARP mappings forwarded to this CPU, MAC of `ip` in this CPU's ARP table (hi, lo; -1 -1 if none)
  *   NET_TAP_ARP(host, ip, macHi, macLo)  CPU 0 learned a mapping on the TAP host: record it here too
  *
  * TAP (multi-queue, one queue per CPU): each CPU polls its own queue from
@@ -160,6 +161,8 @@ interface Host {
   /** TAP hosts: this CPU's queue, and frames it read for other CPUs. */
   tap?: TapQueueDriver;
   handedOff?: number;
+  /** ARP mappings CPU 0 forwarded to this CPU (NET_TAP_ARP). */
+  arpForwarded?: number;
 }
 
 /** Transmit side of the cross-CPU link: dispatch each frame to its flow's CPU on the peer host. */
@@ -520,17 +523,22 @@ export function register(td: ProtocolThread): void {
   td.register(NET_TAP_STATS, 'net tap stats', (_td, msg) => {
     const h = hosts[ctx.arg(msg, 0)];
     if (h === undefined || h.tap === undefined) return EINVAL;
+    const mac = h.stack.arp.lookup(h.ifp, ctx.arg(msg, 1) >>> 0); // before the results overwrite the arguments
     const c = h.tap.queue.counters;
     ctx.setArg(msg, 0, h.tap.queue.index);
     for (let i = 0; i < TAP_STAT_WORDS; i++) ctx.setArg(msg, 1 + i, Math.min(c[i], 0x7fffffff));
     ctx.setArg(msg, 1 + TAP_STAT_WORDS, h.handedOff ?? 0);
     ctx.setArg(msg, 2 + TAP_STAT_WORDS, h.fromOthers);
+    ctx.setArg(msg, 3 + TAP_STAT_WORDS, h.arpForwarded ?? 0);
+    ctx.setArg(msg, 4 + TAP_STAT_WORDS, mac < 0 ? -1 : Math.floor(mac / 0x1_0000_0000));
+    ctx.setArg(msg, 5 + TAP_STAT_WORDS, mac < 0 ? -1 : mac % 0x1_0000_0000 | 0);
     return 0;
   });
 
   td.register(NET_TAP_ARP, 'net tap arp', (_td, msg) => {
     const h = hosts[ctx.arg(msg, 0)];
     if (h === undefined || h.closed || h.tap === undefined) return 0;
+    h.arpForwarded = (h.arpForwarded ?? 0) + 1;
     h.stack.arp.update(h.ifp, ctx.arg(msg, 1) >>> 0, (ctx.arg(msg, 2) & 0xffff) * 0x1_0000_0000 + (ctx.arg(msg, 3) >>> 0));
     return 0;
   });

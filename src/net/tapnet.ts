@@ -70,6 +70,10 @@ export interface TapQueueStats {
   handedOff: number;
   /** Frames other CPUs read for flows this CPU owns. */
   fromOthers: number;
+  /** ARP mappings CPU 0 forwarded to this CPU. */
+  arpForwarded: number;
+  /** The MAC this CPU's ARP table holds for the address asked about (-1: none). */
+  arpMac: number;
 }
 
 export interface TapNet {
@@ -84,8 +88,8 @@ export interface TapNet {
   addr: number;
   mac: number;
   mtu: number;
-  /** Per-CPU (= per-queue) counters, by message to each CPU. */
-  queueStats(): Promise<TapQueueStats[]>;
+  /** Per-CPU (= per-queue) counters, by message to each CPU; with `arpIp`, each CPU's ARP entry for it. */
+  queueStats(arpIp?: Addr): Promise<TapQueueStats[]>;
   /** netstat -s summed over the CPUs from the arena. */
   stats(): NetStats;
   /** netstat -i row of the TAP interface, summed over the CPUs. */
@@ -152,14 +156,17 @@ export async function startTapNet(o: TapNetOptions): Promise<TapNet> {
     addr,
     mac,
     mtu,
-    async queueStats() {
+    async queueStats(arpIp?: Addr) {
       const out: TapQueueStats[] = [];
+      const ip = arpIp === undefined ? 0 : toAddr(arpIp) | 0;
       for (let c = 0; c < machine.ncpus; c++) {
-        const [e, queue, ...r] = await machine.call(c, NET_TAP_STATS, [host], 3 + TAP_STAT_WORDS);
+        const [e, queue, ...r] = await machine.call(c, NET_TAP_STATS, [host, ip], 6 + TAP_STAT_WORDS);
         if (e !== 0) throw tapError(e, c, name);
         const counters = {} as TapQueueStats['counters'];
         TQ_NAMES.forEach((n, i) => (counters[n] = r[i]));
-        out.push({ cpu: c, queue, counters, handedOff: r[TAP_STAT_WORDS], fromOthers: r[TAP_STAT_WORDS + 1] });
+        const [handedOff, fromOthers, arpForwarded, macHi, macLo] = r.slice(TAP_STAT_WORDS);
+        const arpMac = macHi < 0 ? -1 : macHi * 0x1_0000_0000 + (macLo >>> 0);
+        out.push({ cpu: c, queue, counters, handedOff, fromOthers, arpForwarded, arpMac });
       }
       return out;
     },

@@ -95,7 +95,7 @@ test('multi-queue TAP on 3 CPUs: many UDP flows and ping from a Linux namespace'
     assert.deepEqual(JSON.parse(r.out), { ok: FLOWS * ROUNDS, bad: 0 });
 
     // 3. Per-queue counters: frames arrived on more than one queue; misplaced ones were handed over.
-    const qs = await net.queueStats();
+    const qs = await net.queueStats('10.79.0.1');
     for (const line of formatTapQueues(qs).split('\n')) t.diagnostic(line);
     assert.deepEqual(
       qs.map((x) => x.queue),
@@ -106,6 +106,11 @@ test('multi-queue TAP on 3 CPUs: many UDP flows and ping from a Linux namespace'
     const handed = qs.reduce((a, x) => a + x.handedOff, 0);
     assert.equal(handed, qs.reduce((a, x) => a + x.fromOthers, 0), 'every handed-off frame arrived on its owner');
     assert.ok(handed > 0, 'no frame landed on a CPU that does not own its flow (the kernel hash and ours never differed?)');
+    // ARP: CPU 0 answered the kernel and forwarded what it learned; every CPU's table has the kernel's MAC.
+    const kmac = /link\/ether ([0-9a-f:]{17})/.exec(ns.exec(['ip', 'link', 'show', net.name]))![1];
+    t.diagnostic(JSON.stringify(qs.map((x) => [x.arpForwarded, x.arpMac])));
+    for (const x of qs) assert.equal(x.arpMac < 0 ? 'none' : macToString(x.arpMac), kmac, `cpu${x.cpu}'s ARP entry for 10.79.0.1`);
+    assert.ok(qs.slice(1).every((x) => x.arpForwarded >= 1), `a CPU got no ARP mapping from CPU 0: ${qs.map((x) => x.arpForwarded)}`);
     const served: number[] = [];
     for (let c = 0; c < NCPUS; c++) served.push((await net.machine.call(c, NET_STATS, [net.host], 4))[1]);
     assert.equal(

@@ -18,7 +18,7 @@ import { M_LEN, M_NEXT, MT_DATA, MCLBYTES } from '../mbuf/layout.js';
 import { SB_CAP, SB_PTAIL, SBS_CANTRCVMORE, SockBufs, sockbufZone } from '../socket/sockbuf.js';
 import { Machine } from '../mp/machine.js';
 import { attachMachine } from '../mp/user.js';
-import { MSG_F_WAITOK, type MachineInfo } from '../mp/msgport.js';
+import { MSG_F_WAITOK, SPIN_US_DEFAULT, type MachineInfo } from '../mp/msgport.js';
 import type { ProtocolThread } from '../mp/protothread.js';
 import { compared, measureRate, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 
@@ -93,8 +93,17 @@ async function pair(a: RoleData, b: RoleData, ctl: Int32Array, transferA: Messag
 async function pairRate(a: RoleData, b: RoleData, ctl: Int32Array, idx: number, transferA: MessagePort[] = [], transferB: MessagePort[] = []): Promise<number> {
   const pa = spawn(a, transferA);
   const pb = spawn(b, transferB);
-  // Start the clock only when both sides are set up (pools built, JIT warm enough).
-  for (let i = 0; i < 600 && Atomics.load(ctl, CTL_READY) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  const rate = await roundsRate(ctl, idx, a.ms, 2);
+  await Promise.all([pa, pb]);
+  return rate;
+}
+
+/**
+ * Wait until `ready` workers are set up (pools built), start them, sample
+ * progress word `idx` every ms/ROUNDS, stop them; the median round's rate.
+ */
+async function roundsRate(ctl: Int32Array, idx: number, ms: number, ready: number): Promise<number> {
+  for (let i = 0; i < 600 && Atomics.load(ctl, CTL_READY) < ready; i++) await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, 20));
   Atomics.store(ctl, CTL_GO, 1);
   Atomics.notify(ctl, CTL_GO);
@@ -102,7 +111,7 @@ async function pairRate(a: RoleData, b: RoleData, ctl: Int32Array, idx: number, 
   let t = performance.now();
   let c = Atomics.load(ctl, idx);
   for (let r = 0; r < ROUNDS; r++) {
-    await new Promise((res) => setTimeout(res, a.ms / ROUNDS));
+    await new Promise((res) => setTimeout(res, ms / ROUNDS));
     const t1 = performance.now();
     const c1 = Atomics.load(ctl, idx);
     rates.push((c1 - c) / ((t1 - t) / 1000));
@@ -110,7 +119,6 @@ async function pairRate(a: RoleData, b: RoleData, ctl: Int32Array, idx: number, 
     c = c1;
   }
   Atomics.store(ctl, CTL_STOP, 1);
-  await Promise.all([pa, pb]);
   return median(rates);
 }
 
@@ -386,6 +394,7 @@ function domsgClient(d: RoleData): void {
   while (Atomics.load(ctl, CTL_STOP) === 0) {
     ctx.domsg(0, msg);
     n++;
+    Atomics.store(ctl, CTL_PROGRESS, n);
   }
   ctx.freemsg(msg);
   Atomics.add(ctl, CTL_COUNT, n);
@@ -418,12 +427,13 @@ function pingPong(d: RoleData, first: boolean): void {
       return;
     }
     n++;
+    if (first) Atomics.store(ctl, CTL_PROGRESS, n);
     d.port!.postMessage(v + 1);
   });
   if (first) {
     waitGo(ctl);
     d.port!.postMessage(0);
-  }
+  } else Atomics.add(ctl, CTL_READY, 1);
 }
 
 if (!isMainThread && (workerData as RoleData | null)?.mpBench !== undefined) {
@@ -507,27 +517,20 @@ async function ringAllocCase(size: number, ms: number): Promise<BenchResult> {
   return { suite: 'mp', case: `sockbuf ring + alloc/free, ${label} chains`, unit: 'chains/s', value: rate, note: `${((rate * size * 8) / 1e9).toFixed(1)} Gbit/s end to end` };
 }
 
-async function domsgCase(ms: number): Promise<BenchResult> {
-  const m = await Machine.start({ ncpus: 1, handlers: [fileURLToPath(SELF)], arenaSize: 32 << 20, spinUs: 50 });
+export async function domsgCase(ms: number, spinUs = 50): Promise<BenchResult> {
+  const m = await Machine.start({ ncpus: 1, handlers: [fileURLToPath(SELF)], arenaSize: 32 << 20, spinUs });
   m.uma.logger = () => {};
   let ctl = new Int32Array(new SharedArrayBuffer(CTL_BYTES));
   const client = spawn({ mpBench: 'domsgClient', size: 0, ms, ctl: ctl.buffer as SharedArrayBuffer, info: m.info() });
-  await new Promise((r) => setTimeout(r, 150));
-  Atomics.store(ctl, CTL_GO, 1);
-  Atomics.notify(ctl, CTL_GO);
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  Atomics.store(ctl, CTL_STOP, 1);
-  const dt = (performance.now() - t0) / 1000;
+  const rate = await roundsRate(ctl, CTL_PROGRESS, ms, 1);
   await client;
-  const n = Atomics.load(ctl, CTL_COUNT);
   await m.stop();
   ctl = new Int32Array(new SharedArrayBuffer(CTL_BYTES));
   const ch = new MessageChannel();
-  const [pp, dt2] = await pair({ mpBench: 'ping', size: 0, ms, ctl: ctl.buffer as SharedArrayBuffer, port: ch.port1 }, { mpBench: 'pong', size: 0, ms, ctl: ctl.buffer as SharedArrayBuffer, port: ch.port2 }, ctl, [ch.port1], [ch.port2]);
-  const rtt = (dt * 1e6) / Math.max(1, n);
-  const pmRtt = (dt2 * 1e6) / Math.max(1, pp);
-  return compared('mp', 'domsg round trip (worker -> CPU)', 'us', rtt, 'postMessage ping-pong', pmRtt, { note: 'lower is better' });
+  const pmRate = await pairRate({ mpBench: 'ping', size: 0, ms, ctl: ctl.buffer as SharedArrayBuffer, port: ch.port1 }, { mpBench: 'pong', size: 0, ms, ctl: ctl.buffer as SharedArrayBuffer, port: ch.port2 }, ctl, CTL_PROGRESS, [ch.port1], [ch.port2]);
+  const rtt = 1e6 / Math.max(1, rate);
+  const pmRtt = 1e6 / Math.max(1, pmRate);
+  return compared('mp', `domsg round trip (worker -> CPU), spin ${spinUs} us`, 'us', rtt, 'postMessage ping-pong', pmRtt, { note: `lower is better; kern.mp.spin_us=${spinUs}, median of ${ROUNDS} rounds` });
 }
 
 async function sendersCase(k: number, ms: number): Promise<BenchResult> {
@@ -557,7 +560,11 @@ export const run: Suite = async (opts: BenchOptions) => {
   out.push(allocCase(1500, opts));
   out.push(allocCase(65536, opts));
   out.push(await ringAllocCase(1500, ms));
-  out.push(await domsgCase(ms));
+  // Spinning pays only when both threads have a core of their own; on an
+  // oversubscribed machine it burns the slice the other side needs. Both
+  // settings are reported.
+  out.push(await domsgCase(ms, 0));
+  out.push(await domsgCase(ms, SPIN_US_DEFAULT));
   const max = Math.min(availableParallelism(), 4);
   for (let k = 1; k <= max; k *= 2) out.push(await sendersCase(k, ms));
   return out;

@@ -9,7 +9,8 @@ import { Arena } from '../arena/arena.js';
 import { Uma } from '../uma/uma.js';
 import { MC_STARTED } from './layout.js';
 import { MsgContext } from './msgport.js';
-import { ProtocolThread } from './protothread.js';
+import { IDLE_BLOCK_US_DEFAULT, ProtocolThread } from './protothread.js';
+import { tunableIndex } from '../sysctl/tunables.js';
 
 export interface CpuWorkerData {
   sab: SharedArrayBuffer;
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
   const ctx = new MsgContext(uma, wd.record, wd.cpu, wd.magic);
   const td = new ProtocolThread(ctx);
   td.spinUs = wd.spinUs;
+  td.spinIdx = ctx.spinIdx; // kern.mp.spin_us, read live
+  td.blockIdx = tunableIndex(arena, 'kern.mp.idle_block_us', IDLE_BLOCK_US_DEFAULT);
   td.callouts.onError = (e) => {
     throw e;
   };

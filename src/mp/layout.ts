@@ -45,6 +45,12 @@ export const MSGF_DROP = 0x4;
 export const MSGF_QUEUED = 0x8;
 /** The message was answered and queued to a reply port. */
 export const MSGF_REPLY = 0x10;
+/**
+ * The synchronous waiter is (about to be) asleep in Atomics.wait on the
+ * flags word: replymsg notifies only then, so a waiter that caught the
+ * reply while spinning costs the replier no futex call.
+ */
+export const MSGF_WAITING = 0x20;
 
 // ---------------------------------------------------------------- ports
 

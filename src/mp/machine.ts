@@ -279,7 +279,7 @@ export class Machine {
     for (;;) {
       const msg = portGet(i32, port);
       if (msg === 0) break;
-      i32[(msg >> 2) + MSG_FLAGS] &= ~MSGF_QUEUED;
+      Atomics.and(i32, (msg >> 2) + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
       this.ctx.replymsg(msg, ESHUTDOWN);
     }
     portSpaceWake(i32, port);

@@ -37,8 +37,13 @@ import {
   MSGF_QUEUED,
   MSGF_REPLY,
   MSGF_SYNC,
+  MSGF_WAITING,
   MSTATE_RUNNING,
 } from './layout.js';
+import { tunableIndex } from '../sysctl/tunables.js';
+
+/** kern.mp.spin_us default: how long a waiter spins before it sleeps. */
+export const SPIN_US_DEFAULT = 20;
 import { portPut, portPutReply, portPutWait, portPutWaitAsync } from './port.js';
 
 /** sendmsg flags. */
@@ -72,6 +77,8 @@ export class MsgContext {
   pump: (() => void) | null = null;
 
   private readonly magic: number;
+  /** Arena word of kern.mp.spin_us (shared by every thread, read live). */
+  readonly spinIdx: number;
 
   constructor(uma: Uma, record: number, curcpu: number, magic: number) {
     this.uma = uma;
@@ -85,6 +92,12 @@ export class MsgContext {
     for (let c = 0; c < this.ncpus; c++) this.ports[c] = this.i32[(record >> 2) + MC_PORTS + c];
     this.msgZone = uma.zone(MSG_ZONE);
     this.curcpu = curcpu;
+    this.spinIdx = tunableIndex(uma.arena, 'kern.mp.spin_us', SPIN_US_DEFAULT);
+  }
+
+  /** kern.mp.spin_us now. */
+  get spinUs(): number {
+    return Atomics.load(this.i32, this.spinIdx);
   }
 
   /** True while the machine accepts requests. */
@@ -208,16 +221,44 @@ export class MsgContext {
       return i32[m + MSG_ERROR];
     }
     i32[m + MSG_FLAGS] = MSGF_SYNC | MSGF_QUEUED;
-    if (!this.alive() || !portPutWait(i32, port, msg, () => this.alive())) {
+    if (!this.alive() || !(portPut(i32, port, msg) || portPutWait(i32, port, msg, () => this.alive()))) {
       i32[m + MSG_FLAGS] = 0;
       return ESHUTDOWN;
     }
+    if (!this.spinForReply(m)) this.sleepForReply(m);
+    return i32[m + MSG_ERROR];
+  }
+
+  /**
+   * Spin up to kern.mp.spin_us for MSGF_DONE (a reply usually comes back
+   * faster than a futex wake-up would). True if it came. No sleep, no
+   * allocation.
+   */
+  private spinForReply(m: number): boolean {
+    const i32 = this.i32;
+    if ((Atomics.load(i32, m + MSG_FLAGS) & MSGF_DONE) !== 0) return true;
+    const us = Atomics.load(i32, this.spinIdx);
+    if (us <= 0) return false;
+    const until = performance.now() + us / 1000;
+    do {
+      for (let k = 0; k < 16; k++) if ((Atomics.load(i32, m + MSG_FLAGS) & MSGF_DONE) !== 0) return true;
+    } while (performance.now() < until);
+    return false;
+  }
+
+  /**
+   * Sleep on the flags word until MSGF_DONE: announce the sleep with
+   * MSGF_WAITING (a CAS, so a reply racing with it is never missed: the
+   * CAS fails and the loop sees DONE). Blocks the thread.
+   */
+  private sleepForReply(m: number): void {
+    const i32 = this.i32;
     for (;;) {
       const f = Atomics.load(i32, m + MSG_FLAGS);
-      if ((f & MSGF_DONE) !== 0) break;
-      Atomics.wait(i32, m + MSG_FLAGS, f);
+      if ((f & MSGF_DONE) !== 0) return;
+      if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
+      Atomics.wait(i32, m + MSG_FLAGS, f | MSGF_WAITING);
     }
-    return i32[m + MSG_ERROR];
   }
 
   /**
@@ -237,7 +278,8 @@ export class MsgContext {
     for (;;) {
       const f = Atomics.load(i32, m + MSG_FLAGS);
       if ((f & MSGF_DONE) !== 0) break;
-      const r = Atomics.waitAsync(i32, m + MSG_FLAGS, f);
+      if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
+      const r = Atomics.waitAsync(i32, m + MSG_FLAGS, f | MSGF_WAITING);
       if (r.async) await r.value;
     }
     return i32[m + MSG_ERROR];
@@ -254,8 +296,10 @@ export class MsgContext {
     i32[m + MSG_ERROR] = error;
     const f = i32[m + MSG_FLAGS];
     if ((f & MSGF_SYNC) !== 0) {
-      Atomics.store(i32, m + MSG_FLAGS, (f & ~MSGF_QUEUED) | MSGF_DONE);
-      Atomics.notify(i32, m + MSG_FLAGS);
+      // Exchange, not store: the waiter may set MSGF_WAITING meanwhile, and
+      // the old value says whether it sleeps (notify only then).
+      const old = Atomics.exchange(i32, m + MSG_FLAGS, (f & ~(MSGF_QUEUED | MSGF_WAITING)) | MSGF_DONE);
+      if ((old & MSGF_WAITING) !== 0) Atomics.notify(i32, m + MSG_FLAGS);
     } else if ((f & MSGF_DROP) !== 0) {
       this.msgZone.free(msg);
     } else {

@@ -33,6 +33,9 @@ export type PollHook = (td: ProtocolThread) => number;
 /** A shutdown hook: frees what the layer holds on this CPU. */
 export type ShutdownHook = (td: ProtocolThread) => void;
 
+/** kern.mp.idle_block_us default: an idle CPU blocks up to 1 ms before arming waitAsync. */
+export const IDLE_BLOCK_US_DEFAULT = 1000;
+
 /** Messages handled per pass before timers and polls get a turn. */
 const BATCH = 64;
 
@@ -48,8 +51,17 @@ export class ProtocolThread {
   readonly shutdownHooks: ShutdownHook[] = [];
   /** Per-layer state of this CPU (a layer stores its per-CPU tables here). */
   readonly layers = new Map<string, unknown>();
-  /** Microseconds to spin before sleeping. */
+  /** Microseconds to spin before sleeping (used when spinIdx is not set). */
   spinUs = 20;
+  /** Arena word of kern.mp.spin_us: when set (>= 0) the spin reads it live, so sysctl changes apply at once. */
+  spinIdx = -1;
+  /**
+   * Arena word of kern.mp.idle_block_us (-1: not set, never block): how
+   * long an idle CPU without poll hooks may sleep in a blocking
+   * Atomics.wait (a futex wake, several microseconds faster than waking an
+   * event loop) before it falls back to Atomics.waitAsync.
+   */
+  blockIdx = -1;
   /** Statistics (thread-local). */
   handled = 0;
   sleeps = 0;
@@ -101,7 +113,7 @@ export class ProtocolThread {
   dispatch(msg: number): void {
     const i32 = this.i32;
     const m = msg >> 2;
-    i32[m + MSG_FLAGS] &= ~MSGF_QUEUED;
+    Atomics.and(i32, m + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
     const fn = this.handlers[i32[m + MSG_CMD]];
     this.handled++;
     if (fn === undefined) {
@@ -173,7 +185,8 @@ export class ProtocolThread {
         if (performance.now() - t0 > 2) break;
         continue;
       }
-      if (!this.spin()) break;
+      if (this.spin()) continue;
+      if (performance.now() - t0 > 2 || !this.blockIdle()) break;
     }
     if (portHasWork(i32, this.port)) {
       this.kick();
@@ -184,12 +197,39 @@ export class ProtocolThread {
 
   /** Spin for spinUs waiting for work; true if some arrived. */
   private spin(): boolean {
-    if (this.spinUs <= 0) return false;
-    const until = performance.now() + this.spinUs / 1000;
+    const us = this.spinIdx >= 0 ? Atomics.load(this.i32, this.spinIdx) : this.spinUs;
+    if (us <= 0) return false;
+    const until = performance.now() + us / 1000;
     while (performance.now() < until) {
       if (portHasWork(this.i32, this.port)) return true;
     }
     return false;
+  }
+
+  /**
+   * Idle, short form: sleep in a blocking Atomics.wait on P_WAKE for at most
+   * kern.mp.idle_block_us (and not past the next callout). Only without poll
+   * hooks: a device's native poll handle needs the event loop, and a
+   * blocked thread could not see it. Same Dekker protocol as sleep(). False
+   * when blocking is off (then the caller arms the asynchronous wait).
+   * Blocks the thread.
+   */
+  private blockIdle(): boolean {
+    if (this.blockIdx < 0 || this.pollHooks.length !== 0) return false;
+    const i32 = this.i32;
+    const us = Atomics.load(i32, this.blockIdx);
+    if (us <= 0) return false;
+    const p = this.port >> 2;
+    this.ctx.uma.poll();
+    const w = Atomics.load(i32, p + P_WAKE);
+    Atomics.store(i32, p + P_SLEEPING, 1);
+    if (!portHasWork(i32, this.port) && Atomics.load(i32, (this.ctx.record >> 2) + MC_STATE) === MSTATE_RUNNING) {
+      const ms = this.callouts.msUntilNext();
+      this.sleeps++;
+      Atomics.wait(i32, p + P_WAKE, w, ms < 0 ? us / 1000 : Math.min(ms, us / 1000));
+    }
+    Atomics.store(i32, p + P_SLEEPING, 0);
+    return true;
   }
 
   /** Arm the idle wait: waitAsync on P_WAKE with the next callout as timeout. */
@@ -254,7 +294,7 @@ export class ProtocolThread {
     for (;;) {
       const msg = portGet(i32, this.port);
       if (msg === 0) break;
-      i32[(msg >> 2) + MSG_FLAGS] &= ~MSGF_QUEUED;
+      Atomics.and(i32, (msg >> 2) + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
       this.ctx.replymsg(msg, ESHUTDOWN);
     }
     portSpaceWake(i32, this.port);

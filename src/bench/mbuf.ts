@@ -26,51 +26,48 @@ export const run: Suite = async (opts) => {
   const results: BenchResult[] = [];
   const { M_NOWAIT, MT_DATA, M_PKTHDR } = MB;
 
-  const pairs = measureRate((n) => {
-    for (let i = 0; i < n; i++) {
-      const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
-      mb.m_freem(m);
-    }
-  }, opts);
-  const bufPairs = measureRate((n) => {
-    for (let i = 0; i < n; i++) consume(Buffer.allocUnsafe(2048).length);
-  }, opts);
-  const pairsCpu = cpuRate((n) => {
-    for (let i = 0; i < n; i++) mb.m_freem(mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR));
-  }, opts);
-  const bufCpu = cpuRate((n) => {
-    for (let i = 0; i < n; i++) consume(Buffer.allocUnsafe(2048).length);
-  }, opts);
-  results.push(compared(SUITE, 'getcl+freem pairs', 'pairs/s', pairs, 'Buffer.allocUnsafe(2048)', bufPairs, { workers: 1, note: cpuNote(pairsCpu, bufCpu) }));
-
+  // Each body is run a while before it is measured, its baseline too: in quick
+  // mode measureRate's own warm-up is too short for V8 to finish optimizing on
+  // a loaded machine (the first case came out several times too slow).
   const frame = new Uint8Array(1500).map((_, i) => i);
-  const devget = measureRate((n) => {
+  const getclFree = (n: number): void => {
+    for (let i = 0; i < n; i++) mb.m_freem(mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR));
+  };
+  const bufAlloc = (n: number): void => {
+    for (let i = 0; i < n; i++) consume(Buffer.allocUnsafe(2048).length);
+  };
+  const devgetFree = (n: number): void => {
     for (let i = 0; i < n; i++) mb.m_freem(MB.m_devget(mb, frame, 0, 1500, 2, 1));
-  }, opts);
-  const uio = measureRate((n) => {
+  };
+  const uioFree = (n: number): void => {
     for (let i = 0; i < n; i++) mb.m_freem(MB.m_uiotombuf(mb, frame, M_NOWAIT, 0, 0, M_PKTHDR));
-  }, opts);
-  const from = measureRate((n) => {
+  };
+  const bufFrom = (n: number): void => {
     for (let i = 0; i < n; i++) consume(Buffer.from(frame).length);
-  }, opts);
-  const devgetCpu = cpuRate((n) => {
-    for (let i = 0; i < n; i++) mb.m_freem(MB.m_devget(mb, frame, 0, 1500, 2, 1));
-  }, opts);
-  const fromCpu = cpuRate((n) => {
-    for (let i = 0; i < n; i++) consume(Buffer.from(frame).length);
-  }, opts);
-  results.push(compared(SUITE, 'devget 1500-byte packet (ETHER_ALIGN 2)', 'packets/s', devget, 'Buffer.from', from, { note: cpuNote(devgetCpu, fromCpu) }));
-  results.push(compared(SUITE, 'uiotombuf 1500-byte packet', 'packets/s', uio, 'Buffer.from', from));
+  };
+  const measure = (body: (n: number) => void): { rate: number; cpu: number } => {
+    calibrate(body, opts.quick ? 0.05 : 0.2);
+    return { rate: measureRate(body, opts), cpu: cpuRate(body, opts) };
+  };
+
+  const pairs = measure(getclFree);
+  const bufPairs = measure(bufAlloc);
+  results.push(compared(SUITE, 'getcl+freem pairs', 'pairs/s', pairs.rate, 'Buffer.allocUnsafe(2048)', bufPairs.rate, { workers: 1, note: cpuNote(pairs.cpu, bufPairs.cpu) }));
+  const devget = measure(devgetFree);
+  const uio = measure(uioFree);
+  const from = measure(bufFrom);
+  results.push(compared(SUITE, 'devget 1500-byte packet (ETHER_ALIGN 2)', 'packets/s', devget.rate, 'Buffer.from', from.rate, { note: cpuNote(devget.cpu, from.cpu) }));
+  results.push(compared(SUITE, 'uiotombuf 1500-byte packet', 'packets/s', uio.rate, 'Buffer.from', from.rate, { note: cpuNote(uio.cpu, from.cpu) }));
 
   const big = MB.m_uiotombuf(mb, new Uint8Array(65536), M_NOWAIT, 0, 0, M_PKTHDR);
-  const copym = measureRate((n) => {
+  const copym = measure((n) => {
     for (let i = 0; i < n; i++) mb.m_freem(MB.m_copym(mb, big, 0, MB.M_COPYALL, M_NOWAIT));
-  }, opts);
-  const copyBytes = measureRate((n) => {
+  });
+  const copyBytes = measure((n) => {
     for (let i = 0; i < n; i++) consume(MB.m_tobytes(mb, big).length);
-  }, opts);
+  });
   mb.m_freem(big);
-  results.push(compared(SUITE, 'copym 64 KiB chain (reference)', 'copies/s', copym, 'copy of the bytes', copyBytes));
+  results.push(compared(SUITE, 'copym 64 KiB chain (reference)', 'copies/s', copym.rate, 'copy of the bytes', copyBytes.rate, { note: cpuNote(copym.cpu, copyBytes.cpu) }));
 
   // Cross-worker handoff, two fair pairs (same per-packet work on both sides of
   // each pair; see src/test/workers/mbuf-handoff.ts):
@@ -118,8 +115,7 @@ function cpuSince(c0: NodeJS.CpuUsage): number {
  * costs when it has a core to itself, which wall time on a loaded machine hides.
  */
 function cpuRate(body: (n: number) => void, opts: { quick: boolean }): number {
-  const n = opts.quick ? 100_000 : 1_000_000;
-  body(n >> 2); // warm-up
+  const n = calibrate(body, opts.quick ? 0.04 : 0.2);
   let best = 0;
   for (let r = 0; r < (opts.quick ? 3 : 7); r++) {
     const c0 = process.cpuUsage();
@@ -127,6 +123,19 @@ function cpuRate(body: (n: number) => void, opts: { quick: boolean }): number {
     best = Math.max(best, n / Math.max(cpuSince(c0), 1e-6));
   }
   return best;
+}
+
+/**
+ * Run body with growing n until one call takes about `seconds` of CPU; returns
+ * that n. Also the warm-up: by then V8 has had time to optimize the body.
+ */
+function calibrate(body: (n: number) => void, seconds: number): number {
+  for (let n = 1000; ; n *= 4) {
+    const c0 = process.cpuUsage();
+    body(n);
+    const t = cpuSince(c0);
+    if (t >= seconds / 2 || n > 1e9) return Math.max(1, Math.round((n * seconds) / Math.max(t, 1e-6)));
+  }
 }
 
 async function handoffRing(uma: Uma, mb: MB.Mbufs, frame: Uint8Array, count: number, mode: 'ring' | 'recycle'): Promise<Rates> {

@@ -5,8 +5,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo, runTradingWorkload } from './demo.js';
-import { runNetDemo } from './netdemo.js';
-import { runNetstat, runTapDemo } from './netcmds.js';
+import { runNetDemo, runTapMpDemo } from './netdemo.js';
+import { runNetstat } from './netcmds.js';
 import { createSystem } from './system.js';
 import { vmstatZ } from '../uma/vmstat.js';
 import { SysctlError, type SysctlEntry } from '../sysctl/sysctl.js';
@@ -34,10 +34,10 @@ export const registerNetDemo: Registrar = (program) => {
     .option('-c, --cpus <n>', 'CPU workers', workerCount)
     .option('--clients <n>', 'client sockets of the load generator', workerCount, 4)
     .option('--window <n>', 'queries in flight per client socket', workerCount, 8)
-    .option('--tap', 'serve on a Linux TAP device instead (root)', false)
+    .option('--tap', 'serve on a multi-queue Linux TAP device instead, one queue per CPU (root)', false)
     .action(async (o: { seconds: number; cpus?: number; clients: number; window: number; tap: boolean }) => {
       if (o.tap) {
-        process.exitCode = await runTapDemo({ seconds: o.seconds });
+        process.exitCode = await runTapMpDemo({ seconds: o.seconds, cpus: o.cpus });
         return;
       }
       process.exitCode = await runNetDemo({ seconds: o.seconds, cpus: o.cpus, clients: o.clients, window: o.window });

@@ -177,6 +177,8 @@ export interface TapDemoOptions {
   /** Device name; default slabnet<pid>. */
   name?: string;
   out?: (s: string) => void;
+  /** Stop serving early when this settles (tests: once their Linux-side commands are done). */
+  until?: Promise<void>;
 }
 
 /**
@@ -223,7 +225,9 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
     out(`  for i in 1 2 3 4 5 6 7 8; do echo "flow $i" | ip netns exec slabnet-peer socat -t0.3 - UDP4:10.53.0.2:7; done   # 8 source ports: 8 flows over the queues`);
     out(`  ip netns del slabnet-peer`);
     out('');
-    await new Promise((r) => setTimeout(r, o.seconds * 1000));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, o.seconds * 1000))), o.until ?? new Promise(() => {})]);
+    clearTimeout(timer);
     const qs = await net.queueStats();
     out('per-queue counters (queue i = CPU i; Rx->Other: read here for a flow another CPU owns, handed over by handle):');
     out(formatTapQueues(qs));

@@ -20,6 +20,7 @@ import { startTapNet, formatTapQueues, type TapNet } from '../../net/tapnet.js';
 import { NET_ECHO_BIND, NET_STATS, packIfName, unpackIfName } from '../../net/mpnet.js';
 import { statObject, ICMP_DESC, UDP_DESC } from '../../net/stats.js';
 import { macToString } from '../../wire/ethernet.js';
+import { runTapMpDemo } from '../../cli/netdemo.js';
 
 const NCPUS = 3;
 const FLOWS = 24;
@@ -147,4 +148,51 @@ test('startTapNet as an unprivileged user fails with ERR_SLABNET_TAP_PERM and st
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
   assert.equal(r.stdout.trim(), 'ERR_SLABNET_TAP_PERM 0', r.stderr);
   assert.equal(r.status, 0, 'the child exited on its own: every CPU stopped');
+});
+
+test('slabnet demo --tap: the commands it prints reach the servers on every CPU', async (t) => {
+  const skip = skipUnless({ root: true, tun: true, tools: ['ip', 'ping', 'socat', 'od'] });
+  if (skip) return t.skip(skip);
+  const nsName = `slabnet-demo-${process.pid}`;
+  const lines: string[] = [];
+  let printed!: () => void;
+  const ready = new Promise<void>((r) => (printed = r));
+  let finished!: () => void;
+  const until = new Promise<void>((r) => (finished = r));
+  const demo = runTapMpDemo({
+    seconds: 25,
+    cpus: 2,
+    name: `snd${process.pid % 100000}`,
+    until,
+    out: (s) => {
+      lines.push(s);
+      if (s.includes('ip netns del')) printed();
+    },
+  });
+  try {
+    await Promise.race([ready, demo.then(() => assert.fail(`the demo ended early:\n${lines.join('\n')}`))]);
+    // The printed commands, literally (our namespace name; dig may be missing, its socat twin is run instead).
+    const cmds = lines
+      .map((l) => l.trim())
+      .filter((l) => /^(ip |printf |for )/.test(l) && !l.startsWith('ip netns del') && !l.includes(' dig '))
+      .map((l) => l.replace(/\s+#\s.*$/, '').replaceAll('slabnet-peer', nsName));
+    assert.equal(cmds.length, 5, cmds.join('\n'));
+    const outs: string[] = [];
+    for (const c of cmds) {
+      const r = await run(['bash', '-c', c]);
+      assert.equal(r.code, 0, `${c}\n${r.out}${r.err}`);
+      outs.push(r.out);
+    }
+    assert.match(outs[2], /3 received/);
+    assert.match(outs[3], /^ 12 34 81 80/, 'a DNS answer with our id');
+    assert.deepEqual(outs[4].trim().split('\n'), Array.from({ length: 8 }, (_, i) => `flow ${i + 1}`));
+  } finally {
+    finished();
+    const code = await demo;
+    spawnSync('ip', ['netns', 'del', nsName], { stdio: 'ignore' });
+    assert.equal(code, 0, lines.join('\n'));
+  }
+  const text = lines.join('\n');
+  assert.match(text, /\t9 delivered/, 'one DNS query and 8 echoes reached the servers');
+  assert.match(text, /no leaks/);
 });

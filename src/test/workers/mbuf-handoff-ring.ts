@@ -20,7 +20,7 @@ const SLOT0 = 4;
 /** Polls of the other side's index before sleeping. */
 const SPIN = 256;
 /** Publish the producer's head every this many values (a power of 2). */
-const BATCH = 64;
+const BATCH = 256;
 
 export class SpscRing {
   readonly a: Int32Array;

@@ -22,6 +22,9 @@ import { M_WAITOK, M_ZERO } from '../uma/flags.js';
 import { Uma } from '../uma/uma.js';
 import type { Zone } from '../uma/zone.js';
 import { tunableIndex } from '../sysctl/tunables.js';
+import type { Sysctl } from '../sysctl/sysctl.js';
+import { sysctlFor } from '../sysctl/vm.js';
+import { registerMpSysctls } from './sysctl.js';
 import { ESHUTDOWN } from './errno.js';
 import {
   MACHINE_BYTES,
@@ -206,6 +209,16 @@ export class Machine {
       }),
     );
     return ready;
+  }
+
+  /**
+   * This thread's sysctl tree for the machine's arena (sysctlFor) with the
+   * kern.mp.* nodes registered. Cold; does not sleep.
+   */
+  sysctl(): Sysctl {
+    const t = sysctlFor(this.uma);
+    registerMpSysctls(t, this.uma.arena);
+    return t;
   }
 
   /** What a user worker passes to attachMachine(). */

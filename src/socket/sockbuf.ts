@@ -95,6 +95,9 @@ export function sockbufBytes(slots: number): number {
 
 /** kern.ipc.maxsockbuf: the ceiling of sbreserve (default 2 MiB, as FreeBSD). */
 export const MAXSOCKBUF_DEFAULT = 2 * 1024 * 1024;
+/** Bounds of kern.ipc.maxsockbuf. */
+export const MAXSOCKBUF_MIN = 2048;
+export const MAXSOCKBUF_MAX = 0x4000_0000;
 
 /** Bind (or create) the sockbuf zone in this thread. */
 export function sockbufZone(uma: Uma, slots = SB_SLOTS_DEFAULT): Zone {
@@ -140,7 +143,7 @@ export class SockBufs {
     return Atomics.load(this.i32, this.maxIdx);
   }
   set maxsockbuf(v: number) {
-    if (!Number.isInteger(v) || v < 2048 || v > 0x4000_0000) throw new ArgumentError(`kern.ipc.maxsockbuf must be in 2048..2^30, got ${v}`);
+    if (!Number.isInteger(v) || v < MAXSOCKBUF_MIN || v > MAXSOCKBUF_MAX) throw new ArgumentError(`kern.ipc.maxsockbuf must be in ${MAXSOCKBUF_MIN}..2^30, got ${v}`);
     Atomics.store(this.i32, this.maxIdx, v);
   }
 
@@ -596,7 +599,8 @@ export class SockBufs {
     const i32 = this.i32;
     const head = i32[s + SB_HEAD];
     let avail = (i32[s + SB_TCACHE] - head) | 0;
-    if (avail === 0) {
+    if (avail < max) {
+      // The cached tail cannot fill the request: look at the real one (one load per batch).
       const tail = Atomics.load(i32, s + SB_TAIL);
       i32[s + SB_TCACHE] = tail;
       avail = (tail - head) | 0;

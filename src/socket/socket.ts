@@ -3,12 +3,16 @@
  * thread or any worker); its PCB lives on one CPU and every request is a
  * message to that CPU (DragonFly's so_pru_* as netmsgs). Calls are async
  * (domsg with Atomics.waitAsync), so the main thread's event loop never
- * blocks; workers may use them too.
+ * blocks; workers may use them too. Workers also have blocking forms (the
+ * *Sync methods: domsg and sbwaitRead with Atomics.wait), as a BSD process
+ * blocks in the system call; the main thread may not use those.
  *
  * The user is the consumer of its receive sockbuf and reads it directly,
  * with no message: the CPU produces, the user consumes, no lock.
  */
-import { EINVAL, ENOBUFS, ErrnoError, ESHUTDOWN, check } from '../mp/errno.js';
+import { isMainThread } from 'node:worker_threads';
+import { ArgumentError } from '../errors.js';
+import { EAGAIN, EINVAL, ENOBUFS, ErrnoError, ESHUTDOWN, check } from '../mp/errno.js';
 import { MSG_PAYLOAD_MAX } from '../mp/layout.js';
 import type { MsgContext } from '../mp/msgport.js';
 import type { Mbufs } from '../mbuf/mbuf.js';
@@ -62,6 +66,28 @@ export class SocketLayer {
     }
   }
 
+  /**
+   * The blocking form of request() for workers: domsg sleeps in
+   * Atomics.wait (after spinning kern.mp.spin_us). Throws ArgumentError in
+   * the main thread, whose event loop must never block.
+   */
+  requestSync(cpu: number, cmd: number, args: number[], payload?: Uint8Array, nres = 0): { err: number; res: number[]; out: Uint8Array | null } {
+    assertWorker(cmd);
+    const ctx = this.ctx;
+    const msg = ctx.allocmsg(cmd);
+    if (msg === 0) return { err: ENOBUFS, res: [], out: null };
+    try {
+      for (let i = 0; i < args.length; i++) ctx.setArg(msg, i, args[i]);
+      if (payload !== undefined) ctx.setPayload(msg, payload);
+      const err = ctx.domsg(cpu, msg);
+      const res: number[] = [];
+      for (let i = 0; i < nres; i++) res.push(ctx.arg(msg, i));
+      return { err, res, out: payload !== undefined && err === 0 ? ctx.copyPayload(msg) : null };
+    } finally {
+      ctx.freemsg(msg);
+    }
+  }
+
   /** A socket record with its receive sockbuf, not yet attached. */
   private allocSocket(proto: number, cpu: number): number {
     const so = this.zone.alloc(M_NOWAIT);
@@ -99,6 +125,40 @@ export class SocketLayer {
     const s = new Socket(this, so);
     this.open.add(s);
     return s;
+  }
+
+  /** socket(2) for workers: blocks until the owning CPU has attached the PCB. */
+  socketSync(proto: number, cpu = this.nextCpu++ % this.ctx.ncpus): Socket {
+    assertWorker('socket');
+    const so = this.allocSocket(proto, cpu);
+    const r = this.requestSync(cpu, PRU_ATTACH, [proto, 0, so], undefined, 2);
+    if (r.err !== 0) {
+      this.freeSocket(so);
+      throw new ErrnoError(r.err, 'socket');
+    }
+    this.ctx.i32[(so >> 2) + SO_PCB] = r.res[A_PCB];
+    const s = new Socket(this, so);
+    this.open.add(s);
+    return s;
+  }
+
+  /** socketpair(2) for workers (blocking). */
+  socketpairSync(proto: number): [Socket, Socket] {
+    const cpu = this.nextCpu++ % this.ctx.ncpus;
+    const a = this.socketSync(proto, cpu);
+    const b = this.socketSync(proto, cpu);
+    const r = this.requestSync(cpu, PRU_CONNECT2, [proto, a.pcb, a.so, b.pcb]);
+    if (r.err !== 0) {
+      a.closeSync();
+      b.closeSync();
+      throw new ErrnoError(r.err, 'socketpair');
+    }
+    return [a, b];
+  }
+
+  /** closeAll for workers (blocking). */
+  closeAllSync(): void {
+    for (const s of [...this.open]) s.closeSync();
   }
 
   /** socketpair(2): two connected sockets whose PCBs share one CPU. */
@@ -193,6 +253,92 @@ export class Socket {
   }
 
   /**
+   * recv for workers: blocks (sbwaitRead: Atomics.wait, woken by the
+   * producer only because this side announced its sleep) until a datagram
+   * is queued; null at end of file; ErrnoError EAGAIN after `timeoutMs`
+   * without one (as SO_RCVTIMEO). Main thread: ArgumentError.
+   */
+  recvSync(timeoutMs = Infinity): Datagram | null {
+    this.live('recv');
+    assertWorker('recv');
+    const sbs = this.layer.sbs;
+    const rcv = this.rcv;
+    const until = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const rec = sbs.sbrecvrecord(rcv);
+      if (rec !== null) {
+        const data = new Uint8Array(rec.len);
+        m_copydata(this.layer.mb, rec.m, 0, rec.len, data);
+        this.layer.mb.m_freem(rec.m);
+        return { from: rec.addr, data };
+      }
+      if ((sbs.state(rcv) & SBS_CANTRCVMORE) !== 0 && sbs.sbavail(rcv) === 0) return null;
+      const left = until - performance.now();
+      if (left <= 0) throw new ErrnoError(EAGAIN, 'recv');
+      // Bounded sleeps: a machine that stops without marking EOF still lets us see it.
+      sbs.sbwaitRead(rcv, Math.min(left, 100));
+    }
+  }
+
+  /** send for workers: blocks until the owning CPU has queued (or refused) the datagram. */
+  sendSync(data: Uint8Array): void {
+    this.live('send');
+    const m = this.layer.sbs.mchain(data);
+    if (m === 0) throw new ErrnoError(ENOBUFS, 'send');
+    let r: { err: number };
+    try {
+      r = this.layer.requestSync(this.cpu, PRU_SEND, [this.proto, this.pcb, this.so, m]);
+    } catch (e) {
+      this.layer.mb.m_freem(m); // not sent (main thread): still ours
+      throw e;
+    }
+    if (r.err === ESHUTDOWN) this.layer.mb.m_freem(m);
+    check(r.err, 'send');
+  }
+
+  /** setsockopt for workers (blocking; same copy-in as setsockopt). */
+  setsockoptSync(level: number, name: number, value: Uint8Array): void {
+    this.live('setsockopt');
+    if (value.length > MSG_PAYLOAD_MAX) throw new ErrnoError(EINVAL, 'setsockopt');
+    const r = this.layer.requestSync(this.cpu, PRU_CTLOUTPUT, [this.proto, this.pcb, this.so, SOPT_SET, level, name], value);
+    check(r.err, 'setsockopt');
+  }
+
+  /** getsockopt for workers (blocking; same late copy-out as getsockopt). */
+  getsockoptSync(level: number, name: number, size: number): Uint8Array {
+    this.live('getsockopt');
+    if (!Number.isInteger(size) || size < 0 || size > MSG_PAYLOAD_MAX) throw new ErrnoError(EINVAL, 'getsockopt');
+    const r = this.layer.requestSync(this.cpu, PRU_CTLOUTPUT, [this.proto, this.pcb, this.so, SOPT_GET, level, name], new Uint8Array(size));
+    check(r.err, 'getsockopt');
+    return r.out!;
+  }
+
+  setsockoptIntSync(level: number, name: number, v: number): void {
+    this.setsockoptSync(level, name, new Uint8Array(Int32Array.of(v).buffer));
+  }
+  getsockoptIntSync(level: number, name: number): number {
+    const b = this.getsockoptSync(level, name, 4);
+    return new Int32Array(b.buffer, b.byteOffset, 1)[0];
+  }
+
+  /** shutdown for workers (blocking). */
+  shutdownSync(): void {
+    this.live('shutdown');
+    const r = this.layer.requestSync(this.cpu, PRU_SHUTDOWN, [this.proto, this.pcb, this.so]);
+    check(r.err, 'shutdown');
+  }
+
+  /** close for workers (blocking); same order as close(): detach first, then free. Idempotent. */
+  closeSync(): void {
+    if (this.closed) return;
+    assertWorker('close');
+    this.closed = true;
+    const r = this.layer.requestSync(this.cpu, PRU_DETACH, [this.proto, this.pcb, this.so]);
+    this.layer.release(this);
+    if (r.err !== 0 && r.err !== ESHUTDOWN) throw new ErrnoError(r.err, 'close');
+  }
+
+  /**
    * setsockopt(2): the value is copied into the message now (early
    * copy-in); the handler never sees `value` itself. Wrong size: EINVAL.
    */
@@ -245,3 +391,8 @@ export class Socket {
   }
 }
 
+
+/** The blocking forms are for workers only: the main thread's event loop must never block. */
+function assertWorker(what: string | number): void {
+  if (isMainThread) throw new ArgumentError(`blocking socket call (${what}) in the main thread: use the async form`);
+}

@@ -20,6 +20,8 @@ interface Data {
   seed: number;
   pattern: Uint8Array;
   maxChain: number;
+  /** Batch mode: the producer stages random runs and publishes each once (sbstage/sbpublish); the consumer mixes sbtakev and sbread. */
+  batch?: boolean;
 }
 const wd = workerData as Data;
 const arena = Arena.attach(wd.sab);
@@ -71,7 +73,88 @@ function makeChain(pos: number, len: number): number {
   return head;
 }
 
-if (wd.role === 'producer') {
+/** Compare `len` bytes of the arena at `d` with the pattern at stream position `pos`. */
+function checkBytes(d: number, len: number, pos: number): void {
+  let p = pos % PL;
+  let done = 0;
+  while (done < len) {
+    const n = Math.min(len - done, PL - p);
+    if (Buffer.compare(u8.subarray(d + done, d + done + n), P.subarray(p, p + n)) !== 0) throw new Error(`data mismatch at stream byte ${pos + done}`);
+    done += n;
+    p = 0;
+  }
+}
+
+if (wd.role === 'producer' && wd.batch === true) {
+  let pos = 0;
+  while (pos < wd.total) {
+    // A run of up to 40 chains, each staged only while sbspace (which counts staged bytes) has room.
+    const run = 1 + rnd(40);
+    let staged = 0;
+    for (let k = 0; k < run && pos < wd.total; k++) {
+      const len = Math.min(wd.total - pos, 1 + rnd(rnd(4) === 0 ? wd.maxChain : 3000));
+      const space = sbs.sbspace(sb);
+      if (space < 0 || space > hiwat) violations++;
+      if (space < len) break;
+      const m = makeChain(pos, len);
+      if (!sbs.sbstage(sb, m, len)) {
+        mb.m_freem(m);
+        break;
+      }
+      staged++;
+      chains++;
+      pos += len;
+    }
+    // Staged slots are invisible until published: the reader's cc must not include them.
+    sbs.sbpublish(sb);
+    if (staged === 0) sbs.sbwaitWrite(sb, 1, 50);
+  }
+  sbs.sbmarkeof(sb);
+} else if (wd.role === 'consumer' && wd.batch === true) {
+  const buf = new Uint8Array(wd.maxChain * 2);
+  const got = new Int32Array(16);
+  const lens = new Int32Array(16);
+  let pos = 0;
+  for (;;) {
+    const avail = sbs.sbavail(sb);
+    if (avail < 0 || avail > hiwat + wd.maxChain) violations++;
+    if (avail === 0) {
+      if ((sbs.state(sb) & 1) !== 0 && sbs.sbavail(sb) === 0) break;
+      sbs.sbwaitRead(sb, 50);
+      continue;
+    }
+    if (rnd(2) === 0) {
+      const k = sbs.sbtakev(sb, got, 1 + rnd(16), lens);
+      if (k === 0) violations++; // cc promised bytes: a slot must be there
+      for (let j = 0; j < k; j++) {
+        let n = 0;
+        for (let x = got[j]; x !== 0; x = i32[(x + M_NEXT) >> 2]) {
+          const len = i32[(x + M_LEN) >> 2];
+          checkBytes(i32[(x + M_DATA) >> 2], len, pos + n);
+          n += len;
+        }
+        if (n !== lens[j]) throw new Error(`sbtakev: slot said ${lens[j]} bytes, chain holds ${n}`);
+        mb.m_freem(got[j]);
+        pos += n;
+        chains++;
+      }
+    } else {
+      const want = Math.min(avail, 1 + rnd(buf.length));
+      const n = sbs.sbread(sb, buf, 0, want);
+      if (n !== want) violations++;
+      let p = pos % PL;
+      let done = 0;
+      while (done < n) {
+        const k = Math.min(n - done, PL - p);
+        if (Buffer.compare(buf.subarray(done, done + k), P.subarray(p, p + k)) !== 0) throw new Error(`data mismatch at stream byte ${pos + done}`);
+        done += k;
+        p = 0;
+      }
+      pos += n;
+    }
+  }
+  if (pos !== wd.total) throw new Error(`consumer read ${pos} bytes, producer wrote ${wd.total}`);
+} else if (wd.role === 'producer') {
   let pos = 0;
   while (pos < wd.total) {
     const len = Math.min(wd.total - pos, 1 + rnd(rnd(4) === 0 ? wd.maxChain : 3000));

@@ -876,6 +876,10 @@ export function m_devget(mb: Mbufs, src: Uint8Array, srcOff: number, totlen: num
   return top;
 }
 
+/** m_uiotombuf's iovec for a single buffer (synchronous use only; cleared after). */
+const ONE_IOV: Uint8Array[] = [new Uint8Array(0)];
+const EMPTY = new Uint8Array(0);
+
 /**
  * m_uiotombuf: a chain holding the bytes of a Buffer/Uint8Array or an array
  * of them (an iovec), at most `len` bytes when len > 0, with `align` bytes of
@@ -885,16 +889,25 @@ export function m_devget(mb: Mbufs, src: Uint8Array, srcOff: number, totlen: num
 export function m_uiotombuf(mb: Mbufs, uio: Uint8Array | readonly Uint8Array[], how: number, len: number, align: number, flags: number): number {
   checkLen(len, 'm_uiotombuf len');
   checkLen(align, 'm_uiotombuf align');
-  const iov: readonly Uint8Array[] = uio instanceof Uint8Array ? [uio] : uio;
+  let iov: readonly Uint8Array[];
+  if (uio instanceof Uint8Array) {
+    // One buffer: a reused one-element iovec instead of a new array per call.
+    ONE_IOV[0] = uio;
+    iov = ONE_IOV;
+  } else {
+    iov = uio;
+  }
   let resid = 0;
   for (const v of iov) {
     if (!(v instanceof Uint8Array)) throw new ArgumentError('m_uiotombuf: the iovec must hold Buffers or Uint8Arrays');
     resid += v.length;
   }
   const total = len > 0 ? Math.min(resid, len) : resid;
-  if (align >= L.MHLEN) return 0;
-  const m = m_getm2(mb, 0, Math.max(total + align, 1), how, L.MT_DATA, flags);
-  if (m === 0) return 0;
+  const m = align >= L.MHLEN ? 0 : m_getm2(mb, 0, Math.max(total + align, 1), how, L.MT_DATA, flags);
+  if (m === 0) {
+    ONE_IOV[0] = EMPTY;
+    return 0;
+  }
   const i32 = i32of(mb);
   i32[(m + M_DATA) >> 2] += align;
   let vi = 0;
@@ -919,6 +932,7 @@ export function m_uiotombuf(mb: Mbufs, uio: Uint8Array | readonly Uint8Array[], 
     left -= room;
   }
   if ((flags & M_PKTHDR) !== 0) i32[(m + PH_LEN) >> 2] = total;
+  ONE_IOV[0] = EMPTY; // hold no reference to the caller's buffer
   return m;
 }
 

@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { leakCheck } from '../helpers.js';
 import { zoneStats } from '../../uma/stats.js';
 import { setup } from './util.js';
+import * as MB from '../../mbuf/index.js';
+
+const { M_NOWAIT, MT_DATA } = MB;
 
 const workerPath = fileURLToPath(new URL('../workers/mbuf-race.js', import.meta.url));
 
@@ -35,6 +38,18 @@ test('refcount race: shared storages released on 3 CPUs are freed exactly once',
   const counts = new Int32Array(freed);
   for (let i = 0; i < storages; i += 2) assert.equal(counts[i], 1, `user storage ${i} freed ${counts[i]} times`);
   for (let i = 1; i < storages; i += 2) assert.equal(counts[i], 0);
+  // Packet items whose last reference went on another CPU (an atomic release)
+  // come back from the zone whole: counter at 1, writable, own descriptor.
+  const again: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const m = mb.m_getcl(M_NOWAIT, MT_DATA, 0);
+    assert.ok(m !== 0);
+    assert.equal(mb.extRefs(m), 1);
+    assert.equal(MB.M_WRITABLE(mb, m), true);
+    assert.equal(mb.i32[(m + MB.EXT_CNT) >> 2], m + MB.EXT_COUNT);
+    again.push(m);
+  }
+  for (const m of again) mb.m_free(m);
   mb.drainPacketCache();
   assert.equal(zoneStats(mb.zMbuf).used, 0);
   assert.equal(zoneStats(mb.zPack).used, 0);

@@ -20,6 +20,8 @@ import { NET_TAP_OPEN, NET_TAP_STATS, TAP_STAT_WORDS, packIfName, unpackIfName }
 import { randomTapMac, TQ_NAMES } from './tapif.js';
 import { loadTapAddon } from './tap-addon.js';
 import { toAddr, type Addr } from './stack.js';
+import { sockbufZone } from '../socket/sockbuf.js';
+import { udpSocketZone } from './udpsock.js';
 
 /** A TAP queue failed to open on a CPU; `code` as the addon's (ERR_SLABNET_TAP_PERM, _NODEV, _BUSY, _ADDON, ERR_SLABNET_TAP). */
 export class TapNetError extends SlabnetError {
@@ -113,6 +115,9 @@ export async function startTapNet(o: TapNetOptions): Promise<TapNet> {
   const mac = o.mac ?? randomTapMac();
   const mtu = o.mtu ?? 1500;
   const statDir = allocStatDir(uma, o.ncpus, 1);
+  // Create the socket layer's zones here: CPUs that start together would race to create them.
+  sockbufZone(uma);
+  udpSocketZone(uma);
   let machine: Machine;
   try {
     machine = await Machine.start({ uma, ncpus: o.ncpus, handlers: [NET_HANDLERS], spinUs: 0 });

@@ -29,7 +29,7 @@ import {
   UMA_ZONE_SECONDARY,
 } from './flags.js';
 import { Keg, K_ZONE, type HeaderSource } from './keg.js';
-import { CB_CTOR, CB_DTOR, CB_FINI, CB_INIT, Z_KEG, Z_NAME, Z_NAME_BYTES, Z_ALIVE, Zone, type ZoneCallbacks, type ZoneHost } from './zone.js';
+import { CB_CTOR, CB_DTOR, CB_FINI, CB_INIT, Z_KEG, Z_SIZE, Z_NAME, Z_NAME_BYTES, Z_ALIVE, Zone, type ZoneCallbacks, type ZoneHost } from './zone.js';
 import { ZONE_BYTES } from '../arena/arena.js';
 import { zoneStats } from './stats.js';
 
@@ -148,6 +148,20 @@ export class Uma implements ZoneHost, HeaderSource {
    * init/fini per item when slabs are made and freed. The name must be unique.
    */
   zcreate(name: string, opts: ZoneOptions): Zone {
+    return this.createZone(name, opts, false);
+  }
+
+  /**
+   * The zone called `name`, created with `opts` if no thread has made it yet.
+   * Find and create happen under the registry lock, so CPUs that start
+   * together and each set up the same layer race safely. An existing zone of
+   * another item size is an error.
+   */
+  zfindOrCreate(name: string, opts: ZoneOptions): Zone {
+    return this.createZone(name, opts, true);
+  }
+
+  private createZone(name: string, opts: ZoneOptions, attachIfExists: boolean): Zone {
     const size = opts.size;
     if (!Number.isInteger(size) || size <= 0) throw new ArgumentError(`zone "${name}": size must be a positive integer, got ${size}`);
     const align = opts.align ?? L.MIN_ALIGN;
@@ -155,9 +169,19 @@ export class Uma implements ZoneHost, HeaderSource {
     const flags = opts.flags ?? 0;
     this.checkName(name);
     let zi = -1;
+    let existed = false;
     this.zonesLock.lock();
     try {
-      if (this.findIndexLocked(name) >= 0) throw new ArgumentError(`zone "${name}" already exists`);
+      const found = this.findIndexLocked(name);
+      if (found >= 0) {
+        if (!attachIfExists) throw new ArgumentError(`zone "${name}" already exists`);
+        const zr = (this.arena.zoneTable + found * ZONE_BYTES) >> 2;
+        const existingSize = this.arena.i32[zr + Z_SIZE];
+        if (existingSize !== size) throw new ArgumentError(`zone "${name}" exists with item size ${existingSize}, not ${size}`);
+        zi = found;
+        existed = true;
+        return this.bindAfterCreate(zi, name, opts, existed);
+      }
       const i32 = this.arena.i32;
       zi = i32[L.H_NZONES];
       const ki = i32[L.H_NKEGS];
@@ -173,9 +197,14 @@ export class Uma implements ZoneHost, HeaderSource {
     } finally {
       this.zonesLock.unlock();
     }
+    return this.bindAfterCreate(zi, name, opts, existed);
+  }
+
+  /** Bind a zone just created (or found) to this thread with its callbacks. */
+  private bindAfterCreate(zi: number, name: string, opts: ZoneOptions, existed: boolean): Zone {
     this.callbacks.set(name, opts);
     const zone = this.bind(zi, opts);
-    if (opts.init || opts.fini) zone.keg.trash = false;
+    if (!existed && (opts.init || opts.fini)) zone.keg.trash = false;
     return zone;
   }
 

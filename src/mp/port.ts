@@ -69,7 +69,9 @@ export function portPut(i32: Int32Array, port: number, msg: number): boolean {
     if (dif === 0) {
       const seen = Atomics.compareExchange(i32, p + P_TAIL, pos, (pos + 1) | 0);
       if (seen === pos) {
-        Atomics.store(i32, cell + 1, msg);
+        // A plain store: the seq-cst store of the sequence below publishes it
+        // (the owner reads the handle only after loading that sequence).
+        i32[cell + 1] = msg;
         Atomics.store(i32, cell, (pos + 1) | 0);
         break;
       }
@@ -95,9 +97,11 @@ export function portGet(i32: Int32Array, port: number): number {
   const pos = i32[p + P_HEAD];
   const cell = p + P_CELLS + (pos & i32[p + P_MASK]) * 2;
   if (Atomics.load(i32, cell) !== ((pos + 1) | 0)) return 0;
-  const msg = Atomics.load(i32, cell + 1);
+  // Plain accesses: the handle was published by the sequence just loaded,
+  // and P_HEAD is the owner's own word (portDepth reads it racily, for statistics).
+  const msg = i32[cell + 1];
   Atomics.store(i32, cell, (pos + i32[p + P_CAP]) | 0);
-  Atomics.store(i32, p + P_HEAD, (pos + 1) | 0);
+  i32[p + P_HEAD] = (pos + 1) | 0;
   return msg;
 }
 

@@ -17,7 +17,7 @@
 import { ArgumentError } from '../errors.js';
 import { CalloutWheel } from './callout.js';
 import { EINVAL, EJUSTRETURN, ESHUTDOWN } from './errno.js';
-import { MC_QUIESCED, MC_STATE, MSG_CMD, MSG_FLAGS, MSG_NEXT, MSG_RCMD, MSGF_QUEUED, MSTATE_RUNNING, P_SLEEPING, P_WAKE } from './layout.js';
+import { MC_QUIESCED, MC_STATE, MSG_CMD, MSG_FLAGS, MSG_NEXT, MSG_RCMD, MSGF_QUEUED, MSGF_SYNC, MSTATE_RUNNING, P_SLEEPING, P_WAKE } from './layout.js';
 import type { MsgContext } from './msgport.js';
 import { portGet, portHasWork, portSpaceWake, portTakeReplies } from './port.js';
 
@@ -113,7 +113,10 @@ export class ProtocolThread {
   dispatch(msg: number): void {
     const i32 = this.i32;
     const m = msg >> 2;
-    Atomics.and(i32, m + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
+    const f = i32[m + MSG_FLAGS];
+    // Atomic only for a synchronous message, whose waiter may be setting MSGF_WAITING.
+    if ((f & MSGF_SYNC) !== 0) Atomics.and(i32, m + MSG_FLAGS, ~MSGF_QUEUED);
+    else i32[m + MSG_FLAGS] = f & ~MSGF_QUEUED;
     const fn = this.handlers[i32[m + MSG_CMD]];
     this.handled++;
     if (fn === undefined) {

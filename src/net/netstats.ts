@@ -38,11 +38,7 @@ const SLOTS = SECTIONS.reduce((a, b) => a + b, 0);
 export const NS_BLOCK_BYTES = Math.ceil((SLOTS * 8) / 128) * 128;
 
 function zoneOf(uma: Uma, name: string, size: number, align: number): Zone {
-  try {
-    return uma.zone(name);
-  } catch {
-    return uma.zcreate(name, { size, align });
-  }
+  return uma.zfindOrCreate(name, { size, align });
 }
 
 /** The views of one block: the stack's counters and the interface's. */

@@ -75,11 +75,7 @@ export const UDP_ADDR_LEN = 6;
 
 /** Bind the zone of UDP socket records, or create it (first thread). */
 export function udpSocketZone(uma: Uma): Zone {
-  try {
-    return uma.zone(US_ZONE);
-  } catch {
-    return uma.zcreate(US_ZONE, { size: US_BYTES });
-  }
+  return uma.zfindOrCreate(US_ZONE, { size: US_BYTES });
 }
 
 /**

@@ -313,6 +313,7 @@ export class Socket {
     return r.out!;
   }
 
+  /** Int helpers over the blocking set/getsockopt (4 bytes, host order as the arena). Workers only. */
   setsockoptIntSync(level: number, name: number, v: number): void {
     this.setsockoptSync(level, name, new Uint8Array(Int32Array.of(v).buffer));
   }

@@ -99,13 +99,18 @@ export const MAXSOCKBUF_DEFAULT = 2 * 1024 * 1024;
 export const MAXSOCKBUF_MIN = 2048;
 export const MAXSOCKBUF_MAX = 0x4000_0000;
 
-/** Bind (or create) the sockbuf zone in this thread. */
+/**
+ * Bind the sockbuf zone in this thread, whatever its slot count (the first
+ * creator chose it), or create it with `slots` slots. Creation goes through
+ * zfindOrCreate, so CPUs that start together race safely. Cold; takes the
+ * zone registry lock; does not sleep.
+ */
 export function sockbufZone(uma: Uma, slots = SB_SLOTS_DEFAULT): Zone {
   try {
     return uma.zone(SB_ZONE);
   } catch {
     // Cache-line aligned so that the producer and consumer lines never share one.
-    return uma.zcreate(SB_ZONE, { size: sockbufBytes(slots), align: 64 });
+    return uma.zfindOrCreate(SB_ZONE, { size: sockbufBytes(slots), align: 64 });
   }
 }
 

@@ -44,7 +44,7 @@ export class SocketLayer {
     try {
       z = ctx.uma.zone(SO_ZONE);
     } catch {
-      z = ctx.uma.zcreate(SO_ZONE, { size: SO_BYTES });
+      z = ctx.uma.zfindOrCreate(SO_ZONE, { size: SO_BYTES }); // race-safe when threads start together
     }
     this.zone = z;
   }

@@ -68,6 +68,8 @@ export class ProtocolThread {
   direct = 0;
   private stopping = false;
   private scheduled = false;
+  /** True while sleep()'s Atomics.waitAsync is armed (kick must notify it). */
+  private asleep = false;
   private onStopped: (() => void) | null = null;
   private readonly i32: Int32Array;
 
@@ -97,8 +99,18 @@ export class ProtocolThread {
     this.kick();
   }
 
-  /** Schedule a pass of the loop soon (a native poll callback would call this). */
+  /**
+   * Schedule a pass of the loop soon (a native poll callback calls this). If
+   * the loop is asleep in its asynchronous wait, wake that wait instead: it
+   * runs the loop when it resolves. Does not sleep.
+   */
   kick(): void {
+    if (this.asleep) {
+      const p = (this.port >> 2) + P_WAKE;
+      Atomics.add(this.i32, p, 1);
+      Atomics.notify(this.i32, p);
+      return;
+    }
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(this.loop);
@@ -250,9 +262,11 @@ export class ProtocolThread {
     const ms = this.callouts.msUntilNext();
     this.sleeps++;
     this.scheduled = true;
+    this.asleep = true;
     const r = Atomics.waitAsync(i32, p + P_WAKE, w, ms < 0 ? Infinity : Math.max(ms, 0.05));
     const wake = (): void => {
       Atomics.store(i32, p + P_SLEEPING, 0);
+      this.asleep = false;
       this.scheduled = false;
       this.loop();
     };

@@ -8,7 +8,7 @@ import { Machine, MachineError } from '../../mp/machine.js';
 import { EINVAL, ESHUTDOWN } from '../../mp/errno.js';
 import { MSG_F_NOWAIT } from '../../mp/msgport.js';
 import { portDepth } from '../../mp/port.js';
-import { CMD_BLOCK, CMD_CALLOUT, CMD_ECHO, CMD_FORWARD, CMD_HOLD, CMD_RECORD, CMD_SELF, CMD_STATS, CMD_THROW, TEST_ZONE } from '../workers/mp-handlers.js';
+import { CMD_BLOCK, CMD_CALLOUT, CMD_KICK, CMD_ECHO, CMD_FORWARD, CMD_HOLD, CMD_RECORD, CMD_SELF, CMD_STATS, CMD_THROW, TEST_ZONE } from '../workers/mp-handlers.js';
 import { zoneStats } from '../../uma/stats.js';
 
 const HANDLERS = fileURLToPath(new URL('../workers/mp-handlers.js', import.meta.url));
@@ -92,6 +92,22 @@ test('callouts: reset fires after its ticks, stop cancels, deferred reply', asyn
   assert.equal(stopped, 1);
   assert.equal(ranStopped, 0);
   await m.stop();
+  done();
+});
+
+// helper-9's report: kick() did nothing while the loop slept in waitAsync, so a
+// TAP poll callback could not wake an idle CPU through it.
+test('td.kick() from a callback wakes a sleeping CPU', async () => {
+  const { m, done } = await machine(1);
+  const reply = m.call(0, CMD_KICK, [30], 1);
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('kick did not wake the sleeping CPU within 3 s')), 3000).unref());
+  try {
+    const [err, us] = await Promise.race([reply, timeout]);
+    assert.equal(err, 0);
+    assert.ok(us < 1_000_000, `loop ran ${us} us after the kick`);
+  } finally {
+    await m.stop();
+  }
   done();
 });
 

@@ -16,6 +16,7 @@ export const CMD_CALLOUT = 105;
 export const CMD_HOLD = 106;
 export const CMD_FORWARD = 107;
 export const CMD_BLOCK = 108;
+export const CMD_KICK = 109;
 export const TEST_ZONE = 'mp test items';
 
 export function register(td: ProtocolThread): void {
@@ -67,6 +68,29 @@ export function register(td: ProtocolThread): void {
   });
   td.register(CMD_THROW, 'throw', () => {
     throw new Error('handler boom');
+  });
+  // A native poll handle's callback, simulated by a timer: it marks work and
+  // calls td.kick() while the CPU sleeps; the poll hook then answers, with
+  // the microseconds from kick to the loop's pass.
+  let kickMsg = 0;
+  let kickedAt = 0;
+  td.register(CMD_KICK, 'kick', (_td, msg) => {
+    if (td.pollHooks.length === 0) {
+      td.pollHooks.push(() => {
+        if (kickMsg === 0 || kickedAt === 0) return 0;
+        ctx.setArg(kickMsg, 0, Math.round((performance.now() - kickedAt) * 1000));
+        ctx.replymsg(kickMsg, 0);
+        kickMsg = 0;
+        kickedAt = 0;
+        return 1;
+      });
+    }
+    kickMsg = msg;
+    setTimeout(() => {
+      kickedAt = performance.now();
+      td.kick();
+    }, ctx.arg(msg, 0));
+    return EJUSTRETURN;
   });
   td.register(CMD_CALLOUT, 'callout', (_td, msg) => {
     const c = td.callouts.callout();

@@ -618,35 +618,44 @@ export class Zone {
    * raised limit makes room. Other CPUs are asked to flush their caches.
    */
   private sleepAtLimit(flags: number): number {
-    const i32 = this.i32;
     const r = this.rec;
-    const ticket = Atomics.add(i32, r + Z_SLEEP_TAIL, 1);
-    Atomics.add(i32, r + Z_SLEEPERS, 1);
-    this.f64[this.stat + ST_SLEEPS]++;
-    this.limitReached();
-    this.requestDrainOthers();
-    let served = false;
+    const ticket = this.joinSleepQueue();
+    let item = 0;
     try {
       for (;;) {
-        const seq = Atomics.load(i32, r + Z_WAKE_SEQ);
-        if (Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) {
-          const item = this.takeForSleeper(flags);
-          if (item !== 0) {
-            served = true;
-            return item;
-          }
-        }
-        Atomics.wait(i32, r + Z_WAKE_SEQ, seq, 50);
+        const seq = Atomics.load(this.i32, r + Z_WAKE_SEQ);
+        item = this.sleeperTurn(ticket, flags);
+        if (item !== 0) return item;
+        Atomics.wait(this.i32, r + Z_WAKE_SEQ, seq, 50);
       }
     } finally {
-      Atomics.sub(i32, r + Z_SLEEPERS, 1);
-      if (served || Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) Atomics.add(i32, r + Z_SLEEP_HEAD, 1);
-      this.wakeSleepers();
+      this.leaveSleepQueue(ticket, item !== 0);
     }
   }
 
   /** Async twin of sleepAtLimit for the main thread's event loop. */
   private async sleepAtLimitAsync(flags: number): Promise<number> {
+    const r = this.rec;
+    const ticket = this.joinSleepQueue();
+    let item = 0;
+    try {
+      for (;;) {
+        const seq = Atomics.load(this.i32, r + Z_WAKE_SEQ);
+        item = this.sleeperTurn(ticket, flags);
+        if (item !== 0) return item;
+        const w = Atomics.waitAsync(this.i32, r + Z_WAKE_SEQ, seq, 50);
+        if (w.async) await keepAlive(w.value, 50);
+      }
+    } finally {
+      this.leaveSleepQueue(ticket, item !== 0);
+    }
+  }
+
+  /**
+   * Take a FIFO ticket at the limit: count the sleep, warn, run the max
+   * action and ask the other CPUs to flush their caches. Returns the ticket.
+   */
+  private joinSleepQueue(): number {
     const i32 = this.i32;
     const r = this.rec;
     const ticket = Atomics.add(i32, r + Z_SLEEP_TAIL, 1);
@@ -654,25 +663,22 @@ export class Zone {
     this.f64[this.stat + ST_SLEEPS]++;
     this.limitReached();
     this.requestDrainOthers();
-    let served = false;
-    try {
-      for (;;) {
-        const seq = Atomics.load(i32, r + Z_WAKE_SEQ);
-        if (Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) {
-          const item = this.takeForSleeper(flags);
-          if (item !== 0) {
-            served = true;
-            return item;
-          }
-        }
-        const w = Atomics.waitAsync(i32, r + Z_WAKE_SEQ, seq, 50);
-        if (w.async) await keepAlive(w.value, 50);
-      }
-    } finally {
-      Atomics.sub(i32, r + Z_SLEEPERS, 1);
-      if (served || Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) Atomics.add(i32, r + Z_SLEEP_HEAD, 1);
-      this.wakeSleepers();
-    }
+    return ticket;
+  }
+
+  /** An item if `ticket` is at the head of the queue and one can be had, else 0. */
+  private sleeperTurn(ticket: number, flags: number): number {
+    if (Atomics.load(this.i32, this.rec + Z_SLEEP_HEAD) !== ticket) return 0;
+    return this.takeForSleeper(flags);
+  }
+
+  /** Leave the queue; the head (served, or giving up by an exception) passes the turn on. */
+  private leaveSleepQueue(ticket: number, served: boolean): void {
+    const i32 = this.i32;
+    const r = this.rec;
+    Atomics.sub(i32, r + Z_SLEEPERS, 1);
+    if (served || Atomics.load(i32, r + Z_SLEEP_HEAD) === ticket) Atomics.add(i32, r + Z_SLEEP_HEAD, 1);
+    this.wakeSleepers();
   }
 
   /**

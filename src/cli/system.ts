@@ -12,7 +12,8 @@ import { sysctlFor } from '../sysctl/vm.js';
 import type { Sysctl } from '../sysctl/sysctl.js';
 import type { Zone } from '../uma/zone.js';
 import { DEMO_ITEM, DEMO_ZONE } from './demo-protocol.js';
-import { registerNetSysctls } from '../net/nettunables.js';
+import { registerStackSysctls } from '../net/nettunables.js';
+import { Mbufs } from '../mbuf/mbuf.js';
 
 export interface SystemOptions {
   /** Arena bytes (default 64 MiB). */
@@ -28,6 +29,10 @@ export interface System {
   sysctl: Sysctl;
   /** The demo's packet zone (256-byte items). */
   packets: Zone;
+  /** The mbuf zones (their limits are kern.ipc.* sysctls). */
+  mb: Mbufs;
+  /** Pages outside any keg once set up (layers' shared state): the leak baseline. */
+  pagesOutsideKegsAtStart: number;
 }
 
 /** Make the arena, UMA, malloc, the demo zone and the sysctl tree (main thread = CPU 0). */
@@ -35,10 +40,13 @@ export function createSystem(opts: SystemOptions = {}): System {
   const uma = Uma.create({ size: opts.size ?? 64 << 20, ncpus: opts.ncpus ?? 8, debug: opts.debug ?? false });
   const malloc = new Malloc(uma);
   const packets = uma.zcreate(DEMO_ZONE, { size: DEMO_ITEM });
+  const mb = Mbufs.create(uma);
   const sysctl = sysctlFor(uma);
-  // The network stack's tunables (arena words every CPU's stack reads).
-  registerNetSysctls(sysctl, uma.arena);
-  return { uma, malloc, packets, sysctl };
+  // Every layer's limits and tunables (arena words every CPU reads).
+  registerStackSysctls(sysctl, uma.arena, mb);
+  const sys = { uma, malloc, packets, sysctl, mb, pagesOutsideKegsAtStart: 0 };
+  sys.pagesOutsideKegsAtStart = pagesOutsideKegs(uma);
+  return sys;
 }
 
 /** Zones other than UMA's own, with items still in use: a leak when the system should be idle. */
@@ -50,9 +58,13 @@ export function leakedZones(sys: System): { name: string; used: number }[] {
     .filter((x) => x.used !== 0);
 }
 
-/** Pages in use that no keg accounts for: leaked malloc page runs. */
-export function leakedPages(sys: System): number {
-  const { uma } = sys;
+/** Pages in use that no keg accounts for (malloc page runs, layers' shared state). */
+function pagesOutsideKegs(uma: Uma): number {
   const kegPages = uma.allZones().filter((z) => !z.secondary).reduce((a, z) => a + z.keg.pagesHeld, 0);
   return uma.pages.dataPages - uma.pages.freePages - kegPages;
+}
+
+/** Pages outside any keg beyond those the system started with: leaked malloc page runs. */
+export function leakedPages(sys: System): number {
+  return pagesOutsideKegs(sys.uma) - sys.pagesOutsideKegsAtStart;
 }

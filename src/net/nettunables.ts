@@ -18,6 +18,10 @@ import { REASS_DEFAULTS } from './reass.js';
 import { UDP_DEFAULTS } from './udp.js';
 import type { Stack } from './stack.js';
 import type { Ifnet } from './ifnet.js';
+import type { Mbufs } from '../mbuf/mbuf.js';
+import { mbufSysctlNodes } from '../mbuf/sysctl.js';
+import { registerSocketSysctls } from '../socket/sysctl.js';
+import { registerMpSysctls } from '../mp/sysctl.js';
 
 type Section = 'ip' | 'arp' | 'reass' | 'icmp' | 'udp';
 
@@ -102,4 +106,17 @@ export function bindStackTunables(stack: Stack, arena: Arena, ifs: Ifnet[] = [])
   for (const x of NET_TUNABLES) bindField(objs[x.section], x.key, arena.i32, tunableIndex(arena, x.name, x.initial), x.bool);
   const mtu = tunableIndex(arena, LINK_MTU.name, LINK_MTU.initial);
   for (const ifp of ifs) bindField(ifp, 'mtu', arena.i32, mtu, false);
+}
+
+/**
+ * Every layer's limits and tunables on one tree, so that `sysctl -a` shows the
+ * whole stack: mbuf limits and stress knobs (kern.ipc.nmbclusters ...),
+ * kern.ipc.maxsockbuf, kern.mp.spin_us / idle_block_us, and the net.* tunables.
+ * Names already on the tree are left alone. Does not sleep.
+ */
+export function registerStackSysctls(sysctl: Sysctl, arena: Arena, mb: Mbufs): void {
+  for (const node of mbufSysctlNodes(mb)) if (!sysctl.has(node.name)) sysctl.registerNode(node);
+  registerSocketSysctls(sysctl, arena);
+  registerMpSysctls(sysctl, arena);
+  registerNetSysctls(sysctl, arena);
 }

@@ -11,7 +11,7 @@ import { Mbufs } from '../mbuf/mbuf.js';
 import { Uma } from '../uma/uma.js';
 import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from './netstats.js';
 import type { NetStats } from './stats.js';
-import { registerNetSysctls } from './nettunables.js';
+import { registerStackSysctls } from './nettunables.js';
 import { sysctlFor } from '../sysctl/vm.js';
 import type { Sysctl } from '../sysctl/sysctl.js';
 import { ipToString } from '../wire/ipv4.js';
@@ -104,7 +104,7 @@ export async function startNet(opts: { ncpus: number; uma?: Uma; arenaSize?: num
   const layer = new SocketLayer(machine.ctx, mb);
   const sab = uma.arena.sab;
   const sysctl = sysctlFor(uma);
-  registerNetSysctls(sysctl, uma.arena);
+  registerStackSysctls(sysctl, uma.arena, mb);
   await netSetup(machine, HOST0, HOST1, statDir);
   let stopped = false;
   return {

@@ -60,6 +60,13 @@ test('sysctl reads, writes, lists subtrees and reports unknown names', () => {
   r = cli('sysctl', '-a');
   assert.equal(r.status, 0);
   assert.ok(r.stdout.split('\n').length > 100);
+  // Every layer's limits are on the tree, not only UMA's.
+  for (const name of ['kern.ipc.nmbclusters', 'kern.ipc.nmbufs', 'kern.ipc.nmbjumbo16', 'kern.ipc.m_defragrandomfailures', 'kern.ipc.maxsockbuf', 'kern.mp.spin_us', 'net.inet.ip.maxfragpackets', 'net.inet.ip.mbuf_frag_size']) {
+    assert.match(r.stdout, new RegExp(`^${name.replace(/\./g, '\\.')}: -?\\d+$`, 'm'), `${name} missing from sysctl -a`);
+  }
+  r = cli('sysctl', 'kern.ipc.nmbclusters=1000');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^kern\.ipc\.nmbclusters: \d+ -> 1000\n$/);
   r = cli('sysctl', 'vm.nosuch', 'vm.uma.demo_packet.size=1', 'vm.zone_warnings=x');
   assert.equal(r.status, 1);
   assert.match(r.stderr, /unknown oid 'vm.nosuch'/);

@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { M_DATA, M_LEN, M_NEXT, PH_LEN } from '../mbuf/layout.js';
 import { ArgumentError } from '../errors.js';
+import { msgBytes, parseBindArgs, type MsgInput, type SendCb } from './dgramargs.js';
 import { ipToString } from '../wire/ipv4.js';
 import type { UdpPcb } from './udp.js';
 import { toAddr, type Stack } from './stack.js';
@@ -30,9 +31,6 @@ export interface SocketOptions {
   /** Receive buffer size in bytes (SO_RCVBUF); default the stack's udp recvspace. */
   recvBufferSize?: number;
 }
-
-type MsgInput = string | Uint8Array | readonly (string | Uint8Array)[];
-type SendCb = (err: Error | null, bytes?: number) => void;
 
 export class Socket extends EventEmitter {
   readonly stack: Stack;
@@ -61,18 +59,7 @@ export class Socket extends EventEmitter {
 
   /** bind([port][, address][, callback]) or bind({port, address}[, callback]). */
   bind(...args: unknown[]): this {
-    let port = 0;
-    let address: string | number = 0;
-    let cb: (() => void) | undefined;
-    if (typeof args[args.length - 1] === 'function') cb = args.pop() as () => void;
-    if (typeof args[0] === 'object' && args[0] !== null) {
-      const o = args[0] as { port?: number; address?: string };
-      port = o.port ?? 0;
-      address = o.address ?? 0;
-    } else {
-      if (args[0] !== undefined) port = Number(args[0]);
-      if (args[1] !== undefined) address = args[1] as string;
-    }
+    const { port, address, cb } = parseBindArgs(args);
     this.checkOpen();
     if (this.bound) throw new NetError(EINVAL, 'bind');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`port must be 0..65535, got ${port}`);
@@ -121,11 +108,7 @@ export class Socket extends EventEmitter {
   send(msg: MsgInput, ...rest: unknown[]): void {
     let cb: SendCb | undefined;
     if (typeof rest[rest.length - 1] === 'function') cb = rest.pop() as SendCb;
-    let data: Uint8Array;
-    if (typeof msg === 'string') data = Buffer.from(msg);
-    else if (Array.isArray(msg)) data = Buffer.concat((msg as (string | Uint8Array)[]).map((x) => (typeof x === 'string' ? Buffer.from(x) : x)));
-    else if (msg instanceof Uint8Array) data = msg;
-    else throw new ArgumentError('send: msg must be a string, a Uint8Array or an array of them');
+    const data = msgBytes(msg);
     let off = 0;
     let len = data.length;
     if (rest.length >= 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number' && (rest.length >= 3 || this.pcb.faddr !== 0)) {

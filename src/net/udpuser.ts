@@ -17,6 +17,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../errors.js';
+import { msgBytes, parseBindArgs, type MsgInput, type SendCb } from './dgramargs.js';
 import { ENOBUFS, ESHUTDOWN } from '../mp/errno.js';
 import { M_PKTHDR, MT_DATA, M_DATA } from '../mbuf/layout.js';
 import { m_append, m_copydata } from '../mbuf/ops.js';
@@ -58,9 +59,6 @@ export interface UserSocketOptions {
   /** Bytes each CPU's receive ring may hold (SO_RCVBUF per CPU; default 256 KiB). */
   recvBufferSize?: number;
 }
-
-type SendCb = (err: Error | null, bytes?: number) => void;
-type MsgInput = string | Uint8Array | readonly (string | Uint8Array)[];
 
 /** How long the reader sleeps before re-checking on its own (a lost wake-up costs at most this). */
 const READ_WAIT_MS = 50;
@@ -140,18 +138,7 @@ export class UdpSocket extends EventEmitter {
 
   /** bind([port][, address][, callback]) or bind({port, address}[, callback]). */
   bind(...args: unknown[]): this {
-    let port = 0;
-    let address: string | number = 0;
-    let cb: (() => void) | undefined;
-    if (typeof args[args.length - 1] === 'function') cb = args.pop() as () => void;
-    if (typeof args[0] === 'object' && args[0] !== null) {
-      const o = args[0] as { port?: number; address?: string };
-      port = o.port ?? 0;
-      address = o.address ?? 0;
-    } else {
-      if (args[0] !== undefined) port = Number(args[0]);
-      if (args[1] !== undefined) address = args[1] as string;
-    }
+    const { port, address, cb } = parseBindArgs(args);
     this.checkOpen('bind');
     if (this.bound) throw new NetError(EINVAL, 'bind');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`port must be 0..65535, got ${port}`);
@@ -192,11 +179,7 @@ export class UdpSocket extends EventEmitter {
   send(msg: MsgInput, ...rest: unknown[]): void {
     let cb: SendCb | undefined;
     if (typeof rest[rest.length - 1] === 'function') cb = rest.pop() as SendCb;
-    let data: Uint8Array;
-    if (typeof msg === 'string') data = Buffer.from(msg);
-    else if (Array.isArray(msg)) data = Buffer.concat((msg as (string | Uint8Array)[]).map((x) => (typeof x === 'string' ? Buffer.from(x) : x)));
-    else if (msg instanceof Uint8Array) data = msg;
-    else throw new ArgumentError('send: msg must be a string, a Uint8Array or an array of them');
+    const data = msgBytes(msg);
     let off = 0;
     let len = data.length;
     if (rest.length >= 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number' && (rest.length >= 3 || this.fport !== 0)) {

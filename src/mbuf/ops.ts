@@ -428,6 +428,36 @@ export function m_catpkt(mb: Mbufs, m: number, n: number): void {
 }
 
 /**
+ * The copy shared by m_pullup and m_copyup: move `len` bytes from the front
+ * of chain n to the end of the data of mbuf m (which has room for them in
+ * its own storage), freeing the mbufs of n it empties, and link the rest of
+ * n after m. Returns m, or 0 when n held fewer than `len` bytes (m and the
+ * rest of n freed). Plain function on the packet path: no lock, no sleep,
+ * no allocation.
+ */
+function pullInto(mb: Mbufs, i32: Int32Array, m: number, n: number, len: number): number {
+  let space = m + L.MSIZE - (i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2]);
+  do {
+    const count = Math.min(len, space, i32[(n + M_LEN) >> 2]);
+    const s = i32[(n + M_DATA) >> 2];
+    mb.u8.copyWithin(i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2], s, s + count);
+    len -= count;
+    i32[(m + M_LEN) >> 2] += count;
+    i32[(n + M_LEN) >> 2] -= count;
+    space -= count;
+    if (i32[(n + M_LEN) >> 2] !== 0) i32[(n + M_DATA) >> 2] += count;
+    else n = mb.m_free(n);
+  } while (len > 0 && n !== 0);
+  if (len > 0) {
+    mb.m_free(m);
+    mb.m_freem(n);
+    return 0;
+  }
+  i32[(m + M_NEXT) >> 2] = n;
+  return m;
+}
+
+/**
  * m_pullup: make the first `len` bytes contiguous in the first mbuf (at most
  * MHLEN, more than the chain holds fails). On failure the chain is freed and
  * 0 returned (mbuf(9)).
@@ -454,25 +484,7 @@ export function m_pullup(mb: Mbufs, n: number, len: number): number {
     }
     if ((nf & M_PKTHDR) !== 0) m_move_pkthdr(mb, m, n);
   }
-  let space = m + L.MSIZE - (i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2]);
-  do {
-    const count = Math.min(len, space, i32[(n + M_LEN) >> 2]);
-    const s = i32[(n + M_DATA) >> 2];
-    mb.u8.copyWithin(i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2], s, s + count);
-    len -= count;
-    i32[(m + M_LEN) >> 2] += count;
-    i32[(n + M_LEN) >> 2] -= count;
-    space -= count;
-    if (i32[(n + M_LEN) >> 2] !== 0) i32[(n + M_DATA) >> 2] += count;
-    else n = mb.m_free(n);
-  } while (len > 0 && n !== 0);
-  if (len > 0) {
-    mb.m_free(m);
-    mb.m_freem(n);
-    return 0;
-  }
-  i32[(m + M_NEXT) >> 2] = n;
-  return m;
+  return pullInto(mb, i32, m, n, len);
 }
 
 /**
@@ -494,25 +506,7 @@ export function m_copyup(mb: Mbufs, n: number, len: number, dstoff: number): num
   }
   if ((i32[(n + M_FLAGS) >> 2] & M_PKTHDR) !== 0) m_move_pkthdr(mb, m, n);
   i32[(m + M_DATA) >> 2] += dstoff;
-  let space = m + L.MSIZE - (i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2]);
-  do {
-    const count = Math.min(len, space, i32[(n + M_LEN) >> 2]);
-    const s = i32[(n + M_DATA) >> 2];
-    mb.u8.copyWithin(i32[(m + M_DATA) >> 2] + i32[(m + M_LEN) >> 2], s, s + count);
-    len -= count;
-    i32[(m + M_LEN) >> 2] += count;
-    i32[(n + M_LEN) >> 2] -= count;
-    space -= count;
-    if (i32[(n + M_LEN) >> 2] !== 0) i32[(n + M_DATA) >> 2] += count;
-    else n = mb.m_free(n);
-  } while (len > 0 && n !== 0);
-  if (len > 0) {
-    mb.m_free(m);
-    mb.m_freem(n);
-    return 0;
-  }
-  i32[(m + M_NEXT) >> 2] = n;
-  return m;
+  return pullInto(mb, i32, m, n, len);
 }
 
 /**

@@ -194,17 +194,28 @@ export function m_adj(mb: Mbufs, mp: number, req: number): void {
 }
 
 /**
+ * What m_move_pkthdr and m_dup_pkthdr share: free `to`'s own tags (if it
+ * has a header), give it `from`'s copyable flags (keeping its own M_EXT),
+ * point a non-external `to`'s data after its header, and copy every header
+ * field from PH_RCVIF on (the tag list head included: the callers decide
+ * what `to`'s and `from`'s tag lists become). No lock, no sleep.
+ */
+function copyPkthdrFields(mb: Mbufs, i32: Int32Array, to: number, from: number): void {
+  const tf = i32[(to + M_FLAGS) >> 2];
+  if ((tf & M_PKTHDR) !== 0 && i32[(to + L.PH_TAGS) >> 2] !== 0) m_tag_delete_chain(mb, to, 0);
+  i32[(to + M_FLAGS) >> 2] = (i32[(from + M_FLAGS) >> 2] & L.M_COPYFLAGS) | (tf & M_EXT);
+  if ((tf & M_EXT) === 0) i32[(to + M_DATA) >> 2] = to + MPKTHSIZE;
+  for (let off = L.PH_RCVIF; off < L.MPKTHSIZE; off += 4) i32[(to + off) >> 2] = i32[(from + off) >> 2];
+}
+
+/**
  * m_move_pkthdr: move the packet header (and its tags) from `from` to `to`;
  * `from` loses M_PKTHDR. `to`'s own tags, if any, are freed first.
  */
 export function m_move_pkthdr(mb: Mbufs, to: number, from: number): void {
   M_ASSERTPKTHDR(mb, from);
   const i32 = i32of(mb);
-  const tf = i32[(to + M_FLAGS) >> 2];
-  if ((tf & M_PKTHDR) !== 0 && i32[(to + L.PH_TAGS) >> 2] !== 0) m_tag_delete_chain(mb, to, 0);
-  i32[(to + M_FLAGS) >> 2] = (i32[(from + M_FLAGS) >> 2] & L.M_COPYFLAGS) | (tf & M_EXT);
-  if ((tf & M_EXT) === 0) i32[(to + M_DATA) >> 2] = to + MPKTHSIZE;
-  for (let off = L.PH_RCVIF; off < L.MPKTHSIZE; off += 4) i32[(to + off) >> 2] = i32[(from + off) >> 2];
+  copyPkthdrFields(mb, i32, to, from);
   i32[(from + L.PH_TAGS) >> 2] = 0;
   i32[(from + M_FLAGS) >> 2] &= ~M_PKTHDR;
 }
@@ -217,11 +228,7 @@ export function m_move_pkthdr(mb: Mbufs, to: number, from: number): void {
 export function m_dup_pkthdr(mb: Mbufs, to: number, from: number, how: number): boolean {
   M_ASSERTPKTHDR(mb, from);
   const i32 = i32of(mb);
-  const tf = i32[(to + M_FLAGS) >> 2];
-  if ((tf & M_PKTHDR) !== 0 && i32[(to + L.PH_TAGS) >> 2] !== 0) m_tag_delete_chain(mb, to, 0);
-  i32[(to + M_FLAGS) >> 2] = (i32[(from + M_FLAGS) >> 2] & L.M_COPYFLAGS) | (tf & M_EXT);
-  if ((tf & M_EXT) === 0) i32[(to + M_DATA) >> 2] = to + MPKTHSIZE;
-  for (let off = L.PH_RCVIF; off < L.MPKTHSIZE; off += 4) i32[(to + off) >> 2] = i32[(from + off) >> 2];
+  copyPkthdrFields(mb, i32, to, from);
   i32[(to + L.PH_TAGS) >> 2] = 0;
   return m_tag_copy_chain(mb, to, from, how);
 }

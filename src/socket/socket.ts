@@ -232,6 +232,24 @@ export class Socket {
   }
 
   /**
+   * The part of soreceive that does not sleep, shared by recv and recvSync:
+   * the next queued datagram copied out of the arena (its chain freed),
+   * null at end of file (shut down and drained), undefined when nothing is
+   * queued yet. No lock of ours; never sleeps.
+   */
+  private takeDatagram(sbs: SockBufs, rcv: number): Datagram | null | undefined {
+    const rec = sbs.sbrecvrecord(rcv);
+    if (rec !== null) {
+      const data = new Uint8Array(rec.len);
+      m_copydata(this.layer.mb, rec.m, 0, rec.len, data);
+      this.layer.mb.m_freem(rec.m);
+      return { from: rec.addr, data };
+    }
+    if ((sbs.state(rcv) & SBS_CANTRCVMORE) !== 0 && sbs.sbavail(rcv) === 0) return null;
+    return undefined;
+  }
+
+  /**
    * Receive one datagram (soreceive): waits (asynchronously) until one is
    * queued; null at end of file (the peer shut down or closed).
    */
@@ -240,14 +258,8 @@ export class Socket {
     const sbs = this.layer.sbs;
     const rcv = this.rcv;
     for (;;) {
-      const rec = sbs.sbrecvrecord(rcv);
-      if (rec !== null) {
-        const data = new Uint8Array(rec.len);
-        m_copydata(this.layer.mb, rec.m, 0, rec.len, data);
-        this.layer.mb.m_freem(rec.m);
-        return { from: rec.addr, data };
-      }
-      if ((sbs.state(rcv) & SBS_CANTRCVMORE) !== 0 && sbs.sbavail(rcv) === 0) return null;
+      const d = this.takeDatagram(sbs, rcv);
+      if (d !== undefined) return d;
       await sbs.sbwaitReadAsync(rcv, 100);
     }
   }
@@ -265,14 +277,8 @@ export class Socket {
     const rcv = this.rcv;
     const until = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     for (;;) {
-      const rec = sbs.sbrecvrecord(rcv);
-      if (rec !== null) {
-        const data = new Uint8Array(rec.len);
-        m_copydata(this.layer.mb, rec.m, 0, rec.len, data);
-        this.layer.mb.m_freem(rec.m);
-        return { from: rec.addr, data };
-      }
-      if ((sbs.state(rcv) & SBS_CANTRCVMORE) !== 0 && sbs.sbavail(rcv) === 0) return null;
+      const d = this.takeDatagram(sbs, rcv);
+      if (d !== undefined) return d;
       const left = until - performance.now();
       if (left <= 0) throw new ErrnoError(EAGAIN, 'recv');
       // Bounded sleeps: a machine that stops without marking EOF still lets us see it.

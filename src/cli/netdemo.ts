@@ -42,6 +42,33 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** Each zone's items in use now, by name: the starting point of the leak check. */
+function zoneUse(uma: Uma): Map<string, number> {
+  return new Map(uma.allZones().map((z) => [z.name, zoneStats(z).used]));
+}
+
+/**
+ * The end of both demos: print vmstat -z, then compare every zone's use
+ * with `before`; prints a LEAK line and returns false when one differs.
+ * UMA's own bucket and slab zones keep their caches: not a leak.
+ */
+function vmstatAndLeakCheck(uma: Uma, before: Map<string, number>, out: (s: string) => void): boolean {
+  out('');
+  out('vmstat -z:');
+  out(vmstatZ(uma).trimEnd());
+  const leaks = uma
+    .allZones()
+    .filter((z) => (z.flags & UMA_ZFLAG_INTERNAL) === 0)
+    .map((z) => ({ name: z.name, used: zoneStats(z).used, was: before.get(z.name) ?? 0 }))
+    .filter((z) => z.used !== z.was);
+  out('');
+  if (leaks.length > 0) {
+    out(`LEAK: ${leaks.map((z) => `${z.name} used ${z.used} (was ${z.was})`).join(', ')}`);
+    return false;
+  }
+  return true;
+}
+
 /** Run the demo; returns the exit code (1 on a leak or when no request was answered). */
 export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   const out = o.out ?? ((s: string) => process.stdout.write(s + '\n'));
@@ -49,7 +76,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   const nclients = o.clients ?? 4;
   const window = o.window ?? 8;
   const uma = Uma.create({ size: 256 << 20, ncpus: ncpus + 4 });
-  const before = new Map(uma.allZones().map((z) => [z.name, zoneStats(z).used]));
+  const before = zoneUse(uma);
   const sys = await startNet({ ncpus, uma });
   out(`slabnet: ${ncpus} CPU workers, host0 10.0.0.1 (load generator, main thread) <-> host1 10.0.0.2 (DNS-like server on every CPU), in-memory link`);
   const clients: UdpSocket[] = [];
@@ -153,20 +180,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
     out(netstatM(sys.mb));
     await sys.stop();
   }
-  out('');
-  out('vmstat -z:');
-  out(vmstatZ(uma).trimEnd());
-  // UMA's own bucket and slab zones keep their caches: not a leak.
-  const leaks = uma
-    .allZones()
-    .filter((z) => (z.flags & UMA_ZFLAG_INTERNAL) === 0)
-    .map((z) => ({ name: z.name, used: zoneStats(z).used, was: before.get(z.name) ?? 0 }))
-    .filter((z) => z.used !== z.was);
-  out('');
-  if (leaks.length > 0) {
-    out(`LEAK: ${leaks.map((z) => `${z.name} used ${z.used} (was ${z.was})`).join(', ')}`);
-    return 1;
-  }
+  if (!vmstatAndLeakCheck(uma, before, out)) return 1;
   out(`no leaks: every zone is back to its starting use (${((performance.now() - t0) / 1000).toFixed(1)} s in all)`);
   return answered > 0 ? 0 : 1;
 }
@@ -195,7 +209,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
   const out = o.out ?? ((s: string) => process.stdout.write(s + '\n'));
   const ncpus = o.cpus ?? Math.max(2, Math.min(4, availableParallelism()));
   const uma = Uma.create({ size: 128 << 20, ncpus: ncpus + 4 });
-  const before = new Map(uma.allZones().map((z) => [z.name, zoneStats(z).used]));
+  const before = zoneUse(uma);
   let net: TapNet;
   try {
     net = await startTapNet({ ncpus, uma, name: o.name ?? `slabnet${process.pid % 10000}`, addr: '10.53.0.2', prefix: 24 });
@@ -243,19 +257,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
     out(netstatM(net.mb));
     await net.stop();
   }
-  out('');
-  out('vmstat -z:');
-  out(vmstatZ(uma).trimEnd());
-  const leaks = uma
-    .allZones()
-    .filter((z) => (z.flags & UMA_ZFLAG_INTERNAL) === 0)
-    .map((z) => ({ name: z.name, used: zoneStats(z).used, was: before.get(z.name) ?? 0 }))
-    .filter((z) => z.used !== z.was);
-  out('');
-  if (leaks.length > 0) {
-    out(`LEAK: ${leaks.map((z) => `${z.name} used ${z.used} (was ${z.was})`).join(', ')}`);
-    return 1;
-  }
+  if (!vmstatAndLeakCheck(uma, before, out)) return 1;
   out(`no leaks: every zone is back to its starting use; ${n} is gone`);
   return 0;
 }

@@ -38,6 +38,35 @@ export async function netQuiesce(m: Machine): Promise<void> {
   for (let c = 0; c < m.ncpus; c++) await m.call(c, NET_QUIESCE);
 }
 
+/**
+ * Start `ncpus` CPU workers running the stack's handlers (NET_HANDLERS), for
+ * startNet and startTapNet. The stats directory, allocated by the caller,
+ * is freed when the machine cannot start (the error is rethrown). Main thread.
+ */
+export async function startNetMachine(uma: Uma, ncpus: number, statDir: number, spinUs: number): Promise<Machine> {
+  try {
+    return await Machine.start({ uma, ncpus, handlers: [NET_HANDLERS], spinUs });
+  } catch (e) {
+    freeStatDir(uma, statDir);
+    throw e;
+  }
+}
+
+/**
+ * The stop shared by startNet and startTapNet: quiesce every CPU's stacks,
+ * then (even when that failed) stop the machine, free the stats directory
+ * and drain the packet cache. The user's sockets must be closed first.
+ */
+export async function stopNetMachine(machine: Machine, uma: Uma, mb: Mbufs, statDir: number): Promise<void> {
+  try {
+    await netQuiesce(machine);
+  } finally {
+    await machine.stop();
+    freeStatDir(uma, statDir);
+    mb.drainPacketCache();
+  }
+}
+
 /** Every UDP PCB of every CPU, paging through NET_PCBLIST. */
 export async function pcbList(layer: SocketLayer): Promise<PcbRow[]> {
   const rows: PcbRow[] = [];
@@ -94,13 +123,7 @@ export async function startNet(opts: { ncpus: number; uma?: Uma; arenaSize?: num
   const uma = opts.uma ?? Uma.create({ size: opts.arenaSize ?? 256 << 20, ncpus: opts.ncpus + 4 });
   const mb = Mbufs.create(uma);
   const statDir = allocStatDir(uma, opts.ncpus, 2);
-  let machine: Machine;
-  try {
-    machine = await Machine.start({ uma, ncpus: opts.ncpus, handlers: [NET_HANDLERS], spinUs: opts.spinUs ?? 0 });
-  } catch (e) {
-    freeStatDir(uma, statDir);
-    throw e;
-  }
+  const machine = await startNetMachine(uma, opts.ncpus, statDir, opts.spinUs ?? 0);
   const layer = new SocketLayer(machine.ctx, mb);
   const sab = uma.arena.sab;
   const sysctl = sysctlFor(uma);
@@ -122,13 +145,7 @@ export async function startNet(opts: { ncpus: number; uma?: Uma; arenaSize?: num
     async stop() {
       if (stopped) return;
       stopped = true;
-      try {
-        await netQuiesce(machine);
-      } finally {
-        await machine.stop();
-        freeStatDir(uma, statDir);
-        mb.drainPacketCache();
-      }
+      await stopNetMachine(machine, uma, mb, statDir);
     },
   };
 }

@@ -6,16 +6,16 @@
  * the arena, and stop. Runs in the main thread (or a user worker); every
  * call to the CPUs is an awaited message.
  */
-import { Machine } from '../mp/machine.js';
+import type { Machine } from '../mp/machine.js';
 import { SocketLayer } from '../socket/socket.js';
 import { Mbufs } from '../mbuf/mbuf.js';
 import { Uma } from '../uma/uma.js';
 import { SlabnetError } from '../errors.js';
 import { EBUSY, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../mp/errno.js';
 import { ipToString } from '../wire/ipv4.js';
-import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from './netstats.js';
+import { allocStatDir, formatNetstatI, sumHost } from './netstats.js';
 import type { NetStats } from './stats.js';
-import { NET_HANDLERS, netQuiesce } from './netuser.js';
+import { startNetMachine, stopNetMachine } from './netuser.js';
 import { NET_TAP_OPEN, NET_TAP_STATS, TAP_STAT_WORDS, packIfName, unpackIfName } from './mpnet.js';
 import { randomTapMac, TQ_NAMES } from './tapif.js';
 import { loadTapAddon } from './tap-addon.js';
@@ -118,24 +118,10 @@ export async function startTapNet(o: TapNetOptions): Promise<TapNet> {
   // Create the socket layer's zones here: CPUs that start together would race to create them.
   sockbufZone(uma);
   udpSocketZone(uma);
-  let machine: Machine;
-  try {
-    machine = await Machine.start({ uma, ncpus: o.ncpus, handlers: [NET_HANDLERS], spinUs: 0 });
-  } catch (e) {
-    freeStatDir(uma, statDir);
-    throw e;
-  }
+  const machine = await startNetMachine(uma, o.ncpus, statDir, 0);
   let name = o.name ?? '';
   let host = -1;
-  const stopAll = async (): Promise<void> => {
-    try {
-      await netQuiesce(machine);
-    } finally {
-      await machine.stop();
-      freeStatDir(uma, statDir);
-      mb.drainPacketCache();
-    }
-  };
+  const stopAll = (): Promise<void> => stopNetMachine(machine, uma, mb, statDir);
   try {
     for (let c = 0; c < o.ncpus; c++) {
       const args = [addr | 0, prefix, Math.floor(mac / 0x1_0000_0000), mac % 0x1_0000_0000 | 0, mtu, statDir, 0, ...packIfName(name), o.batch ?? 64];

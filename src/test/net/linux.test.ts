@@ -6,38 +6,19 @@
 // CI=true it must run (skipUnless throws).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leakCheck } from '../helpers.js';
 import { finish, testNet } from './harness.js';
 import { NetNs } from './netns.js';
-import { sh, skipUnless } from './sys.js';
+import { assertPings, runAsync as run, sh, skipUnless } from './sys.js';
 import { TapDriver } from '../../net/tapif.js';
 import { Stack } from '../../net/stack.js';
 import { createSocket } from '../../net/dgram.js';
 import { PcapWriter } from '../../pcap/pcap.js';
 import { statObject, ICMP_DESC, ARP_DESC, UDP_DESC, IP_DESC } from '../../net/stats.js';
 import { macToString } from '../../wire/ethernet.js';
-
-/** Run a command without blocking the event loop (the stack must keep answering). */
-function run(argv: string[], input?: string, timeoutMs = 15000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, out, err });
-    });
-    if (input !== undefined) p.stdin.end(input);
-    else p.stdin.end();
-  });
-}
 
 test('Linux peers: ping, arping, socat and node dgram against slabnet over TAP', async (t) => {
   const skip = skipUnless({ root: true, tun: true, tools: ['ip', 'ping', 'arping', 'socat', 'tcpdump'] });
@@ -59,19 +40,14 @@ test('Linux peers: ping, arping, socat and node dgram against slabnet over TAP',
     await new Promise<void>((r) => srv.bind(7777, r));
 
     // 1. ping, then a ping that fragments both ways (8000 bytes of data).
-    let r = await run(ns.argv(['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.78.0.2']));
-    assert.equal(r.code, 0, `ping failed:\n${r.out}${r.err}`);
-    assert.match(r.out, /3 received/);
-    r = await run(ns.argv(['ping', '-c', '2', '-i', '0.2', '-W', '2', '-s', '8000', '10.78.0.2']));
-    assert.equal(r.code, 0, `large ping failed:\n${r.out}${r.err}`);
-    assert.match(r.out, /8008 bytes from 10\.78\.0\.2/);
+    await assertPings(ns, '10.78.0.2', 8000);
     const ip = statObject(IP_DESC, st.stats.ip);
     assert.ok(ip.reassembled >= 2 && ip.fragmented >= 2, JSON.stringify(ip));
 
     // 2. The kernel resolved our address by ARP, and arping gets our replies.
     const neigh = ns.exec(['ip', 'neigh', 'show', '10.78.0.2']);
     assert.match(neigh, new RegExp(`lladdr ${macToString(tap.ifp.mac)}`));
-    r = await run(ns.argv(['arping', '-c', '2', '-w', '3', '-I', tap.name, '10.78.0.2']));
+    let r = await run(ns.argv(['arping', '-c', '2', '-w', '3', '-I', tap.name, '10.78.0.2']));
     assert.equal(r.code, 0, `arping failed:\n${r.out}${r.err}`);
     assert.match(r.out.toLowerCase(), new RegExp(macToString(tap.ifp.mac)));
     assert.ok(statObject(ARP_DESC, st.stats.arp).txreplies >= 3);

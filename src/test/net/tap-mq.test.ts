@@ -11,11 +11,11 @@
 // (skipUnless throws).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { leakCheck, testUma } from '../helpers.js';
 import { NetNs } from './netns.js';
-import { skipUnless } from './sys.js';
+import { assertPings, runAsync as run, skipUnless } from './sys.js';
 import { startTapNet, formatTapQueues, type TapNet } from '../../net/tapnet.js';
 import { NET_ECHO_BIND, NET_STATS, packIfName, unpackIfName } from '../../net/mpnet.js';
 import { statObject, ICMP_DESC, UDP_DESC } from '../../net/stats.js';
@@ -25,22 +25,6 @@ import { runTapMpDemo } from '../../cli/netdemo.js';
 const NCPUS = 3;
 const FLOWS = 24;
 const ROUNDS = 4;
-
-/** Run a command without blocking the event loop. */
-function run(argv: string[], timeoutMs = 15000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, out, err });
-    });
-  });
-}
 
 test('interface names pack into message words and back', () => {
   for (const n of ['', 'a', 'tap0', 'slabnet12345', 'fifteen-bytes-x']) assert.equal(unpackIfName(packIfName(n)), n);
@@ -66,12 +50,7 @@ test('multi-queue TAP on 3 CPUs: many UDP flows and ping from a Linux namespace'
     const q0 = await net.queueStats();
 
     // 1. ping, small and fragmenting (the fragments of one datagram meet on one CPU by the 2-tuple hash).
-    let r = await run(ns.argv(['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.79.0.2']));
-    assert.equal(r.code, 0, `ping failed:\n${r.out}${r.err}`);
-    assert.match(r.out, /3 received/);
-    r = await run(ns.argv(['ping', '-c', '2', '-i', '0.2', '-W', '2', '-s', '4000', '10.79.0.2']));
-    assert.equal(r.code, 0, `large ping failed:\n${r.out}${r.err}`);
-    assert.match(r.out, /4008 bytes from 10\.79\.0\.2/);
+    await assertPings(ns, '10.79.0.2', 4000);
     assert.match(ns.exec(['ip', 'neigh', 'show', '10.79.0.2']), new RegExp(`lladdr ${macToString(net.mac)}`));
 
     // 2. FLOWS sockets in the namespace (one source port each), ROUNDS echoes per flow, all at once.
@@ -91,7 +70,7 @@ test('multi-queue TAP on 3 CPUs: many UDP flows and ping from a Linux namespace'
         });
         s.bind(0, send);
       }`;
-    r = await run(ns.argv([process.execPath, '-e', script]));
+    let r = await run(ns.argv([process.execPath, '-e', script]));
     assert.equal(r.code, 0, `echo clients: ${r.out}${r.err}`);
     assert.deepEqual(JSON.parse(r.out), { ok: FLOWS * ROUNDS, bad: 0 });
 

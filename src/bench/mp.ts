@@ -143,6 +143,21 @@ const BATCH = 64;
 /** Empty polls before a side sleeps (both rings use the same policy). */
 const SPINS = 256;
 
+/**
+ * The start of every sockbuf ring role, before its clock starts: this
+ * worker's view of the control words, and of the arena as a CPU of its
+ * own (UMA, mbufs, the sockbuf layer). Runs once per worker, off the
+ * measured loop.
+ */
+function attachSbRole(d: RoleData): { ctl: Int32Array; uma: Uma; mb: Mbufs; sbs: SockBufs; i32: Int32Array } {
+  const ctl = new Int32Array(d.ctl);
+  const arena = Arena.attach(d.sab!);
+  arena.registerCpu();
+  const uma = Uma.attach(arena);
+  const mb = Mbufs.attach(uma);
+  return { ctl, uma, mb, sbs: new SockBufs(mb), i32: arena.i32 };
+}
+
 /** A chain of `size` bytes in clusters, lengths set (contents untouched). */
 function buildChain(mb: Mbufs, i32: Int32Array, size: number): number {
   let head = 0;
@@ -168,13 +183,7 @@ function buildChain(mb: Mbufs, i32: Int32Array, size: number): number {
  * ring alone: allocation is its own case.
  */
 function sbProducer(d: RoleData): void {
-  const ctl = new Int32Array(d.ctl);
-  const arena = Arena.attach(d.sab!);
-  arena.registerCpu();
-  const uma = Uma.attach(arena);
-  const mb = Mbufs.attach(uma);
-  const sbs = new SockBufs(mb);
-  const i32 = arena.i32;
+  const { ctl, uma, mb, sbs, i32 } = attachSbRole(d);
   const sb = d.sb!;
   // More chains than can be in flight by either limit (slots or bytes).
   const cap = Math.min(i32[(sb >> 2) + SB_CAP], Math.floor(sbs.hiwat(sb) / d.size) + 1);
@@ -205,12 +214,7 @@ function sbProducer(d: RoleData): void {
 
 /** Ring consumer: takes batches of chain handles; counts them, leaves them to the producer's pool. */
 function sbConsumer(d: RoleData): void {
-  const ctl = new Int32Array(d.ctl);
-  const arena = Arena.attach(d.sab!);
-  arena.registerCpu();
-  const uma = Uma.attach(arena);
-  const mb = Mbufs.attach(uma);
-  const sbs = new SockBufs(mb);
+  const { ctl, sbs } = attachSbRole(d);
   const sb = d.sb!;
   const got = new Int32Array(BATCH);
   let n = 0;
@@ -236,13 +240,7 @@ function sbConsumer(d: RoleData): void {
 
 /** End to end: the producer allocates each chain, the consumer frees it (sbappendstream / sbtake). */
 function sbAllocProducer(d: RoleData): void {
-  const ctl = new Int32Array(d.ctl);
-  const arena = Arena.attach(d.sab!);
-  arena.registerCpu();
-  const uma = Uma.attach(arena);
-  const mb = Mbufs.attach(uma);
-  const sbs = new SockBufs(mb);
-  const i32 = arena.i32;
+  const { ctl, uma, mb, sbs, i32 } = attachSbRole(d);
   const sb = d.sb!;
   let idle = 0;
   waitGo(ctl);
@@ -271,12 +269,7 @@ function sbAllocProducer(d: RoleData): void {
 }
 
 function sbFreeConsumer(d: RoleData): void {
-  const ctl = new Int32Array(d.ctl);
-  const arena = Arena.attach(d.sab!);
-  arena.registerCpu();
-  const uma = Uma.attach(arena);
-  const mb = Mbufs.attach(uma);
-  const sbs = new SockBufs(mb);
+  const { ctl, uma, mb, sbs } = attachSbRole(d);
   const sb = d.sb!;
   const got = new Int32Array(BATCH);
   let n = 0;

@@ -68,6 +68,29 @@ async function rounds(opts: BenchOptions, f: (ms: number) => Promise<number>): P
   return median(r);
 }
 
+/** The client side both request-response cases share: the socket calls of node:dgram it uses. */
+interface RRClient {
+  on(event: 'message', listener: () => void): unknown;
+  send(msg: Uint8Array, port: number, address: string): void;
+}
+
+/**
+ * Request-response rate of `cli` against an echo server at (port, address):
+ * 64-byte requests, each sent when the previous reply arrived (rrRate),
+ * over the rounds of `opts`. Adds a 'message' listener to `cli`.
+ */
+async function echoRR(opts: BenchOptions, cli: RRClient, port: number, address: string): Promise<number> {
+  const req = Buffer.alloc(64, 1);
+  const waiting: (() => void)[] = [];
+  cli.on('message', () => waiting.shift()?.());
+  return rounds(opts, (ms) =>
+    rrRate(ms, (onReply) => {
+      waiting.push(onReply);
+      cli.send(req, port, address);
+    }),
+  );
+}
+
 async function slabnetRR(mb: Mbufs, opts: BenchOptions): Promise<number> {
   const a = new Stack(mb, { name: 'client' });
   const b = new Stack(mb, { name: 'server', seed: 9 });
@@ -81,15 +104,7 @@ async function slabnetRR(mb: Mbufs, opts: BenchOptions): Promise<number> {
   const srv = createSocket(b, 'udp4', (m, r) => srv.send(m, r.port, r.address));
   await new Promise<void>((r) => srv.bind(53, r));
   const cli = createSocket(a, { type: 'udp4', recvBufferSize: 1 << 20 });
-  const req = Buffer.alloc(64, 1);
-  const waiting: (() => void)[] = [];
-  cli.on('message', () => waiting.shift()?.());
-  const rate = await rounds(opts, (ms) =>
-    rrRate(ms, (onReply) => {
-      waiting.push(onReply);
-      cli.send(req, 53, '10.1.0.2');
-    }),
-  );
+  const rate = await echoRR(opts, cli, 53, '10.1.0.2');
   cli.close();
   srv.close();
   await link.idle();
@@ -105,15 +120,7 @@ async function nodeRR(opts: BenchOptions): Promise<number> {
   await new Promise<void>((r) => srv.bind(0, '127.0.0.1', r));
   const port = srv.address().port;
   const cli = dgram.createSocket('udp4');
-  const req = Buffer.alloc(64, 1);
-  const waiting: (() => void)[] = [];
-  cli.on('message', () => waiting.shift()?.());
-  const rate = await rounds(opts, (ms) =>
-    rrRate(ms, (onReply) => {
-      waiting.push(onReply);
-      cli.send(req, port, '127.0.0.1');
-    }),
-  );
+  const rate = await echoRR(opts, cli, port, '127.0.0.1');
   cli.close();
   srv.close();
   return rate;

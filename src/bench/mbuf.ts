@@ -126,6 +126,21 @@ function cpuRate(body: (n: number) => void, opts: { quick: boolean }): number {
 }
 
 /**
+ * The timing shared by the handoff cases: one warm-up run (both sides
+ * compiled before timing), then `count` packets timed in wall clock and in
+ * this process's CPU time. The run itself is the caller's.
+ */
+async function timedRun(oneRun: (n: number) => Promise<unknown>, count: number): Promise<Rates> {
+  await oneRun(Math.min(50_000, count >> 1));
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await oneRun(count);
+  const dt = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(c0);
+  return { rate: count / dt, cpu: count / cpu };
+}
+
+/**
  * Run body with growing n until one call takes about `seconds` of CPU; returns
  * that n. Also the warm-up: by then V8 has had time to optimize the body.
  */
@@ -179,19 +194,14 @@ async function handoffRing(uma: Uma, mb: MB.Mbufs, frame: Uint8Array, count: num
     if (got !== n) throw new Error(`mbuf bench: the consumer saw ${got} of ${n} packets`);
     return got;
   };
-  await oneRun(Math.min(50_000, count >> 1)); // warm-up: both sides compiled before timing
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await oneRun(count);
-  const dt = (performance.now() - t0) / 1000;
-  const cpu = cpuSince(c0);
+  const rates = await timedRun(oneRun, count);
   await w.terminate();
   if (mode === 'recycle') {
     for (let k = back.poll(); k > 0; k--) pool.push(back.pop());
     if (pool.length !== POOL) throw new Error(`mbuf bench: ${POOL - pool.length} pooled packets did not come back`);
     for (const m of pool) mb.m_freem(m);
   }
-  return { rate: count / dt, cpu: count / cpu };
+  return rates;
 }
 
 /**
@@ -226,12 +236,7 @@ async function handoffCopy(frame: Uint8Array, count: number, build: boolean): Pr
     const got = await finished;
     if (got !== n) throw new Error(`mbuf bench: the consumer saw ${got} of ${n} messages`);
   };
-  await oneRun(Math.min(50_000, count >> 1)); // warm-up
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await oneRun(count);
-  const dt = (performance.now() - t0) / 1000;
-  const cpu = cpuSince(c0);
+  const rates = await timedRun(oneRun, count);
   await w.terminate();
-  return { rate: count / dt, cpu: count / cpu };
+  return rates;
 }

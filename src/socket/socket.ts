@@ -113,10 +113,12 @@ export class SocketLayer {
     this.zone.free(so);
   }
 
-  /** socket(2) + pru_attach on a CPU chosen round robin (or `cpu`). */
-  async socket(proto: number, cpu = this.nextCpu++ % this.ctx.ncpus): Promise<Socket> {
-    const so = this.allocSocket(proto, cpu);
-    const r = await this.request(cpu, PRU_ATTACH, [proto, 0, so], undefined, 2);
+  /**
+   * The end of socket() and socketSync(), once pru_attach has replied: on
+   * failure free the record and throw; else record the PCB and open the
+   * Socket. No lock, no sleep.
+   */
+  private attached(so: number, r: { err: number; res: number[] }): Socket {
     if (r.err !== 0) {
       this.freeSocket(so);
       throw new ErrnoError(r.err, 'socket');
@@ -127,19 +129,19 @@ export class SocketLayer {
     return s;
   }
 
+  /** socket(2) + pru_attach on a CPU chosen round robin (or `cpu`). */
+  async socket(proto: number, cpu = this.nextCpu++ % this.ctx.ncpus): Promise<Socket> {
+    const so = this.allocSocket(proto, cpu);
+    const r = await this.request(cpu, PRU_ATTACH, [proto, 0, so], undefined, 2);
+    return this.attached(so, r);
+  }
+
   /** socket(2) for workers: blocks until the owning CPU has attached the PCB. */
   socketSync(proto: number, cpu = this.nextCpu++ % this.ctx.ncpus): Socket {
     assertWorker('socket');
     const so = this.allocSocket(proto, cpu);
     const r = this.requestSync(cpu, PRU_ATTACH, [proto, 0, so], undefined, 2);
-    if (r.err !== 0) {
-      this.freeSocket(so);
-      throw new ErrnoError(r.err, 'socket');
-    }
-    this.ctx.i32[(so >> 2) + SO_PCB] = r.res[A_PCB];
-    const s = new Socket(this, so);
-    this.open.add(s);
-    return s;
+    return this.attached(so, r);
   }
 
   /** socketpair(2) for workers (blocking). */

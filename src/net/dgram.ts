@@ -44,6 +44,10 @@ export class Socket extends EventEmitter {
     this.stack = stack;
     this.pcb = stack.udp.attach();
     this.pcb.onReadable = () => this.drain();
+    this.pcb.onError = (e) => {
+      this.pcb.soError = 0;
+      this.emit('error', new NetError(e, 'recvmsg'));
+    };
     if (opts.recvBufferSize !== undefined) this.setRecvBufferSize(opts.recvBufferSize);
   }
 

@@ -6,7 +6,7 @@
  */
 import { SlabnetError } from '../errors.js';
 import { errnoName } from '../mp/errno.js';
-export { EADDRINUSE, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS, EISCONN, ENOTCONN, EDESTADDRREQ } from '../mp/errno.js';
+export { EADDRINUSE, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS, EISCONN, ENOTCONN, EDESTADDRREQ, ECONNREFUSED } from '../mp/errno.js';
 export const EACCES = 13;
 export const ENETUNREACH = 51;
 export const EHOSTDOWN = 64;

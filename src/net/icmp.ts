@@ -11,20 +11,26 @@
 import { M_NOWAIT } from '../uma/flags.js';
 import { m_append } from '../mbuf/ops.js';
 import { M_DATA, M_LEN, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../mbuf/layout.js';
-import { IPPROTO_ICMP, INADDR_BROADCAST, IP_OFFMASK, ipDst, ipOffField, ipProto, ipSrc, ipTotalLen, ipTtl } from '../wire/ipv4.js';
+import { IPPROTO_ICMP, IPPROTO_UDP, INADDR_BROADCAST, IP_HLEN_MIN, IP_OFFMASK, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipTotalLen, ipTtl } from '../wire/ipv4.js';
 import {
   ICMP_ECHO,
   ICMP_ECHOREPLY,
   ICMP_HLEN,
+  ICMP_NEXTMTU,
   ICMP_TIMXCEED,
   ICMP_UNREACH,
+  ICMP_UNREACH_NEEDFRAG,
+  ICMP_UNREACH_PORT,
+  icmpCode,
   icmpEmit,
   icmpIsError,
   icmpParse,
   icmpType,
 } from '../wire/icmp.js';
 import { cksumFinish } from '../wire/checksum.js';
-import { write16 } from '../wire/bytes.js';
+import { read16, write16 } from '../wire/bytes.js';
+import { ECONNREFUSED } from './errno.js';
+import { PMTU_MIN, pmtuPlateau } from './hostcache.js';
 import { WIRE_OK, WIRE_BAD_CKSUM } from '../wire/codes.js';
 import { IFCAP_RXCSUM } from './ifnet.js';
 import { chainSum, MAX_HDR, mtod, pullup, trimFront } from './mchain.js';
@@ -48,6 +54,8 @@ export class Icmp {
   private lastRefill = performance.now();
   /** Echo replies received, for a local ping (id, seq) -> handler. */
   onEchoReply: ((src: number, id: number, seq: number, dataLen: number) => void) | null = null;
+  /** Errors received (unreachable, time exceeded): who sent it, type, code, the quoted destination (traceroute's view). */
+  onErrorReceived: ((src: number, type: number, code: number, quotedDst: number) => void) | null = null;
 
   constructor(private readonly st: Stack, cfg: Partial<IcmpConfig> = {}) {
     this.cfg = { ...ICMP_DEFAULTS, ...cfg };
@@ -121,15 +129,91 @@ export class Icmp {
         break;
       case ICMP_UNREACH:
         s[ICPS.inhist_unreach]++;
+        m = this.ctlinput(m, d, len);
+        if (m !== 0) this.reportError(m, src, len);
         break;
       case ICMP_TIMXCEED:
         s[ICPS.inhist_timxceed]++;
+        m = pullup(mb, m, Math.min(len, ICMP_HLEN + IP_HLEN_MIN));
+        if (m !== 0) this.reportError(m, src, len);
         break;
       default:
         s[ICPS.inhist_other]++;
     }
     void ttl;
-    mb.m_freem(m);
+    if (m !== 0) mb.m_freem(m);
+  }
+
+  /** Tell onErrorReceived about an error message (ICMP header in front of m, pulled up). */
+  private reportError(m: number, src: number, len: number): void {
+    if (this.onErrorReceived === null) return;
+    const u8 = this.st.mb.u8;
+    const d = mtod(this.st.mb, m);
+    const qdst = len >= ICMP_HLEN + IP_HLEN_MIN && this.st.mb.i32[(m + M_LEN) >> 2] >= ICMP_HLEN + IP_HLEN_MIN ? ipDst(u8, d + ICMP_HLEN) : 0;
+    this.onErrorReceived(src, u8[d], u8[d + 1], qdst);
+  }
+
+  /**
+   * pr_ctlinput for a destination unreachable about a datagram we sent:
+   * the quoted IP header (+ 8 bytes) follows the 8-byte ICMP header at d.
+   * Fragmentation needed records the path MTU of the quoted destination
+   * (RFC 1191; a zero next-hop MTU from an old router means the plateau
+   * below the quoted length); port unreachable sets ECONNREFUSED on the
+   * connected UDP socket of that 4-tuple (udp_ctlinput / in_pcbnotify).
+   * Returns m (possibly moved by pullup, 0 when lost); m is not freed.
+   */
+  private ctlinput(m: number, d: number, len: number): number {
+    const st = this.st;
+    const mb = st.mb;
+    const s = st.stats.icmp;
+    if (len < ICMP_HLEN + IP_HLEN_MIN) {
+      s[ICPS.badlen]++;
+      return m;
+    }
+    const code = icmpCode(mb.u8, d);
+    m = pullup(mb, m, Math.min(len, ICMP_HLEN + IP_HLEN_MIN + 8));
+    if (m === 0) return 0;
+    d = mtod(mb, m);
+    const u8 = mb.u8;
+    const q = d + ICMP_HLEN;
+    const qhlen = ipHlen(u8, q);
+    if (u8[q] >> 4 !== 4 || qhlen < IP_HLEN_MIN) {
+      s[ICPS.badlen]++;
+      return m;
+    }
+    const qsrc = ipSrc(u8, q);
+    const qdst = ipDst(u8, q);
+    // Only about datagrams this host sent.
+    if (!st.isLocal(qsrc)) return m;
+    if (code === ICMP_UNREACH_NEEDFRAG) {
+      let mtu = read16(u8, d + ICMP_NEXTMTU);
+      if (mtu === 0) mtu = pmtuPlateau(ipTotalLen(u8, q));
+      if (mtu < PMTU_MIN) {
+        s[ICPS.badcode]++;
+        return m;
+      }
+      const ifmtu = st.routes.lookup(qdst)?.ifp.mtu ?? 0;
+      if (mtu < ifmtu && st.pmtu.update(qdst, mtu, performance.now())) s[ICPS.pmtuupdates]++;
+      return m;
+    }
+    if (code === ICMP_UNREACH_PORT && ipProto(u8, q) === IPPROTO_UDP && len >= ICMP_HLEN + qhlen + 4) {
+      if (mb.i32[(m + M_LEN) >> 2] < ICMP_HLEN + qhlen + 4) {
+        m = pullup(mb, m, ICMP_HLEN + qhlen + 4);
+        if (m === 0) return 0;
+        d = mtod(mb, m);
+      }
+      const uq = d + ICMP_HLEN + qhlen;
+      const sport = read16(mb.u8, uq);
+      const dport = read16(mb.u8, uq + 2);
+      const pcb = st.udp.lookup(qsrc, sport, qdst, dport);
+      // BSD tells only connected sockets: an unconnected one may talk to many peers.
+      if (pcb !== null && pcb.faddr === qdst && pcb.fport === dport) {
+        pcb.soError = ECONNREFUSED;
+        s[ICPS.refused]++;
+        pcb.onError?.(ECONNREFUSED);
+      }
+    }
+    return m;
   }
 
   /**

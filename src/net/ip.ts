@@ -8,7 +8,9 @@
  * ICMP or UDP. Everything malformed is counted (ipstat) and freed.
  *
  * Output: route, prepend a 20-byte header, send whole or fragment to the
- * interface MTU (honouring DF). The caller's packet is always consumed.
+ * smaller of the interface MTU and the destination's path MTU (honouring DF:
+ * EMSGSIZE). Packets for other hosts go to ip_forward (ipforward.ts) when
+ * net.inet.ip.forwarding is on, and are dropped (ips_cantforward) when off. The caller's packet is always consumed.
  *
  * Per stack instance; no lock; never sleeps.
  */
@@ -44,6 +46,7 @@ import { copyPacket, mtod, prepend, pullup, trimBack } from './mchain.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
 import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from './errno.js';
+import { ipForward } from './ipforward.js';
 
 /** Map a parse code to its ipstat counter. */
 function countBad(st: Stack, code: number): void {
@@ -112,6 +115,11 @@ export function ipInput(st: Stack, ifp: Ifnet, m: number): void {
   if (plen > total) trimBack(mb, m, plen - total);
   const dst = ipDst(mb.u8, h);
   if (!st.acceptsDst(ifp, dst)) {
+    // Not ours: a router sends it on (ip_forward); a host drops it.
+    if (st.cfg.forwarding) {
+      ipForward(st, ifp, m);
+      return;
+    }
     s[IPS.cantforward]++;
     mb.m_freem(m);
     return;
@@ -177,7 +185,13 @@ export function ipOutput(st: Stack, m: number, src: number, dst: number, proto: 
   const total = plen + IP_HLEN_MIN;
   const cks = (ifp.capenable & IFCAP_TXCSUM) === 0;
   s[IPS.localout]++;
-  if (total <= ifp.mtu) {
+  // Path MTU (RFC 1191) learned from "fragmentation needed"; one size test while none is known.
+  let mtu = ifp.mtu;
+  if (st.pmtu.size !== 0) {
+    const p = st.pmtu.lookup(dst, performance.now());
+    if (p !== 0 && p < mtu) mtu = p;
+  }
+  if (total <= mtu) {
     m = prepend(mb, m, IP_HLEN_MIN);
     if (m === 0) {
       s[IPS.odropped]++;
@@ -192,17 +206,17 @@ export function ipOutput(st: Stack, m: number, src: number, dst: number, proto: 
     mb.m_freem(m);
     return EMSGSIZE;
   }
-  return ipFragment(st, ifp, m, plen, src, dst, nexthop, proto, o, cks);
+  return ipFragment(st, ifp, mtu, m, plen, src, dst, nexthop, proto, o, cks);
 }
 
 /**
  * Fragment a payload of plen bytes into MTU-sized IP packets (each a copy
  * into its own cluster), send them in order and free the original.
  */
-function ipFragment(st: Stack, ifp: Ifnet, m: number, plen: number, src: number, dst: number, nexthop: number, proto: number, o: IpOutOpts, cks: boolean): number {
+function ipFragment(st: Stack, ifp: Ifnet, mtu: number, m: number, plen: number, src: number, dst: number, nexthop: number, proto: number, o: IpOutOpts, cks: boolean): number {
   const mb = st.mb;
   const s = st.stats.ip;
-  const chunk = (ifp.mtu - IP_HLEN_MIN) & ~7;
+  const chunk = (mtu - IP_HLEN_MIN) & ~7;
   if (chunk < 8 || plen > 65535 - IP_HLEN_MIN) {
     s[IPS.cantfrag]++;
     mb.m_freem(m);

@@ -16,6 +16,7 @@ import { ARP_DEFAULTS } from './arp.js';
 import { ICMP_DEFAULTS } from './icmp.js';
 import { REASS_DEFAULTS } from './reass.js';
 import { UDP_DEFAULTS } from './udp.js';
+import { PMTU_EXPIRE_DEFAULT } from './hostcache.js';
 import type { Stack } from './stack.js';
 import type { Ifnet } from './ifnet.js';
 import type { Mbufs } from '../mbuf/mbuf.js';
@@ -50,6 +51,8 @@ const t = (name: string, section: Section, key: string, description: string, ini
 /** Every tunable of the stack (FreeBSD's names). */
 export const NET_TUNABLES: readonly NetTunable[] = [
   t('net.inet.ip.ttl', 'ip', 'ttl', 'Maximum TTL on IP packets', IPDEFTTL, 1, 255),
+  t('net.inet.ip.forwarding', 'ip', 'forwarding', 'Enable IP forwarding between interfaces', false),
+  t('net.inet.ip.pmtu_expire', 'ip', 'pmtuExpire', 'Lifetime of a learned path MTU (seconds)', PMTU_EXPIRE_DEFAULT, 1),
   t('net.inet.ip.maxfragpackets', 'reass', 'maxFragPackets', 'Maximum number of IPv4 fragment reassembly queue entries', REASS_DEFAULTS.maxFragPackets),
   t('net.inet.ip.maxfragsperpacket', 'reass', 'maxFragsPerPacket', 'Maximum number of IPv4 fragments allowed per packet', REASS_DEFAULTS.maxFragsPerPacket),
   t('net.inet.ip.maxfragbytes', 'reass', 'maxFragBytes', 'Maximum bytes held in IPv4 fragment queues', REASS_DEFAULTS.maxFragBytes),

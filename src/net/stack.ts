@@ -25,6 +25,7 @@ import { ipDeliver, ipInput, ipOutput, type IpOutOpts } from './ip.js';
 import { Icmp, type IcmpConfig } from './icmp.js';
 import { Reassembly, type ReassConfig } from './reass.js';
 import { RouteTable } from './route.js';
+import { HostCache, PMTU_EXPIRE_DEFAULT } from './hostcache.js';
 import { ETHS, IPS, formatNetstatS, newStats, type NetStats } from './stats.js';
 import { UdpTable, type UdpConfig } from './udp.js';
 import { mtod, prepend, pullup, trimFront } from './mchain.js';
@@ -34,12 +35,18 @@ export interface StackConfig {
   ttl: number;
   /** Period of the slow timer (ARP and reassembly timeouts), ms. */
   timerMs: number;
+  /** net.inet.ip.forwarding: act as a router (forward packets not for us). Off by default, as FreeBSD. */
+  forwarding: boolean;
+  /** net.inet.ip.pmtu_expire: lifetime of a learned path MTU, seconds (RFC 1191: about 10 minutes). */
+  pmtuExpire: number;
 }
 
 export interface StackOptions {
   name?: string;
   ttl?: number;
   timerMs?: number;
+  forwarding?: boolean;
+  pmtuExpire?: number;
   arp?: Partial<ArpConfig>;
   reass?: Partial<ReassConfig>;
   icmp?: Partial<IcmpConfig>;
@@ -76,6 +83,8 @@ export class Stack {
   readonly reass: Reassembly;
   readonly icmp: Icmp;
   readonly udp: UdpTable;
+  /** Path MTU per destination, learned from ICMP fragmentation needed. */
+  readonly pmtu: HostCache;
   private ipId: number;
   private timer: NodeJS.Timeout | null = null;
   private localQ: number[] = [];
@@ -91,7 +100,8 @@ export class Stack {
     this.mb = mb;
     this.stats = opts.stats ?? newStats();
     this.name = opts.name ?? 'stack';
-    this.cfg = { ttl: opts.ttl ?? IPDEFTTL, timerMs: opts.timerMs ?? 100 };
+    this.cfg = { ttl: opts.ttl ?? IPDEFTTL, timerMs: opts.timerMs ?? 100, forwarding: opts.forwarding ?? false, pmtuExpire: opts.pmtuExpire ?? PMTU_EXPIRE_DEFAULT };
+    this.pmtu = new HostCache(() => this.cfg.pmtuExpire);
     this.arp = new ArpTable(this, opts.arp);
     this.reass = new Reassembly(this, opts.reass);
     this.icmp = new Icmp(this, opts.icmp);
@@ -164,6 +174,8 @@ export class Stack {
     const u = this.udp.cfg as unknown as Record<string, unknown>;
     return [
       n('net.inet.ip.ttl', c, 'ttl', 'Maximum TTL on IP packets'),
+      n('net.inet.ip.forwarding', c, 'forwarding', 'Enable IP forwarding between interfaces'),
+      n('net.inet.ip.pmtu_expire', c, 'pmtuExpire', 'Lifetime of a learned path MTU (seconds)'),
       n('net.inet.ip.maxfragpackets', r, 'maxFragPackets', 'Maximum number of IPv4 fragment reassembly queue entries'),
       n('net.inet.ip.maxfragsperpacket', r, 'maxFragsPerPacket', 'Maximum number of IPv4 fragments allowed per packet'),
       n('net.inet.ip.maxfragbytes', r, 'maxFragBytes', 'Maximum bytes held in IPv4 fragment queues'),
@@ -335,6 +347,7 @@ export class Stack {
   slowtimo(now: number): void {
     this.arp.timer(now);
     this.reass.timer(now);
+    if (this.pmtu.size !== 0) this.pmtu.timer(now);
   }
 
   /** `netstat -s` text. */
@@ -349,6 +362,7 @@ export class Stack {
     this.udp.flush();
     this.arp.flush();
     this.reass.flush();
+    this.pmtu.flush();
     for (const m of this.localQ) this.mb.m_freem(m);
     this.localQ = [];
     for (const i of this.ifs) i.detach();

@@ -31,7 +31,8 @@ export const IP_DESC = [
   ['reassembled', '%d packets reassembled ok'],
   ['delivered', '%d packets for this host'],
   ['noproto', '%d packets for unknown/unsupported protocol'],
-  ['cantforward', '%d packets not forwardable (not for this host)'],
+  ['forward', '%d packets forwarded'],
+  ['cantforward', '%d packets not forwardable'],
   ['localout', '%d packets sent from this host'],
   ['odropped', '%d output packets dropped due to no bufs, etc.'],
   ['noroute', '%d output packets discarded due to no route'],
@@ -60,6 +61,8 @@ export const ICMP_DESC = [
   ['bmcastecho', '%d broadcast echo requests ignored'],
   ['ratelimited', '%d responses suppressed by rate limiting (icmplim)'],
   ['noerror', '%d errors not sent for broadcasts, fragments or bad sources'],
+  ['pmtuupdates', '%d path MTU updates from fragmentation needed'],
+  ['refused', '%d port unreachables reported to connected sockets'],
 ] as const;
 
 export const UDP_DESC = [

@@ -51,6 +51,8 @@ export class UdpPcb {
   faddr = 0;
   fport = 0;
   broadcast = false;
+  /** IP_DONTFRAG: send with DF set (EMSGSIZE above the path MTU). */
+  dontfrag = false;
   closed = false;
   ttl: number;
   /** Receive queue: ring of (mbuf, src addr, src port) triples. */
@@ -60,6 +62,10 @@ export class UdpPcb {
   rcvBytes = 0;
   /** Datagrams dropped because the queue was full (so_rcv overflow). */
   drops = 0;
+  /** so_error: a pending asynchronous error (ECONNREFUSED from ICMP port unreachable on a connected socket). */
+  soError = 0;
+  /** Called when soError is set (the socket layer reports it, as BSD's sorwakeup with so_error). */
+  onError: ((errno: number) => void) | null = null;
   /** Called (once per batch, by the stack) when datagrams were queued. */
   onReadable: (() => void) | null = null;
   readablePending = false;
@@ -410,7 +416,7 @@ export class UdpTable {
       write16(mb.u8, u + 6, udpCksumValue(chainSum(mb, m, 0, ulen, pseudoHeaderSum(laddr, faddr, IPPROTO_UDP, ulen))));
     }
     s[UDPS.opackets]++;
-    const e = st.ipOutput(m, laddr, faddr, IPPROTO_UDP, { ttl: pcb.ttl, tos: 0, df: false });
+    const e = st.ipOutput(m, laddr, faddr, IPPROTO_UDP, { ttl: pcb.ttl, tos: 0, df: pcb.dontfrag });
     if (e !== 0) s[UDPS.odropped]++;
     return e;
   }

@@ -62,8 +62,9 @@ import { EJUSTRETURN, EINVAL } from '../mp/errno.js';
 import { Mbufs } from '../mbuf/mbuf.js';
 import { M_DATA, M_LEN } from '../mbuf/layout.js';
 import { ETH_HLEN, ETHERTYPE_IPV4, ethType } from '../wire/ethernet.js';
-import { IP_MF, IP_OFFMASK, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipToString } from '../wire/ipv4.js';
+import { IP_MF, IP_OFFMASK, IPPROTO_ICMP, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipToString } from '../wire/ipv4.js';
 import { udpDport, udpSport } from '../wire/udp.js';
+import { ICMP_HLEN, ICMP_UNREACH } from '../wire/icmp.js';
 import { IFC_IQDROPS, IFC_OQDROPS, Ifnet, type IfDriver } from './ifnet.js';
 import { Stack } from './stack.js';
 import { createSocket, type Socket } from './dgram.js';
@@ -149,7 +150,30 @@ export function frameCpu(u8: Uint8Array, f: number, len: number, ncpus: number):
   if ((ipOffField(u8, ip) & (IP_MF | IP_OFFMASK)) === 0 && ipProto(u8, ip) === IPPROTO_UDP && len >= ETH_HLEN + hl + 8) {
     return rssCpu(toeplitz4(src, dst, udpSport(u8, ip + hl), udpDport(u8, ip + hl)), ncpus);
   }
+  const q = icmpQuotedUdp(u8, ip, hl, f + len);
+  if (q >= 0) return rssCpu(q, ncpus);
   return rssCpu(toeplitz2(src, dst), ncpus);
+}
+
+/**
+ * DragonFly's udp_ctlport: an ICMP destination unreachable about a UDP
+ * datagram we sent must reach the CPU that owns the quoted flow, since a
+ * connected PCB exists on that CPU only (the ICMP's own 2-tuple would pick
+ * an arbitrary CPU whose stack has no such PCB, and the ECONNREFUSED would
+ * be lost). The quoted datagram went laddr:lport -> faddr:fport; its replies,
+ * which decide the owning CPU (connectedCpu), hash as faddr:fport ->
+ * laddr:lport. Returns that hash, or -1 when the frame is not an
+ * unfragmented ICMP unreachable quoting the ports of a first UDP fragment
+ * within [ip, end). Reads bytes only; no lock, never sleeps.
+ */
+function icmpQuotedUdp(u8: Uint8Array, ip: number, hl: number, end: number): number {
+  if ((ipOffField(u8, ip) & (IP_MF | IP_OFFMASK)) !== 0 || ipProto(u8, ip) !== IPPROTO_ICMP) return -1;
+  const icmp = ip + hl;
+  const q = icmp + ICMP_HLEN;
+  if (q + 20 > end || u8[icmp] !== ICMP_UNREACH || u8[q] >> 4 !== 4) return -1;
+  const qhl = ipHlen(u8, q);
+  if (qhl < 20 || q + qhl + 4 > end || ipProto(u8, q) !== IPPROTO_UDP || (ipOffField(u8, q) & IP_OFFMASK) !== 0) return -1;
+  return toeplitz4(ipDst(u8, q), ipSrc(u8, q), udpDport(u8, q + qhl), udpSport(u8, q + qhl));
 }
 
 interface Host {

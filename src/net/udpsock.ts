@@ -25,6 +25,22 @@
  * the user announced it is about to sleep (US_RWAIT), the same Dekker
  * protocol the sockbuf uses for one ring, extended to a socket with many.
  *
+ * so_error: an ICMP port unreachable about a datagram a CONNECTED socket
+ * sent reaches the CPU that owns its PCB (mpnet.ts frameCpu dispatches the
+ * error by the quoted 4-tuple, as DragonFly's udp_ctlport), where icmp.ts
+ * sets ECONNREFUSED on the PCB and calls pcb.onError. That CPU moves the
+ * error into the socket record's US_SOERROR word (so_error belongs to the
+ * socket, not to one CPU's replica: it clears the PCB's copy) and wakes the
+ * user with the same Dekker protocol as a datagram (store US_SOERROR, then
+ * look at US_RWAIT; the user stores US_RWAIT, then looks at US_SOERROR). The
+ * user takes it with an atomic exchange to 0 (BSD's so_error read-and-clear
+ * in soreceive), so each error is reported once and the next send/recv
+ * works; a second ICMP before the user looked overwrites the first, as
+ * so_error does. An error word rather than a record in the sockbuf because
+ * so_error is not data: it must not wait behind queued datagrams nor take
+ * ring space (a full ring would lose it). Unconnected sockets are never told
+ * (icmp.ts only notifies a PCB whose foreign address and port match).
+ *
  * Every handler runs on its CPU's protocol thread; nothing locks or sleeps.
  */
 import type { ProtocolThread } from '../mp/protothread.js';
@@ -54,6 +70,8 @@ export const US_CPU = 3;
 /** The user's wake word (own cache line): RWAIT announced by the user, RSEQ bumped by CPUs. */
 export const US_RWAIT = 16;
 export const US_RSEQ = 17;
+/** Pending so_error (errno, 0: none), set by the owning CPU, taken by the user (in the wake word's line). */
+export const US_SOERROR = 18;
 /** Receive sockbuf of CPU c at word US_RCV + c. */
 export const US_RCV = 32;
 export const US_MAX_CPUS = US_BYTES / 4 - US_RCV;
@@ -155,12 +173,24 @@ export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackO
     }
   };
 
+  /**
+   * in_pcbnotify's sorwakeup with so_error: publish the PCB's pending error in
+   * the socket record (clearing the PCB's copy) and wake the user. Runs on
+   * this CPU's protocol thread; no lock, never sleeps.
+   */
+  const postError = (s: SoUdp, errno: number): void => {
+    s.pcb.soError = 0;
+    Atomics.store(i32, (s.rec >> 2) + US_SOERROR, errno);
+    wakeUser(s.rec);
+  };
+
   const newPcb = (rec: number, host: number, stack: Stack): SoUdp => {
     const pcb = stack.udp.attach();
     // The sockbuf bounds what is queued; the PCB's own ring only carries a batch.
     pcb.recvspace = 64 << 20;
     const s: SoUdp = { rec, host, stack, pcb, moving: false, rcv: i32[(rec >> 2) + US_RCV + td.cpu], sndbuf: 9216, lingerOn: 0, lingerSecs: 0 };
     pcb.onReadable = () => toSockbuf(s);
+    pcb.onError = (errno) => postError(s, errno);
     return s;
   };
 

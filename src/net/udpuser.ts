@@ -48,6 +48,7 @@ import {
   US_RCV,
   US_RSEQ,
   US_RWAIT,
+  US_SOERROR,
   connectedCpu,
   udpSocketZone,
 } from './udpsock.js';
@@ -87,6 +88,8 @@ export class UdpSocket extends EventEmitter {
   private refed = true;
   /** Datagrams read from each CPU's ring (which CPUs served this socket). */
   readonly receivedPerCpu: number[];
+  /** Asynchronous errors (so_error, e.g. ECONNREFUSED) taken from the socket record. */
+  soErrors = 0;
 
   constructor(layer: SocketLayer, opts: UserSocketOptions) {
     super();
@@ -424,6 +427,8 @@ export class UdpSocket extends EventEmitter {
     const rings: number[] = [];
     for (let c = 0; c < this.ncpus; c++) rings.push(i32[w + US_RCV + c]);
     while (!this.closed) {
+      this.takeError();
+      if (this.closed) return;
       let got = 0;
       let eof = 0;
       for (let c = 0; c < rings.length && !this.closed; c++) {
@@ -443,7 +448,7 @@ export class UdpSocket extends EventEmitter {
       }
       const seq = Atomics.load(i32, w + US_RSEQ);
       Atomics.store(i32, w + US_RWAIT, 1);
-      let any = false;
+      let any = Atomics.load(i32, w + US_SOERROR) !== 0;
       for (let c = 0; c < rings.length; c++) if (sbs.sbavail(rings[c]) > 0) any = true;
       if (!any && !this.closed) {
         const r = Atomics.waitAsync(i32, w + US_RSEQ, seq, READ_WAIT_MS);
@@ -451,6 +456,25 @@ export class UdpSocket extends EventEmitter {
       }
       Atomics.store(i32, w + US_RWAIT, 0);
     }
+  }
+
+  /**
+   * soreceive's so_error check: take the pending error the owning CPU
+   * published (udpsock.ts US_SOERROR), clearing it in the same atomic step
+   * so it is reported exactly once, and emit it as 'error' (code
+   * ECONNREFUSED, errno 61 for an ICMP port unreachable) if anyone listens.
+   * The socket stays usable. User thread; no lock, never sleeps.
+   */
+  private takeError(): void {
+    const e = Atomics.exchange(this.layer.ctx.i32, (this.rec >> 2) + US_SOERROR, 0);
+    if (e === 0) return;
+    this.soErrors++;
+    // On the next tick, so a throwing listener cannot stop the reader; with
+    // no listener the error is only counted (soErrors), never a crash.
+    const err = new NetError(e, 'recvmsg');
+    process.nextTick(() => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
   }
 
   /** The edge: one copy out of the arena into a Buffer, the chain freed at once. */

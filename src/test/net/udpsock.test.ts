@@ -8,7 +8,8 @@ import { leakCheck, testUma } from '../helpers.js';
 import { Mbufs } from '../../mbuf/mbuf.js';
 import { Machine } from '../../mp/machine.js';
 import { SocketLayer } from '../../socket/socket.js';
-import { NET_ECHO_BIND } from '../../net/mpnet.js';
+import { NET_ECHO_BIND, frameCpu } from '../../net/mpnet.js';
+import { rssCpu, toeplitz2 } from '../../net/toeplitz.js';
 import { HOST0, HOST1, NET_HANDLERS, formatNetstatAn, netQuiesce, netSetup, pcbList } from '../../net/netuser.js';
 import { connectedCpu } from '../../net/udpsock.js';
 import { createSocket, type UdpSocket } from '../../net/udpuser.js';
@@ -189,4 +190,90 @@ test('stack tunables are sysctls shared through the arena: a limit set in the ma
     await sys.stop();
   }
   done();
+});
+
+/** The next 'error' of s, or null if none comes within ms. */
+function nextError(s: UdpSocket, ms: number): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((res) => {
+    const t = setTimeout(() => {
+      s.off('error', on);
+      res(null);
+    }, ms);
+    const on = (e: NodeJS.ErrnoException) => {
+      clearTimeout(t);
+      s.off('error', on);
+      res(e);
+    };
+    s.on('error', on);
+  });
+}
+
+test('ICMP port unreachable reaches a connected socket on another CPU as ECONNREFUSED, once per ICMP, and the socket works after', async () => {
+  await withMachine(2, async (m, layer) => {
+    // The ICMP's own 2-tuple hashes to icmpCpu; pick a local port whose
+    // connected PCB lives on the OTHER CPU, so only the dispatch by the
+    // quoted 4-tuple (frameCpu) can bring the error to the PCB.
+    const icmpCpu = rssCpu(toeplitz2(HOST1, HOST0), 2);
+    const dead = 9;
+    let lport = 41000;
+    while (connectedCpu(HOST0, lport, HOST1, dead, 2) === icmpCpu) lport++;
+    const s = createSocket(layer, { type: 'udp4', host: 0 });
+    s.bind(lport);
+    s.connect(dead, '10.0.0.2');
+    await once(s, 'connect');
+    assert.equal(s.cpu, 1 - icmpCpu);
+    for (let round = 1; round <= 2; round++) {
+      const pending = nextError(s, 5000);
+      s.send(`knock ${round}`);
+      const e = await pending;
+      assert.ok(e !== null, `round ${round}: no error`);
+      assert.equal(e.code, 'ECONNREFUSED');
+      assert.equal(e.errno, 61);
+      assert.equal(s.soErrors, round, 'one error per ICMP');
+    }
+    // Cleared when read: no further error without a new ICMP.
+    assert.equal(await nextError(s, 200), null);
+    // A send to a listening port works afterwards.
+    for (let c = 0; c < 2; c++) assert.deepEqual(await m.call(c, NET_ECHO_BIND, [1, 7]), [0]);
+    s.connect(7, '10.0.0.2');
+    await once(s, 'connect');
+    const got = await exchange(s, 3);
+    assert.deepEqual(got.map(String).sort(), ['req 0', 'req 1', 'req 2']);
+    assert.equal(s.soErrors, 2);
+    // Unconnected sockets are not told (BSD): the datagram is sent, the ICMP comes back, no error.
+    const u = createSocket(layer, { type: 'udp4', host: 0 });
+    u.on('error', () => assert.fail('unconnected socket got an error'));
+    const sent = await new Promise<Error | null>((res) => u.send('knock', dead, '10.0.0.2', (e: Error | null) => res(e)));
+    assert.equal(sent, null);
+    assert.equal(await nextError(u, 300), null);
+    assert.equal(u.soErrors, 0);
+    await closeAll(s, u);
+  });
+});
+
+test('frameCpu sends an ICMP unreachable quoting UDP to the CPU owning the quoted flow', () => {
+  // Ethernet + IP(ICMP, 10.0.0.2 -> 10.0.0.1) + ICMP unreach port + quoted IP(UDP, 10.0.0.1 -> 10.0.0.2) + ports.
+  const f = new Uint8Array(14 + 20 + 8 + 20 + 8);
+  f[12] = 0x08;
+  const ip = (o: number, proto: number, src: number, dst: number) => {
+    f[o] = 0x45;
+    f[o + 9] = proto;
+    new DataView(f.buffer).setUint32(o + 12, src);
+    new DataView(f.buffer).setUint32(o + 16, dst);
+  };
+  ip(14, 1, HOST1, HOST0);
+  f[34] = 3;
+  f[35] = 3;
+  ip(42, 17, HOST0, HOST1);
+  for (let n = 2; n <= 8; n++) {
+    for (let lport = 40000; lport < 40040; lport++) {
+      new DataView(f.buffer).setUint16(62, lport);
+      new DataView(f.buffer).setUint16(64, 9);
+      assert.equal(frameCpu(f, 0, f.length, n), connectedCpu(HOST0, lport, HOST1, 9, n));
+    }
+  }
+  // Truncated quote or another ICMP type: the 2-tuple as before.
+  assert.equal(frameCpu(f, 0, 14 + 20 + 8 + 20 + 2, 8), rssCpu(toeplitz2(HOST1, HOST0), 8));
+  f[34] = 0;
+  assert.equal(frameCpu(f, 0, f.length, 8), rssCpu(toeplitz2(HOST1, HOST0), 8));
 });

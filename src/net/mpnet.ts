@@ -8,8 +8,9 @@
  * in-memory link: a frame sent by host A is handed, by mbuf handle in a
  * message (zero copy), to the CPU that owns its flow on host B, chosen by the
  * Toeplitz hash of its addresses and ports as RSS does (2-tuple for
- * fragments so every fragment of a datagram meets on one CPU). Transmit
- * happens from any CPU.
+ * fragments so every fragment of a datagram meets on one CPU; an ICMP
+ * unreachable quoting a UDP datagram by the quoted flow, so its error meets
+ * the connected PCB). Transmit happens from any CPU.
  *
  * UDP follows the per-CPU design: an unconnected (server) socket is bound on
  * every CPU, so a busy server is served by all of them; a connected (client)

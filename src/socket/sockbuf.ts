@@ -124,6 +124,25 @@ export interface SbRecord {
 }
 
 /**
+ * Reusable result of sbrecvrecordInto: one per reader, filled in place so
+ * that a datagram read allocates nothing. `addr` holds the first `addrLen`
+ * bytes of the source address (addrLen -1: the record had none).
+ */
+export class SbRecordBuf {
+  /** The data chain (owned by the caller after a successful read); 0 for an empty datagram. */
+  m = 0;
+  /** Data bytes of the record. */
+  len = 0;
+  /** Bytes of `addr` that are valid; -1 when the record carried no address. */
+  addrLen = -1;
+  /** Address storage (an MT_SONAME mbuf holds at most MLEN bytes). */
+  readonly addr = new Uint8Array(MLEN);
+}
+
+/** sbread copies runs up to this many bytes by a plain loop instead of making a view. */
+const COPY_SHORT = 32;
+
+/**
  * Socket-buffer operations of one thread. Whether the thread acts as the
  * producer or the consumer of a given sockbuf is the caller's business;
  * each function says which side may call it.
@@ -134,6 +153,8 @@ export class SockBufs {
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
   private readonly maxIdx: number;
+  /** Result object of the old-form sbrecvrecord's inner call. */
+  private readonly recBuf = new SbRecordBuf();
 
   constructor(mb: Mbufs, zone?: Zone) {
     this.mb = mb;
@@ -558,7 +579,10 @@ export class SockBufs {
       for (let x = m; copied < n && x !== 0; x = i32[(x + M_NEXT) >> 2]) {
         const k = Math.min(i32[(x + M_LEN) >> 2], n - copied);
         const d = i32[(x + M_DATA) >> 2];
-        dst.set(this.u8.subarray(d, d + k), dstOff + done + copied);
+        // Short runs by a loop (no view); longer ones need a view of the run: Node 20
+        // has no allocation-free copy from part of the arena into a JS array.
+        if (k <= COPY_SHORT) for (let j = 0; j < k; j++) dst[dstOff + done + copied + j] = this.u8[d + j];
+        else dst.set(this.u8.subarray(d, d + k), dstOff + done + copied);
         copied += k;
       }
       if (n === rest) {
@@ -634,19 +658,37 @@ export class SockBufs {
    * Consumer only.
    */
   sbrecvrecord(sb: number): SbRecord | null {
+    const r = this.recBuf;
+    if (!this.sbrecvrecordInto(sb, r)) return null;
+    return { addr: r.addrLen < 0 ? null : r.addr.slice(0, r.addrLen), m: r.m, len: r.len };
+  }
+
+  /**
+   * sbrecvrecord without allocation: fills `out` (its chain, length and a
+   * copy of the source address) and returns true, or false when no record
+   * is queued (`out` untouched). The caller owns and frees `out.m`.
+   * Consumer only; never sleeps.
+   */
+  sbrecvrecordInto(sb: number, out: SbRecordBuf): boolean {
     const slot = this.headSlot(sb);
-    if (slot < 0) return null;
+    if (slot < 0) return false;
     const i32 = this.i32;
     const flags = i32[slot + SL_FLAGS];
     const len = i32[slot + SL_LEN];
     let m = this.sbtake(sb);
-    let addr: Uint8Array | null = null;
+    let addrLen = -1;
     if ((flags & SL_ADDR) !== 0) {
       const d = i32[(m + M_DATA) >> 2];
-      addr = this.u8.slice(d, d + i32[(m + M_LEN) >> 2]);
+      addrLen = i32[(m + M_LEN) >> 2];
+      const a = out.addr;
+      // At most MLEN bytes (sbappendaddr's bound): a loop, no view.
+      for (let j = 0; j < addrLen; j++) a[j] = this.u8[d + j];
       m = this.mb.m_free(m);
     }
-    return { addr, m, len };
+    out.m = m;
+    out.len = len;
+    out.addrLen = addrLen;
+    return true;
   }
 
   /** Whether the head slot starts a record (datagram boundaries). Consumer only. */

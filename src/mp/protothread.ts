@@ -70,6 +70,9 @@ export class ProtocolThread {
   private scheduled = false;
   /** True while sleep()'s Atomics.waitAsync is armed (kick must notify it). */
   private asleep = false;
+  /** True while loop() runs; a kick then only asks for another pass (rerun). */
+  private running = false;
+  private rerun = false;
   private onStopped: (() => void) | null = null;
   private readonly i32: Int32Array;
 
@@ -105,6 +108,12 @@ export class ProtocolThread {
    * runs the loop when it resolves. Does not sleep.
    */
   kick(): void {
+    if (this.running) {
+      // Called from inside a pass (a handler or poll hook queued work): the
+      // loop runs again before it sleeps.
+      this.rerun = true;
+      return;
+    }
     if (this.asleep) {
       const p = (this.port >> 2) + P_WAKE;
       Atomics.add(this.i32, p, 1);
@@ -187,6 +196,20 @@ export class ProtocolThread {
 
   private readonly loop = (): void => {
     this.scheduled = false;
+    this.running = true;
+    try {
+      this.runLoop();
+    } finally {
+      this.running = false;
+    }
+    if (this.rerun) {
+      this.rerun = false;
+      this.kick();
+    }
+  };
+
+  /** loop()'s body: passes until idle or ~2 ms, then kick again or sleep. */
+  private runLoop(): void {
     const i32 = this.i32;
     const rec = this.ctx.record >> 2;
     const t0 = performance.now();
@@ -207,8 +230,9 @@ export class ProtocolThread {
       this.kick();
       return;
     }
+    if (this.rerun) return; // loop() schedules the next pass
     this.sleep();
-  };
+  }
 
   /** Spin for spinUs waiting for work; true if some arrived. */
   private spin(): boolean {

@@ -193,13 +193,21 @@ interface Host {
 /** Transmit side of the cross-CPU link: dispatch each frame to its flow's CPU on the peer host. */
 class CrossCpuDriver implements IfDriver {
   private localQ: number[] = [];
-  private scheduled = false;
+  /**
+   * Frames for this same CPU are delivered by the protocol thread's own pass
+   * (a poll hook, as for any interface the CPU owns), never by a JS timer: an
+   * idle CPU may block its event loop (kern.mp.idle_block_us), and a
+   * setImmediate would then wait out the whole block.
+   */
+  private readonly pollLocal = (): number => this.drainLocal();
   constructor(
     private readonly td: ProtocolThread,
     private readonly mb: Mbufs,
     private readonly hosts: Host[],
     private readonly peer: number,
-  ) {}
+  ) {
+    td.pollHooks.push(this.pollLocal);
+  }
 
   output(ifp: Ifnet, m: number): void {
     const mb = this.mb;
@@ -209,10 +217,9 @@ class CrossCpuDriver implements IfDriver {
     if (cpu === this.td.cpu) {
       // Same CPU: deliver on a later turn, never re-entering the sender.
       this.localQ.push(m);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.drainLocal());
-      }
+      // Usually called from the loop's pass, which polls again; from elsewhere
+      // (a device callback) the loop may be asleep and must be woken.
+      if (this.localQ.length === 1) this.td.kick();
       return;
     }
     const msg = ctx.allocmsg(NET_INPUT);
@@ -231,20 +238,24 @@ class CrossCpuDriver implements IfDriver {
     }
   }
 
-  private drainLocal(): void {
-    this.scheduled = false;
+  /** Deliver the frames queued for this CPU; returns how many (work for the loop). */
+  private drainLocal(): number {
     const q = this.localQ;
+    if (q.length === 0) return 0;
     this.localQ = [];
     const h = this.hosts[this.peer];
     for (const m of q) {
       if (h.closed) this.mb.m_freem(m);
       else h.ifp.input(m);
     }
+    return q.length;
   }
 
   detach(): void {
     for (const m of this.localQ) this.mb.m_freem(m);
     this.localQ = [];
+    const i = this.td.pollHooks.indexOf(this.pollLocal);
+    if (i >= 0) this.td.pollHooks.splice(i, 1);
   }
 }
 

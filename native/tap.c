@@ -168,41 +168,30 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* read(fd, u8, off, len): one frame into u8[off..]; never blocks (the fd is non-blocking). */
-static napi_value tap_read(napi_env env, napi_callback_info info) {
+/*
+ * read/write(fd, u8, off, len): one frame into or out of u8[off..off+len).
+ * Never blocks (the fd is non-blocking); returns the byte count or -errno.
+ */
+static napi_value tap_rw(napi_env env, napi_callback_info info, bool writing) {
   size_t argc = 4;
   napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (argc < 4 || !get_fd(env, argv[0], &fd)) return throw_arg(env, "read(fd, u8, off, len)");
+  if (argc < 4 || !get_fd(env, argv[0], &fd))
+    return throw_arg(env, writing ? "write(fd, u8, off, len)" : "read(fd, u8, off, len)");
   int64_t len;
   uint8_t *p = span(env, argv, &len);
   if (p == NULL) return NULL;
   ssize_t n;
-  do n = read(fd, p, (size_t)len);
+  do n = writing ? write(fd, p, (size_t)len) : read(fd, p, (size_t)len);
   while (n < 0 && errno == EINTR);
   napi_value r;
   CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &r));
   return r;
 }
 
-/* write(fd, u8, off, len): one frame from u8[off..]. */
-static napi_value tap_write(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd;
-  if (argc < 4 || !get_fd(env, argv[0], &fd)) return throw_arg(env, "write(fd, u8, off, len)");
-  int64_t len;
-  uint8_t *p = span(env, argv, &len);
-  if (p == NULL) return NULL;
-  ssize_t n;
-  do n = write(fd, p, (size_t)len);
-  while (n < 0 && errno == EINTR);
-  napi_value r;
-  CHECK(napi_create_int32(env, n < 0 ? -errno : (int32_t)n, &r));
-  return r;
-}
+static napi_value tap_read(napi_env env, napi_callback_info info) { return tap_rw(env, info, false); }
+static napi_value tap_write(napi_env env, napi_callback_info info) { return tap_rw(env, info, true); }
 
 /* writev(fd, u8, iov, n): one frame gathered from n (offset, length) pieces of u8. */
 static napi_value tap_writev(napi_env env, napi_callback_info info) {

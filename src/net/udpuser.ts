@@ -24,7 +24,7 @@ import { m_append, m_copydata } from '../mbuf/ops.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import type { Zone } from '../uma/zone.js';
 import { A_X, A_Y, A_Z, PRU_ATTACH, PRU_BIND, PRU_CONNECT, PRU_CTLOUTPUT, PRU_DETACH, PRU_SEND, SOPT_SET } from '../socket/protosw.js';
-import { SBS_CANTRCVMORE } from '../socket/sockbuf.js';
+import { SBS_CANTRCVMORE, SbRecordBuf } from '../socket/sockbuf.js';
 import type { SocketLayer } from '../socket/socket.js';
 import { SOL_SOCKET } from '../socket/sockopt.js';
 import { IPPROTO_UDP, ipToString } from '../wire/ipv4.js';
@@ -88,6 +88,8 @@ export class UdpSocket extends EventEmitter {
   private refed = true;
   /** Datagrams read from each CPU's ring (which CPUs served this socket). */
   readonly receivedPerCpu: number[];
+  /** Reused for every datagram read (sbrecvrecordInto), so a read allocates no record. */
+  private readonly record = new SbRecordBuf();
   /** Asynchronous errors (so_error, e.g. ECONNREFUSED) taken from the socket record. */
   soErrors = 0;
 
@@ -433,11 +435,11 @@ export class UdpSocket extends EventEmitter {
       let eof = 0;
       for (let c = 0; c < rings.length && !this.closed; c++) {
         for (let k = 0; k < 64 && !this.closed; k++) {
-          const r = sbs.sbrecvrecord(rings[c]);
-          if (r === null) break;
+          const r = this.record;
+          if (!sbs.sbrecvrecordInto(rings[c], r)) break;
           got++;
           this.receivedPerCpu[c]++;
-          this.deliver(r.addr, r.m, r.len);
+          this.deliver(r.addr, r.addrLen, r.m, r.len);
         }
         if ((sbs.state(rings[c]) & SBS_CANTRCVMORE) !== 0 && sbs.sbavail(rings[c]) === 0) eof++;
       }
@@ -478,14 +480,15 @@ export class UdpSocket extends EventEmitter {
   }
 
   /** The edge: one copy out of the arena into a Buffer, the chain freed at once. */
-  private deliver(addr: Uint8Array | null, m: number, len: number): void {
+  /** Emit one datagram: its bytes as a Buffer (the edge), the source from the record's address. */
+  private deliver(addr: Uint8Array, addrLen: number, m: number, len: number): void {
     const mb = this.layer.mb;
     const buf = Buffer.allocUnsafe(len);
     if (len > 0) m_copydata(mb, m, 0, len, buf);
     if (m !== 0) mb.m_freem(m);
     let a = 0;
     let p = 0;
-    if (addr !== null && addr.length >= 6) {
+    if (addrLen >= 6) {
       a = ((addr[0] << 24) | (addr[1] << 16) | (addr[2] << 8) | addr[3]) >>> 0;
       p = (addr[4] << 8) | addr[5];
     }

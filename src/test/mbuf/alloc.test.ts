@@ -3,24 +3,10 @@
 // failures (zones limited to what is in use, caches drained: util.exhaust).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leakCheck } from '../helpers.js';
 import * as MB from '../../mbuf/index.js';
-import { setup, build, bytes, exhaust, unexhaust } from './util.js';
+import { fresh, build, bytes, exhaust, unexhaust } from './util.js';
 
 const { M_NOWAIT, M_WAITOK, MT_DATA, MT_HEADER, M_PKTHDR, M_EXT, M_EOR } = MB;
-
-/** A fresh system with its leak check; fin() drains the packet cache and checks. */
-function fresh(): { mb: MB.Mbufs; fin: () => void } {
-  const { uma, mb } = setup(16 << 20);
-  const done = leakCheck(uma);
-  return {
-    mb,
-    fin: () => {
-      mb.drainPacketCache();
-      done();
-    },
-  };
-}
 
 /** Scribble over every pkthdr and ext word a previous user could have left behind. */
 function dirty(mb: MB.Mbufs, m: number): void {

@@ -4,24 +4,11 @@
 // mbuf(9) says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { leakCheck } from '../helpers.js';
 import { zoneStats } from '../../uma/stats.js';
 import * as MB from '../../mbuf/index.js';
-import { setup, build, bytes, exhaust, unexhaust } from './util.js';
+import { fresh, build, bytes, exhaust, unexhaust } from './util.js';
 
 const { M_NOWAIT, MT_DATA, M_PKTHDR, M_EXT } = MB;
-
-function fresh(): { mb: MB.Mbufs; fin: () => void } {
-  const { uma, mb } = setup(16 << 20);
-  const done = leakCheck(uma);
-  return {
-    mb,
-    fin: () => {
-      mb.drainPacketCache();
-      done();
-    },
-  };
-}
 
 const lens = (mb: MB.Mbufs, m: number): number[] => {
   const out: number[] = [];

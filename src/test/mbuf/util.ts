@@ -1,5 +1,5 @@
 // Test utilities for mbuf tests: a fresh mbuf system and chain builders.
-import { testUma } from '../helpers.js';
+import { testUma, mbufLeakCheck } from '../helpers.js';
 import * as MB from '../../mbuf/index.js';
 import type { Uma } from '../../uma/uma.js';
 import { zoneStats } from '../../uma/stats.js';
@@ -10,6 +10,12 @@ export function setup(size = 64 << 20): { uma: Uma; mb: MB.Mbufs } {
   const uma = testUma({ size });
   const mb = MB.Mbufs.create(uma, { seed: 12345 });
   return { uma, mb };
+}
+
+/** A fresh system with its leak check; fin() drains the packet cache and checks. */
+export function fresh(): { mb: MB.Mbufs; fin: () => void } {
+  const { uma, mb } = setup(16 << 20);
+  return { mb, fin: mbufLeakCheck(uma, mb) };
 }
 
 /** Build a packet whose segments have the given lengths (kinds: 'm' mbuf, 'c' cluster), filled from bytes. */

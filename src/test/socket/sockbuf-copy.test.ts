@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { testUma, leakCheck } from '../helpers.js';
+import { testUma, mbufLeakCheck } from '../helpers.js';
 import { Mbufs } from '../../mbuf/mbuf.js';
 import { SockBufs, SbRecordBuf } from '../../socket/sockbuf.js';
 import { M_DATA, M_LEN, M_NEXT, MT_DATA, MCLBYTES } from '../../mbuf/layout.js';
@@ -12,13 +12,8 @@ import { M_NOWAIT } from '../../uma/flags.js';
 
 function setup() {
   const uma = testUma({ size: 64 << 20 });
-  const done = leakCheck(uma);
   const mb = Mbufs.create(uma);
-  const check = () => {
-    mb.drainPacketCache();
-    done();
-  };
-  return { uma, mb, sbs: new SockBufs(mb), done: check };
+  return { uma, mb, sbs: new SockBufs(mb), done: mbufLeakCheck(uma, mb) };
 }
 
 /**

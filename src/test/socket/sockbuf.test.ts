@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
-import { testUma, leakCheck } from '../helpers.js';
+import { testUma, mbufLeakCheck } from '../helpers.js';
 import { Mbufs } from '../../mbuf/mbuf.js';
 import { SockBufs, SBS_CANTRCVMORE } from '../../socket/sockbuf.js';
 import { M_EOR, MT_DATA, M_FLAGS } from '../../mbuf/layout.js';
@@ -13,14 +13,8 @@ import { m_length } from '../../mbuf/ops.js';
 
 function setup() {
   const uma = testUma({ size: 128 << 20 });
-  const done = leakCheck(uma);
   const mb = Mbufs.create(uma);
-  // The packet zone keeps clusters attached to cached items: give them back before checking.
-  const check = () => {
-    mb.drainPacketCache();
-    done();
-  };
-  return { uma, mb, sbs: new SockBufs(mb), done: check };
+  return { uma, mb, sbs: new SockBufs(mb), done: mbufLeakCheck(uma, mb) };
 }
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);

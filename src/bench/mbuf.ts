@@ -12,7 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Uma } from '../uma/uma.js';
-import * as MB from '../mbuf/index.js';
+import * as MB from '../kern/mbuf/index.js';
 import { SpscRing } from '../test/workers/mbuf-handoff-ring.js';
 import { compared, consume, measureRate, type BenchResult, type Suite } from './harness.js';
 

@@ -10,16 +10,16 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, MessageChannel, parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
-import { Arena } from '../arena/arena.js';
+import { Arena } from '../vm/arena.js';
 import { Uma } from '../uma/uma.js';
 import { M_NOWAIT } from '../uma/flags.js';
-import { Mbufs } from '../mbuf/mbuf.js';
-import { M_LEN, M_NEXT, MT_DATA, MCLBYTES } from '../mbuf/layout.js';
-import { SB_CAP, SBS_CANTRCVMORE, SockBufs, sockbufZone } from '../socket/sockbuf.js';
-import { Machine } from '../mp/machine.js';
-import { attachMachine } from '../mp/user.js';
-import { MSG_F_WAITOK, SPIN_US_DEFAULT, type MachineInfo } from '../mp/msgport.js';
-import type { ProtocolThread } from '../mp/protothread.js';
+import { Mbufs } from '../kern/mbuf/mbuf.js';
+import { M_LEN, M_NEXT, MT_DATA, MCLBYTES } from '../kern/mbuf/layout.js';
+import { SB_CAP, SBS_CANTRCVMORE, SockBufs, sockbufZone } from '../kern/socket/sockbuf.js';
+import { Machine } from '../kern/lwkt/machine.js';
+import { attachMachine } from '../kern/lwkt/user.js';
+import { MSG_F_WAITOK, SPIN_US_DEFAULT, type MachineInfo } from '../kern/lwkt/msgport.js';
+import type { ProtocolThread } from '../kern/lwkt/protothread.js';
 import { compared, measureRate, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 
 const SELF = new URL(import.meta.url);

@@ -15,16 +15,16 @@
 import dgram from 'node:dgram';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Machine } from '../mp/machine.js';
+import { Machine } from '../kern/lwkt/machine.js';
 import { NET_ECHO_BIND, NET_LOADGEN, NET_QUIESCE, NET_SETUP } from '../net/mpnet.js';
 import { Uma } from '../uma/uma.js';
-import { Mbufs } from '../mbuf/mbuf.js';
+import { Mbufs } from '../kern/mbuf/mbuf.js';
 import { M_NOWAIT } from '../uma/flags.js';
-import { M_DATA, M_LEN, M_PKTHDR, MT_DATA, PH_LEN } from '../mbuf/layout.js';
-import { Ifnet } from '../net/ifnet.js';
-import { MemLink } from '../net/memlink.js';
-import { Stack } from '../net/stack.js';
-import { createSocket } from '../net/dgram.js';
+import { M_DATA, M_LEN, M_PKTHDR, MT_DATA, PH_LEN } from '../kern/mbuf/layout.js';
+import { Ifnet } from '../net/if.js';
+import { MemLink } from '../net/phy/memlink.js';
+import { Stack } from '../netinet/stack.js';
+import { createSocket } from '../lib/dgram.js';
 import { IP_HLEN_MIN, IP_MF, IPPROTO_UDP, ipv4Emit } from '../wire/ipv4.js';
 import { compared, consume, measureRate, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 

@@ -18,11 +18,11 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import v8 from 'node:v8';
 import { Uma } from '../uma/uma.js';
-import { Mutex } from '../sync/mutex.js';
+import { Mutex } from '../kern/lock/mutex.js';
 import { zoneStats } from '../uma/stats.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import type { Zone } from '../uma/zone.js';
-import { tunableIndex } from '../sysctl/tunables.js';
+import { tunableIndex } from '../kern/sysctl/tunables.js';
 import { compared, consume, measureRate, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 import { CTRL_GO, CTRL_STOP, CTRL_WORDS, RING_CAPACITY, RING_HEAD, RING_SLOTS, RING_TAIL, type UmaBenchCommand, type UmaBenchReport } from './workers/uma-protocol.js';
 

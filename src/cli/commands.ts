@@ -9,7 +9,7 @@ import { runNetDemo, runTapMpDemo } from './netdemo.js';
 import { runNetstat } from './netcmds.js';
 import { createSystem } from './system.js';
 import { vmstatZ } from '../uma/vmstat.js';
-import { SysctlError, type SysctlEntry } from '../sysctl/sysctl.js';
+import { SysctlError, type SysctlEntry } from '../kern/sysctl/sysctl.js';
 
 export type Registrar = (program: Command) => void;
 

@@ -5,7 +5,7 @@
  * handed over: every item it receives was allocated on another CPU.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../arena/arena.js';
+import { Arena } from '../vm/arena.js';
 import { Uma } from '../uma/uma.js';
 import { Malloc } from '../uma/malloc.js';
 import { M_NOWAIT } from '../uma/flags.js';

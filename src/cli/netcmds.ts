@@ -8,11 +8,11 @@
  * -m mbufs).
  */
 import { once } from 'node:events';
-import { netstatM } from '../mbuf/stats.js';
-import { formatNetstatAn, pcbList, startNet } from '../net/netuser.js';
-import { createSocket as createUserSocket } from '../net/udpuser.js';
-import { dnsAnswer, dnsParseAnswer, dnsQuery } from '../net/dns.js';
-import { formatNetstatS } from '../net/stats.js';
+import { netstatM } from '../kern/mbuf/stats.js';
+import { formatNetstatAn, pcbList, startNet } from '../lib/netuser.js';
+import { createSocket as createUserSocket } from '../lib/udpuser.js';
+import { dnsAnswer, dnsParseAnswer, dnsQuery } from '../apps/dns.js';
+import { formatNetstatS } from '../netinet/stats.js';
 
 export interface NetstatOptions {
   s: boolean;

@@ -13,14 +13,14 @@ import { Uma } from '../uma/uma.js';
 import { zoneStats } from '../uma/stats.js';
 import { UMA_ZFLAG_INTERNAL } from '../uma/flags.js';
 import { vmstatZ } from '../uma/vmstat.js';
-import { netstatM } from '../mbuf/stats.js';
+import { netstatM } from '../kern/mbuf/stats.js';
 import { NET_DNS_BIND, NET_ECHO_BIND } from '../net/mpnet.js';
-import { formatTapQueues, startTapNet, type TapNet } from '../net/tapnet.js';
+import { formatTapQueues, startTapNet, type TapNet } from '../lib/tapnet.js';
 import { macToString } from '../wire/ethernet.js';
-import { formatNetstatAn, pcbList, startNet } from '../net/netuser.js';
-import { createSocket, type UdpSocket } from '../net/udpuser.js';
-import { dnsParseAnswer, dnsQuery } from '../net/dns.js';
-import { formatNetstatS } from '../net/stats.js';
+import { formatNetstatAn, pcbList, startNet } from '../lib/netuser.js';
+import { createSocket, type UdpSocket } from '../lib/udpuser.js';
+import { dnsParseAnswer, dnsQuery } from '../apps/dns.js';
+import { formatNetstatS } from '../netinet/stats.js';
 
 export interface NetDemoOptions {
   seconds: number;

@@ -8,12 +8,12 @@ import { Uma } from '../uma/uma.js';
 import { Malloc } from '../uma/malloc.js';
 import { UMA_ZFLAG_INTERNAL } from '../uma/flags.js';
 import { zoneStats } from '../uma/stats.js';
-import { sysctlFor } from '../sysctl/vm.js';
-import type { Sysctl } from '../sysctl/sysctl.js';
+import { sysctlFor } from '../kern/sysctl/vm.js';
+import type { Sysctl } from '../kern/sysctl/sysctl.js';
 import type { Zone } from '../uma/zone.js';
 import { DEMO_ITEM, DEMO_ZONE } from './demo-protocol.js';
-import { registerStackSysctls } from '../net/nettunables.js';
-import { Mbufs } from '../mbuf/mbuf.js';
+import { registerStackSysctls } from '../netinet/tunables.js';
+import { Mbufs } from '../kern/mbuf/mbuf.js';
 
 export interface SystemOptions {
   /** Arena bytes (default 64 MiB). */

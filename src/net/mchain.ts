@@ -1,14 +1,14 @@
 /**
- * The few chain operations the protocols need beyond src/mbuf (trim at
+ * The few chain operations the protocols need beyond src/kern/mbuf (trim at
  * either end, make the first n bytes contiguous, prepend header room, copy
  * arena-to-arena, checksum a chain). Each takes the thread's Mbufs, takes no
  * lock and never sleeps (allocation is M_NOWAIT: on failure the packet is
  * freed and 0 returned, so the caller only counts a drop).
  */
 import { M_NOWAIT } from '../uma/flags.js';
-import type { Mbufs } from '../mbuf/mbuf.js';
-import { M_TRAILINGSPACE, M_LEADINGSPACE } from '../mbuf/ops.js';
-import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MCLBYTES, MJUM16BYTES, MJUM9BYTES, MJUMPAGESIZE, MT_DATA, PH_LEN, PH_RCVIF, PH_SPARE } from '../mbuf/layout.js';
+import type { Mbufs } from '../kern/mbuf/mbuf.js';
+import { M_TRAILINGSPACE, M_LEADINGSPACE } from '../kern/mbuf/ops.js';
+import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MCLBYTES, MJUM16BYTES, MJUM9BYTES, MJUMPAGESIZE, MT_DATA, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
 import { cksumAdd, cksumAddOdd } from '../wire/checksum.js';
 
 /** Room left before the data of every packet we build: link + IP + transport headers. */

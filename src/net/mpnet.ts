@@ -53,38 +53,38 @@
  * must resolve an address itself asks from its own queue and learns the
  * answer through CPU 0. Only CPU 0 announces the address (gratuitous ARP).
  *
- * Loading this module also loads the socket layer (src/socket/handlers.ts)
+ * Loading this module also loads the socket layer (src/kern/socket/handlers.ts)
  * when it is not loaded yet, and registers UDP in the protocol switch
  * (udpsock.ts), so user threads' sockets reach these stacks through PRU_*
  * messages. List it alone, or after the socket layer's module.
  */
-import type { ProtocolThread } from '../mp/protothread.js';
-import { EJUSTRETURN, EINVAL } from '../mp/errno.js';
-import { Mbufs } from '../mbuf/mbuf.js';
-import { M_DATA, M_LEN } from '../mbuf/layout.js';
+import type { ProtocolThread } from '../kern/lwkt/protothread.js';
+import { EJUSTRETURN, EINVAL } from '../kern/errno.js';
+import { Mbufs } from '../kern/mbuf/mbuf.js';
+import { M_DATA, M_LEN } from '../kern/mbuf/layout.js';
 import { ETH_HLEN, ETHERTYPE_IPV4, ethType } from '../wire/ethernet.js';
 import { IP_MF, IP_OFFMASK, IPPROTO_ICMP, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipToString } from '../wire/ipv4.js';
 import { udpDport, udpSport } from '../wire/udp.js';
 import { ICMP_HLEN, ICMP_UNREACH } from '../wire/icmp.js';
-import { IFC_IQDROPS, IFC_OQDROPS, Ifnet, type IfDriver } from './ifnet.js';
-import { Stack } from './stack.js';
-import { createSocket, type Socket } from './dgram.js';
+import { IFC_IQDROPS, IFC_OQDROPS, Ifnet, type IfDriver } from './if.js';
+import { Stack } from '../netinet/stack.js';
+import { createSocket, type Socket } from '../lib/dgram.js';
 import { pullup } from './mchain.js';
-import { rssCpu, toeplitz2, toeplitz4 } from './toeplitz.js';
-import { UDPS, IPS } from './stats.js';
-import { register as registerSocketLayer } from '../socket/handlers.js';
-import { registerProtocol } from '../socket/protosw.js';
-import type { SockBufs } from '../socket/sockbuf.js';
-import { udpProtocol, type PcbRow } from './udpsock.js';
-import { dnsAnswer } from './dns.js';
+import { rssCpu, toeplitz2, toeplitz4 } from './rss.js';
+import { UDPS, IPS } from '../netinet/stats.js';
+import { register as registerSocketLayer } from '../kern/socket/handlers.js';
+import { registerProtocol } from '../kern/socket/protosw.js';
+import type { SockBufs } from '../kern/socket/sockbuf.js';
+import { udpProtocol, type PcbRow } from '../netinet/udp_socket.js';
+import { dnsAnswer } from '../apps/dns.js';
 import { statBlock } from './netstats.js';
-import { TapQueueDriver, TQ_NAMES } from './tapif.js';
+import { TapQueueDriver, TQ_NAMES } from './phy/tap.js';
 import { ETHERTYPE_ARP } from '../wire/ethernet.js';
 import { ARP_LEN, arpParse, arpSha, arpSpa } from '../wire/arp.js';
 import { WIRE_OK } from '../wire/codes.js';
-import { EBUSY, ENOENT, EOPNOTSUPP, EPERM } from '../mp/errno.js';
-import { bindStackTunables, registerNetSysctls } from './nettunables.js';
-import { Sysctl } from '../sysctl/sysctl.js';
+import { EBUSY, ENOENT, EOPNOTSUPP, EPERM } from '../kern/errno.js';
+import { bindStackTunables, registerNetSysctls } from '../netinet/tunables.js';
+import { Sysctl } from '../kern/sysctl/sysctl.js';
 
 export const NET_SETUP = 0x5101;
 export const NET_INPUT = 0x5102;

@@ -17,9 +17,9 @@
 import type { Uma } from '../uma/uma.js';
 import type { Zone } from '../uma/zone.js';
 import { M_NOWAIT } from '../uma/flags.js';
-import { ARP_DESC, ETHER_DESC, ICMP_DESC, IP_DESC, UDP_DESC, type NetStats, newStats } from './stats.js';
-import { IFC_NAMES } from './ifnet.js';
-import { NetError, ENOBUFS } from './errno.js';
+import { ARP_DESC, ETHER_DESC, ICMP_DESC, IP_DESC, UDP_DESC, type NetStats, newStats } from '../netinet/stats.js';
+import { IFC_NAMES } from './if.js';
+import { NetError, ENOBUFS } from '../kern/errno_net.js';
 
 export const NS_ZONE = 'net stats';
 export const NSD_ZONE = 'net stats dir';

@@ -4,9 +4,9 @@
  * Small tables are a sorted array scanned linearly, which for the handful of
  * routes a stack instance has beats any tree. Per stack instance; no lock.
  */
-import { ArgumentError } from '../errors.js';
+import { ArgumentError } from '../kern/errors.js';
 import { ipToString, prefixToMask } from '../wire/ipv4.js';
-import type { Ifnet } from './ifnet.js';
+import type { Ifnet } from './if.js';
 
 export interface Route {
   dst: number;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Uma } from '../uma/uma.js';
 import { usedByZone } from '../uma/stats.js';
 import { UMA_ZFLAG_INTERNAL } from '../uma/flags.js';
-import type { ArenaOptions } from '../arena/arena.js';
+import type { ArenaOptions } from '../vm/arena.js';
 
 /** A debug-mode UMA (witness, trash checks) sized for tests. */
 export function testUma(opts: ArenaOptions = {}): Uma {

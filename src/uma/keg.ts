@@ -16,12 +16,12 @@
  * "UMA internal keg"). It is taken after any zone lock and before "vm page".
  * Page allocation happens with the keg lock dropped, because it may reclaim.
  */
-import type { Arena } from '../arena/arena.js';
-import { KEG_BYTES } from '../arena/arena.js';
-import { MIN_ALIGN, PAGE_SIZE } from '../arena/layout.js';
-import type { PageAllocator } from '../arena/pages.js';
-import { Mutex } from '../sync/mutex.js';
-import { ArgumentError, MemoryCorruptionError } from '../errors.js';
+import type { Arena } from '../vm/arena.js';
+import { KEG_BYTES } from '../vm/arena.js';
+import { MIN_ALIGN, PAGE_SIZE } from '../vm/layout.js';
+import type { PageAllocator } from '../vm/pages.js';
+import { Mutex } from '../kern/lock/mutex.js';
+import { ArgumentError, MemoryCorruptionError } from '../kern/errors.js';
 import { TRASH_WORD, UMA_ZONE_NOFREE, UMA_ZONE_OFFPAGE, UMA_ZONE_REFCNT, UMA_ZONE_ZINIT, UMA_ZFLAG_INTERNAL } from './flags.js';
 
 // Keg record fields (Int32 index within the record).

@@ -15,8 +15,8 @@
  * BSD name mapping: malloc(size, type, flags) -> malloc(size, flags) (no
  * malloc types), free(addr, type) -> free(addr), malloc_usable_size -> mallocUsableSize.
  */
-import { LARGE_CONT, LARGE_HEAD_TAG, PAGE_SHIFT, PAGE_SIZE } from '../arena/layout.js';
-import { ArgumentError, MemoryCorruptionError, OutOfMemoryError } from '../errors.js';
+import { LARGE_CONT, LARGE_HEAD_TAG, PAGE_SHIFT, PAGE_SIZE } from '../vm/layout.js';
+import { ArgumentError, MemoryCorruptionError, OutOfMemoryError } from '../kern/errors.js';
 import { M_NOVM, M_NOWAIT, M_WAITOK, M_ZERO } from './flags.js';
 import type { Uma } from './uma.js';
 import type { Zone } from './zone.js';

@@ -12,12 +12,12 @@
  * Locking: the registry lock "UMA zones" guards the zone and keg tables; it is
  * taken only for create/destroy/lookup and never while a zone or keg lock is held.
  */
-import { Arena, type ArenaOptions } from '../arena/arena.js';
-import * as L from '../arena/layout.js';
-import { PageAllocator } from '../arena/pages.js';
-import { ArgumentError } from '../errors.js';
-import { Mutex } from '../sync/mutex.js';
-import { witness } from '../sync/witness.js';
+import { Arena, type ArenaOptions } from '../vm/arena.js';
+import * as L from '../vm/layout.js';
+import { PageAllocator } from '../vm/pages.js';
+import { ArgumentError } from '../kern/errors.js';
+import { Mutex } from '../kern/lock/mutex.js';
+import { witness } from '../kern/lock/witness.js';
 import { BUCKET_BYTES, bucketSelect } from './bucket.js';
 import {
   M_NOWAIT,
@@ -30,7 +30,7 @@ import {
 } from './flags.js';
 import { Keg, K_ZONE, type HeaderSource } from './keg.js';
 import { CB_CTOR, CB_DTOR, CB_FINI, CB_INIT, Z_KEG, Z_SIZE, Z_NAME, Z_NAME_BYTES, Z_ALIVE, Zone, type ZoneCallbacks, type ZoneHost } from './zone.js';
-import { ZONE_BYTES } from '../arena/arena.js';
+import { ZONE_BYTES } from '../vm/arena.js';
 import { zoneStats } from './stats.js';
 
 export interface ZoneOptions extends ZoneCallbacks {

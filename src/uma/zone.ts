@@ -19,12 +19,12 @@
  * Per-CPU statistics slot (128 bytes; arena.statSlot): Float64 counters
  * ST_ALLOCS.. and the Int32 drain-request word ST_DRAIN_WORD.
  */
-import type { Arena } from '../arena/arena.js';
-import { ZONE_BYTES } from '../arena/arena.js';
-import { H_ZONE_WARNINGS, OWNER_SHIFT } from '../arena/layout.js';
-import { ArgumentError, MemoryCorruptionError, ZoneBusyError } from '../errors.js';
-import { Mutex } from '../sync/mutex.js';
-import { witness } from '../sync/witness.js';
+import type { Arena } from '../vm/arena.js';
+import { ZONE_BYTES } from '../vm/arena.js';
+import { H_ZONE_WARNINGS, OWNER_SHIFT } from '../vm/layout.js';
+import { ArgumentError, MemoryCorruptionError, ZoneBusyError } from '../kern/errors.js';
+import { Mutex } from '../kern/lock/mutex.js';
+import { witness } from '../kern/lock/witness.js';
 import { B_COUNT, B_ENTRIES, B_NEXT, BUCKET_MAX } from './bucket.js';
 import { M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, M_ZERO, UMA_ZONE_NOBUCKET } from './flags.js';
 import { checkTrash, fillTrash, type Keg } from './keg.js';

@@ -10,9 +10,9 @@
  *   consume       pop handles from the ring and zfree them (a cross-CPU free)
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import { Mutex } from '../../sync/mutex.js';
+import { Mutex } from '../../kern/lock/mutex.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 import type { Zone } from '../../uma/zone.js';
 import { CTRL_GO, CTRL_STOP, RING_HEAD, RING_SLOTS, RING_TAIL, type UmaBenchCommand, type UmaBenchReport } from './uma-protocol.js';

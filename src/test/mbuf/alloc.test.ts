@@ -3,7 +3,7 @@
 // failures (zones limited to what is in use, caches drained: util.exhaust).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import { fresh, build, bytes, exhaust, unexhaust } from './util.js';
 
 const { M_NOWAIT, M_WAITOK, MT_DATA, MT_HEADER, M_PKTHDR, M_EXT, M_EOR } = MB;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testUma, leakCheck } from '../helpers.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 
 const { M_NOWAIT, M_WAITOK, MT_DATA, M_PKTHDR, M_EXT } = MB;
 

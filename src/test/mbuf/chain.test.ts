@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { zoneStats } from '../../uma/stats.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import { fresh, build, bytes, exhaust, unexhaust } from './util.js';
 
 const { M_NOWAIT, MT_DATA, M_PKTHDR, M_EXT } = MB;

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ArenaCopier } from '../../mbuf/copy.js';
-import { MJUM16BYTES } from '../../mbuf/layout.js';
+import { ArenaCopier } from '../../kern/mbuf/copy.js';
+import { MJUM16BYTES } from '../../kern/mbuf/layout.js';
 import { bytes } from './util.js';
 
 const ARENA = 3 * MJUM16BYTES + 4096;

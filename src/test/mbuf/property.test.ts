@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { leakCheck } from '../helpers.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import { setup, build, bytes } from './util.js';
 
 const { M_NOWAIT } = MB;

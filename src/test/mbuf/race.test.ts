@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { leakCheck } from '../helpers.js';
 import { zoneStats } from '../../uma/stats.js';
 import { setup } from './util.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 
 const { M_NOWAIT, MT_DATA } = MB;
 

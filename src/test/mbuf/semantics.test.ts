@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leakCheck } from '../helpers.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import { setup, build, bytes, exhaust, unexhaust } from './util.js';
 
 const { M_NOWAIT, M_WAITOK, MT_DATA, M_PKTHDR } = MB;

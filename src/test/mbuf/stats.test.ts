@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leakCheck } from '../helpers.js';
-import { Arena } from '../../arena/arena.js';
-import { CPU_SLOT_BYTES } from '../../arena/layout.js';
+import { Arena } from '../../vm/arena.js';
+import { CPU_SLOT_BYTES } from '../../vm/layout.js';
 import { Uma } from '../../uma/uma.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import { setup } from './util.js';
 
 const { M_NOWAIT, MT_DATA, MT_HEADER, MT_SONAME, MT_CONTROL, M_PKTHDR } = MB;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leakCheck } from '../helpers.js';
 import { zoneStats } from '../../uma/stats.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import { setup } from './util.js';
 
 const { M_NOWAIT, MT_DATA } = MB;

@@ -1,6 +1,6 @@
 // Test utilities for mbuf tests: a fresh mbuf system and chain builders.
 import { testUma, mbufLeakCheck } from '../helpers.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import type { Uma } from '../../uma/uma.js';
 import { zoneStats } from '../../uma/stats.js';
 import type { Zone } from '../../uma/zone.js';

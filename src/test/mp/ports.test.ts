@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
-import { Machine, MachineError } from '../../mp/machine.js';
-import { EINVAL, ESHUTDOWN } from '../../mp/errno.js';
-import { MSG_F_NOWAIT } from '../../mp/msgport.js';
-import { portDepth } from '../../mp/port.js';
+import { Machine, MachineError } from '../../kern/lwkt/machine.js';
+import { EINVAL, ESHUTDOWN } from '../../kern/errno.js';
+import { MSG_F_NOWAIT } from '../../kern/lwkt/msgport.js';
+import { portDepth } from '../../kern/lwkt/port.js';
 import { CMD_BLOCK, CMD_CALLOUT, CMD_KICK, CMD_ECHO, CMD_FORWARD, CMD_HOLD, CMD_RECORD, CMD_SELF, CMD_STATS, CMD_THROW, TEST_ZONE } from '../workers/mp-handlers.js';
 import { zoneStats } from '../../uma/stats.js';
 

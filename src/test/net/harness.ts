@@ -3,11 +3,11 @@
  * one Ethernet-like interface) joined by in-memory links.
  */
 import { testUma } from '../helpers.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
 import type { Uma } from '../../uma/uma.js';
-import { Ifnet } from '../../net/ifnet.js';
-import { MemLink, type Impairment } from '../../net/memlink.js';
-import { Stack, type StackOptions } from '../../net/stack.js';
+import { Ifnet } from '../../net/if.js';
+import { MemLink, type Impairment } from '../../net/phy/memlink.js';
+import { Stack, type StackOptions } from '../../netinet/stack.js';
 
 export interface Net {
   uma: Uma;
@@ -26,7 +26,7 @@ export function finish(net: Net, done: () => void): void {
 }
 
 /** Resolve ARP both ways with one small datagram each way to a closed port, so later bursts are not held. */
-export async function warm(p: { a: import('../../net/stack.js').Stack; b: import('../../net/stack.js').Stack; link: MemLink }): Promise<void> {
+export async function warm(p: { a: import('../../netinet/stack.js').Stack; b: import('../../netinet/stack.js').Stack; link: MemLink }): Promise<void> {
   p.a.icmp.echoRequest(0x0a000002, 1, 0, 8);
   await p.link.idle();
   await sleep(5);

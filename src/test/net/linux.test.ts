@@ -13,11 +13,11 @@ import { leakCheck } from '../helpers.js';
 import { finish, testNet } from './harness.js';
 import { NetNs } from './netns.js';
 import { assertPings, runAsync as run, sh, skipUnless } from './sys.js';
-import { TapDriver } from '../../net/tapif.js';
-import { Stack } from '../../net/stack.js';
-import { createSocket } from '../../net/dgram.js';
-import { PcapWriter } from '../../pcap/pcap.js';
-import { statObject, ICMP_DESC, ARP_DESC, UDP_DESC, IP_DESC } from '../../net/stats.js';
+import { TapDriver } from '../../net/phy/tap.js';
+import { Stack } from '../../netinet/stack.js';
+import { createSocket } from '../../lib/dgram.js';
+import { PcapWriter } from '../../net/phy/pcap.js';
+import { statObject, ICMP_DESC, ARP_DESC, UDP_DESC, IP_DESC } from '../../netinet/stats.js';
 import { macToString } from '../../wire/ethernet.js';
 
 test('Linux peers: ping, arping, socat and node dgram against slabnet over TAP', async (t) => {

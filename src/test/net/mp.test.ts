@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { leakCheck, testUma } from '../helpers.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { Machine } from '../../mp/machine.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { Machine } from '../../kern/lwkt/machine.js';
 import { NET_ECHO_BIND, NET_LOADGEN, NET_QUIESCE, NET_SETUP, NET_STATS, portForCpu } from '../../net/mpnet.js';
-import { rssCpu, toeplitz4 } from '../../net/toeplitz.js';
+import { rssCpu, toeplitz4 } from '../../net/rss.js';
 
 const HANDLERS = fileURLToPath(new URL('../../net/mpnet.js', import.meta.url));
 const IP0 = 0x0a000001;

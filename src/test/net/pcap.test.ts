@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PcapWriter, readPcap, LINKTYPE_ETHERNET } from '../../pcap/pcap.js';
+import { PcapWriter, readPcap, LINKTYPE_ETHERNET } from '../../net/phy/pcap.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, MAC_BROADCAST } from '../../wire/ethernet.js';
 import { ARP_LEN, ARPOP_REQUEST, arpEmit } from '../../wire/arp.js';
 import { IP_HLEN_MIN, IPPROTO_ICMP, IPPROTO_UDP, ipFromString, ipv4Emit } from '../../wire/ipv4.js';

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { leakCheck } from '../helpers.js';
 import { finish, pair, testNet, until, warm } from './harness.js';
-import { createSocket } from '../../net/dgram.js';
-import { statObject, UDP_DESC, IP_DESC, ICMP_DESC, ARP_DESC } from '../../net/stats.js';
-import { loopbackIf } from '../../net/ifnet.js';
-import { Stack } from '../../net/stack.js';
+import { createSocket } from '../../lib/dgram.js';
+import { statObject, UDP_DESC, IP_DESC, ICMP_DESC, ARP_DESC } from '../../netinet/stats.js';
+import { loopbackIf } from '../../net/if.js';
+import { Stack } from '../../netinet/stack.js';
 import { ipFromString } from '../../wire/ipv4.js';
 
 test('UDP echo between two stacks, small and fragmented datagrams', async () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { tapAddonPath } from '../../net/tap-addon.js';
+import { tapAddonPath } from '../../net/phy/tap-addon.js';
 
 export const inCI = process.env.CI === 'true' || process.env.CI === '1';
 

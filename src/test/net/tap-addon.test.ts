@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { loadTapAddon, tapAddonPath, EAGAIN, type TapAddon, type TapPollHandle } from '../../net/tap-addon.js';
+import { loadTapAddon, tapAddonPath, EAGAIN, type TapAddon, type TapPollHandle } from '../../net/phy/tap-addon.js';
 import { ETH_HLEN, ETHERTYPE_ARP, ethEmit, ethSrc, ethType } from '../../wire/ethernet.js';
 import { ARP_LEN, ARPOP_REPLY, ARPOP_REQUEST, arpEmit, arpOp, arpParse, arpSha, arpSpa, arpTpa } from '../../wire/arp.js';
 import { WIRE_OK } from '../../wire/codes.js';

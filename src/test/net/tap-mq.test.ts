@@ -16,9 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { leakCheck, testUma } from '../helpers.js';
 import { NetNs } from './netns.js';
 import { assertPings, runAsync as run, skipUnless } from './sys.js';
-import { startTapNet, formatTapQueues, type TapNet } from '../../net/tapnet.js';
+import { startTapNet, formatTapQueues, type TapNet } from '../../lib/tapnet.js';
 import { NET_ECHO_BIND, NET_STATS, packIfName, unpackIfName } from '../../net/mpnet.js';
-import { statObject, ICMP_DESC, UDP_DESC } from '../../net/stats.js';
+import { statObject, ICMP_DESC, UDP_DESC } from '../../netinet/stats.js';
 import { macToString } from '../../wire/ethernet.js';
 import { runTapMpDemo } from '../../cli/netdemo.js';
 
@@ -117,7 +117,7 @@ test('multi-queue TAP on 3 CPUs: many UDP flows and ping from a Linux namespace'
 test('startTapNet as an unprivileged user fails with ERR_SLABNET_TAP_PERM and stops its CPUs', (t) => {
   const skip = skipUnless({ root: true, tun: true });
   if (skip) return t.skip(skip);
-  const mod = fileURLToPath(new URL('../../net/tapnet.js', import.meta.url));
+  const mod = fileURLToPath(new URL('../../lib/tapnet.js', import.meta.url));
   const script = `
     process.setgid(65534); process.setuid(65534);
     import(${JSON.stringify(mod)}).then(async ({ startTapNet }) => {

@@ -1,7 +1,7 @@
 // RSS Toeplitz hash against the verification values of Microsoft's RSS spec.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toeplitz2, toeplitz4, rssCpu } from '../../net/toeplitz.js';
+import { toeplitz2, toeplitz4, rssCpu } from '../../net/rss.js';
 import { ipFromString } from '../../wire/ipv4.js';
 
 const cases: [string, number, string, number, number, number][] = [

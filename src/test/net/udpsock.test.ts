@@ -5,16 +5,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { leakCheck, testUma } from '../helpers.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { Machine } from '../../mp/machine.js';
-import { SocketLayer } from '../../socket/socket.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { Machine } from '../../kern/lwkt/machine.js';
+import { SocketLayer } from '../../kern/socket/socket.js';
 import { NET_ECHO_BIND, frameCpu } from '../../net/mpnet.js';
-import { rssCpu, toeplitz2 } from '../../net/toeplitz.js';
-import { HOST0, HOST1, NET_HANDLERS, formatNetstatAn, netQuiesce, netSetup, pcbList } from '../../net/netuser.js';
-import { connectedCpu } from '../../net/udpsock.js';
-import { createSocket, type UdpSocket } from '../../net/udpuser.js';
-import { dnsAnswer, dnsParseAnswer, dnsQuery } from '../../net/dns.js';
-import { UDPS } from '../../net/stats.js';
+import { rssCpu, toeplitz2 } from '../../net/rss.js';
+import { HOST0, HOST1, NET_HANDLERS, formatNetstatAn, netQuiesce, netSetup, pcbList } from '../../lib/netuser.js';
+import { connectedCpu } from '../../netinet/udp_socket.js';
+import { createSocket, type UdpSocket } from '../../lib/udpuser.js';
+import { dnsAnswer, dnsParseAnswer, dnsQuery } from '../../apps/dns.js';
+import { UDPS } from '../../netinet/stats.js';
 
 async function withMachine(ncpus: number, fn: (m: Machine, layer: SocketLayer) => Promise<void>): Promise<void> {
   const uma = testUma({ size: 128 << 20 });
@@ -166,7 +166,7 @@ test('DNS-like query/answer codec round-trips and rejects malformed input', () =
 });
 
 test('stack tunables are sysctls shared through the arena: a limit set in the main thread applies on every CPU', async () => {
-  const { startNet } = await import('../../net/netuser.js');
+  const { startNet } = await import('../../lib/netuser.js');
   const uma = testUma({ size: 128 << 20 });
   const done = leakCheck(uma);
   const sys = await startNet({ ncpus: 2, uma });

@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { testUma, leakCheck } from '../helpers.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { SB_CAP, SockBufs, sockbufZone } from '../../socket/sockbuf.js';
-import { MT_DATA, M_LEN } from '../../mbuf/layout.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { SB_CAP, SockBufs, sockbufZone } from '../../kern/socket/sockbuf.js';
+import { MT_DATA, M_LEN } from '../../kern/mbuf/layout.js';
 import { M_NOWAIT } from '../../uma/flags.js';
-import { m_length } from '../../mbuf/ops.js';
+import { m_length } from '../../kern/mbuf/ops.js';
 
 type Op = { k: 'stage'; len: number } | { k: 'publish' } | { k: 'takev'; max: number } | { k: 'read'; n: number };
 

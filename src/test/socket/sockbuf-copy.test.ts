@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { testUma, mbufLeakCheck } from '../helpers.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { SockBufs, SbRecordBuf } from '../../socket/sockbuf.js';
-import { M_DATA, M_LEN, M_NEXT, MT_DATA, MCLBYTES } from '../../mbuf/layout.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { SockBufs, SbRecordBuf } from '../../kern/socket/sockbuf.js';
+import { M_DATA, M_LEN, M_NEXT, MT_DATA, MCLBYTES } from '../../kern/mbuf/layout.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 
 function setup() {

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import { testUma, mbufLeakCheck } from '../helpers.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { SockBufs, SBS_CANTRCVMORE } from '../../socket/sockbuf.js';
-import { M_EOR, MT_DATA, M_FLAGS } from '../../mbuf/layout.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { SockBufs, SBS_CANTRCVMORE } from '../../kern/socket/sockbuf.js';
+import { M_EOR, MT_DATA, M_FLAGS } from '../../kern/mbuf/layout.js';
 import { M_NOWAIT } from '../../uma/flags.js';
-import { m_length } from '../../mbuf/ops.js';
+import { m_length } from '../../kern/mbuf/ops.js';
 
 function setup() {
   const uma = testUma({ size: 128 << 20 });

@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testUma, leakCheck } from '../helpers.js';
-import { Machine } from '../../mp/machine.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { socketHandlers } from '../../socket/handlers.js';
-import { SocketLayer } from '../../socket/socket.js';
-import { IPPROTO_LOOP, LOOP_LEVEL, LOOP_TAG } from '../../socket/loopdgram.js';
-import { SOL_SOCKET, SO_LINGER, SO_RCVBUF } from '../../socket/sockopt.js';
-import { sockbufZone } from '../../socket/sockbuf.js';
+import { Machine } from '../../kern/lwkt/machine.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { socketHandlers } from '../../kern/socket/handlers.js';
+import { SocketLayer } from '../../kern/socket/socket.js';
+import { IPPROTO_LOOP, LOOP_LEVEL, LOOP_TAG } from '../../kern/socket/loopdgram.js';
+import { SOL_SOCKET, SO_LINGER, SO_RCVBUF } from '../../kern/socket/sockopt.js';
+import { sockbufZone } from '../../kern/socket/sockbuf.js';
 
 async function setup(ncpus = 2) {
   const uma = testUma({ ncpus: 16, size: 64 << 20 });

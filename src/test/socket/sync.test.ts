@@ -5,12 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
-import { Machine } from '../../mp/machine.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { socketHandlers } from '../../socket/handlers.js';
-import { SocketLayer } from '../../socket/socket.js';
-import { IPPROTO_LOOP } from '../../socket/loopdgram.js';
-import { sockbufZone } from '../../socket/sockbuf.js';
+import { Machine } from '../../kern/lwkt/machine.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { socketHandlers } from '../../kern/socket/handlers.js';
+import { SocketLayer } from '../../kern/socket/socket.js';
+import { IPPROTO_LOOP } from '../../kern/socket/loopdgram.js';
+import { sockbufZone } from '../../kern/socket/sockbuf.js';
 
 test('blocking socket calls in a worker; recvSync wakes on data; main thread refused', async () => {
   const uma = testUma({ ncpus: 16, size: 64 << 20 });

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
-import { Mutex } from '../../sync/mutex.js';
-import { witness } from '../../sync/witness.js';
+import { Mutex } from '../../kern/lock/mutex.js';
+import { witness } from '../../kern/lock/witness.js';
 import { M_NOWAIT, M_WAITOK } from '../../uma/flags.js';
 import type { Uma } from '../../uma/uma.js';
 

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { testUma, leakCheck } from '../helpers.js';
 import { Malloc, MALLOC_SIZES } from '../../uma/malloc.js';
 import { M_NOWAIT, M_WAITOK, M_ZERO } from '../../uma/flags.js';
-import { PAGE_SIZE } from '../../arena/layout.js';
+import { PAGE_SIZE } from '../../vm/layout.js';
 
 test('small sizes go to the power-of-two zone that fits', () => {
   const uma = testUma();

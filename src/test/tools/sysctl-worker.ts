@@ -1,9 +1,9 @@
 // Worker for sysctl.test.ts: attaches to the arena as a CPU and answers get/set requests on its own tree.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import { sysctlFor } from '../../sysctl/vm.js';
-import { registerTunable } from '../../sysctl/tunables.js';
+import { sysctlFor } from '../../kern/sysctl/vm.js';
+import { registerTunable } from '../../kern/sysctl/tunables.js';
 
 interface Request {
   op: 'get' | 'set';

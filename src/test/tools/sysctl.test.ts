@@ -4,11 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
-import { Sysctl, SysctlError, ctlName, formatEntries } from '../../sysctl/sysctl.js';
-import { sysctlFor, zoneCtlNames } from '../../sysctl/vm.js';
-import { registerTunable, tunableIndex, TUNABLES_MAX } from '../../sysctl/tunables.js';
+import { Sysctl, SysctlError, ctlName, formatEntries } from '../../kern/sysctl/sysctl.js';
+import { sysctlFor, zoneCtlNames } from '../../kern/sysctl/vm.js';
+import { registerTunable, tunableIndex, TUNABLES_MAX } from '../../kern/sysctl/tunables.js';
 import { M_NOWAIT } from '../../uma/flags.js';
-import { H_ZONE_WARNINGS } from '../../arena/layout.js';
+import { H_ZONE_WARNINGS } from '../../vm/layout.js';
 
 test('typed nodes: get, set, read-only, bounds, unknown names, descriptions', () => {
   const t = new Sysctl();

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testUma, leakCheck } from '../helpers.js';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
 import { zoneStats, type ZoneStats } from '../../uma/stats.js';
 import { formatVmstatZ, vmstatZ, VMSTAT_Z_HEADER } from '../../uma/vmstat.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testUma, leakCheck } from '../helpers.js';
 import { computeLayout, S_BITS, S_DATA, S_FREECNT, S_KEG, S_PAGES } from '../../uma/keg.js';
-import { PAGE_SIZE, H_PAGE_FAILS } from '../../arena/layout.js';
+import { PAGE_SIZE, H_PAGE_FAILS } from '../../vm/layout.js';
 import { M_NOWAIT, UMA_ZONE_NOFREE, UMA_ZONE_OFFPAGE, UMA_ZONE_REFCNT, UMA_ZONE_ZINIT } from '../../uma/flags.js';
 
 test('slab layout: small items on-page, large items off-page, ipers maximal for ppera', () => {

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { testUma, leakCheck } from '../helpers.js';
 
-const ARENA_JS = fileURLToPath(new URL('../../arena/arena.js', import.meta.url));
+const ARENA_JS = fileURLToPath(new URL('../../vm/arena.js', import.meta.url));
 const UMA_JS = fileURLToPath(new URL('../../uma/uma.js', import.meta.url));
 
 test('zfindOrCreate returns the existing zone, and refuses another item size', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
 import { zoneStats } from '../../uma/stats.js';
-import { witness } from '../../sync/witness.js';
+import { witness } from '../../kern/lock/witness.js';
 import { CTL_WORDS, RING_STRIDE, STRESS_ZONES, stressCallbacks } from '../workers/uma-stress.js';
 
 const WORKER = new URL('../workers/uma-stress.js', import.meta.url);

@@ -8,7 +8,7 @@ import { testUma, leakCheck } from '../helpers.js';
 import { Uma } from '../../uma/uma.js';
 import { zoneStats } from '../../uma/stats.js';
 import { WARN_INTERVAL_S, Z_WARN_LAST } from '../../uma/zone.js';
-import { ZONE_BYTES } from '../../arena/arena.js';
+import { ZONE_BYTES } from '../../vm/arena.js';
 import { M_NOVM, M_NOWAIT, M_USE_RESERVE, M_WAITOK, M_ZERO, UMA_ZONE_NOBUCKET, TRASH_WORD } from '../../uma/flags.js';
 
 test('ctor/dtor run per allocation, init/fini per slab item; a failing ctor returns 0 and leaks nothing', () => {

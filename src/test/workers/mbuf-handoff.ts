@@ -9,9 +9,9 @@
 //            dropping them leaves them to the GC.
 // Rings: mbuf-handoff-ring.ts; -1 in a slot ends a run.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 import { SpscRing } from './mbuf-handoff-ring.js';
 
 const d = workerData as { sab: SharedArrayBuffer; ring: SharedArrayBuffer; back: SharedArrayBuffer; mode: 'ring' | 'recycle' | 'copy' };

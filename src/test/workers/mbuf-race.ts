@@ -2,9 +2,9 @@
 // storages many times over (m_copym references) and hands the references to
 // consumers through SPSC rings; everyone frees. The ext free routine counts frees.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import * as MB from '../../mbuf/index.js';
+import * as MB from '../../kern/mbuf/index.js';
 
 interface Data {
   sab: SharedArrayBuffer;

@@ -3,8 +3,8 @@
  * accounting, direct dispatch probe, a throwing command, callouts with a
  * deferred reply, and a command that holds zone items until shutdown.
  */
-import type { ProtocolThread } from '../../mp/protothread.js';
-import { EJUSTRETURN, ESHUTDOWN } from '../../mp/errno.js';
+import type { ProtocolThread } from '../../kern/lwkt/protothread.js';
+import { EJUSTRETURN, ESHUTDOWN } from '../../kern/errno.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 
 export const CMD_ECHO = 100;

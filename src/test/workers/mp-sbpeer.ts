@@ -5,12 +5,12 @@
  * cc bounds they are promised.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { SockBufs } from '../../socket/sockbuf.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { SockBufs } from '../../kern/socket/sockbuf.js';
 import { M_NOWAIT } from '../../uma/flags.js';
-import { MT_DATA, M_DATA, M_LEN, M_NEXT, MLEN, MCLBYTES } from '../../mbuf/layout.js';
+import { MT_DATA, M_DATA, M_LEN, M_NEXT, MLEN, MCLBYTES } from '../../kern/mbuf/layout.js';
 
 interface Data {
   sab: SharedArrayBuffer;

@@ -4,10 +4,10 @@
  * domsg echo whose reply must carry its own cookie-derived value.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { attachMachine } from '../../mp/user.js';
-import { MSG_F_WAITOK } from '../../mp/msgport.js';
+import { attachMachine } from '../../kern/lwkt/user.js';
+import { MSG_F_WAITOK } from '../../kern/lwkt/msgport.js';
 import { CMD_ECHO, CMD_RECORD } from './mp-handlers.js';
-import type { MachineInfo } from '../../mp/msgport.js';
+import type { MachineInfo } from '../../kern/lwkt/msgport.js';
 
 const wd = workerData as { info: MachineInfo; sender: number; count: number; cpus: number[]; echoes: number };
 let ctx: ReturnType<typeof attachMachine>;

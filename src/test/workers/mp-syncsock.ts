@@ -5,11 +5,11 @@
  * sends to it. Reports what it saw; the test thread asserts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { attachMachine } from '../../mp/user.js';
-import type { MachineInfo } from '../../mp/msgport.js';
-import { Mbufs } from '../../mbuf/mbuf.js';
-import { Socket, SocketLayer } from '../../socket/socket.js';
-import { IPPROTO_LOOP, LOOP_LEVEL, LOOP_TAG } from '../../socket/loopdgram.js';
+import { attachMachine } from '../../kern/lwkt/user.js';
+import type { MachineInfo } from '../../kern/lwkt/msgport.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { Socket, SocketLayer } from '../../kern/socket/socket.js';
+import { IPPROTO_LOOP, LOOP_LEVEL, LOOP_TAG } from '../../kern/socket/loopdgram.js';
 
 const wd = workerData as { info: MachineInfo; so: number };
 const ctx = attachMachine(wd.info);

@@ -5,7 +5,7 @@
  * "served" only if the pending asynchronous wait keeps it alive.
  */
 import { isMainThread, Worker, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
 import { M_NOWAIT, M_WAITOK } from '../../uma/flags.js';
 

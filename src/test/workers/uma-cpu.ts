@@ -7,7 +7,7 @@
  * Control words: [0] step (main -> worker: 1 = poll, 2 = exit), [1] worker -> main.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 

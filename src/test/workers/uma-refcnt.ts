@@ -4,7 +4,7 @@
  * takes a counter from 1 to 0 is the last holder and frees the item.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
 
 interface RefData {

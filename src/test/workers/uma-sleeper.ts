@@ -11,7 +11,7 @@
  *   [C_RELEASE]       1: free the item and exit
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
 import { M_WAITOK } from '../../uma/flags.js';
 

@@ -12,9 +12,9 @@
  *   +0 head (consumer), +16 tail (producer), +32.. RING_CAP entries of (item|zone, token).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
+import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import { witness } from '../../sync/witness.js';
+import { witness } from '../../kern/lock/witness.js';
 import { M_NOWAIT, M_ZERO } from '../../uma/flags.js';
 import type { Zone, ZoneCallbacks } from '../../uma/zone.js';
 

@@ -7,10 +7,10 @@
  * Locks are futex words in the arena; witness is on when the arena is in debug mode.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Arena } from '../../arena/arena.js';
-import { Mutex } from '../../sync/mutex.js';
-import { witness } from '../../sync/witness.js';
-import type { SlabnetError } from '../../errors.js';
+import { Arena } from '../../vm/arena.js';
+import { Mutex } from '../../kern/lock/mutex.js';
+import { witness } from '../../kern/lock/witness.js';
+import type { SlabnetError } from '../../kern/errors.js';
 
 interface LockData {
   sab: SharedArrayBuffer;

@@ -1,0 +1,316 @@
+/**
+ * The machine: one arena, ncpus worker threads that are the CPUs, each
+ * running a protocol thread over its own message port (DragonFly's per-CPU
+ * netisr threads). Made and stopped from the main thread.
+ *
+ * Start: make (or bind) the MP zones, lay out the machine record and one port
+ * per CPU, start the workers with the handler modules to load, and wait until
+ * every CPU says it is ready.
+ * Stop: flip the machine state to STOPPING and wake every port; each CPU runs
+ * its layers' shutdown hooks, answers what is queued with ESHUTDOWN, waits
+ * for the others (so nothing is stranded), flushes its UMA caches and exits.
+ * The main thread then drains whatever a dead CPU left in its port and frees
+ * the ports and the record, so every zone's `used` is back where it was.
+ * A worker that throws is reported (MachineError with its CPU id) and the
+ * machine stops itself the same way.
+ */
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ArgumentError, SlabnetError } from '../errors.js';
+import { M_WAITOK, M_ZERO } from '../../uma/flags.js';
+import { Uma } from '../../uma/uma.js';
+import type { Zone } from '../../uma/zone.js';
+import { tunableIndex } from '../sysctl/tunables.js';
+import type { Sysctl } from '../sysctl/sysctl.js';
+import { sysctlFor } from '../sysctl/vm.js';
+import { registerMpSysctls } from './sysctl.js';
+import { ESHUTDOWN } from '../errno.js';
+import {
+  MACHINE_BYTES,
+  MACHINE_ZONE,
+  MACHINE_MAGIC,
+  MC_MAGIC,
+  MC_MAX_CPUS,
+  MC_NCPUS,
+  MC_PORTS,
+  MC_QUIESCED,
+  MC_STATE,
+  MSG_BYTES,
+  MSG_FLAGS,
+  MSG_NEXT,
+  MSG_ZONE,
+  MSGF_QUEUED,
+  MSTATE_DRAINED,
+  MSTATE_RUNNING,
+  MSTATE_STOPPING,
+  PORT_ZONE,
+  portBytes,
+} from './layout.js';
+import { MsgContext, type MachineInfo } from './msgport.js';
+import { portFormat, portGet, portSpaceWake, portTakeReplies, portWake } from './port.js';
+
+export interface MachineOptions {
+  /** CPUs (worker threads); default os.availableParallelism(). */
+  ncpus?: number;
+  /** An existing UMA (main thread); otherwise one is created. */
+  uma?: Uma;
+  /** Arena bytes when the machine creates the UMA (default 256 MiB). */
+  arenaSize?: number;
+  /** Extra arena CPU slots for user workers that attach later (default 8). */
+  userThreads?: number;
+  debug?: boolean;
+  /** Paths (or file: URLs) of modules exporting register(td), loaded in every CPU. */
+  handlers?: string[];
+  /** Cells per port (a power of two; default 1024): the backpressure bound. */
+  portCapacity?: number;
+  /** Microseconds a CPU spins before sleeping (kern.mp.spin_us). */
+  spinUs?: number;
+  /** Milliseconds to wait for a worker to exit before terminating it. */
+  stopTimeoutMs?: number;
+}
+
+/** A CPU worker failed: thrown by start(), listed in machine.failures. */
+export class MachineError extends SlabnetError {
+  readonly cpu: number;
+  override readonly cause: unknown;
+  constructor(cpu: number, cause: unknown) {
+    super('ERR_SLABNET_CPU_FAILED', `cpu${cpu}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.cpu = cpu;
+    this.cause = cause;
+  }
+}
+
+/** Makes each machine's magic distinct, so a stale MachineInfo is refused. */
+let generation = Math.floor(Math.random() * 0x10000);
+
+const WORKER_URL = new URL('./cpu-worker.js', import.meta.url);
+
+/** Bind or create the MP zones in this thread. */
+function mpZones(uma: Uma, portCap: number): { msg: Zone; port: Zone; machine: Zone } {
+  const get = (name: string, size: number): Zone => {
+    try {
+      return uma.zone(name);
+    } catch {
+      return uma.zcreate(name, { size });
+    }
+  };
+  const port = get(PORT_ZONE, portBytes(portCap));
+  if (port.keg.size < portBytes(portCap)) throw new ArgumentError(`zone "${PORT_ZONE}" exists with room for fewer than ${portCap} cells`);
+  return { msg: get(MSG_ZONE, MSG_BYTES), port, machine: get(MACHINE_ZONE, MACHINE_BYTES) };
+}
+
+export class Machine {
+  readonly uma: Uma;
+  readonly ncpus: number;
+  /** The main thread's message context (use its *Async methods). */
+  readonly ctx: MsgContext;
+  /** CPU failures seen (a throwing worker). */
+  readonly failures: MachineError[] = [];
+  /** Called once per failure, before the machine stops itself. */
+  onFailure: ((err: MachineError) => void) | null = null;
+  private readonly record: number;
+  private readonly magic: number;
+  private readonly zones: { msg: Zone; port: Zone; machine: Zone };
+  private readonly workers: Worker[] = [];
+  private readonly exited: Promise<void>[] = [];
+  private stopPromise: Promise<void> | null = null;
+  private readonly stopTimeoutMs: number;
+  private readonly ownsUma: boolean;
+
+  private constructor(uma: Uma, ownsUma: boolean, ncpus: number, record: number, magic: number, zones: { msg: Zone; port: Zone; machine: Zone }, stopTimeoutMs: number) {
+    this.uma = uma;
+    this.magic = magic;
+    this.ownsUma = ownsUma;
+    this.ncpus = ncpus;
+    this.record = record;
+    this.zones = zones;
+    this.stopTimeoutMs = stopTimeoutMs;
+    this.ctx = new MsgContext(uma, record, -1, magic);
+  }
+
+  /**
+   * Start a machine and wait until every CPU is running its protocol thread.
+   * Rejects with a MachineError (after a clean stop) if a CPU fails to start.
+   */
+  static async start(opts: MachineOptions = {}): Promise<Machine> {
+    const ncpus = opts.ncpus ?? availableParallelism();
+    if (!Number.isInteger(ncpus) || ncpus < 1 || ncpus > MC_MAX_CPUS) throw new ArgumentError(`ncpus must be an integer in 1..${MC_MAX_CPUS}, got ${ncpus}`);
+    const cap = opts.portCapacity ?? 1024;
+    if (!Number.isInteger(cap) || cap < 2 || cap > 65536 || (cap & (cap - 1)) !== 0) throw new ArgumentError(`portCapacity must be a power of two in 2..65536, got ${cap}`);
+    const ownsUma = opts.uma === undefined;
+    const uma = opts.uma ?? Uma.create({ size: opts.arenaSize, ncpus: Math.min(64, ncpus + 1 + (opts.userThreads ?? 8)), debug: opts.debug });
+    if (uma.arena.ncpusRegistered + ncpus > uma.arena.ncpusMax) {
+      throw new ArgumentError(`arena has ${uma.arena.ncpusMax - uma.arena.ncpusRegistered} free CPU slots, machine needs ${ncpus}`);
+    }
+    const zones = mpZones(uma, cap);
+    const record = zones.machine.alloc(M_WAITOK | M_ZERO);
+    const i32 = uma.arena.i32;
+    const r = record >> 2;
+    i32[r + MC_NCPUS] = ncpus;
+    for (let c = 0; c < ncpus; c++) {
+      const port = zones.port.alloc(M_WAITOK);
+      portFormat(i32, port, c, cap);
+      i32[r + MC_PORTS + c] = port;
+    }
+    const magic = (MACHINE_MAGIC ^ (++generation << 8)) | 0;
+    Atomics.store(i32, r + MC_MAGIC, magic);
+    Atomics.store(i32, r + MC_STATE, MSTATE_RUNNING);
+    const spinIdx = tunableIndex(uma.arena, 'kern.mp.spin_us', 20);
+    if (opts.spinUs !== undefined) Atomics.store(i32, spinIdx, opts.spinUs);
+    const m = new Machine(uma, ownsUma, ncpus, record, magic, zones, opts.stopTimeoutMs ?? 10000);
+    const handlers = (opts.handlers ?? []).map((h) => (h.startsWith('file:') ? fileURLToPath(h) : h));
+    const ready: Promise<void>[] = [];
+    for (let c = 0; c < ncpus; c++) ready.push(m.spawn(c, handlers, Atomics.load(i32, spinIdx)));
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await m.stop();
+      throw m.failures[0] ?? e;
+    }
+    return m;
+  }
+
+  private spawn(cpu: number, handlers: string[], spinUs: number): Promise<void> {
+    const w = new Worker(WORKER_URL, {
+      workerData: { sab: this.uma.arena.sab, record: this.record, magic: this.magic, cpu, handlers, spinUs },
+    });
+    this.workers.push(w);
+    let readyResolve!: () => void;
+    let readyReject!: (e: unknown) => void;
+    const ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    w.on('message', (m: { type: string; message?: string }) => {
+      if (m.type === 'ready') readyResolve();
+      else if (m.type === 'log') this.uma.logger(`cpu${cpu}: ${m.message}`);
+    });
+    w.on('error', (e) => {
+      const err = new MachineError(cpu, e);
+      this.failures.push(err);
+      readyReject(err);
+      this.onFailure?.(err);
+      void this.stop();
+    });
+    this.exited.push(
+      new Promise<void>((res) => {
+        w.on('exit', (code) => {
+          if (code !== 0 && this.failures.every((f) => f.cpu !== cpu) && this.stopPromise === null) {
+            const err = new MachineError(cpu, new Error(`worker exited with code ${code}`));
+            this.failures.push(err);
+            readyReject(err);
+            this.onFailure?.(err);
+            void this.stop();
+          }
+          readyReject(new MachineError(cpu, new Error('worker exited before it was ready')));
+          res();
+        });
+      }),
+    );
+    return ready;
+  }
+
+  /**
+   * This thread's sysctl tree for the machine's arena (sysctlFor) with the
+   * kern.mp.* nodes registered. Cold; does not sleep.
+   */
+  sysctl(): Sysctl {
+    const t = sysctlFor(this.uma);
+    registerMpSysctls(t, this.uma.arena);
+    return t;
+  }
+
+  /** What a user worker passes to attachMachine(). */
+  info(): MachineInfo {
+    return { sab: this.uma.arena.sab, record: this.record, ncpus: this.ncpus, magic: this.magic };
+  }
+
+  /** Port handle of CPU `cpu`. */
+  port(cpu: number): number {
+    return this.ctx.ports[cpu];
+  }
+
+  /** True until stop() begins. */
+  get running(): boolean {
+    return this.ctx.alive();
+  }
+
+  /** Send a request to `cpu` and await the reply: [errno, results...]. */
+  call(cpu: number, cmd: number, args: ArrayLike<number> = [], nres = 0): Promise<number[]> {
+    return this.ctx.callAsync(cpu, cmd, args, nres);
+  }
+
+  /**
+   * Stop every CPU and free the machine's memory. Idempotent; resolves when
+   * every worker has exited. Never throws because of a failed CPU: see failures.
+   */
+  stop(): Promise<void> {
+    if (this.stopPromise === null) this.stopPromise = this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    const i32 = this.uma.arena.i32;
+    const r = this.record >> 2;
+    Atomics.store(i32, r + MC_STATE, MSTATE_STOPPING);
+    for (let c = 0; c < this.ncpus; c++) portWake(i32, this.ctx.ports[c]);
+    // A CPU that died never reaches the quiesce barrier: count it in for the others.
+    const dead = new Set<number>();
+    const countDead = (): void => {
+      for (const f of this.failures) {
+        if (!dead.has(f.cpu)) {
+          dead.add(f.cpu);
+          Atomics.add(i32, r + MC_QUIESCED, 1);
+          Atomics.notify(i32, r + MC_QUIESCED);
+        }
+      }
+    };
+    countDead();
+    const timer = setTimeout(() => {
+      for (const w of this.workers) void w.terminate();
+    }, this.stopTimeoutMs);
+    const poll = setInterval(countDead, 5);
+    try {
+      await Promise.all(this.exited);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(poll);
+    }
+    // Every CPU is gone: what is left in a port (a dead CPU's) is answered here.
+    for (let c = 0; c < this.ncpus; c++) this.answerDeadPort(this.ctx.ports[c]);
+    for (let c = 0; c < this.ncpus; c++) this.freeReplies(this.ctx.ports[c]);
+    for (let c = 0; c < this.ncpus; c++) this.zones.port.free(this.ctx.ports[c]);
+    Atomics.store(i32, r + MC_STATE, MSTATE_DRAINED);
+    Atomics.store(i32, r + MC_MAGIC, 0);
+    this.zones.machine.free(this.record);
+  }
+
+  /** Answer requests a dead CPU left queued (sync waiters wake with ESHUTDOWN). */
+  private answerDeadPort(port: number): void {
+    const i32 = this.uma.arena.i32;
+    for (;;) {
+      const msg = portGet(i32, port);
+      if (msg === 0) break;
+      Atomics.and(i32, (msg >> 2) + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
+      this.ctx.replymsg(msg, ESHUTDOWN);
+    }
+    portSpaceWake(i32, port);
+  }
+
+  /** Free replies nobody will consume any more. */
+  private freeReplies(port: number): void {
+    const i32 = this.uma.arena.i32;
+    let msg = portTakeReplies(i32, port);
+    while (msg !== 0) {
+      const next = i32[(msg >> 2) + MSG_NEXT];
+      this.ctx.freemsg(msg);
+      msg = next;
+    }
+  }
+
+  /** Whether stop() also owns the UMA (made by start). */
+  get ownsArena(): boolean {
+    return this.ownsUma;
+  }
+}

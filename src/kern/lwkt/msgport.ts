@@ -1,0 +1,349 @@
+/**
+ * The message API of one thread (lwkt_msgport.c): allocate, send, wait for,
+ * reply to and free messages. Every thread that talks to the machine has one
+ * MsgContext: the main thread, each CPU worker (whose protocol thread adds a
+ * port loop, see protothread.ts) and any user worker.
+ *
+ * Message ownership: the sender owns a message until it is queued; the
+ * handler owns it until replymsg; after the reply the sender owns it again
+ * (domsg, or a reply queued to its reply port) or nobody wants it (MSGF_DROP)
+ * and replymsg frees it. Handlers never see the caller's memory: everything
+ * they need is copied into the message first (arguments, payload).
+ */
+import { ArgumentError } from '../errors.js';
+import { M_NOWAIT } from '../../uma/flags.js';
+import type { Uma } from '../../uma/uma.js';
+import type { Zone } from '../../uma/zone.js';
+import { ENOBUFS, ESHUTDOWN, ErrnoError } from '../errno.js';
+import {
+  MC_MAGIC,
+  MC_PORTS,
+  MC_STATE,
+  MSG_ARG0,
+  MSG_CMD,
+  MSG_COOKIE,
+  MSG_ERROR,
+  MSG_FLAGS,
+  MSG_NARGS,
+  MSG_PAYLOAD,
+  MSG_PAYLOAD_LEN,
+  MSG_PAYLOAD_MAX,
+  MSG_RCMD,
+  MSG_REPLYPORT,
+  MSG_SRC,
+  MSG_ZONE,
+  MSGF_DONE,
+  MSGF_DROP,
+  MSGF_QUEUED,
+  MSGF_REPLY,
+  MSGF_SYNC,
+  MSGF_WAITING,
+  MSTATE_RUNNING,
+} from './layout.js';
+import { tunableIndex } from '../sysctl/tunables.js';
+
+/** kern.mp.spin_us default: how long a waiter spins before it sleeps. */
+export const SPIN_US_DEFAULT = 20;
+import { portPut, portPutReply, portPutWait, portPutWaitAsync } from './port.js';
+
+/** sendmsg flags. */
+export const MSG_F_NOWAIT = 0;
+export const MSG_F_WAITOK = 1;
+
+/** What a thread needs to attach to a running machine (fits in workerData). */
+export interface MachineInfo {
+  sab: SharedArrayBuffer;
+  /** Handle of the machine record. */
+  record: number;
+  ncpus: number;
+  /** The record's MC_MAGIC while this machine lives. */
+  magic: number;
+}
+
+export class MsgContext {
+  readonly uma: Uma;
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly msgZone: Zone;
+  readonly record: number;
+  readonly ncpus: number;
+  /** Port handle of each CPU. */
+  readonly ports: Int32Array;
+  /** This thread's machine CPU, or -1 for the main thread and user workers. */
+  readonly curcpu: number;
+  /** Runs a handler in this thread for direct dispatch (set by the protocol thread). */
+  direct: ((msg: number) => void) | null = null;
+  /** Pumps this CPU's port while a direct-dispatched handler has not replied. */
+  pump: (() => void) | null = null;
+
+  private readonly magic: number;
+  /** Arena word of kern.mp.spin_us (shared by every thread, read live). */
+  readonly spinIdx: number;
+
+  constructor(uma: Uma, record: number, curcpu: number, magic: number) {
+    this.uma = uma;
+    this.i32 = uma.arena.i32;
+    this.u8 = uma.arena.u8;
+    this.record = record;
+    this.magic = magic;
+    if (Atomics.load(this.i32, (record >> 2) + MC_MAGIC) !== magic) throw new ErrnoError(ESHUTDOWN, 'attach to machine');
+    this.ncpus = this.i32[(record >> 2) + 1];
+    this.ports = new Int32Array(this.ncpus);
+    for (let c = 0; c < this.ncpus; c++) this.ports[c] = this.i32[(record >> 2) + MC_PORTS + c];
+    this.msgZone = uma.zone(MSG_ZONE);
+    this.curcpu = curcpu;
+    this.spinIdx = tunableIndex(uma.arena, 'kern.mp.spin_us', SPIN_US_DEFAULT);
+  }
+
+  /** kern.mp.spin_us now. */
+  get spinUs(): number {
+    return Atomics.load(this.i32, this.spinIdx);
+  }
+
+  /** True while the machine accepts requests. */
+  alive(): boolean {
+    const r = this.record >> 2;
+    return Atomics.load(this.i32, r + MC_STATE) === MSTATE_RUNNING && Atomics.load(this.i32, r + MC_MAGIC) === this.magic;
+  }
+
+  /**
+   * Allocate a message for command `cmd` (lwkt_initmsg). Returns its handle,
+   * or 0 when the message zone is exhausted (NOWAIT). Does not sleep.
+   */
+  allocmsg(cmd: number, flags = M_NOWAIT): number {
+    const msg = this.msgZone.alloc(flags);
+    if (msg === 0) return 0;
+    const m = msg >> 2;
+    const i32 = this.i32;
+    i32[m + MSG_FLAGS] = 0;
+    i32[m + MSG_CMD] = cmd;
+    i32[m + MSG_ERROR] = 0;
+    i32[m + MSG_REPLYPORT] = 0;
+    i32[m + MSG_SRC] = this.curcpu;
+    i32[m + MSG_COOKIE] = 0;
+    i32[m + MSG_PAYLOAD_LEN] = 0;
+    return msg;
+  }
+
+  /** Give a message back to its zone. The caller must own it. */
+  freemsg(msg: number): void {
+    this.msgZone.free(msg);
+  }
+
+  arg(msg: number, i: number): number {
+    return this.i32[(msg >> 2) + MSG_ARG0 + i];
+  }
+  setArg(msg: number, i: number, v: number): void {
+    this.i32[(msg >> 2) + MSG_ARG0 + i] = v;
+  }
+  cmd(msg: number): number {
+    return this.i32[(msg >> 2) + MSG_CMD];
+  }
+  error(msg: number): number {
+    return this.i32[(msg >> 2) + MSG_ERROR];
+  }
+  cookie(msg: number): number {
+    return this.i32[(msg >> 2) + MSG_COOKIE];
+  }
+  setCookie(msg: number, v: number): void {
+    this.i32[(msg >> 2) + MSG_COOKIE] = v;
+  }
+
+  /** Copy bytes into the payload (early copy-in). EMSGSIZE-like ArgumentError if too long. */
+  setPayload(msg: number, bytes: Uint8Array): void {
+    if (bytes.length > MSG_PAYLOAD_MAX) throw new ArgumentError(`message payload of ${bytes.length} bytes exceeds ${MSG_PAYLOAD_MAX}`);
+    this.u8.set(bytes, msg + MSG_PAYLOAD);
+    this.i32[(msg >> 2) + MSG_PAYLOAD_LEN] = bytes.length;
+  }
+  payloadLength(msg: number): number {
+    return this.i32[(msg >> 2) + MSG_PAYLOAD_LEN];
+  }
+  setPayloadLength(msg: number, n: number): void {
+    if (n < 0 || n > MSG_PAYLOAD_MAX) throw new ArgumentError(`payload length ${n} out of range`);
+    this.i32[(msg >> 2) + MSG_PAYLOAD_LEN] = n;
+  }
+  /** Byte offset of the payload (handlers read and write it in place). */
+  payload(msg: number): number {
+    return msg + MSG_PAYLOAD;
+  }
+  /** A copy of the payload (late copy-out). */
+  copyPayload(msg: number): Uint8Array {
+    const n = this.payloadLength(msg);
+    return this.u8.slice(msg + MSG_PAYLOAD, msg + MSG_PAYLOAD + n);
+  }
+
+  private checkCpu(cpu: number): number {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.ncpus) throw new ArgumentError(`no CPU ${cpu} (machine has ${this.ncpus})`);
+    return this.ports[cpu];
+  }
+
+  /**
+   * lwkt_sendmsg: queue `msg` to CPU `cpu`. With `replyPort` the reply is
+   * queued there (a CPU port) and that CPU runs the reply handler of
+   * `replyCmd` (default: the message's command) on it; without a reply port
+   * the message is dropped at reply.
+   * NOWAIT returns false when the port is full (the message stays the
+   * caller's); WAITOK sleeps for room (workers only). Returns false too when
+   * the machine is stopping.
+   */
+  sendmsg(cpu: number, msg: number, flags = MSG_F_NOWAIT, replyPort = 0, replyCmd = 0): boolean {
+    const port = this.checkCpu(cpu);
+    const m = msg >> 2;
+    this.i32[m + MSG_RCMD] = replyCmd === 0 ? this.i32[m + MSG_CMD] : replyCmd;
+    this.i32[m + MSG_FLAGS] = (replyPort === 0 ? MSGF_DROP : 0) | MSGF_QUEUED;
+    this.i32[m + MSG_REPLYPORT] = replyPort;
+    if (!this.alive()) return this.unqueued(msg);
+    if (portPut(this.i32, port, msg)) return true;
+    if (flags !== MSG_F_WAITOK) return this.unqueued(msg);
+    return portPutWait(this.i32, port, msg, () => this.alive()) || this.unqueued(msg);
+  }
+
+  private unqueued(msg: number): false {
+    this.i32[(msg >> 2) + MSG_FLAGS] = 0;
+    return false;
+  }
+
+  /**
+   * lwkt_domsg for workers: send and sleep until the reply; returns its errno.
+   * On the target CPU itself the handler runs directly (no queueing, the
+   * seed's maybe_preempt). Blocks the thread (Atomics.wait): never call it
+   * from the main thread (use domsgAsync). The message stays the caller's.
+   */
+  domsg(cpu: number, msg: number): number {
+    const port = this.checkCpu(cpu);
+    const m = msg >> 2;
+    const i32 = this.i32;
+    i32[m + MSG_REPLYPORT] = 0;
+    if (cpu === this.curcpu && this.direct !== null) {
+      i32[m + MSG_FLAGS] = MSGF_SYNC;
+      this.direct(msg);
+      while ((Atomics.load(i32, m + MSG_FLAGS) & MSGF_DONE) === 0) this.pump!();
+      return i32[m + MSG_ERROR];
+    }
+    i32[m + MSG_FLAGS] = MSGF_SYNC | MSGF_QUEUED;
+    if (!this.alive() || !(portPut(i32, port, msg) || portPutWait(i32, port, msg, () => this.alive()))) {
+      i32[m + MSG_FLAGS] = 0;
+      return ESHUTDOWN;
+    }
+    if (!this.spinForReply(m)) this.sleepForReply(m);
+    return i32[m + MSG_ERROR];
+  }
+
+  /**
+   * Spin up to kern.mp.spin_us for MSGF_DONE (a reply usually comes back
+   * faster than a futex wake-up would). True if it came. No sleep, no
+   * allocation.
+   */
+  private spinForReply(m: number): boolean {
+    const i32 = this.i32;
+    if ((Atomics.load(i32, m + MSG_FLAGS) & MSGF_DONE) !== 0) return true;
+    const us = Atomics.load(i32, this.spinIdx);
+    if (us <= 0) return false;
+    const until = performance.now() + us / 1000;
+    do {
+      for (let k = 0; k < 16; k++) if ((Atomics.load(i32, m + MSG_FLAGS) & MSGF_DONE) !== 0) return true;
+    } while (performance.now() < until);
+    return false;
+  }
+
+  /**
+   * Sleep on the flags word until MSGF_DONE: announce the sleep with
+   * MSGF_WAITING (a CAS, so a reply racing with it is never missed: the
+   * CAS fails and the loop sees DONE). Blocks the thread.
+   */
+  private sleepForReply(m: number): void {
+    const i32 = this.i32;
+    for (;;) {
+      const f = Atomics.load(i32, m + MSG_FLAGS);
+      if ((f & MSGF_DONE) !== 0) return;
+      if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
+      Atomics.wait(i32, m + MSG_FLAGS, f | MSGF_WAITING);
+    }
+  }
+
+  /**
+   * lwkt_domsg for the main thread: sends (waiting for room asynchronously)
+   * and awaits the reply with Atomics.waitAsync, never blocking the event loop.
+   */
+  async domsgAsync(cpu: number, msg: number): Promise<number> {
+    const port = this.checkCpu(cpu);
+    const m = msg >> 2;
+    const i32 = this.i32;
+    i32[m + MSG_REPLYPORT] = 0;
+    i32[m + MSG_FLAGS] = MSGF_SYNC | MSGF_QUEUED;
+    if (!this.alive() || !(portPut(i32, port, msg) || (await portPutWaitAsync(i32, port, msg, () => this.alive())))) {
+      i32[m + MSG_FLAGS] = 0;
+      return ESHUTDOWN;
+    }
+    for (;;) {
+      const f = Atomics.load(i32, m + MSG_FLAGS);
+      if ((f & MSGF_DONE) !== 0) break;
+      if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
+      const r = Atomics.waitAsync(i32, m + MSG_FLAGS, f | MSGF_WAITING);
+      if (r.async) await r.value;
+    }
+    return i32[m + MSG_ERROR];
+  }
+
+  /**
+   * lwkt_replymsg: the handler's answer. Writes the errno, then either wakes
+   * the synchronous waiter, queues the message to its reply port, or frees it
+   * (MSGF_DROP). Any thread; never sleeps; never fails.
+   */
+  replymsg(msg: number, error: number): void {
+    const m = msg >> 2;
+    const i32 = this.i32;
+    i32[m + MSG_ERROR] = error;
+    const f = i32[m + MSG_FLAGS];
+    if ((f & MSGF_SYNC) !== 0) {
+      // Exchange, not store: the waiter may set MSGF_WAITING meanwhile, and
+      // the old value says whether it sleeps (notify only then).
+      const old = Atomics.exchange(i32, m + MSG_FLAGS, (f & ~(MSGF_QUEUED | MSGF_WAITING)) | MSGF_DONE);
+      if ((old & MSGF_WAITING) !== 0) Atomics.notify(i32, m + MSG_FLAGS);
+    } else if ((f & MSGF_DROP) !== 0) {
+      this.msgZone.free(msg);
+    } else {
+      i32[m + MSG_FLAGS] = (f & ~MSGF_QUEUED) | MSGF_DONE | MSGF_REPLY;
+      portPutReply(i32, i32[m + MSG_REPLYPORT], msg);
+    }
+  }
+
+  /**
+   * Convenience for user code: allocate, fill the arguments, domsg, and
+   * return [errno, results...] after freeing the message. Workers only.
+   */
+  call(cpu: number, cmd: number, args: ArrayLike<number> = [], nres = 0): number[] {
+    const msg = this.allocOrThrow(cmd, args);
+    try {
+      const err = this.domsg(cpu, msg);
+      return this.results(msg, err, nres);
+    } finally {
+      this.freemsg(msg);
+    }
+  }
+
+  /** The same for the main thread (async). */
+  async callAsync(cpu: number, cmd: number, args: ArrayLike<number> = [], nres = 0): Promise<number[]> {
+    const msg = this.allocOrThrow(cmd, args);
+    try {
+      const err = await this.domsgAsync(cpu, msg);
+      return this.results(msg, err, nres);
+    } finally {
+      this.freemsg(msg);
+    }
+  }
+
+  private allocOrThrow(cmd: number, args: ArrayLike<number>): number {
+    if (args.length > MSG_NARGS) throw new ArgumentError(`at most ${MSG_NARGS} message arguments`);
+    const msg = this.allocmsg(cmd);
+    if (msg === 0) throw new ErrnoError(ENOBUFS, 'allocmsg');
+    for (let i = 0; i < args.length; i++) this.i32[(msg >> 2) + MSG_ARG0 + i] = args[i];
+    return msg;
+  }
+
+  private results(msg: number, err: number, nres: number): number[] {
+    const out = [err];
+    for (let i = 0; i < nres; i++) out.push(this.i32[(msg >> 2) + MSG_ARG0 + i]);
+    return out;
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * The protocol thread of one CPU (DragonFly's netisr thread): a loop that
+ * takes requests from the CPU's port, runs replies, runs due callouts, polls
+ * the interfaces the CPU owns, honours UMA drain requests and sleeps when
+ * there is nothing to do.
+ *
+ * Idle and wake-up: the loop runs on the worker's event loop, never in a
+ * blocking Atomics.wait. When idle it arms Atomics.waitAsync on the port's
+ * P_WAKE word with a timeout equal to the next callout's due time; senders
+ * notify that word (only when P_SLEEPING is set). Because the event loop
+ * stays free, a native poll handle (the TAP addon's uv_poll) can wake the
+ * same loop later just by scheduling `kick()`; Atomics.wait could not be
+ * woken by native code. Before arming the wait the loop spins for
+ * `spinUs` microseconds (kern.mp.spin_us), which saves the event-loop
+ * round trip when requests come back to back.
+ */
+import { ArgumentError } from '../errors.js';
+import { CalloutWheel } from './callout.js';
+import { EINVAL, EJUSTRETURN, ESHUTDOWN } from '../errno.js';
+import { MC_QUIESCED, MC_STATE, MSG_CMD, MSG_FLAGS, MSG_NEXT, MSG_RCMD, MSGF_QUEUED, MSGF_SYNC, MSTATE_RUNNING, P_SLEEPING, P_WAKE } from './layout.js';
+import type { MsgContext } from './msgport.js';
+import { portGet, portHasWork, portSpaceWake, portTakeReplies } from './port.js';
+
+/**
+ * A request handler: returns an errno (0 = success) and the loop replies, or
+ * EJUSTRETURN when it kept the message and will call replymsg itself.
+ */
+export type Handler = (td: ProtocolThread, msg: number) => number;
+/** Runs on the CPU that sent a message with a reply port when the reply arrives; owns (and frees) it. */
+export type ReplyHandler = (td: ProtocolThread, msg: number) => void;
+/** An interface poll hook: returns how much work it did (0 = idle). */
+export type PollHook = (td: ProtocolThread) => number;
+/** A shutdown hook: frees what the layer holds on this CPU. */
+export type ShutdownHook = (td: ProtocolThread) => void;
+
+/** kern.mp.idle_block_us default: an idle CPU blocks up to 1 ms before arming waitAsync. */
+export const IDLE_BLOCK_US_DEFAULT = 1000;
+
+/** Messages handled per pass before timers and polls get a turn. */
+const BATCH = 64;
+
+export class ProtocolThread {
+  readonly ctx: MsgContext;
+  readonly cpu: number;
+  readonly port: number;
+  readonly callouts: CalloutWheel;
+  private readonly handlers: (Handler | undefined)[] = [];
+  private readonly handlerNames: (string | undefined)[] = [];
+  private readonly replyHandlers: (ReplyHandler | undefined)[] = [];
+  readonly pollHooks: PollHook[] = [];
+  readonly shutdownHooks: ShutdownHook[] = [];
+  /** Per-layer state of this CPU (a layer stores its per-CPU tables here). */
+  readonly layers = new Map<string, unknown>();
+  /** Microseconds to spin before sleeping (used when spinIdx is not set). */
+  spinUs = 20;
+  /** Arena word of kern.mp.spin_us: when set (>= 0) the spin reads it live, so sysctl changes apply at once. */
+  spinIdx = -1;
+  /**
+   * Arena word of kern.mp.idle_block_us (-1: not set, never block): how
+   * long an idle CPU without poll hooks may sleep in a blocking
+   * Atomics.wait (a futex wake, several microseconds faster than waking an
+   * event loop) before it falls back to Atomics.waitAsync.
+   */
+  blockIdx = -1;
+  /** Statistics (thread-local). */
+  handled = 0;
+  sleeps = 0;
+  direct = 0;
+  private stopping = false;
+  private scheduled = false;
+  /** True while sleep()'s Atomics.waitAsync is armed (kick must notify it). */
+  private asleep = false;
+  /** True while loop() runs; a kick then only asks for another pass (rerun). */
+  private running = false;
+  private rerun = false;
+  private onStopped: (() => void) | null = null;
+  private readonly i32: Int32Array;
+
+  constructor(ctx: MsgContext) {
+    if (ctx.curcpu < 0) throw new ArgumentError('a protocol thread needs a CPU context');
+    this.ctx = ctx;
+    this.cpu = ctx.curcpu;
+    this.port = ctx.ports[this.cpu];
+    this.i32 = ctx.i32;
+    this.callouts = new CalloutWheel();
+    ctx.direct = (msg) => this.dispatch(msg);
+    ctx.pump = () => this.pumpOnce();
+  }
+
+  /** Register the handler of command `cmd` (each command once per CPU). */
+  register(cmd: number, name: string, fn: Handler, onReply?: ReplyHandler): void {
+    if (!Number.isInteger(cmd) || cmd <= 0 || cmd > 0xffff) throw new ArgumentError(`command must be an integer in 1..65535, got ${cmd}`);
+    if (this.handlers[cmd] !== undefined) throw new ArgumentError(`command ${cmd} is already "${this.handlerNames[cmd]}", cannot register "${name}"`);
+    this.handlers[cmd] = fn;
+    this.handlerNames[cmd] = name;
+    if (onReply) this.replyHandlers[cmd] = onReply;
+  }
+
+  /** Start the loop (from the worker entry, once). */
+  start(onStopped: () => void): void {
+    this.onStopped = onStopped;
+    this.kick();
+  }
+
+  /**
+   * Schedule a pass of the loop soon (a native poll callback calls this). If
+   * the loop is asleep in its asynchronous wait, wake that wait instead: it
+   * runs the loop when it resolves. Does not sleep.
+   */
+  kick(): void {
+    if (this.running) {
+      // Called from inside a pass (a handler or poll hook queued work): the
+      // loop runs again before it sleeps.
+      this.rerun = true;
+      return;
+    }
+    if (this.asleep) {
+      const p = (this.port >> 2) + P_WAKE;
+      Atomics.add(this.i32, p, 1);
+      Atomics.notify(this.i32, p);
+      return;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.loop);
+  }
+
+  /**
+   * Run one request: look up its handler and reply with its errno unless it
+   * kept the message. Unknown commands get EINVAL. A handler that throws
+   * answers its message with EINVAL first, then the error propagates and the
+   * worker dies (the machine reports it with the CPU id).
+   */
+  dispatch(msg: number): void {
+    const i32 = this.i32;
+    const m = msg >> 2;
+    const f = i32[m + MSG_FLAGS];
+    // Atomic only for a synchronous message, whose waiter may be setting MSGF_WAITING.
+    if ((f & MSGF_SYNC) !== 0) Atomics.and(i32, m + MSG_FLAGS, ~MSGF_QUEUED);
+    else i32[m + MSG_FLAGS] = f & ~MSGF_QUEUED;
+    const fn = this.handlers[i32[m + MSG_CMD]];
+    this.handled++;
+    if (fn === undefined) {
+      this.ctx.replymsg(msg, EINVAL);
+      return;
+    }
+    let err: number;
+    try {
+      err = fn(this, msg);
+    } catch (e) {
+      this.ctx.replymsg(msg, EINVAL);
+      throw e;
+    }
+    if (err !== EJUSTRETURN) this.ctx.replymsg(msg, err);
+  }
+
+  /** Run replies that came back to this CPU's port. */
+  private runReplies(): number {
+    let msg = portTakeReplies(this.i32, this.port);
+    let n = 0;
+    while (msg !== 0) {
+      const next = this.i32[(msg >> 2) + MSG_NEXT];
+      const rh = this.replyHandlers[this.i32[(msg >> 2) + MSG_RCMD]];
+      if (rh !== undefined) rh(this, msg);
+      else this.ctx.freemsg(msg);
+      msg = next;
+      n++;
+    }
+    return n;
+  }
+
+  /** One pass: up to BATCH requests, replies, callouts, polls. Returns work done. */
+  private pass(): number {
+    const i32 = this.i32;
+    let work = 0;
+    for (let i = 0; i < BATCH; i++) {
+      const msg = portGet(i32, this.port);
+      if (msg === 0) break;
+      this.dispatch(msg);
+      work++;
+    }
+    if (work > 0) portSpaceWake(i32, this.port);
+    work += this.runReplies();
+    work += this.callouts.softclock();
+    for (let i = 0; i < this.pollHooks.length; i++) work += this.pollHooks[i](this);
+    return work;
+  }
+
+  /** Used by domsg on this CPU while a directly dispatched handler has not replied. */
+  private pumpOnce(): void {
+    if (this.pass() === 0) {
+      const w = Atomics.load(this.i32, (this.port >> 2) + P_WAKE);
+      Atomics.wait(this.i32, (this.port >> 2) + P_WAKE, w, 1);
+    }
+  }
+
+  private readonly loop = (): void => {
+    this.scheduled = false;
+    this.running = true;
+    try {
+      this.runLoop();
+    } finally {
+      this.running = false;
+    }
+    if (this.rerun) {
+      this.rerun = false;
+      this.kick();
+    }
+  };
+
+  /** loop()'s body: passes until idle or ~2 ms, then kick again or sleep. */
+  private runLoop(): void {
+    const i32 = this.i32;
+    const rec = this.ctx.record >> 2;
+    const t0 = performance.now();
+    // Stay on the CPU while there is work, up to ~2 ms, then let the event loop breathe.
+    for (;;) {
+      if (Atomics.load(i32, rec + MC_STATE) !== MSTATE_RUNNING) {
+        this.beginStop();
+        return;
+      }
+      if (this.pass() > 0) {
+        if (performance.now() - t0 > 2) break;
+        continue;
+      }
+      if (this.spin()) continue;
+      if (performance.now() - t0 > 2 || !this.blockIdle()) break;
+    }
+    if (portHasWork(i32, this.port)) {
+      this.kick();
+      return;
+    }
+    if (this.rerun) return; // loop() schedules the next pass
+    this.sleep();
+  }
+
+  /** Spin for spinUs waiting for work; true if some arrived. */
+  private spin(): boolean {
+    const us = this.spinIdx >= 0 ? Atomics.load(this.i32, this.spinIdx) : this.spinUs;
+    if (us <= 0) return false;
+    const until = performance.now() + us / 1000;
+    while (performance.now() < until) {
+      if (portHasWork(this.i32, this.port)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Idle, short form: sleep in a blocking Atomics.wait on P_WAKE for at most
+   * kern.mp.idle_block_us (and not past the next callout). Only without poll
+   * hooks: a device's native poll handle needs the event loop, and a
+   * blocked thread could not see it. Same Dekker protocol as sleep(). False
+   * when blocking is off (then the caller arms the asynchronous wait).
+   * Blocks the thread.
+   */
+  private blockIdle(): boolean {
+    if (this.blockIdx < 0 || this.pollHooks.length !== 0) return false;
+    const i32 = this.i32;
+    const us = Atomics.load(i32, this.blockIdx);
+    if (us <= 0) return false;
+    const p = this.port >> 2;
+    this.ctx.uma.poll();
+    const w = Atomics.load(i32, p + P_WAKE);
+    Atomics.store(i32, p + P_SLEEPING, 1);
+    if (!portHasWork(i32, this.port) && Atomics.load(i32, (this.ctx.record >> 2) + MC_STATE) === MSTATE_RUNNING) {
+      const ms = this.callouts.msUntilNext();
+      this.sleeps++;
+      Atomics.wait(i32, p + P_WAKE, w, ms < 0 ? us / 1000 : Math.min(ms, us / 1000));
+    }
+    Atomics.store(i32, p + P_SLEEPING, 0);
+    return true;
+  }
+
+  /** Arm the idle wait: waitAsync on P_WAKE with the next callout as timeout. */
+  private sleep(): void {
+    const i32 = this.i32;
+    const p = this.port >> 2;
+    this.ctx.uma.poll();
+    const w = Atomics.load(i32, p + P_WAKE);
+    Atomics.store(i32, p + P_SLEEPING, 1);
+    if (portHasWork(i32, this.port) || Atomics.load(i32, (this.ctx.record >> 2) + MC_STATE) !== MSTATE_RUNNING) {
+      Atomics.store(i32, p + P_SLEEPING, 0);
+      this.kick();
+      return;
+    }
+    const ms = this.callouts.msUntilNext();
+    this.sleeps++;
+    this.scheduled = true;
+    this.asleep = true;
+    const r = Atomics.waitAsync(i32, p + P_WAKE, w, ms < 0 ? Infinity : Math.max(ms, 0.05));
+    const wake = (): void => {
+      Atomics.store(i32, p + P_SLEEPING, 0);
+      this.asleep = false;
+      this.scheduled = false;
+      this.loop();
+    };
+    if (r.async) r.value.then(wake);
+    else setImmediate(wake);
+  }
+
+  /**
+   * Stop, phase one: run the layers' shutdown hooks (they free what this CPU
+   * holds and answer messages they kept), then keep answering requests with
+   * ESHUTDOWN until every CPU has passed phase one, so that no message sent
+   * by a late hook of another CPU is stranded. Then drain for good.
+   */
+  private beginStop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.callouts.stopAll();
+    for (const h of this.shutdownHooks) h(this);
+    const i32 = this.i32;
+    const rec = this.ctx.record >> 2;
+    Atomics.add(i32, rec + MC_QUIESCED, 1);
+    Atomics.notify(i32, rec + MC_QUIESCED);
+    const waitAll = (): void => {
+      this.drainPort();
+      const q = Atomics.load(i32, rec + MC_QUIESCED);
+      if (q < this.ctx.ncpus) {
+        const r = Atomics.waitAsync(i32, rec + MC_QUIESCED, q, 5);
+        if (r.async) r.value.then(waitAll);
+        else setImmediate(waitAll);
+        return;
+      }
+      this.drainPort();
+      this.ctx.uma.flushCpuCaches();
+      this.onStopped?.();
+    };
+    waitAll();
+  }
+
+  /** Answer every queued request with ESHUTDOWN and consume every reply. */
+  drainPort(): void {
+    const i32 = this.i32;
+    for (;;) {
+      const msg = portGet(i32, this.port);
+      if (msg === 0) break;
+      Atomics.and(i32, (msg >> 2) + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
+      this.ctx.replymsg(msg, ESHUTDOWN);
+    }
+    portSpaceWake(i32, this.port);
+    this.runReplies();
+  }
+}

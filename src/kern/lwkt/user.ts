@@ -1,0 +1,19 @@
+/**
+ * Attaching a user worker (not a CPU) to a running machine: it gets its own
+ * arena CPU slot and UMA caches and a MsgContext whose domsg blocks that
+ * worker (Atomics.wait) until the owning CPU replies.
+ */
+import { Arena } from '../../vm/arena.js';
+import { Uma } from '../../uma/uma.js';
+import { MsgContext, type MachineInfo } from './msgport.js';
+
+/**
+ * Attach this thread (a worker) to the machine described by `info`. Throws
+ * ErrnoError ESHUTDOWN when that machine has stopped already.
+ */
+export function attachMachine(info: MachineInfo): MsgContext {
+  const arena = Arena.attach(info.sab);
+  arena.registerCpu();
+  const uma = Uma.attach(arena);
+  return new MsgContext(uma, info.record, -1, info.magic);
+}

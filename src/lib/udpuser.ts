@@ -1,0 +1,505 @@
+/**
+ * node:dgram in any user thread (the main thread included) against a
+ * Machine running the network stack: createSocket(layer, 'udp4') gives a
+ * socket with Node's shape (bind, connect, send, close, address,
+ * remoteAddress, setBroadcast, setTTL; events 'listening', 'connect',
+ * 'message', 'close', 'error'; Buffers at the edge), whose every request is
+ * a PRU_* message to the CPU owning its PCB (udpsock.ts) and whose datagrams
+ * arrive through one semi-lockless sockbuf ring per CPU.
+ *
+ * Everything is asynchronous under the hood: requests await their replies
+ * with Atomics.waitAsync (domsgAsync), and the reader sleeps on the socket
+ * record's wake word, so the user's event loop never blocks.
+ *
+ * Control requests (bind, connect, close) run one after the other; sends
+ * start as soon as the control requests before them are done and then run
+ * concurrently (per-sender FIFO keeps their order on one CPU).
+ */
+import { EventEmitter } from 'node:events';
+import { ArgumentError } from '../kern/errors.js';
+import { msgBytes, parseBindArgs, type MsgInput, type SendCb } from './dgramargs.js';
+import { ENOBUFS, ESHUTDOWN } from '../kern/errno.js';
+import { M_PKTHDR, MT_DATA, M_DATA } from '../kern/mbuf/layout.js';
+import { m_append, m_copydata } from '../kern/mbuf/ops.js';
+import { M_NOWAIT } from '../uma/flags.js';
+import type { Zone } from '../uma/zone.js';
+import { A_X, A_Y, A_Z, PRU_ATTACH, PRU_BIND, PRU_CONNECT, PRU_CTLOUTPUT, PRU_DETACH, PRU_SEND, SOPT_SET } from '../kern/socket/protosw.js';
+import { SBS_CANTRCVMORE, SbRecordBuf } from '../kern/socket/sockbuf.js';
+import type { SocketLayer } from '../kern/socket/socket.js';
+import { SOL_SOCKET } from '../kern/socket/sockopt.js';
+import { IPPROTO_UDP, ipToString } from '../wire/ipv4.js';
+import { EINVAL, EISCONN, ENOTCONN, NetError } from '../kern/errno_net.js';
+import { MAX_HDR } from '../net/mchain.js';
+import { toAddr } from '../netinet/stack.js';
+import type { RemoteInfo } from './dgram.js';
+import {
+  A_PHASE,
+  CONNECT_INSERT,
+  CONNECT_SELECT,
+  IP_TTL,
+  IPPROTO_IP,
+  SO_BROADCAST,
+  UDPSOCK_MAGIC,
+  US_CPU,
+  US_HOST,
+  US_MAGIC,
+  US_MAX_CPUS,
+  US_NCPUS,
+  US_RCV,
+  US_RSEQ,
+  US_RWAIT,
+  US_SOERROR,
+  connectedCpu,
+  udpSocketZone,
+} from '../netinet/udp_socket.js';
+
+export interface UserSocketOptions {
+  type: 'udp4';
+  /** Which host of the machine's stack the socket belongs to (default 0). */
+  host?: number;
+  /** Bytes each CPU's receive ring may hold (SO_RCVBUF per CPU; default 256 KiB). */
+  recvBufferSize?: number;
+}
+
+/** How long the reader sleeps before re-checking on its own (a lost wake-up costs at most this). */
+const READ_WAIT_MS = 50;
+
+const zones = new WeakMap<object, Zone>();
+
+export class UdpSocket extends EventEmitter {
+  readonly layer: SocketLayer;
+  readonly host: number;
+  /** Socket record (zone "udp socket"): also the PCB id on every CPU. */
+  readonly rec: number;
+  private readonly zone: Zone;
+  private readonly ncpus: number;
+  /** CPUs holding a PCB of this socket. */
+  private replicas: boolean[];
+  private hostAddr = 0;
+  private laddr = 0;
+  private lport = 0;
+  private faddr = 0;
+  private fport = 0;
+  private bound = false;
+  private closed = false;
+  private ops: Promise<unknown>;
+  private reader: Promise<void> | null = null;
+  private keepalive: NodeJS.Timeout | null = null;
+  private refed = true;
+  /** Datagrams read from each CPU's ring (which CPUs served this socket). */
+  readonly receivedPerCpu: number[];
+  /** Reused for every datagram read (sbrecvrecordInto), so a read allocates no record. */
+  private readonly record = new SbRecordBuf();
+  /** Asynchronous errors (so_error, e.g. ECONNREFUSED) taken from the socket record. */
+  soErrors = 0;
+
+  constructor(layer: SocketLayer, opts: UserSocketOptions) {
+    super();
+    if (opts.type !== 'udp4') throw new ArgumentError(`only udp4 sockets are supported, got ${String(opts.type)}`);
+    const ctx = layer.ctx;
+    this.layer = layer;
+    this.host = opts.host ?? 0;
+    this.ncpus = ctx.ncpus;
+    if (this.ncpus > US_MAX_CPUS) throw new ArgumentError(`UDP sockets support at most ${US_MAX_CPUS} CPUs`);
+    const hiwat = opts.recvBufferSize ?? 256 * 1024;
+    if (!Number.isInteger(hiwat) || hiwat < 1) throw new ArgumentError(`recvBufferSize must be a positive integer, got ${hiwat}`);
+    let z = zones.get(ctx.uma);
+    if (z === undefined) zones.set(ctx.uma, (z = udpSocketZone(ctx.uma)));
+    this.zone = z;
+    const rec = z.alloc(M_NOWAIT);
+    if (rec === 0) throw new NetError(ENOBUFS, 'socket');
+    const i32 = ctx.i32;
+    const w = rec >> 2;
+    i32.fill(0, w, w + (z.keg.size >> 2));
+    i32[w + US_NCPUS] = this.ncpus;
+    i32[w + US_HOST] = this.host;
+    i32[w + US_CPU] = -1;
+    for (let c = 0; c < this.ncpus; c++) {
+      const sb = layer.sbs.sbcreate(hiwat);
+      if (sb === 0) {
+        this.freeRings(rec);
+        throw new NetError(ENOBUFS, 'socket');
+      }
+      i32[w + US_RCV + c] = sb;
+    }
+    i32[w + US_MAGIC] = UDPSOCK_MAGIC;
+    this.rec = rec;
+    this.replicas = new Array<boolean>(this.ncpus).fill(false);
+    this.receivedPerCpu = new Array<number>(this.ncpus).fill(0);
+    // pru_attach on every CPU: an unconnected socket is served by all of them.
+    this.ops = this.control('socket', async () => {
+      await Promise.all(
+        Array.from({ length: this.ncpus }, async (_, c) => {
+          const r = await this.req(c, PRU_ATTACH, [IPPROTO_UDP, 0, rec, this.host], 4);
+          if (r.err !== 0) throw new NetError(r.err, 'socket');
+          this.replicas[c] = true;
+          this.hostAddr = r.res[A_X] >>> 0;
+        }),
+      );
+    });
+  }
+
+  // ------------------------------------------------------------------ API
+
+  /** bind([port][, address][, callback]) or bind({port, address}[, callback]). */
+  bind(...args: unknown[]): this {
+    const { port, address, cb } = parseBindArgs(args);
+    this.checkOpen('bind');
+    if (this.bound) throw new NetError(EINVAL, 'bind');
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`port must be 0..65535, got ${port}`);
+    const laddr = address === '0.0.0.0' ? 0 : toAddr(address);
+    this.bound = true;
+    if (cb) this.once('listening', cb);
+    this.control('bind', () => this.doBind(laddr, port)).then(
+      () => this.emit('listening'),
+      () => {},
+    );
+    return this;
+  }
+
+  /**
+   * connect(port[, address][, callback]): fix the peer and move the PCB to
+   * the one CPU the replies hash to. A connected socket may connect again
+   * (BSD semantics): the PCB moves when the new peer hashes elsewhere.
+   */
+  connect(port: number, address?: string | (() => void), cb?: () => void): void {
+    if (typeof address === 'function') {
+      cb = address;
+      address = undefined;
+    }
+    this.checkOpen('connect');
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ArgumentError(`port must be 1..65535, got ${port}`);
+    const faddr = toAddr(address ?? '127.0.0.1');
+    this.bound = true;
+    this.control('connect', () => this.doConnect(faddr, port)).then(
+      () => {
+        this.emit('connect');
+        cb?.();
+      },
+      () => {},
+    );
+  }
+
+  /** send(msg[, offset, length][, port][, address][, callback]). */
+  send(msg: MsgInput, ...rest: unknown[]): void {
+    let cb: SendCb | undefined;
+    if (typeof rest[rest.length - 1] === 'function') cb = rest.pop() as SendCb;
+    const data = msgBytes(msg);
+    let off = 0;
+    let len = data.length;
+    if (rest.length >= 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number' && (rest.length >= 3 || this.fport !== 0)) {
+      off = rest.shift() as number;
+      len = rest.shift() as number;
+      if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > data.length) throw new ArgumentError('send: offset/length outside the buffer');
+    }
+    const port = rest[0] as number | undefined;
+    const address = rest[1] as string | undefined;
+    this.checkOpen('send');
+    let faddr = 0;
+    let fport = 0;
+    if (port !== undefined) {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ArgumentError(`port must be 1..65535, got ${port}`);
+      fport = port;
+      faddr = toAddr(address ?? '127.0.0.1');
+    }
+    // An unbound socket binds an ephemeral port first, as Node does.
+    if (!this.bound) this.bind();
+    const bytes = data.subarray(off, off + len);
+    this.ops
+      .then(() => this.doSend(bytes, faddr, fport))
+      .then(
+        () => cb?.(null, len),
+        (e: Error) => (cb ? cb(e) : this.emit('error', e)),
+      );
+  }
+
+  address(): { address: string; family: 'IPv4'; port: number } {
+    if (this.lport === 0) throw new NetError(EINVAL, 'getsockname');
+    return { address: ipToString(this.laddr), family: 'IPv4', port: this.lport };
+  }
+
+  remoteAddress(): { address: string; family: 'IPv4'; port: number } {
+    if (this.fport === 0) throw new NetError(ENOTCONN, 'getpeername');
+    return { address: ipToString(this.faddr), family: 'IPv4', port: this.fport };
+  }
+
+  /** The CPU a connected socket's PCB lives on; -1 while every CPU has one. */
+  get cpu(): number {
+    return this.layer.ctx.i32[(this.rec >> 2) + US_CPU];
+  }
+
+  /** CPUs that hold a PCB of this socket. */
+  pcbCpus(): number[] {
+    return this.replicas.flatMap((r, c) => (r ? [c] : []));
+  }
+
+  setBroadcast(flag: boolean): void {
+    this.setOpt('setBroadcast', SOL_SOCKET, SO_BROADCAST, flag ? 1 : 0);
+  }
+
+  setTTL(ttl: number): number {
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new ArgumentError(`ttl must be 1..255, got ${ttl}`);
+    this.setOpt('setTTL', IPPROTO_IP, IP_TTL, ttl);
+    return ttl;
+  }
+
+  ref(): this {
+    this.refed = true;
+    this.keepalive?.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.refed = false;
+    this.keepalive?.unref();
+    return this;
+  }
+
+  /** close([callback]): detach every PCB, then free the rings and the record; 'close' after. */
+  close(cb?: () => void): this {
+    if (this.closed) return this;
+    this.closed = true;
+    if (cb) this.once('close', cb);
+    this.wakeReader();
+    const prev = this.ops;
+    this.ops = prev
+      .catch(() => {})
+      .then(async () => {
+        const errs = await Promise.all(this.pcbCpus().map((c) => this.req(c, PRU_DETACH, [IPPROTO_UDP, this.rec, this.rec]).then((r) => r.err)));
+        if (this.reader !== null) await this.reader;
+        if (this.keepalive !== null) clearInterval(this.keepalive);
+        this.keepalive = null;
+        this.replicas.fill(false);
+        this.freeRings(this.rec);
+        this.layer.ctx.i32[(this.rec >> 2) + US_MAGIC] = 0;
+        this.zone.free(this.rec);
+        const bad = errs.find((e) => e !== 0 && e !== ESHUTDOWN);
+        if (bad !== undefined) this.emit('error', new NetError(bad, 'close'));
+        this.emit('close');
+      });
+    return this;
+  }
+
+  /** Resolves once every request issued so far (close included) is done. */
+  async settled(): Promise<void> {
+    await this.ops.catch(() => {});
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private checkOpen(what: string): void {
+    if (this.closed) throw new NetError(EINVAL, `${what}: socket is closed`);
+  }
+
+  private req(cpu: number, cmd: number, args: number[], nres = 0, payload?: Uint8Array) {
+    return this.layer.request(cpu, cmd, args, payload, nres);
+  }
+
+  /** Queue a control request after the previous ones; its failure is an 'error' event. */
+  private control(what: string, fn: () => Promise<void>): Promise<void> {
+    const p = (this.ops ?? Promise.resolve()).catch(() => {}).then(fn);
+    this.ops = p;
+    p.catch((e: Error) => {
+      if (!this.closed) this.emit('error', e instanceof NetError ? e : new NetError(EINVAL, `${what}: ${e.message}`));
+    });
+    return p;
+  }
+
+  /** in_pcbbind on every replica: the first CPU picks the port, the others take the same. */
+  private async doBind(laddr: number, port: number): Promise<void> {
+    const cpus = this.pcbCpus();
+    const first = await this.req(cpus[0], PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, port], 5);
+    if (first.err !== 0) throw new NetError(first.err, 'bind');
+    const lport = first.res[A_Y];
+    const rest = await Promise.all(cpus.slice(1).map((c) => this.req(c, PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, lport])));
+    const bad = rest.find((r) => r.err !== 0);
+    if (bad !== undefined) {
+      await this.resetReplicas();
+      throw new NetError(bad.err, 'bind');
+    }
+    this.laddr = laddr;
+    this.lport = lport;
+    this.startReader();
+  }
+
+  /** A bind failed half way: replace every replica by a fresh unbound one. */
+  private async resetReplicas(): Promise<void> {
+    for (const c of this.pcbCpus()) {
+      await this.req(c, PRU_DETACH, [IPPROTO_UDP, this.rec, this.rec]);
+      this.replicas[c] = false;
+    }
+    for (let c = 0; c < this.ncpus; c++) {
+      const r = await this.req(c, PRU_ATTACH, [IPPROTO_UDP, 0, this.rec, this.host]);
+      if (r.err === 0) this.replicas[c] = true;
+    }
+  }
+
+  /** The PCB move: select on the current CPU, insert on the target, delete every other replica. */
+  private async doConnect(faddr: number, fport: number): Promise<void> {
+    const from = this.cpu >= 0 ? this.cpu : this.pcbCpus()[0];
+    const sel = await this.req(from, PRU_CONNECT, [IPPROTO_UDP, this.rec, this.rec, faddr, fport, 0, CONNECT_SELECT], 6);
+    if (sel.err !== 0) throw new NetError(sel.err, 'connect');
+    const laddr = sel.res[A_X] >>> 0;
+    const lport = sel.res[A_Y];
+    const target = sel.res[A_Z];
+    const ins = await this.req(target, PRU_CONNECT, [IPPROTO_UDP, this.rec, this.rec, faddr, fport, laddr, CONNECT_INSERT, lport, this.host]);
+    if (ins.err !== 0) throw new NetError(ins.err, 'connect');
+    this.replicas[target] = true;
+    this.layer.ctx.i32[(this.rec >> 2) + US_CPU] = target;
+    await Promise.all(
+      this.pcbCpus()
+        .filter((c) => c !== target)
+        .map(async (c) => {
+          await this.req(c, PRU_DETACH, [IPPROTO_UDP, this.rec, this.rec]);
+          this.replicas[c] = false;
+        }),
+    );
+    this.laddr = laddr;
+    this.lport = lport;
+    this.faddr = faddr;
+    this.fport = fport;
+    this.startReader();
+  }
+
+  /** Copy the datagram into a pkthdr chain (leading room for the headers) and hand it to a CPU. */
+  private async doSend(data: Uint8Array, faddr: number, fport: number): Promise<void> {
+    if (this.closed) throw new NetError(EINVAL, 'send: socket is closed');
+    if (faddr !== 0 && this.fport !== 0) throw new NetError(EISCONN, 'send');
+    if (faddr === 0 && this.fport === 0) throw new NetError(ENOTCONN, 'send');
+    const mb = this.layer.mb;
+    const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
+    if (m === 0) throw new NetError(ENOBUFS, 'send');
+    mb.i32[(m + M_DATA) >> 2] += MAX_HDR;
+    if (data.length > 0 && !m_append(mb, m, data.length, data, 0)) {
+      mb.m_freem(m);
+      throw new NetError(ENOBUFS, 'send');
+    }
+    // Unconnected: send from the CPU the peer's answers will come back to.
+    const cpu = this.fport !== 0 ? this.cpu : connectedCpu(this.laddr !== 0 ? this.laddr : this.hostAddr, this.lport, faddr, fport, this.ncpus);
+    const r = await this.req(cpu, PRU_SEND, [IPPROTO_UDP, this.rec, this.rec, m, faddr, fport]);
+    // ESHUTDOWN: no handler ran, the chain is still ours.
+    if (r.err === ESHUTDOWN) mb.m_freem(m);
+    if (r.err !== 0) throw new NetError(r.err, 'send');
+  }
+
+  private setOpt(what: string, level: number, name: number, v: number): void {
+    this.checkOpen(what);
+    const val = new Uint8Array(Int32Array.of(v).buffer);
+    this.control(what, async () => {
+      for (const c of this.pcbCpus()) {
+        const r = await this.req(c, PRU_CTLOUTPUT, [IPPROTO_UDP, this.rec, this.rec, SOPT_SET, level, name], 0, val);
+        if (r.err !== 0) throw new NetError(r.err, what);
+      }
+    });
+  }
+
+  private freeRings(rec: number): void {
+    const i32 = this.layer.ctx.i32;
+    for (let c = 0; c < this.ncpus; c++) {
+      const sb = i32[(rec >> 2) + US_RCV + c];
+      if (sb !== 0) this.layer.sbs.sbdestroy(sb);
+      i32[(rec >> 2) + US_RCV + c] = 0;
+    }
+  }
+
+  private wakeReader(): void {
+    const i32 = this.layer.ctx.i32;
+    Atomics.add(i32, (this.rec >> 2) + US_RSEQ, 1);
+    Atomics.notify(i32, (this.rec >> 2) + US_RSEQ);
+  }
+
+  /** Start the receive loop once the socket has an address (idempotent). */
+  private startReader(): void {
+    if (this.reader !== null) return;
+    this.keepalive = setInterval(() => {}, 1 << 30);
+    if (!this.refed) this.keepalive.unref();
+    this.reader = this.readLoop();
+  }
+
+  /**
+   * soreceive over every CPU's ring: emit what is queued, then sleep on the
+   * wake word (announce RWAIT, re-check, waitAsync), Dekker with the CPUs.
+   * Yields to the event loop after each batch so requests' replies run.
+   */
+  private async readLoop(): Promise<void> {
+    const ctx = this.layer.ctx;
+    const sbs = this.layer.sbs;
+    const i32 = ctx.i32;
+    const w = this.rec >> 2;
+    const rings: number[] = [];
+    for (let c = 0; c < this.ncpus; c++) rings.push(i32[w + US_RCV + c]);
+    while (!this.closed) {
+      this.takeError();
+      if (this.closed) return;
+      let got = 0;
+      let eof = 0;
+      for (let c = 0; c < rings.length && !this.closed; c++) {
+        for (let k = 0; k < 64 && !this.closed; k++) {
+          const r = this.record;
+          if (!sbs.sbrecvrecordInto(rings[c], r)) break;
+          got++;
+          this.receivedPerCpu[c]++;
+          this.deliver(r.addr, r.addrLen, r.m, r.len);
+        }
+        if ((sbs.state(rings[c]) & SBS_CANTRCVMORE) !== 0 && sbs.sbavail(rings[c]) === 0) eof++;
+      }
+      if (eof === rings.length) return;
+      if (got > 0) {
+        await new Promise<void>((res) => setImmediate(res));
+        continue;
+      }
+      const seq = Atomics.load(i32, w + US_RSEQ);
+      Atomics.store(i32, w + US_RWAIT, 1);
+      let any = Atomics.load(i32, w + US_SOERROR) !== 0;
+      for (let c = 0; c < rings.length; c++) if (sbs.sbavail(rings[c]) > 0) any = true;
+      if (!any && !this.closed) {
+        const r = Atomics.waitAsync(i32, w + US_RSEQ, seq, READ_WAIT_MS);
+        if (r.async) await r.value;
+      }
+      Atomics.store(i32, w + US_RWAIT, 0);
+    }
+  }
+
+  /**
+   * soreceive's so_error check: take the pending error the owning CPU
+   * published (udpsock.ts US_SOERROR), clearing it in the same atomic step
+   * so it is reported exactly once, and emit it as 'error' (code
+   * ECONNREFUSED, errno 61 for an ICMP port unreachable) if anyone listens.
+   * The socket stays usable. User thread; no lock, never sleeps.
+   */
+  private takeError(): void {
+    const e = Atomics.exchange(this.layer.ctx.i32, (this.rec >> 2) + US_SOERROR, 0);
+    if (e === 0) return;
+    this.soErrors++;
+    // On the next tick, so a throwing listener cannot stop the reader; with
+    // no listener the error is only counted (soErrors), never a crash.
+    const err = new NetError(e, 'recvmsg');
+    process.nextTick(() => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+  }
+
+  /** The edge: one copy out of the arena into a Buffer, the chain freed at once. */
+  /** Emit one datagram: its bytes as a Buffer (the edge), the source from the record's address. */
+  private deliver(addr: Uint8Array, addrLen: number, m: number, len: number): void {
+    const mb = this.layer.mb;
+    const buf = Buffer.allocUnsafe(len);
+    if (len > 0) m_copydata(mb, m, 0, len, buf);
+    if (m !== 0) mb.m_freem(m);
+    let a = 0;
+    let p = 0;
+    if (addrLen >= 6) {
+      a = ((addr[0] << 24) | (addr[1] << 16) | (addr[2] << 8) | addr[3]) >>> 0;
+      p = (addr[4] << 8) | addr[5];
+    }
+    const rinfo: RemoteInfo = { address: ipToString(a), family: 'IPv4', port: p, size: len };
+    this.emit('message', buf, rinfo);
+  }
+}
+
+/** dgram.createSocket against a machine's stack, from this thread's socket layer. */
+export function createSocket(layer: SocketLayer, type: 'udp4' | UserSocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
+  const s = new UdpSocket(layer, typeof type === 'string' ? { type } : type);
+  if (listener) s.on('message', listener);
+  return s;
+}

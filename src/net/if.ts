@@ -1,0 +1,189 @@
+/**
+ * ifnet: a network interface as the stack sees it. A driver (in-memory link,
+ * loopback, TAP) hands received frames to input() and takes frames to send
+ * from transmit(); both count packets, bytes, errors and drops per direction
+ * (netstat -i) and feed an attached pcap capture.
+ *
+ * An Ifnet object belongs to one thread (one CPU's stack instance). With
+ * several CPUs each has its own Ifnet for the same link, and the driver picks
+ * the receiving CPU by the RSS hash of the flow (ifnet rxCpu()).
+ * Nothing here takes a lock; transmit may be called from any code of the
+ * owning thread and never sleeps.
+ */
+import type { Mbufs } from '../kern/mbuf/mbuf.js';
+import { M_DATA, M_LEN, M_NEXT, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import type { PcapWriter } from './phy/pcap.js';
+import { macToString } from '../wire/ethernet.js';
+import { ipToString } from '../wire/ipv4.js';
+
+export const IFF_UP = 0x1;
+export const IFF_BROADCAST = 0x2;
+export const IFF_LOOPBACK = 0x8;
+export const IFF_NOARP = 0x80;
+
+/** Checksum offload: the link delivers frames whose checksums need no check, and needs none computed. */
+export const IFCAP_RXCSUM = 0x1;
+export const IFCAP_TXCSUM = 0x2;
+
+// Counter indices (struct if_data).
+export const IFC_IPACKETS = 0;
+export const IFC_IBYTES = 1;
+export const IFC_IERRORS = 2;
+export const IFC_IQDROPS = 3;
+export const IFC_OPACKETS = 4;
+export const IFC_OBYTES = 5;
+export const IFC_OERRORS = 6;
+export const IFC_OQDROPS = 7;
+export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops'] as const;
+
+/** What a driver provides: send one frame (the driver owns m afterwards, and frees it). */
+export interface IfDriver {
+  output(ifp: Ifnet, m: number): void;
+  /** Release driver resources; queued frames are freed. */
+  detach?(ifp: Ifnet): void;
+}
+
+export interface IfAddr {
+  addr: number;
+  mask: number;
+  broadcast: number;
+}
+
+let nextIndex = 1;
+
+export class Ifnet {
+  readonly index: number;
+  readonly name: string;
+  readonly mb: Mbufs;
+  mac: number;
+  mtu: number;
+  flags: number;
+  capenable = 0;
+  readonly addrs: IfAddr[] = [];
+  /** if_data counters: thread-local, or a view of this CPU's block in the arena (netstats.ts). */
+  counters: Float64Array<ArrayBufferLike> = new Float64Array(IFC_NAMES.length);
+  driver: IfDriver | null = null;
+  /** The stack's input routine (ether_input), set when the interface is attached to a stack. */
+  inputHandler: ((ifp: Ifnet, m: number) => void) | null = null;
+  pcap: PcapWriter | null = null;
+
+  constructor(mb: Mbufs, name: string, mac: number, mtu = 1500, flags = IFF_UP | IFF_BROADCAST) {
+    this.index = nextIndex++;
+    this.mb = mb;
+    this.name = name;
+    this.mac = mac;
+    this.mtu = mtu;
+    this.flags = flags;
+  }
+
+  /**
+   * A frame arrived (the driver built mbuf m with a packet header): count it,
+   * capture it and hand it to the stack. The stack owns m from here on.
+   */
+  input(m: number): void {
+    const i32 = this.mb.i32;
+    const len = i32[(m + PH_LEN) >> 2];
+    this.counters[IFC_IPACKETS]++;
+    this.counters[IFC_IBYTES] += len;
+    i32[(m + PH_RCVIF) >> 2] = this.index;
+    if (this.pcap !== null) capture(this.pcap, this.mb, m, len);
+    if (this.inputHandler === null || (this.flags & IFF_UP) === 0) {
+      this.counters[IFC_IQDROPS]++;
+      this.mb.m_freem(m);
+      return;
+    }
+    this.inputHandler(this, m);
+  }
+
+  /** Send a complete frame: count, capture, give it to the driver (which owns m afterwards). */
+  transmit(m: number): void {
+    const len = this.mb.i32[(m + PH_LEN) >> 2];
+    if (this.driver === null || (this.flags & IFF_UP) === 0) {
+      this.counters[IFC_OQDROPS]++;
+      this.mb.m_freem(m);
+      return;
+    }
+    this.counters[IFC_OPACKETS]++;
+    this.counters[IFC_OBYTES] += len;
+    if (this.pcap !== null) capture(this.pcap, this.mb, m, len);
+    this.driver.output(this, m);
+  }
+
+  /** Count an input error (driver or stack found a malformed frame). */
+  inputError(): void {
+    this.counters[IFC_IERRORS]++;
+  }
+
+  /** Start or stop capturing this interface to a pcap writer. */
+  setCapture(w: PcapWriter | null): void {
+    this.pcap = w;
+  }
+
+  /** Primary IPv4 address (0 if none). */
+  get addr(): number {
+    return this.addrs.length > 0 ? this.addrs[0].addr : 0;
+  }
+
+  /** Counters as {name: value}. */
+  stats(): Record<string, number> {
+    const o: Record<string, number> = {};
+    IFC_NAMES.forEach((n, i) => (o[n] = this.counters[i]));
+    return o;
+  }
+
+  /** One `netstat -i`-style line. */
+  describe(): string {
+    const a = this.addrs.map((x) => ipToString(x.addr)).join(',') || '-';
+    const c = this.counters;
+    return `${this.name}\tmtu ${this.mtu}\t${macToString(this.mac)}\t${a}\tin ${c[IFC_IPACKETS]} pkts ${c[IFC_IBYTES]} B err ${c[IFC_IERRORS]} drop ${c[IFC_IQDROPS]}\tout ${c[IFC_OPACKETS]} pkts ${c[IFC_OBYTES]} B err ${c[IFC_OERRORS]} drop ${c[IFC_OQDROPS]}`;
+  }
+
+  /** Detach the driver (its queued frames are freed). */
+  detach(): void {
+    this.driver?.detach?.(this);
+    this.driver = null;
+    this.inputHandler = null;
+  }
+}
+
+/** Copy a frame chain into a capture file. */
+function capture(w: PcapWriter, mb: Mbufs, m: number, len: number): void {
+  const i32 = mb.i32;
+  w.begin(len);
+  for (let x = m; x !== 0; x = i32[(x + M_NEXT) >> 2]) w.append(mb.u8, i32[(x + M_DATA) >> 2], i32[(x + M_LEN) >> 2]);
+  w.end();
+}
+
+/**
+ * Loopback driver: a frame sent is received again by the same interface,
+ * on a later turn of the event loop (never re-entering the sender).
+ */
+export class LoopbackDriver implements IfDriver {
+  private q: number[] = [];
+  private scheduled = false;
+  output(ifp: Ifnet, m: number): void {
+    this.q.push(m);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain(ifp));
+    }
+  }
+  private drain(ifp: Ifnet): void {
+    this.scheduled = false;
+    const q = this.q;
+    this.q = [];
+    for (const m of q) ifp.input(m);
+  }
+  detach(ifp: Ifnet): void {
+    for (const m of this.q) ifp.mb.m_freem(m);
+    this.q = [];
+  }
+}
+
+/** Make a loopback interface lo0 (IFF_LOOPBACK, no ARP, checksum offload on: nothing to check on a loop). */
+export function loopbackIf(mb: Mbufs, name = 'lo0', mtu = 16384): Ifnet {
+  const ifp = new Ifnet(mb, name, 0, mtu, IFF_UP | IFF_LOOPBACK | IFF_NOARP);
+  ifp.capenable = IFCAP_RXCSUM | IFCAP_TXCSUM;
+  ifp.driver = new LoopbackDriver();
+  return ifp;
+}

@@ -294,7 +294,7 @@ export function register(td: ProtocolThread): void {
     for (let h = 0; h < 2; h++) {
       // Counters in the arena when the user gave a directory (NET_SETUP arg 2), so any thread can sum them.
       const blk = statBlock(ctx.i32.buffer as SharedArrayBuffer, ctx.arg(msg, 2), h, td.cpu);
-      const stack = new Stack(mb, { name: `host${h}.cpu${td.cpu}`, seed: 1 + h * 64 + td.cpu, stats: blk?.stats });
+      const stack = new Stack(mb, { name: `host${h}.cpu${td.cpu}`, seed: 1 + h * 64 + td.cpu, stats: blk?.stats, thread: td });
       const ifp = new Ifnet(mb, 'xl0', MAC_BASE + h);
       if (blk !== null) ifp.counters = blk.ifc;
       bindStackTunables(stack, ctx.uma.arena, [ifp]);
@@ -534,7 +534,7 @@ export function register(td: ProtocolThread): void {
     }
     const ifp = drv.ifp;
     const blk = statBlock(ctx.i32.buffer as SharedArrayBuffer, a(5), a(6), td.cpu);
-    const stack = new Stack(mb, { name: `${drv.name}.cpu${td.cpu}`, seed: 1 + hi * 64 + td.cpu, stats: blk?.stats });
+    const stack = new Stack(mb, { name: `${drv.name}.cpu${td.cpu}`, seed: 1 + hi * 64 + td.cpu, stats: blk?.stats, thread: td });
     if (blk !== null) ifp.counters = blk.ifc;
     bindStackTunables(stack, ctx.uma.arena, []);
     stack.addInterface(ifp);

@@ -28,7 +28,7 @@ export function pmtuPlateau(totalLen: number): number {
 export class HostCache {
   /** dst -> learned MTU. */
   private readonly mtu = new Map<number, number>();
-  /** dst -> expiry time (performance.now() ms). */
+  /** dst -> expiry time (the stack clock's ms). */
   private readonly expires = new Map<number, number>();
 
   /** @param expireSec lifetime of an entry, read at each update (a bound tunable). */

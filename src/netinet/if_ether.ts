@@ -63,7 +63,7 @@ export class ArpTable {
    */
   resolve(ifp: Ifnet, ip: number, m: number): number {
     const e = this.entries.get(key(ifp, ip));
-    const now = performance.now();
+    const now = this.st.now();
     if (e !== undefined && e.state === REACHABLE && e.expire > now) return e.mac;
     return this.resolveSlow(ifp, ip, m, e, now);
   }
@@ -164,7 +164,7 @@ export class ArpTable {
   /** Record a mapping and send the packets that waited for it. */
   update(ifp: Ifnet, ip: number, mac: number): void {
     let e = this.entries.get(key(ifp, ip));
-    const now = performance.now();
+    const now = this.st.now();
     if (e === undefined) {
       e = { ifp, ip, mac, state: REACHABLE, expire: now + this.cfg.maxAgeMs, asked: 0, lastAsk: -Infinity, hold: [] };
       this.entries.set(key(ifp, ip), e);

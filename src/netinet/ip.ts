@@ -188,7 +188,7 @@ export function ipOutput(st: Stack, m: number, src: number, dst: number, proto: 
   // Path MTU (RFC 1191) learned from "fragmentation needed"; one size test while none is known.
   let mtu = ifp.mtu;
   if (st.pmtu.size !== 0) {
-    const p = st.pmtu.lookup(dst, performance.now());
+    const p = st.pmtu.lookup(dst, st.now());
     if (p !== 0 && p < mtu) mtu = p;
   }
   if (total <= mtu) {

@@ -51,7 +51,7 @@ export const ICMP_DEFAULTS: IcmpConfig = { icmplim: 200, bmcastecho: false, quot
 export class Icmp {
   readonly cfg: IcmpConfig;
   private tokens: number;
-  private lastRefill = performance.now();
+  private lastRefill: number;
   /** Echo replies received, for a local ping (id, seq) -> handler. */
   onEchoReply: ((src: number, id: number, seq: number, dataLen: number) => void) | null = null;
   /** Errors received (unreachable, time exceeded): who sent it, type, code, the quoted destination (traceroute's view). */
@@ -60,13 +60,14 @@ export class Icmp {
   constructor(private readonly st: Stack, cfg: Partial<IcmpConfig> = {}) {
     this.cfg = { ...ICMP_DEFAULTS, ...cfg };
     this.tokens = this.cfg.icmplim;
+    this.lastRefill = st.now();
   }
 
   /** badport_bandlim: may we send one more response now? */
   private allow(): boolean {
     const lim = this.cfg.icmplim;
     if (lim <= 0) return true;
-    const now = performance.now();
+    const now = this.st.now();
     this.tokens = Math.min(lim, this.tokens + ((now - this.lastRefill) * lim) / 1000);
     this.lastRefill = now;
     if (this.tokens >= 1) {
@@ -193,7 +194,7 @@ export class Icmp {
         return m;
       }
       const ifmtu = st.routes.lookup(qdst)?.ifp.mtu ?? 0;
-      if (mtu < ifmtu && st.pmtu.update(qdst, mtu, performance.now())) s[ICPS.pmtuupdates]++;
+      if (mtu < ifmtu && st.pmtu.update(qdst, mtu, st.now())) s[ICPS.pmtuupdates]++;
       return m;
     }
     if (code === ICMP_UNREACH_PORT && ipProto(u8, q) === IPPROTO_UDP && len >= ICMP_HLEN + qhlen + 4) {

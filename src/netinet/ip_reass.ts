@@ -99,7 +99,7 @@ export class Reassembly {
     let q = this.queues.get(key);
     if (q === undefined) {
       if (this.queues.size >= this.cfg.maxFragPackets) this.dropOldest();
-      q = { key, src, dst, id, proto, tos: u8[h + 1], ttl: u8[h + 8], frags: [], total: -1, bytes: 0, expire: performance.now() + this.cfg.fragTtlMs, quote: null };
+      q = { key, src, dst, id, proto, tos: u8[h + 1], ttl: u8[h + 8], frags: [], total: -1, bytes: 0, expire: this.st.now() + this.cfg.fragTtlMs, quote: null };
       this.queues.set(key, q);
     }
     if (off === 0 && q.quote === null) {

@@ -29,6 +29,8 @@ import { HostCache, PMTU_EXPIRE_DEFAULT } from './hostcache.js';
 import { ETHS, IPS, formatNetstatS, newStats, type NetStats } from './stats.js';
 import { UdpTable, type UdpConfig } from './udp_usrreq.js';
 import { mtod, prepend, pullup, trimFront } from '../net/mchain.js';
+import { LocalThread, type NetThread } from '../kern/lwkt/netthread.js';
+import type { Callout } from '../kern/lwkt/callout.js';
 
 export interface StackConfig {
   /** net.inet.ip.ttl */
@@ -56,6 +58,12 @@ export interface StackOptions {
   log?: (msg: string) => void;
   /** Count into these (arena views from netstats.ts) instead of thread-local arrays. */
   stats?: NetStats;
+  /**
+   * The thread this instance runs on: its clock, callouts and poll hooks (a
+   * CPU's ProtocolThread, or a LocalThread). Default: a LocalThread of its
+   * own on the real clock, scheduled on the event loop.
+   */
+  thread?: NetThread;
 }
 
 /** An address given as "a.b.c.d" or a number. */
@@ -86,9 +94,13 @@ export class Stack {
   /** Path MTU per destination, learned from ICMP fragmentation needed. */
   readonly pmtu: HostCache;
   private ipId: number;
-  private timer: NodeJS.Timeout | null = null;
+  /** The thread that runs this instance (clock, callouts, poll hooks). */
+  readonly td: NetThread;
+  /** The thread this instance made for itself (no `thread` option): stopped by close(). */
+  private readonly ownThread: LocalThread | null;
+  private readonly slowCallout: Callout;
   private localQ: number[] = [];
-  private localScheduled = false;
+  private closed = false;
   private readonly logFn: (msg: string) => void;
   /**
    * Multi-CPU hook: offered every reassembled datagram; returns true when it
@@ -101,6 +113,8 @@ export class Stack {
     this.stats = opts.stats ?? newStats();
     this.name = opts.name ?? 'stack';
     this.cfg = { ttl: opts.ttl ?? IPDEFTTL, timerMs: opts.timerMs ?? 100, forwarding: opts.forwarding ?? false, pmtuExpire: opts.pmtuExpire ?? PMTU_EXPIRE_DEFAULT };
+    this.ownThread = opts.thread === undefined ? new LocalThread().startRealtime() : null;
+    this.td = opts.thread ?? this.ownThread!;
     this.pmtu = new HostCache(() => this.cfg.pmtuExpire);
     this.arp = new ArpTable(this, opts.arp);
     this.reass = new Reassembly(this, opts.reass);
@@ -108,9 +122,24 @@ export class Stack {
     this.udp = new UdpTable(this, opts.udp, opts.seed ?? 0x5eed);
     this.ipId = ((opts.seed ?? 0x5eed) * 2654435761) & 0xffff;
     this.logFn = opts.log ?? (() => {});
-    this.timer = setInterval(() => this.slowtimo(performance.now()), this.cfg.timerMs);
-    this.timer.unref();
+    this.td.addPollHook(this.pollLocal);
+    this.slowCallout = this.td.callouts.callout();
+    this.armSlowTimer();
   }
+
+  /** The stack clock: monotonic ms of this instance's thread (real or manual). */
+  now(): number {
+    return this.td.clock.now();
+  }
+
+  private armSlowTimer(): void {
+    this.slowCallout.reset(Math.max(1, Math.round(this.cfg.timerMs / this.td.callouts.tickMs)), this.slowTick);
+  }
+
+  private readonly slowTick = (): void => {
+    this.slowtimo(this.now());
+    if (!this.closed) this.armSlowTimer();
+  };
 
   log(msg: string): void {
     this.logFn(`${this.name}: ${msg}`);
@@ -313,19 +342,25 @@ export class Stack {
     ifp.transmit(m);
   }
 
-  /** A packet for one of our own addresses: input it again on a later turn (as through lo0). */
+  /** A packet for one of our own addresses: input it again on the thread's next pass (as through lo0). */
   private loopLocal(m: number): void {
+    if (this.closed) {
+      this.mb.m_freem(m);
+      return;
+    }
     this.localQ.push(m);
-    if (this.localScheduled) return;
-    this.localScheduled = true;
-    setImmediate(() => {
-      this.localScheduled = false;
-      const q = this.localQ;
-      this.localQ = [];
-      const lo = this.ifs.find((i) => (i.flags & IFF_LOOPBACK) !== 0) ?? this.ifs[0];
-      for (const x of q) ipInput(this, lo, x);
-    });
+    if (this.localQ.length === 1) this.td.kick();
   }
+
+  /** Poll hook: input the packets looped to ourselves; returns how many. */
+  private readonly pollLocal = (): number => {
+    const q = this.localQ;
+    if (q.length === 0) return 0;
+    this.localQ = [];
+    const lo = this.ifs.find((i) => (i.flags & IFF_LOOPBACK) !== 0) ?? this.ifs[0];
+    for (const x of q) ipInput(this, lo, x);
+    return q.length;
+  };
 
   // ----------------------------------------------------------------- glue
 
@@ -357,8 +392,9 @@ export class Stack {
 
   /** Stop timers, close sockets, free every held packet, detach interfaces. */
   close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.closed = true;
+    this.slowCallout.stop();
+    this.td.removePollHook(this.pollLocal);
     this.udp.flush();
     this.arp.flush();
     this.reass.flush();
@@ -366,6 +402,7 @@ export class Stack {
     for (const m of this.localQ) this.mb.m_freem(m);
     this.localQ = [];
     for (const i of this.ifs) i.detach();
+    this.ownThread?.stop();
   }
 }
 

@@ -4,13 +4,15 @@
  * touched from that thread, so nothing here takes a lock or an atomic
  * (DragonFly's per-CPU softclock makes the same choice).
  *
- * Time is counted in ticks of 1/hz seconds from performance.now(). The wheel
+ * Time is counted in ticks of 1/hz seconds of the wheel's Clock (real or
+ * manual, src/kern/clock.ts), from the moment the wheel was made. The wheel
  * has WHEEL_SIZE buckets; a callout due at tick t hangs in bucket t & mask
  * and is skipped by softclock until its tick comes, however many laps away.
  * Buckets are intrusive doubly linked lists of Callout objects, so schedule
  * and stop are O(1) and allocate nothing.
  */
 import { ArgumentError } from '../errors.js';
+import { realClock, type Clock } from '../clock.js';
 
 export const HZ_DEFAULT = 1000;
 const WHEEL_SIZE = 256;
@@ -72,21 +74,26 @@ export class CalloutWheel {
   private softTicks: number;
   /** Callouts pending on the wheel. */
   count = 0;
+  /** Called when a callout is armed (a real-time scheduler re-arms its timer); null: nothing. */
+  onLink: (() => void) | null = null;
   /** Handlers that threw: (error) reported through this hook. */
   onError: (err: unknown) => void = (e) => {
     throw e;
   };
 
-  constructor(hz = HZ_DEFAULT) {
+  readonly clock: Clock;
+
+  constructor(hz = HZ_DEFAULT, clock: Clock = realClock) {
+    this.clock = clock;
     if (!Number.isInteger(hz) || hz < 1 || hz > 100000) throw new ArgumentError(`hz must be an integer in 1..100000, got ${hz}`);
     this.hz = hz;
-    this.t0 = performance.now();
+    this.t0 = clock.now();
     this.softTicks = 0;
   }
 
   /** Current tick (ticks since the wheel was made). */
   now(): number {
-    return Math.floor(((performance.now() - this.t0) * this.hz) / 1000);
+    return Math.floor(((this.clock.now() - this.t0) * this.hz) / 1000);
   }
 
   /** Milliseconds per tick. */
@@ -100,6 +107,7 @@ export class CalloutWheel {
   }
 
   link(c: Callout, time: number): void {
+    if (this.onLink !== null) this.onLink();
     c.time = time;
     const b = time & WHEEL_MASK;
     const head = this.heads[b];
@@ -173,7 +181,7 @@ export class CalloutWheel {
     for (let b = 0; b < WHEEL_SIZE; b++) {
       for (let c = this.heads[b]; c !== null; c = c.next) if (c.time < min) min = c.time;
     }
-    const now = performance.now() - this.t0;
+    const now = this.clock.now() - this.t0;
     const dueMs = (min * 1000) / this.hz;
     return Math.max(0, dueMs - now);
   }

@@ -15,7 +15,9 @@
  * round trip when requests come back to back.
  */
 import { ArgumentError } from '../errors.js';
-import { CalloutWheel } from './callout.js';
+import { CalloutWheel, HZ_DEFAULT } from './callout.js';
+import { realClock, type Clock } from '../clock.js';
+import type { NetThread } from './netthread.js';
 import { EINVAL, EJUSTRETURN, ESHUTDOWN } from '../errno.js';
 import { MC_QUIESCED, MC_STATE, MSG_CMD, MSG_FLAGS, MSG_NEXT, MSG_RCMD, MSGF_QUEUED, MSGF_SYNC, MSTATE_RUNNING, P_SLEEPING, P_WAKE } from './layout.js';
 import type { MsgContext } from './msgport.js';
@@ -39,7 +41,7 @@ export const IDLE_BLOCK_US_DEFAULT = 1000;
 /** Messages handled per pass before timers and polls get a turn. */
 const BATCH = 64;
 
-export class ProtocolThread {
+export class ProtocolThread implements NetThread {
   readonly ctx: MsgContext;
   readonly cpu: number;
   readonly port: number;
@@ -76,13 +78,13 @@ export class ProtocolThread {
   private onStopped: (() => void) | null = null;
   private readonly i32: Int32Array;
 
-  constructor(ctx: MsgContext) {
+  constructor(ctx: MsgContext, clock: Clock = realClock) {
     if (ctx.curcpu < 0) throw new ArgumentError('a protocol thread needs a CPU context');
     this.ctx = ctx;
     this.cpu = ctx.curcpu;
     this.port = ctx.ports[this.cpu];
     this.i32 = ctx.i32;
-    this.callouts = new CalloutWheel();
+    this.callouts = new CalloutWheel(HZ_DEFAULT, clock);
     ctx.direct = (msg) => this.dispatch(msg);
     ctx.pump = () => this.pumpOnce();
   }
@@ -94,6 +96,19 @@ export class ProtocolThread {
     this.handlers[cmd] = fn;
     this.handlerNames[cmd] = name;
     if (onReply) this.replyHandlers[cmd] = onReply;
+  }
+
+  get clock(): Clock {
+    return this.callouts.clock;
+  }
+
+  addPollHook(h: () => number): void {
+    this.pollHooks.push(h);
+  }
+
+  removePollHook(h: () => number): void {
+    const i = this.pollHooks.indexOf(h);
+    if (i >= 0) this.pollHooks.splice(i, 1);
   }
 
   /** Start the loop (from the worker entry, once). */

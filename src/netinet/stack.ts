@@ -212,6 +212,7 @@ export class Stack {
       n('net.link.ether.inet.max_age', a, 'maxAgeMs', 'ARP entry lifetime (ms)'),
       n('net.link.ether.inet.maxtries', a, 'maxTries', 'ARP resolution attempts before returning error'),
       n('net.link.ether.inet.maxhold', a, 'maxHold', 'Number of packets to hold per ARP entry'),
+      n('net.link.ether.inet.max_entries', a, 'maxEntries', 'Maximum number of ARP entries'),
       n('net.inet.icmp.icmplim', i, 'icmplim', 'Maximum number of ICMP responses per second'),
       n('net.inet.icmp.bmcastecho', i, 'bmcastecho', 'Reply to broadcast echo requests'),
       n('net.inet.icmp.quotelen', i, 'quotelen', 'Number of bytes from original packet to quote in ICMP reply'),

@@ -90,6 +90,10 @@ export const ARP_DESC = [
   ['timeouts', '%d ARP entries timed out'],
   ['dupips', '%d duplicate IPs seen'],
   ['gratuitous', '%d gratuitous ARPs sent'],
+  ['badsha', '%d ARP packets with a broadcast or multicast sender address dropped'],
+  ['offlink', '%d ARP senders not on the interface network ignored'],
+  ['permanent', '%d attempts to modify permanent ARP entries refused'],
+  ['tablefull', '%d ARP entries not made: table full (max_entries)'],
 ] as const;
 
 export const ETHER_DESC = [

@@ -14,7 +14,7 @@
  * sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_FLAGS, M_LEN, M_BCAST, PH_LEN } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_BCAST, M_MCAST, PH_LEN } from '../kern/mbuf/layout.js';
 import { m_append, m_last, M_TRAILINGSPACE } from '../kern/mbuf/ops.js';
 import { ArgumentError } from '../kern/errors.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, ethDst, ethType, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
@@ -296,7 +296,7 @@ export class Stack {
         mb.m_freem(m);
         return;
       }
-      mb.i32[(m + M_FLAGS) >> 2] |= M_BCAST;
+      mb.i32[(m + M_FLAGS) >> 2] |= dst === MAC_BROADCAST ? M_BCAST : M_MCAST;
     }
     trimFront(mb, m, ETH_HLEN);
     if (type === ETHERTYPE_IPV4) ipInput(this, ifp, m);

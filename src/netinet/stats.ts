@@ -40,6 +40,9 @@ export const IP_DESC = [
   ['ofragments', '%d fragments created'],
   ['cantfrag', "%d datagrams that can't be fragmented"],
   ['nobufs', '%d input packets dropped for lack of memory'],
+  ['badaddr', '%d datagrams with bad address in header'],
+  ['notmember', "%d multicast packets which we don't join"],
+  ['toolong', '%d with ip length > max ip packet size'],
 ] as const;
 
 export const ICMP_DESC = [
@@ -63,6 +66,7 @@ export const ICMP_DESC = [
   ['noerror', '%d errors not sent for broadcasts, fragments or bad sources'],
   ['pmtuupdates', '%d path MTU updates from fragmentation needed'],
   ['refused', '%d port unreachables reported to connected sockets'],
+  ['badaddr', '%d messages with bad return address not answered'],
 ] as const;
 
 export const UDP_DESC = [

@@ -64,17 +64,18 @@ export interface Host {
   finish(): void;
 }
 
-/** A host 10.0.0.1/24 (MAC 02:00:00:00:00:01) on a manual clock; the gratuitous ARP of its address is discarded. */
-export function host(opts: StackOptions = {}, uma?: Uma, mb?: Mbufs): Host {
+/** A host (default 10.0.0.1/24, MAC 02:00:00:00:00:01) on a manual clock; the gratuitous ARP of its address is discarded. */
+export function host(opts: StackOptions = {}, uma?: Uma, mb?: Mbufs, addr = IP_US, mac = MAC_US): Host {
   uma ??= testUma({ size: 64 << 20 });
   mb ??= Mbufs.create(uma);
+  mb.drainPacketCache(); // a second host on the same arena: start from an empty packet cache
   const done = mbufLeakCheck(uma, mb);
   const td = LocalThread.manual();
   const st = new Stack(mb, { name: 'h', thread: td, ...opts });
-  const ifp = new Ifnet(mb, 'mem0', MAC_US);
+  const ifp = new Ifnet(mb, 'mem0', mac);
   const cap = new CaptureDriver(mb);
   ifp.driver = cap;
-  st.addInterface(ifp, IP_US, 24);
+  st.addInterface(ifp, addr, 24);
   td.runUntilIdle();
   cap.frames.length = 0;
   const h: Host = {

@@ -58,7 +58,7 @@
  * (udpsock.ts), so user threads' sockets reach these stacks through PRU_*
  * messages. List it alone, or after the socket layer's module.
  */
-import type { ProtocolThread } from '../kern/lwkt/protothread.js';
+import { MBUF_ARG0, type ProtocolThread } from '../kern/lwkt/protothread.js';
 import { EJUSTRETURN, EINVAL } from '../kern/errno.js';
 import { Mbufs } from '../kern/mbuf/mbuf.js';
 import { M_DATA, M_LEN } from '../kern/mbuf/layout.js';
@@ -231,10 +231,9 @@ class CrossCpuDriver implements IfDriver {
     ctx.setArg(msg, 0, m);
     ctx.setArg(msg, 1, this.peer);
     if (!ctx.sendmsg(cpu, msg)) {
-      // Port full (backpressure) or machine stopping: drop, as a full NIC ring does.
-      ctx.freemsg(msg);
+      // Port full (backpressure) or machine stopping: drop, as a full NIC ring does (frees the frame too).
+      ctx.dropmsg(msg);
       ifp.counters[IFC_OQDROPS]++;
-      mb.m_freem(m);
     }
   }
 
@@ -281,6 +280,8 @@ export function register(td: ProtocolThread): void {
   const sbs = td.layers.get('sockbufs') as SockBufs;
   const hosts: Host[] = [];
   const sockets: Socket[] = [];
+  /** Running NET_LOADGENs: each one's finish (answers its message). */
+  const loadgens = new Set<() => void>();
   const udpsw = udpProtocol(td, mb, sbs, (h) => (hosts[h] !== undefined && !hosts[h].closed ? hosts[h].stack : null));
   registerProtocol(udpsw);
   // The stack's tunables are arena words: a sysctl set in any thread reaches every CPU's stacks.
@@ -338,10 +339,7 @@ export function register(td: ProtocolThread): void {
     }
     ctx.setArg(msg, 0, m);
     ctx.setArg(msg, 1, host);
-    if (!ctx.sendmsg(cpu, msg)) {
-      ctx.freemsg(msg);
-      mb.m_freem(m);
-    }
+    if (!ctx.sendmsg(cpu, msg)) ctx.dropmsg(msg); // frees the datagram too
     return true;
   };
 
@@ -351,7 +349,7 @@ export function register(td: ProtocolThread): void {
     if (h === undefined || h.closed) mb.m_freem(m);
     else h.stack.ipDeliver(m);
     return 0;
-  });
+  }, undefined, MBUF_ARG0);
 
   td.register(NET_INPUT, 'net input', (_td, msg) => {
     const m = ctx.arg(msg, 0);
@@ -363,7 +361,7 @@ export function register(td: ProtocolThread): void {
     h.fromOthers++;
     h.ifp.input(m);
     return 0;
-  });
+  }, undefined, MBUF_ARG0);
 
   td.register(NET_ECHO_BIND, 'net echo bind', (_td, msg) => {
     const h = hosts[ctx.arg(msg, 0)];
@@ -430,26 +428,30 @@ export function register(td: ProtocolThread): void {
     const req = Buffer.alloc(Math.max(4, size), 0x42);
     let sent = 0;
     let replies = 0;
-    const t0 = performance.now();
+    // The thread's clock and a callout, never performance.now() or a JS timer:
+    // on a manual clock the run is deterministic, and stop cancels it.
+    const t0 = td.clock.now();
+    const timer = td.callouts.callout();
     const finish = (): void => {
+      timer.stop();
+      loadgens.delete(finish);
       ctx.setArg(msg, 0, replies);
-      ctx.setArg(msg, 1, Math.round((performance.now() - t0) * 1000));
+      ctx.setArg(msg, 1, Math.round((td.clock.now() - t0) * 1000));
       ctx.setArg(msg, 2, lport);
       ctx.setArg(msg, 3, h.stack.stats.udp[UDPS.delivered] - replies);
       s.close();
       ctx.replymsg(msg, 0);
     };
-    const timer = setTimeout(finish, 10000);
+    loadgens.add(finish);
+    timer.reset(10000, finish);
     const sendOne = (): void => {
       req.writeUInt32BE(sent++, 0);
       s.send(req);
     };
     s.on('message', () => {
       replies++;
-      if (replies === count) {
-        clearTimeout(timer);
-        finish();
-      } else if (sent < count) sendOne();
+      if (replies === count) finish();
+      else if (sent < count) sendOne();
     });
     s.on('connect', () => {
       for (let i = 0; i < Math.min(window, count); i++) sendOne();
@@ -479,9 +481,8 @@ export function register(td: ProtocolThread): void {
     ctx.setArg(msg, 0, m);
     ctx.setArg(msg, 1, host);
     if (!ctx.sendmsg(cpu, msg)) {
-      ctx.freemsg(msg);
+      ctx.dropmsg(msg); // frees the frame too
       h.ifp.counters[IFC_IQDROPS]++;
-      mb.m_freem(m);
       return;
     }
     h.handedOff = (h.handedOff ?? 0) + 1;
@@ -590,6 +591,8 @@ export function register(td: ProtocolThread): void {
   });
 
   const quiesce = (): void => {
+    // A load generator still running answers with what it counted so far.
+    for (const finish of [...loadgens]) finish();
     for (const s of sockets.splice(0)) s.close();
     for (const h of hosts) {
       if (h.closed) continue;

@@ -10,6 +10,7 @@
  * Commands (args are message words; "payload" is the message's byte payload):
  *   NET_VHOST_ADD(host, forwarding, statDir, statSlot, seed)  payload: name
  *   NET_VIF_ADD(host, ifindex, kind, mtu, macHi, macLo, statDir, statSlot, peerHost, peerIf, batch)
+ *               (a link with mtu 0 follows the tunable net.link.xl.mtu)
  *               payload: name   -> (TAP) the kernel's name in words 1..4
  *   NET_VADDR_ADD(host, ifindex, addr, prefix)  CPU 0 announces it (gratuitous ARP)
  *   NET_VROUTE_ADD(host, dst, prefix, gateway, ifindex | -1)
@@ -188,7 +189,9 @@ export class Vnet implements NetisrHosts {
     let ifp: Ifnet;
     const vif: VIf = { ifp: null as unknown as Ifnet, kind: s.kind, fromOthers: 0, handedOff: 0 };
     if (s.kind === VIF_LINK) {
-      ifp = new Ifnet(this.mb, s.name, s.mac, s.mtu);
+      ifp = new Ifnet(this.mb, s.name, s.mac, s.mtu === 0 ? 1500 : s.mtu);
+      // MTU 0: the link follows the shared tunable net.link.xl.mtu.
+      if (s.mtu === 0) bindStackTunables(h.stack, td.ctx.uma.arena, [ifp]);
       ifp.driver = new CrossCpuDriver(this.netisr, () => this.iface(s.peerHost, s.peerIf), s.peerHost, s.peerIf, IFC_OQDROPS);
     } else if (s.kind === VIF_LOOP) {
       ifp = loopbackIf(this.mb, s.name, s.mtu);
@@ -316,7 +319,7 @@ export class Vnet implements NetisrHosts {
       const h = this.hosts[hi];
       if (h === undefined || a(msg, 1) !== h.ifs.length) return EINVAL;
       const mtu = a(msg, 3);
-      if (mtu < 68 || mtu > 65535) return EINVAL;
+      if ((mtu < 68 && !(mtu === 0 && a(msg, 2) === VIF_LINK)) || mtu > 65535) return EINVAL;
       const spec: IfSpec = { kind: a(msg, 2), mtu, mac: MAC(a(msg, 4), a(msg, 5)), statDir: a(msg, 6), statSlot: a(msg, 7), peerHost: a(msg, 8), peerIf: a(msg, 9), batch: a(msg, 10), name: text(msg) };
       const r = this.addIf(hi, spec);
       if (r < 0) return -r;

@@ -27,6 +27,7 @@ export const EOPNOTSUPP = 45;
 export const EAFNOSUPPORT = 47;
 export const EADDRINUSE = 48;
 export const EADDRNOTAVAIL = 49;
+export const ENETDOWN = 50;
 export const ECONNRESET = 54;
 export const ENOBUFS = 55;
 export const EISCONN = 56;
@@ -59,6 +60,7 @@ const NAMES: Record<number, string> = {
   [EAFNOSUPPORT]: 'EAFNOSUPPORT',
   [EADDRINUSE]: 'EADDRINUSE',
   [EADDRNOTAVAIL]: 'EADDRNOTAVAIL',
+  [ENETDOWN]: 'ENETDOWN',
   [ECONNRESET]: 'ECONNRESET',
   [ENOBUFS]: 'ENOBUFS',
   [EISCONN]: 'EISCONN',

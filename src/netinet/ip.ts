@@ -45,7 +45,7 @@ import { IFCAP_RXCSUM, IFCAP_TXCSUM, type Ifnet } from '../net/if.js';
 import { copyPacket, mtod, prepend, pullup, trimBack } from '../net/mchain.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
-import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno_net.js';
+import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno.js';
 import { ipForward } from './ip_forward.js';
 
 /** Map a parse code to its ipstat counter. */

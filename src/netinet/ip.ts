@@ -50,7 +50,7 @@ const IN_LOOPBACKNET = 127;
 import { copyPacket, mtod, prepend, pullup, trimBack } from '../net/mchain.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
-import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno_net.js';
+import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno.js';
 import { ipForward } from './ip_forward.js';
 
 /** Map a parse code to its ipstat counter. */

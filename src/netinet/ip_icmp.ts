@@ -29,7 +29,7 @@ import {
 } from '../wire/icmp.js';
 import { cksumFinish } from '../wire/checksum.js';
 import { read16, write16 } from '../wire/bytes.js';
-import { ECONNREFUSED } from '../kern/errno_net.js';
+import { ECONNREFUSED } from '../kern/errno.js';
 import { PMTU_MIN, pmtuPlateau } from './hostcache.js';
 import { WIRE_OK, WIRE_BAD_CKSUM } from '../wire/codes.js';
 import { IFCAP_RXCSUM } from '../net/if.js';

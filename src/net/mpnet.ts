@@ -85,6 +85,7 @@ import { WIRE_OK } from '../wire/codes.js';
 import { EBUSY, ENOENT, EOPNOTSUPP, EPERM } from '../kern/errno.js';
 import { bindStackTunables, registerNetSysctls } from '../netinet/tunables.js';
 import { Sysctl } from '../kern/sysctl/sysctl.js';
+import { registerCtlHandlers } from './ctl_handlers.js';
 
 export const NET_SETUP = 0x5101;
 export const NET_INPUT = 0x5102;
@@ -287,6 +288,7 @@ export function register(td: ProtocolThread): void {
   let sysctl = td.layers.get('sysctl') as Sysctl | undefined;
   if (sysctl === undefined) td.layers.set('sysctl', (sysctl = new Sysctl()));
   registerNetSysctls(sysctl, ctx.uma.arena);
+  registerCtlHandlers(td, hosts); // routes, ARP and pcap for the control socket (src/kern/ctl)
 
   td.register(NET_SETUP, 'net setup', (_td, msg) => {
     if (hosts.length > 0) return EINVAL;

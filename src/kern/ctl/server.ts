@@ -161,19 +161,24 @@ export class ControlServer {
         if (!c.destroyed) c.write(JSON.stringify(r) + '\n');
       });
     };
+    let refused = false;
+    const refuse = (): void => {
+      refused = true;
+      buf = '';
+      chain = chain.then(() => {
+        c.end(JSON.stringify(errorResponse(null, new CtlError(CTL_CODES.LINE_TOO_LONG, `request line longer than ${CTL_MAX_LINE} bytes`))) + '\n');
+      });
+    };
     c.on('data', (d: string) => {
+      if (refused) return;
       buf += d;
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl).replace(/\r$/, '');
         buf = buf.slice(nl + 1);
+        if (Buffer.byteLength(line) > CTL_MAX_LINE) return refuse();
         if (line.trim() !== '') answer(line);
       }
-      if (Buffer.byteLength(buf) > CTL_MAX_LINE) {
-        buf = '';
-        chain = chain.then(() => {
-          c.end(JSON.stringify(errorResponse(null, new CtlError(CTL_CODES.LINE_TOO_LONG, `request line longer than ${CTL_MAX_LINE} bytes`))) + '\n');
-        });
-      }
+      if (Buffer.byteLength(buf) > CTL_MAX_LINE) refuse();
     });
     c.on('error', () => c.destroy());
     c.on('close', () => this.conns.delete(c));

@@ -41,6 +41,7 @@ export function pickSystem(which: string | undefined, dir = ctlDir()): CtlSocket
   const matches = byPid.length > 0 ? byPid : all.filter((s) => s.name === which);
   if (matches.length === 1) return matches[0];
   if (matches.length === 0) throw new CtlPickError(`no slabnet system named or with pid ${which}; running:\n${list(all)}`);
+  if (byPid.length > 0) throw new CtlPickError(`process ${which} runs ${matches.length} systems; give the name:\n${list(matches)}`);
   throw new CtlPickError(`${matches.length} systems are named ${which}; give the pid:\n${list(matches)}`);
 }
 

@@ -31,6 +31,12 @@ import type { RunState } from './state.js';
 
 /** How far past the last timer a `*` outbound packet is waited for, virtual seconds. */
 const ANY_TIME_LIMIT_USECS = 3600e6;
+/**
+ * How long past its deadline an outbound packet is still waited for, virtual
+ * seconds: packetdrill blocks until one comes and then reports how late it
+ * was; a bound keeps a packet that never comes from stalling the run.
+ */
+const LATE_GRACE_USECS = 60e6;
 /** How long a call on a blocking fd without `...` may block before the run gives up, virtual seconds. */
 const BLOCKING_LIMIT_USECS = 3600e6;
 
@@ -267,7 +273,7 @@ export class Executor {
    */
   private sniff(conn: PdConn, deadline: number): { live: WirePacket; bytes: Uint8Array; usecs: number } | null {
     const net = this.st.net;
-    const limit = deadline >= 0 ? deadline : this.st.nowUsecs() + ANY_TIME_LIMIT_USECS;
+    const limit = deadline >= 0 ? deadline + LATE_GRACE_USECS : this.st.nowUsecs() + ANY_TIME_LIMIT_USECS;
     for (;;) {
       for (let c = net.take(); c !== null; c = net.take()) {
         const live = decodePacket(c.bytes);
@@ -278,7 +284,12 @@ export class Executor {
       if (net.pending > 0) continue;
       const now = this.st.nowUsecs();
       if (now >= limit) return null;
-      if (deadline < 0 && net.msUntilNextTimer() < 0 && this.blocking === null) return null;
+      if (net.msUntilNextTimer() < 0 && this.blocking === null) {
+        // Nothing armed can send anything: wait out the deadline, no further.
+        if (now >= deadline) return null;
+        this.step(deadline - now);
+        continue;
+      }
       this.step(limit - now);
     }
   }

@@ -71,6 +71,11 @@ export class PdNet {
   readonly remoteIp: number;
   private readonly driver: CaptureDriver;
   private readonly mb: Mbufs;
+  /**
+   * Test hook: offered every injected datagram before the stack; returns
+   * true when it took it (a stand-in protocol in the runner's own tests).
+   */
+  inputTap: ((ip: Uint8Array) => boolean) | null = null;
 
   constructor(mb: Mbufs, o: PdNetOptions = {}) {
     this.mb = mb;
@@ -102,6 +107,10 @@ export class PdNet {
 
   /** Hand an IPv4 datagram to the stack as a frame received on the interface; runs the stack to idle. */
   inject(ip: Uint8Array): boolean {
+    if (this.inputTap !== null && this.inputTap(ip)) {
+      this.td.runUntilIdle();
+      return true;
+    }
     const mb = this.mb;
     const len = ETH_HLEN + ip.length;
     const size = len <= MCLBYTES ? MCLBYTES : len <= MJUMPAGESIZE ? MJUMPAGESIZE : MJUM16BYTES;

@@ -21,6 +21,7 @@ import {
   IP_MF,
   IPPROTO_ICMP,
   IPPROTO_UDP,
+  IPPROTO_TCP,
   INADDR_BROADCAST,
   ipDst,
   ipHlen,
@@ -142,6 +143,7 @@ export function ipDeliver(st: Stack, m: number): void {
   const proto = ipProto(mb.u8, h);
   const hlen = ipHlen(mb.u8, h);
   if (proto === IPPROTO_UDP) st.udp.input(m, hlen);
+  else if (proto === IPPROTO_TCP) st.tcp.input(m, hlen);
   else if (proto === IPPROTO_ICMP) st.icmp.input(m, hlen);
   else {
     st.stats.ip[IPS.noproto]++;

@@ -6,9 +6,9 @@
  * a registrar to COMMANDS to add one.
  */
 import { Command } from 'commander';
-import { registerDemo, registerNetDemo, registerNetstat, registerSysctl, registerVmstat, type Registrar } from './commands.js';
+import { registerDemo, registerNetDemo, registerNetstat, registerPacketdrill, registerSysctl, registerVmstat, type Registrar } from './commands.js';
 
-export const COMMANDS: Registrar[] = [registerNetDemo, registerDemo, registerNetstat, registerVmstat, registerSysctl];
+export const COMMANDS: Registrar[] = [registerNetDemo, registerDemo, registerNetstat, registerVmstat, registerSysctl, registerPacketdrill];
 
 /** The commander program with every subcommand registered. */
 export function buildProgram(): Command {

@@ -572,8 +572,14 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     return;
   }
 
+  let wasSynRcvd = false;
   if (tp.state === TCPS_SYN_RECEIVED) {
+    wasSynRcvd = true;
     s[TCPS_STAT.connects]++;
+    // The ACK covers our SYN: it takes one sequence number, not data.
+    tp.snd_una = seqAdd(tp.snd_una, 1);
+    if (tp.snd_una === tp.snd_max) tp.tt_rexmt.stop();
+    tp.t_rxtshift = 0;
     if ((tp.t_flags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
       tp.snd_scale = tp.requested_s_scale;
       tp.rcv_scale = tp.request_r_scale;
@@ -602,7 +608,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   }
   if ((to.flags & TOF_SACK) !== 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0) tcpSackDoack(tp, to, ack);
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (dupAck(tp, seg, tlen, f, tiwinNow)) return;
+    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow)) return;
   } else {
     if (!newAck(tp, seg, ack)) return;
     const fin = ackedData(tp, ack);

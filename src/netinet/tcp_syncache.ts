@@ -328,7 +328,8 @@ export class Syncache {
     tp.state = TCPS_SYN_RECEIVED;
     tp.iss = e.iss;
     tp.irs = e.irs;
-    tp.snd_una = tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = seqAdd(e.iss, 1);
+    tp.snd_una = e.iss;
+    tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = seqAdd(e.iss, 1);
     tp.rcv_nxt = tp.rcv_adv = tp.rcv_up = seqAdd(e.irs, 1);
     tp.rcv_adv = seqAdd(tp.rcv_nxt, e.wnd);
     tp.last_ack_sent = tp.rcv_nxt;

@@ -28,6 +28,10 @@ export { startTapNet, TapNetError, type TapNetOptions } from './lib/tapnet.js';
 export { Stack, type StackConfig } from './netinet/stack.js';
 export { MemLink, type Impairment } from './net/phy/memlink.js';
 export { createSocket as createStackSocket } from './lib/dgram.js';
+// TCP for Node code: node:net-shaped sockets (net.createServer, net.connect) and Node's http on them
+export { System } from './lib/topology.js';
+export * as net from './lib/net.js';
+export { serveHttp, Agent as HttpAgent, createConnectionFor } from './lib/http.js';
 export { PcapWriter } from './net/phy/pcap.js';
 // The control socket (slabnet netstat/vmstat/sysctl/top attach to it)
 export { openControl, ControlServer, CtlClient, CtlRemoteError, attach, listControlSockets, ctlDir, controlView, type CtlSystem, type ControlServerOptions } from './lib/ctl/index.js';

@@ -23,3 +23,9 @@ test('examples/udp.mjs gets its datagram echoed by the stack on two CPUs', () =>
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'hello, slabnet from 10.0.0.2:7\n');
 });
+
+test('examples/http.mjs serves Node\'s http.Server on one stack to a client on another', () => {
+  const r = run('examples/http.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '200 hello 10.0.0.1, this is /\n200 hello 10.0.0.1, this is /slabnet\n');
+});

@@ -294,3 +294,59 @@ test('net: maxConnections refuses the extra connection; netFor gives Node\'s sig
   await closeServer(n, srv);
   await n.stop();
 });
+
+test('net: a write after the peer reset fails with EPIPE (or ECONNRESET) and closes with hadError', async () => {
+  const n = await netSys();
+  const { srv, client, server } = await pair(n, 9006);
+  server.resetAndDestroy();
+  await n.pump(() => false, 50);
+  const errs: ErrLike[] = [];
+  let hadError: boolean | null = null;
+  client.on('error', (e: ErrLike) => errs.push(e));
+  client.on('close', (h: boolean) => (hadError = h));
+  let cbErr: ErrLike | null | undefined;
+  client.write('after the reset', (e) => (cbErr = e as ErrLike | null));
+  assert.ok(await n.pump(() => hadError !== null));
+  assert.equal(errs.length, 1);
+  assert.ok(['EPIPE', 'ECONNRESET'].includes(errs[0].code!), `code ${errs[0].code}`);
+  assert.equal(errs[0].syscall, 'write');
+  assert.equal(cbErr, errs[0], 'the write callback gets the same error');
+  assert.equal(hadError, true);
+  await closeServer(n, srv);
+  await n.stop();
+});
+
+test('net: connect through a dead link times out with ETIMEDOUT after keepinit (75 s)', async () => {
+  const n = await netSys({ fault: { seed: 1, loss: 1 } });
+  const errs: ErrLike[] = [];
+  let closed = false;
+  const t0 = n.sys.thread!.clock.now();
+  const c = connect({ stack: n.a, host: '10.0.0.2', port: 80 });
+  c.on('error', (e: ErrLike) => errs.push(e));
+  c.on('close', () => (closed = true));
+  assert.ok(await n.pump(() => closed, 100_000, 250));
+  const took = n.sys.thread!.clock.now() - t0;
+  assert.equal(errs[0]?.code, 'ETIMEDOUT');
+  assert.equal(errs[0]?.message, 'connect ETIMEDOUT 10.0.0.2:80');
+  assert.ok(took >= 74_000 && took <= 77_000, `timed out after ${took} ms`);
+  await n.stop();
+});
+
+test('net: allowHalfOpen false (the default) ends our side when the peer ends', async () => {
+  const n = await netSys();
+  const { srv, client, server } = await pair(n, 9007);
+  const atServer = collect(server);
+  let serverFinished = false;
+  server.on('finish', () => (serverFinished = true));
+  const atClient = collect(client);
+  let closes = 0;
+  client.on('close', () => closes++);
+  server.on('close', () => closes++);
+  client.end('bye');
+  assert.ok(await n.pump(() => closes === 2));
+  assert.equal(atServer.data().toString(), 'bye');
+  assert.ok(atServer.ended() && serverFinished, 'the server ended its side by itself');
+  assert.ok(atClient.ended(), 'the client saw the FIN back');
+  await closeServer(n, srv);
+  await n.stop();
+});

@@ -815,9 +815,18 @@ export class Server extends EventEmitter implements Endpoint {
       if (id === -EAGAIN) return;
       if (id < 0) continue;
       if (this.conns.size >= this.maxConnections) {
+        const l = so.sockname(id);
+        const r = so.peername(id);
         so.close(id);
         host.td.kick();
-        this.emit('drop', { localAddress: undefined, remoteAddress: undefined });
+        this.emit('drop', {
+          localAddress: l && ipToString(l.addr),
+          localPort: l?.port,
+          localFamily: 'IPv4',
+          remoteAddress: r && ipToString(r.addr),
+          remotePort: r?.port,
+          remoteFamily: 'IPv4',
+        });
         continue;
       }
       const sock = Socket.accepted({ host, id }, { allowHalfOpen: this.opts.allowHalfOpen ?? false });

@@ -278,6 +278,8 @@ test('net: maxConnections refuses the extra connection; netFor gives Node\'s sig
   const accepted: Socket[] = [];
   const srv = nb.createServer((s) => accepted.push(s));
   srv.maxConnections = 1;
+  const drops: { remoteAddress?: string; localPort?: number }[] = [];
+  srv.on('drop', (d) => drops.push(d));
   srv.listen(7000, '10.0.0.2', 16);
   await n.settle();
   const c1 = na.connect(7000, '10.0.0.2');
@@ -289,6 +291,9 @@ test('net: maxConnections refuses the extra connection; netFor gives Node\'s sig
   c2.on('close', () => (c2closed = true));
   assert.ok(await n.pump(() => c2closed && accepted.length === 1));
   assert.equal(accepted.length, 1);
+  assert.equal(drops.length, 1);
+  assert.equal(drops[0].remoteAddress, '10.0.0.1');
+  assert.equal(drops[0].localPort, 7000);
   c1.destroy();
   accepted[0].destroy();
   await closeServer(n, srv);
@@ -347,6 +352,65 @@ test('net: allowHalfOpen false (the default) ends our side when the peer ends', 
   assert.equal(atServer.data().toString(), 'bye');
   assert.ok(atServer.ended() && serverFinished, 'the server ended its side by itself');
   assert.ok(atClient.ended(), 'the client saw the FIN back');
+  await closeServer(n, srv);
+  await n.stop();
+});
+
+test('net: property: any write sizes and reader pauses deliver the bytes exactly, over a lossy link', async () => {
+  const fc = (await import('fast-check')).default;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 1, max: 40_000 }), { minLength: 1, maxLength: 30 }),
+      fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 8 }),
+      fc.integer({ min: 1, max: 1000 }),
+      async (sizes, pauses, seed) => {
+        const n = await netSys({ fault: { seed, loss: 0.01, reorder: 0.01 } });
+        const { srv, client, server } = await pair(n, 9100);
+        const data = randomBytes(sizes.reduce((a, b) => a + b, 0));
+        const got = collect(server);
+        let off = 0;
+        for (const sz of sizes) {
+          client.write(data.subarray(off, off + sz));
+          off += sz;
+        }
+        client.end();
+        // The reader stops and starts: each pause holds it for that many ms of stack time.
+        for (const ms of pauses) {
+          server.pause();
+          await n.pump(() => false, ms, 5);
+          server.resume();
+          await n.pump(() => false, 20, 5);
+        }
+        assert.ok(await n.pump(() => got.ended(), 120_000, 5));
+        assert.equal(got.data().length, data.length);
+        assert.ok(got.data().equals(data));
+        server.destroy();
+        client.destroy();
+        await closeServer(n, srv);
+        await n.stop();
+      },
+    ),
+    { numRuns: 6, seed: 4242 },
+  );
+});
+
+test('net: localhost over lo0, listen on 127.0.0.1, Socket made first then connect()', async () => {
+  const n = await netSys();
+  const srv = createServer({ stack: n.a }, (s) => s.resume().end('from loopback'));
+  srv.listen({ port: 5000, host: '127.0.0.1' });
+  await n.settle();
+  assert.deepEqual(srv.address(), { address: '127.0.0.1', family: 'IPv4', port: 5000 });
+  const c = new (netFor(n.a).Socket)();
+  assert.equal(c.pending, true);
+  c.setEncoding('utf8');
+  let text = '';
+  c.on('data', (d: string) => (text += d));
+  let closed = false;
+  c.on('close', () => (closed = true));
+  c.connect(5000);
+  assert.ok(await n.pump(() => closed));
+  assert.equal(text, 'from loopback');
+  assert.equal(c.remoteAddress, '127.0.0.1');
   await closeServer(n, srv);
   await n.stop();
 });

@@ -414,3 +414,22 @@ test('net: localhost over lo0, listen on 127.0.0.1, Socket made first then conne
   await closeServer(n, srv);
   await n.stop();
 });
+
+test('net: 30 clients at once against one echo server (the accept queue), each byte-exact', async () => {
+  const n = await netSys();
+  const srv = createServer({ stack: n.b }, (s) => s.pipe(s));
+  srv.listen(7007, '10.0.0.2', 64);
+  await n.settle();
+  const results: { want: Buffer; got: () => Buffer; ended: () => boolean }[] = [];
+  for (let i = 0; i < 30; i++) {
+    const c = connect({ stack: n.a, host: '10.0.0.2', port: 7007 });
+    const want = randomBytes(1000 + i * 3000);
+    const g = collect(c);
+    c.end(want);
+    results.push({ want, ...{ got: g.data, ended: g.ended } });
+  }
+  assert.ok(await n.pump(() => results.every((r) => r.ended()), 30_000, 2));
+  for (const r of results) assert.ok(r.got().equals(r.want));
+  await closeServer(n, srv);
+  await n.stop();
+});

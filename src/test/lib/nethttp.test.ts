@@ -126,3 +126,19 @@ test('http: chunked responses (no content-length) reach the client in order', { 
   agent.destroy();
   await h.stop();
 });
+
+test('http: 40 concurrent requests over an Agent of 8 sockets', { timeout: 30_000 }, async () => {
+  const h = await httpSys((req, res) => {
+    let n = 0;
+    req.on('data', (d: Buffer) => (n += d.length));
+    req.on('end', () => res.end(`${req.url} ${n}`));
+  });
+  const agent = new Agent(h.a, { keepAlive: true, maxSockets: 8 });
+  const rs = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => request({ host: '10.0.0.2', port: 80, method: 'POST', path: `/c${i}`, agent, headers: { 'content-length': String(i * 1000) } }, Buffer.alloc(i * 1000, i))),
+  );
+  rs.forEach((r, i) => assert.equal(r.body.toString(), `/c${i} ${i * 1000}`));
+  assert.ok(h.conns.length <= 8 && h.conns.length >= 1, `${h.conns.length} connections`);
+  agent.destroy();
+  await h.stop();
+});

@@ -385,7 +385,8 @@ export class ProtocolThread implements NetThread {
       if (this.spin()) continue;
       if (performance.now() - t0 > 2 || !this.blockIdle()) break;
     }
-    if (portHasWork(i32, this.port)) {
+    // More queued, or a settle request that needs a pass with no work to be answered: go round again.
+    if (portHasWork(i32, this.port) || this.settleWaiters.length !== 0) {
       this.kick();
       return;
     }

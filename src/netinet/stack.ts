@@ -31,6 +31,7 @@ import { UdpTable, type UdpConfig } from './udp_usrreq.js';
 import { mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { LocalThread, type NetThread } from '../kern/lwkt/netthread.js';
 import type { Callout } from '../kern/lwkt/callout.js';
+import { ipRandomId } from '../kern/prng.js';
 
 export interface StackConfig {
   /** net.inet.ip.ttl */
@@ -264,7 +265,7 @@ export class Stack {
   }
 
   nextIpId(): number {
-    this.ipId = (this.ipId + 1) & 0xffff;
+    this.ipId = ipRandomId(this.mb.uma.arena); // RFC 6864: random, per CPU, keyed by the boot secret
     return this.ipId;
   }
 

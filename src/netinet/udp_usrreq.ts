@@ -26,7 +26,7 @@ import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mcha
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
 import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS } from '../kern/errno_net.js';
-import { Prng } from '../kern/prng.js';
+import { Prng, bootSeed } from '../kern/prng.js';
 
 export interface UdpConfig {
   /** net.inet.udp.recvspace: bytes a socket may queue. */
@@ -140,7 +140,7 @@ export class UdpTable {
 
   constructor(readonly st: Stack, cfg: Partial<UdpConfig> = {}, seed = 0x5eed) {
     this.cfg = { ...UDP_DEFAULTS, ...cfg };
-    this.rng = new Prng(seed);
+    this.rng = new Prng(bootSeed(st.mb.uma.arena, seed)); // ephemeral ports differ per boot (RFC 6056)
   }
 
   /** A new unbound PCB. */

@@ -33,6 +33,7 @@ import { sysctlFor } from '../sysctl/vm.js';
 import { registerMpSysctls } from './sysctl.js';
 import { ESHUTDOWN, ErrnoError } from '../errno.js';
 import { realClock, SharedClock, type Clock } from '../clock.js';
+import { bootSecret } from '../prng.js';
 import {
   CMD_SETTLE,
   MC_CLOCK_F64,
@@ -193,6 +194,7 @@ export class Machine extends EventEmitter {
     if (uma.arena.ncpusRegistered + ncpus > uma.arena.ncpusMax) {
       throw new ArgumentError(`arena has ${uma.arena.ncpusMax - uma.arena.ncpusRegistered} free CPU slots, machine needs ${ncpus}`);
     }
+    bootSecret(uma.arena); // made here, from crypto random bytes, before any CPU reads it
     const zones = mpZones(uma, cap);
     const record = zones.machine.alloc(M_WAITOK | M_ZERO);
     const i32 = uma.arena.i32;

@@ -12,6 +12,7 @@ import { EJUSTRETURN } from '../../kern/errno.js';
 import { Mbufs } from '../../kern/mbuf/mbuf.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 import { MT_DATA } from '../../kern/mbuf/layout.js';
+import { bootSecret, ipRandomId } from '../../kern/prng.js';
 
 export const L_ARM = 0x6101;
 export const L_FIRED = 0x6102;
@@ -24,6 +25,7 @@ export const L_THROW_CALLOUT = 0x6108;
 export const L_DEFER = 0x6109;
 
 export function register(td: ProtocolThread): void {
+  registerSecret(td);
   const ctx = td.ctx;
   const mb = Mbufs.attach(ctx.uma);
   const fired: { tag: number; at: number }[] = [];
@@ -123,5 +125,21 @@ export function register(td: ProtocolThread): void {
   td.shutdownHooks.push(() => {
     for (const m of deferred.splice(0)) ctx.replymsg(m, 0);
     mb.drainPacketCache();
+  });
+}
+
+export const L_SECRET = 0x610a;
+export const L_IPIDS = 0x610b;
+
+/** Second module entry, loaded by the prng tests: the CPU's view of the boot secret and its IP IDs. */
+export function registerSecret(td: ProtocolThread): void {
+  td.register(L_SECRET, 'secret', (_td, msg) => {
+    const k = bootSecret(td.ctx.uma.arena).k;
+    for (let i = 0; i < 4; i++) td.ctx.setArg(msg, i, k[i]);
+    return 0;
+  });
+  td.register(L_IPIDS, 'ip ids', (_td, msg) => {
+    for (let i = 0; i < 8; i++) td.ctx.setArg(msg, i, ipRandomId(td.ctx.uma.arena));
+    return 0;
   });
 }

@@ -19,6 +19,7 @@ import { m_last } from '../kern/mbuf/ops.js';
 import { IP_HLEN_MIN, IP_MAXPACKET, IP_MF, ipDst, ipHlen, ipId, ipOffField, ipFragOff, ipProto, ipSrc, ipTotalLen, ipv4Emit } from '../wire/ipv4.js';
 import { ICMP_TIMXCEED, ICMP_TIMXCEED_REASS } from '../wire/icmp.js';
 import { mtod, prepend, trimFront } from '../net/mchain.js';
+import { ifInputHandoff } from '../net/if.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
 
@@ -168,6 +169,7 @@ export class Reassembly {
       n.off += cut;
       break;
     }
+    ifInputHandoff(mb, m); // kept by the queue now
     fs.splice(i, 0, { off, end, m });
     this.bytes += end - off;
     q.bytes += end - off;

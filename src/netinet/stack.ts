@@ -20,6 +20,7 @@ import { ArgumentError } from '../kern/errors.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, ethDst, ethType, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
 import { INADDR_BROADCAST, IPDEFTTL, ipFromString, ipToString, prefixToMask } from '../wire/ipv4.js';
 import { ArpTable, type ArpConfig } from './if_ether.js';
+import { inputFaultReporter } from './if_fault.js';
 import { IFF_LOOPBACK, IFF_NOARP, IFF_BROADCAST, type Ifnet } from '../net/if.js';
 import { ipDeliver, ipInput, ipOutput, type IpOutOpts } from './ip.js';
 import { Icmp, type IcmpConfig } from './ip_icmp.js';
@@ -152,6 +153,7 @@ export class Stack {
     if (this.ifs.includes(ifp)) throw new ArgumentError(`${ifp.name} is already attached`);
     this.ifs.push(ifp);
     ifp.inputHandler = (i, m) => this.etherInput(i, m);
+    ifp.onInputFault = inputFaultReporter(this);
     if (addr !== undefined) this.addAddress(ifp, addr, prefix);
     return ifp;
   }

@@ -21,7 +21,7 @@ import { UDP_HLEN, udpCksumValue, udpDport, udpLen, udpSport, udpSum } from '../
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import { write16 } from '../wire/bytes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PORT } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM } from '../net/if.js';
+import { IFCAP_RXCSUM, IFCAP_TXCSUM, ifInputHandoff } from '../net/if.js';
 import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -85,6 +85,7 @@ export class UdpPcb {
   /** Queue a payload-only chain; false if the receive buffer is full. */
   enqueue(m: number, src: number, sport: number, len: number): boolean {
     if (this.rcvBytes + len > this.recvspace) return false;
+    ifInputHandoff(this.table.st.mb, m); // the socket owns it now
     if (this.count * 3 === this.ring.length) this.grow();
     const i = ((this.head + this.count) % (this.ring.length / 3)) * 3;
     this.ring[i] = m;

@@ -2,7 +2,7 @@
 # Debian packages the tests use (real Linux peers for the TAP tests). Root only.
 set -euo pipefail
 need=()
-for pkg in iproute2 iputils-ping iputils-arping socat tcpdump tshark; do
+for pkg in iproute2 iputils-ping iputils-arping socat tcpdump tshark python3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

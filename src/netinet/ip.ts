@@ -22,6 +22,7 @@ import {
   IPPROTO_ICMP,
   IPPROTO_UDP,
   INADDR_ANY,
+  IPPROTO_TCP,
   INADDR_BROADCAST,
   ipDst,
   ipSrc,
@@ -50,7 +51,7 @@ const IN_LOOPBACKNET = 127;
 import { copyPacket, mtod, prepend, pullup, trimBack } from '../net/mchain.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
-import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno_net.js';
+import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno.js';
 import { ipForward } from './ip_forward.js';
 
 /** Map a parse code to its ipstat counter. */
@@ -176,6 +177,11 @@ export function ipDeliver(st: Stack, m: number): void {
   const proto = ipProto(mb.u8, h);
   const hlen = ipHlen(mb.u8, h);
   if (proto === IPPROTO_UDP) st.udp.input(m, hlen);
+  else if (proto === IPPROTO_TCP) {
+    // TCP keeps segments (reassembly queue, socket buffers) without telling the input path: hand off first, so a fault in it can leak a segment but never free one twice.
+    ifInputHandoff(mb, m);
+    st.tcp.input(m, hlen);
+  }
   else if (proto === IPPROTO_ICMP) st.icmp.input(m, hlen);
   else {
     st.stats.ip[IPS.noproto]++;

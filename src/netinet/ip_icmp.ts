@@ -29,7 +29,7 @@ import {
 } from '../wire/icmp.js';
 import { cksumFinish } from '../wire/checksum.js';
 import { read16, write16 } from '../wire/bytes.js';
-import { ECONNREFUSED } from '../kern/errno_net.js';
+import { ECONNREFUSED } from '../kern/errno.js';
 import { PMTU_MIN, pmtuPlateau } from './hostcache.js';
 import { WIRE_OK, WIRE_BAD_CKSUM } from '../wire/codes.js';
 import { IFCAP_RXCSUM } from '../net/if.js';
@@ -135,11 +135,13 @@ export class Icmp {
       case ICMP_UNREACH:
         s[ICPS.inhist_unreach]++;
         m = this.ctlinput(m, d, len);
+        if (m !== 0) m = st.tcp.ctlinput(m, ICMP_UNREACH, mb.u8[mtod(mb, m) + 1], len);
         if (m !== 0) this.reportError(m, src, len);
         break;
       case ICMP_TIMXCEED:
         s[ICPS.inhist_timxceed]++;
         m = pullup(mb, m, Math.min(len, ICMP_HLEN + IP_HLEN_MIN));
+        if (m !== 0) m = st.tcp.ctlinput(m, ICMP_TIMXCEED, mb.u8[mtod(mb, m) + 1], len);
         if (m !== 0) this.reportError(m, src, len);
         break;
       default:

@@ -8,7 +8,7 @@ import { ETHERTYPE_IPV4, MAC_BROADCAST } from '../../wire/ethernet.js';
 import { IP_MF, IPPROTO_UDP } from '../../wire/ipv4.js';
 import { cksum } from '../../wire/checksum.js';
 import { IP_DESC, UDP_DESC, statObject } from '../../netinet/stats.js';
-import { EHOSTUNREACH, EMSGSIZE } from '../../kern/errno_net.js';
+import { EHOSTUNREACH, EMSGSIZE } from '../../kern/errno.js';
 import { loopbackIf } from '../../net/if.js';
 import { PH_LEN } from '../../kern/mbuf/layout.js';
 import { eth, host, ip, IP_BCAST, IP_PEER, IP_US, listen, MAC_PEER, MAC_US, parse, udp, udpFrame, type Host } from './fixture.js';

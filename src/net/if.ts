@@ -148,12 +148,13 @@ export class Ifnet {
 
   /**
    * Containment of a handler that threw on frame m: one bad packet must not
-   * stop the CPU. Count it (ifaults), free m if the input path still owns
+   * stop the CPU. Count it (ifaults, and ierrors), free m if the input path still owns
    * it (inputOwns), report it. In debug mode (the arena's debug flag, as
    * UMA's checks) rethrow, so tests fail loudly. Never sleeps.
    */
   private inputFault(m: number, stamp: number, e: unknown): void {
     this.counters[IFC_IFAULTS]++;
+    this.counters[IFC_IERRORS]++; // seen in netstat -i's Ierrs
     const debug = this.mb.uma.arena.debug;
     const freed = !debug && inputOwns(this.mb, m, stamp);
     if (freed) this.mb.m_freem(m);

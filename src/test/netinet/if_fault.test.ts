@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testUma } from '../helpers.js';
 import { Mbufs } from '../../kern/mbuf/mbuf.js';
-import { IFC_IFAULTS } from '../../net/if.js';
+import { IFC_IERRORS, IFC_IFAULTS } from '../../net/if.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 import { MT_DATA } from '../../kern/mbuf/layout.js';
 import { faultSite } from '../../netinet/if_fault.js';
@@ -34,6 +34,7 @@ test('if: a handler that throws before freeing: the frame is freed, counted, log
   };
   h.inject(echoFrame({}));
   assert.equal(h.ifp.counters[IFC_IFAULTS], 1);
+  assert.equal(h.ifp.counters[IFC_IERRORS], 1, 'netstat -i Ierrs');
   assert.equal(lines.length, 1);
   assert.match(lines[0], /^h: mem0: input handler Icmp\.icmpInputWithBug threw Error: bad option walk; frame dropped$/);
   armed = false;

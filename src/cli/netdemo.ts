@@ -17,7 +17,8 @@ import { netstatM } from '../kern/mbuf/stats.js';
 import { NET_DNS_BIND, NET_ECHO_BIND } from '../net/mpnet.js';
 import { formatTapQueues, startTapNet, type TapNet } from '../lib/tapnet.js';
 import { macToString } from '../wire/ethernet.js';
-import { formatNetstatAn, pcbList, startNet } from '../lib/netuser.js';
+import { formatNetstatAn, pcbList } from '../lib/netuser.js';
+import { System } from '../lib/topology.js';
 import { createSocket, type UdpSocket } from '../lib/udpuser.js';
 import { dnsParseAnswer, dnsQuery } from '../apps/dns.js';
 import { formatNetstatS } from '../netinet/stats.js';
@@ -77,7 +78,14 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   const window = o.window ?? 8;
   const uma = Uma.create({ size: 256 << 20, ncpus: ncpus + 4 });
   const before = zoneUse(uma);
-  const sys = await startNet({ ncpus, uma });
+  // The whole network on the topology API: two stacks on every CPU, one cross-CPU link.
+  const sys = await System.start({ cpus: ncpus, uma });
+  const h0 = sys.addStack('h0');
+  const h1 = sys.addStack('h1');
+  sys.link(h0, h1, { a: '10.0.0.1/24', b: '10.0.0.2/24', names: ['xl0', 'xl0'] });
+  await sys.up();
+  const machine = sys.machine!;
+  const layer = sys.layer!;
   out(`slabnet: ${ncpus} CPU workers, host0 10.0.0.1 (load generator, main thread) <-> host1 10.0.0.2 (DNS-like server on every CPU), in-memory link`);
   const clients: UdpSocket[] = [];
   const samples = new Float64Array(MAX_SAMPLES);
@@ -90,14 +98,14 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   const t0 = performance.now();
   try {
     for (let c = 0; c < ncpus; c++) {
-      const [e] = await sys.machine.call(c, NET_DNS_BIND, [1, DNS_PORT]);
+      const [e] = await machine.call(c, NET_DNS_BIND, [h1.index, DNS_PORT]);
       if (e !== 0) throw new Error(`dns server on cpu${c}: errno ${e}`);
     }
     let inflight = 0;
     let drained: (() => void) | null = null;
     const asks: (() => void)[] = [];
     for (let k = 0; k < nclients; k++) {
-      const s = createSocket(sys.layer, { type: 'udp4', host: 0 });
+      const s = createSocket(layer, { type: 'udp4', host: h0.index });
       const started = new Float64Array(65536);
       let nextId = k * 4099;
       const ask = (): void => {
@@ -152,17 +160,17 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
         setTimeout(res, 1000);
       });
     }
-    anTable = formatNetstatAn(await pcbList(sys.layer));
+    anTable = formatNetstatAn(await pcbList(layer));
     const lat = samples.subarray(0, nsamples).sort();
     out('');
     out(`${answered} requests answered in ${elapsed.toFixed(2)} s: ${Math.round(answered / elapsed)} requests/s (${nclients} client sockets x ${window} in flight; ${sent} sent, ${bad} bad)`);
     out(`latency ms: p50 ${percentile(lat, 50).toFixed(3)}  p90 ${percentile(lat, 90).toFixed(3)}  p99 ${percentile(lat, 99).toFixed(3)}  max ${(lat[lat.length - 1] ?? 0).toFixed(3)}`);
     out('');
     out('netstat -s (host1, the server; summed over CPUs from the arena):');
-    out(formatNetstatS(sys.stats(1)));
+    out(formatNetstatS(h1.stats()));
     out('');
     out('netstat -s (host0, the load generator):');
-    out(formatNetstatS(sys.stats(0)));
+    out(formatNetstatS(h0.stats()));
     out('');
     out('netstat -i:');
     out(sys.netstatI());

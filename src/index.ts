@@ -8,7 +8,6 @@
 // Errors
 export * from './kern/errors.js';
 export { ErrnoError, errnoName } from './kern/errno.js';
-export { NetError } from './kern/errno_net.js';
 export { MachineError } from './kern/lwkt/machine.js';
 // The system API
 export {
@@ -61,3 +60,6 @@ export * as mbuf from './kern/mbuf/index.js';
 export { Mbufs } from './kern/mbuf/mbuf.js';
 export { M_NOWAIT, M_WAITOK, M_ZERO } from './uma/flags.js';
 export { zoneStats } from './uma/stats.js';
+// The control socket (slabnet netstat/vmstat/sysctl/top attach to it)
+export { openControl, ControlServer, CtlClient, CtlRemoteError, attach, listControlSockets, ctlDir, controlView, type CtlSystem, type ControlServerOptions } from './lib/ctl/index.js';
+export { CTL_CODES, CTL_VERSION } from './kern/ctl/protocol.js';

@@ -17,8 +17,7 @@ import { netstatM } from '../kern/mbuf/stats.js';
 import { NET_DNS_BIND, NET_ECHO_BIND } from '../net/mpnet.js';
 import { formatTapQueues, startTapNet, type TapNet } from '../lib/tapnet.js';
 import { macToString } from '../wire/ethernet.js';
-import { formatNetstatAn, pcbList } from '../lib/netuser.js';
-import { System } from '../lib/topology.js';
+import { formatNetstatAn, pcbList, startNet, type NetSystem } from '../lib/netuser.js';
 import { createSocket, type UdpSocket } from '../lib/udpuser.js';
 import { dnsParseAnswer, dnsQuery } from '../apps/dns.js';
 import { formatNetstatS } from '../netinet/stats.js';
@@ -32,6 +31,16 @@ export interface NetDemoOptions {
   window?: number;
   progress?: boolean;
   out?: (s: string) => void;
+  /** Stop the load early when this settles (Ctrl-C); the summary still prints. */
+  until?: Promise<void>;
+  /** Wrapper hooks (demojob.ts: control socket, -o sysctls, live figures). */
+  hooks?: DemoHooks;
+}
+
+/** Called with the running system before the load starts, and before it stops. */
+export interface DemoHooks {
+  started?(sys: NetSystem | TapNet): Promise<void> | void;
+  stopping?(): Promise<void> | void;
 }
 
 const DNS_PORT = 53;
@@ -78,14 +87,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   const window = o.window ?? 8;
   const uma = Uma.create({ size: 256 << 20, ncpus: ncpus + 4 });
   const before = zoneUse(uma);
-  // The whole network on the topology API: two stacks on every CPU, one cross-CPU link.
-  const sys = await System.start({ cpus: ncpus, uma });
-  const h0 = sys.addStack('h0');
-  const h1 = sys.addStack('h1');
-  sys.link(h0, h1, { a: '10.0.0.1/24', b: '10.0.0.2/24', names: ['xl0', 'xl0'] });
-  await sys.up();
-  const machine = sys.machine!;
-  const layer = sys.layer!;
+  const sys = await startNet({ ncpus, uma });
   out(`slabnet: ${ncpus} CPU workers, host0 10.0.0.1 (load generator, main thread) <-> host1 10.0.0.2 (DNS-like server on every CPU), in-memory link`);
   const clients: UdpSocket[] = [];
   const samples = new Float64Array(MAX_SAMPLES);
@@ -96,16 +98,19 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   let running = true;
   let anTable = '';
   const t0 = performance.now();
+  let early = false;
+  void o.until?.then(() => (early = true));
   try {
+    await o.hooks?.started?.(sys);
     for (let c = 0; c < ncpus; c++) {
-      const [e] = await machine.call(c, NET_DNS_BIND, [h1.index, DNS_PORT]);
+      const [e] = await sys.machine.call(c, NET_DNS_BIND, [1, DNS_PORT]);
       if (e !== 0) throw new Error(`dns server on cpu${c}: errno ${e}`);
     }
     let inflight = 0;
     let drained: (() => void) | null = null;
     const asks: (() => void)[] = [];
     for (let k = 0; k < nclients; k++) {
-      const s = createSocket(layer, { type: 'udp4', host: h0.index });
+      const s = createSocket(sys.layer, { type: 'udp4', host: 0 });
       const started = new Float64Array(65536);
       let nextId = k * 4099;
       const ask = (): void => {
@@ -145,7 +150,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
       const tick = setInterval(() => {
         const el = performance.now() - tStart;
         bar?.update(Math.min(totalMs, Math.round(el)), { rps: Math.round(answered / (el / 1000)) });
-        if (el >= totalMs) {
+        if (el >= totalMs || early) {
           clearInterval(tick);
           res();
         }
@@ -160,17 +165,17 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
         setTimeout(res, 1000);
       });
     }
-    anTable = formatNetstatAn(await pcbList(layer));
+    anTable = formatNetstatAn(await pcbList(sys.layer));
     const lat = samples.subarray(0, nsamples).sort();
     out('');
     out(`${answered} requests answered in ${elapsed.toFixed(2)} s: ${Math.round(answered / elapsed)} requests/s (${nclients} client sockets x ${window} in flight; ${sent} sent, ${bad} bad)`);
     out(`latency ms: p50 ${percentile(lat, 50).toFixed(3)}  p90 ${percentile(lat, 90).toFixed(3)}  p99 ${percentile(lat, 99).toFixed(3)}  max ${(lat[lat.length - 1] ?? 0).toFixed(3)}`);
     out('');
     out('netstat -s (host1, the server; summed over CPUs from the arena):');
-    out(formatNetstatS(h1.stats()));
+    out(formatNetstatS(sys.stats(1)));
     out('');
     out('netstat -s (host0, the load generator):');
-    out(formatNetstatS(h0.stats()));
+    out(formatNetstatS(sys.stats(0)));
     out('');
     out('netstat -i:');
     out(sys.netstatI());
@@ -186,6 +191,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
     out('');
     out('netstat -m:');
     out(netstatM(sys.mb));
+    await o.hooks?.stopping?.();
     await sys.stop();
   }
   if (!vmstatAndLeakCheck(uma, before, out)) return 1;
@@ -201,6 +207,7 @@ export interface TapDemoOptions {
   out?: (s: string) => void;
   /** Stop serving early when this settles (tests: once their Linux-side commands are done). */
   until?: Promise<void>;
+  hooks?: DemoHooks;
 }
 
 /**
@@ -227,6 +234,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
   }
   const n = net.name;
   try {
+    await o.hooks?.started?.(net);
     for (let c = 0; c < ncpus; c++) {
       for (const [cmd, port] of [
         [NET_DNS_BIND, 53],
@@ -263,6 +271,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
     out('');
     out('netstat -m:');
     out(netstatM(net.mb));
+    await o.hooks?.stopping?.();
     await net.stop();
   }
   if (!vmstatAndLeakCheck(uma, before, out)) return 1;

@@ -18,7 +18,7 @@
  * of `host` on this CPU; NET_INPUT_DGRAM(mbuf, host) a reassembled datagram
  * whose 4-tuple belongs to this CPU.
  */
-import type { ProtocolThread } from '../kern/lwkt/protothread.js';
+import { MBUF_ARG0, type ProtocolThread } from '../kern/lwkt/protothread.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { M_DATA, M_LEN } from '../kern/mbuf/layout.js';
 import { ETH_HLEN, ETHERTYPE_IPV4, ethType } from '../wire/ethernet.js';
@@ -130,14 +130,14 @@ export class Netisr {
         vif.ifp.input(m);
       }
       return 0;
-    });
+    }, undefined, MBUF_ARG0); // a message dropped undelivered (stop, dead port) frees its frame
     td.register(NET_INPUT_DGRAM, 'net input dgram', (_td, msg) => {
       const m = ctx.arg(msg, 0);
       const st = this.hosts.stack(ctx.arg(msg, 1));
       if (st === null) this.mb.m_freem(m);
       else st.ipDeliver(m);
       return 0;
-    });
+    }, undefined, MBUF_ARG0);
   }
 
   /** The CPU whose flow the frame (or, on a layer-3 interface, the packet) m belongs to. */

@@ -14,7 +14,7 @@
  * sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_FLAGS, M_LEN, M_BCAST, PH_LEN } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_BCAST, M_MCAST, PH_LEN } from '../kern/mbuf/layout.js';
 import { m_append, m_last, M_TRAILINGSPACE } from '../kern/mbuf/ops.js';
 import { ArgumentError } from '../kern/errors.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, ethDst, ethType, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
@@ -216,6 +216,7 @@ export class Stack {
       n('net.link.ether.inet.max_age', a, 'maxAgeMs', 'ARP entry lifetime (ms)'),
       n('net.link.ether.inet.maxtries', a, 'maxTries', 'ARP resolution attempts before returning error'),
       n('net.link.ether.inet.maxhold', a, 'maxHold', 'Number of packets to hold per ARP entry'),
+      n('net.link.ether.inet.max_entries', a, 'maxEntries', 'Maximum number of ARP entries'),
       n('net.inet.icmp.icmplim', i, 'icmplim', 'Maximum number of ICMP responses per second'),
       n('net.inet.icmp.bmcastecho', i, 'bmcastecho', 'Reply to broadcast echo requests'),
       n('net.inet.icmp.quotelen', i, 'quotelen', 'Number of bytes from original packet to quote in ICMP reply'),
@@ -299,7 +300,7 @@ export class Stack {
         mb.m_freem(m);
         return;
       }
-      mb.i32[(m + M_FLAGS) >> 2] |= M_BCAST;
+      mb.i32[(m + M_FLAGS) >> 2] |= dst === MAC_BROADCAST ? M_BCAST : M_MCAST;
     }
     trimFront(mb, m, ETH_HLEN);
     if (type === ETHERTYPE_IPV4) ipInput(this, ifp, m);

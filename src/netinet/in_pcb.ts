@@ -30,7 +30,8 @@
  *                                    PCB is bound to INADDR_ANY); binds an
  *                                    ephemeral port unique for the 4-tuple
  *                                    (RFC 6056 algorithm 3); EADDRINUSE when the
- *                                    4-tuple exists (unless onTimeWait recycles it)
+ *                                    4-tuple exists (unless onTimeWait recycles it),
+ *                                    EISCONN when already connected
  *   disconnect(inp)                  in_pcbdisconnect (+ udp_disconnect's laddr reset)
  *   insertConnected(inp, l, lp, f, fp) the new half of a move to this CPU:
  *                                    enter an already bound and connected PCB;
@@ -77,7 +78,7 @@
  * The per-boot secret and keyed hash come from a local seam (keyedHash32
  * below) until src/kern/prng.ts provides them.
  */
-import { EADDRINUSE, EADDRNOTAVAIL, EINVAL } from '../kern/errno.js';
+import { EADDRINUSE, EADDRNOTAVAIL, EINVAL, EISCONN } from '../kern/errno.js';
 import { ArgumentError } from '../kern/errors.js';
 import { SO_REUSEADDR, SO_REUSEPORT, SO_REUSEPORT_LB } from '../kern/socket/sockopt.js';
 
@@ -416,6 +417,7 @@ export class InPcbInfo<P extends InPcb> {
   connect(inp: P, faddr: number, fport: number, laddr: number): number {
     faddr >>>= 0;
     if ((inp.flags & INP_DROPPED) !== 0) return EINVAL;
+    if (inp.faddr !== INADDR_ANY) return EISCONN;
     if (faddr === INADDR_ANY || !Number.isInteger(fport) || fport <= 0 || fport > 65535) return EADDRNOTAVAIL;
     const src = inp.laddr !== INADDR_ANY ? inp.laddr : laddr >>> 0;
     if (src === INADDR_ANY) return EADDRNOTAVAIL;
@@ -443,7 +445,7 @@ export class InPcbInfo<P extends InPcb> {
    * back to an unconnected PCB bound to INADDR_ANY on the same port.
    */
   disconnect(inp: P): void {
-    if (inp.faddr === INADDR_ANY) return;
+    if (inp.faddr === INADDR_ANY || (inp.flags & INP_DROPPED) !== 0) return;
     this.unhash(inp);
     inp.faddr = INADDR_ANY;
     inp.fport = 0;

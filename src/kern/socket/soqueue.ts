@@ -11,7 +11,7 @@
  * connection). The producer reads the head only to check for room.
  *
  * Limits, as sonewconn: the listen backlog is capped by
- * kern.ipc.soacceptqueue (somaxconn, default 128; a negative backlog means
+ * kern.ipc.soacceptqueue (registered with kern.ipc.maxsockbuf, sysctl.ts) (somaxconn, default 128; a negative backlog means
  * the cap) and a connection is refused once more than 3/2 of the backlog
  * is queued (`qlen > 3 * qlimit / 2`); every refusal is counted
  * (SQ_OVERFLOWS, what FreeBSD logs as "Listen queue overflow" and TCP
@@ -26,8 +26,6 @@ import { Malloc } from '../../uma/malloc.js';
 import type { Uma } from '../../uma/uma.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 import { tunableIndex } from '../sysctl/tunables.js';
-import { registerTunable } from '../sysctl/tunables.js';
-import type { Sysctl } from '../sysctl/sysctl.js';
 
 export const SOMAXCONN = 128;
 export const SOACCEPTQUEUE_MAX = 65535;
@@ -40,12 +38,6 @@ export const SQ_TAIL = 16;
 export const SQ_HEAD = 32;
 export const SQ_SLOTS = 48;
 const SQ_MAGIC_VALUE = 0x53514351; // "SQCQ"
-
-/** Register kern.ipc.soacceptqueue (a second call is a no-op). Cold. */
-export function registerAcceptQueueSysctl(sysctl: Sysctl, uma: Uma): void {
-  if (sysctl.has('kern.ipc.soacceptqueue')) return;
-  registerTunable(sysctl, uma.arena, { name: 'kern.ipc.soacceptqueue', description: 'Maximum listen socket pending connection accept queue size', initial: SOMAXCONN, min: 1, max: SOACCEPTQUEUE_MAX });
-}
 
 /** The most connections sonewconn lets wait for a backlog of qlimit. */
 export function acceptQueueMax(qlimit: number): number {

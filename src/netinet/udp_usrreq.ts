@@ -132,6 +132,8 @@ export class UdpTable {
   readonly sbs: SockBufs;
   readonly sor: SocketRecords;
   private readonly rng: Prng;
+  /** Every attached PCB, bound or not (flush detaches them all; records they made are freed). */
+  private readonly attached = new Set<UdpPcb>();
   /** The sender's address of the datagram being delivered (sbappendaddr's MT_SONAME bytes). */
   private readonly addr = new Uint8Array(UDP_ADDR_LEN);
 
@@ -162,6 +164,7 @@ export class UdpTable {
     }
     pcb.so = so;
     pcb.rcv = this.sor.rcv(so, ring);
+    this.attached.add(pcb);
     this.sbs.sbreserve(pcb.rcv, Math.min(this.cfg.recvspace, this.sbs.maxsockbuf));
     pcb.onError = (errno) => {
       pcb.soError = 0;
@@ -218,6 +221,7 @@ export class UdpTable {
     if (pcb.closed) return;
     pcb.closed = true;
     pcb.upcall = null;
+    this.attached.delete(pcb);
     this.pcbinfo.remove(pcb);
     if (pcb.ownsRecord) this.sor.sofree(pcb.so);
     pcb.so = 0;
@@ -402,9 +406,9 @@ export class UdpTable {
     return this.pcbinfo.all();
   }
 
-  /** Close every PCB (stack shutdown). */
+  /** Close every PCB, bound or not (stack shutdown). */
   flush(): void {
-    for (const p of this.all()) this.detach(p);
+    for (const p of [...this.attached]) this.detach(p);
   }
 }
 

@@ -53,7 +53,7 @@ import { SocketRecords, socketZone } from '../kern/socket/socketvar.js';
 import { SO_PROTO, SO_TYPE } from '../kern/socket/layout.js';
 import { solevelCtloutput, soptOf, SOL_SOCKET } from '../kern/socket/sockopt.js';
 import { IPPROTO_UDP, INADDR_ANY } from '../wire/ipv4.js';
-import { rssCpu, toeplitz4 } from '../net/rss.js';
+import { rssFlowCpu } from '../net/rss.js';
 import type { Stack } from './stack.js';
 import { UDP_ADDR_LEN, type UdpPcb } from './udp_usrreq.js';
 import { UDPS } from './stats.js';
@@ -84,7 +84,7 @@ export function udpSocketZone(uma: Uma): Zone {
  * dispatches received frames.
  */
 export function connectedCpu(laddr: number, lport: number, faddr: number, fport: number, ncpus: number): number {
-  return rssCpu(toeplitz4(faddr, laddr, fport, lport), ncpus);
+  return rssFlowCpu(faddr, laddr, fport, lport, ncpus);
 }
 
 /** One CPU's half of a socket. */

@@ -74,6 +74,8 @@ export class UdpSocket extends EventEmitter {
   private keepalive: NodeJS.Timeout | null = null;
   private refed = true;
   private sndbuf = UDP_DEFAULTS.maxdgram;
+  /** SO_RCVBUF given at creation, re-applied to replicas made again after a failed bind. */
+  private rcvbuf = 0;
   /** Datagrams read from each CPU's ring (which CPUs served this socket). */
   readonly receivedPerCpu: number[];
   /** Reused for every datagram read (sbrecvrecordInto), so a read allocates no record. */
@@ -111,7 +113,10 @@ export class UdpSocket extends EventEmitter {
       // Options given at creation, by message to every replica (early copy-in).
       if (opts.reuseAddr === true) await this.setOptAll('socket', SOL_SOCKET, SO_REUSEADDR, 1);
       if (opts.reusePort === true) await this.setOptAll('socket', SOL_SOCKET, SO_REUSEPORT_LB, 1);
-      if (rcvbuf !== undefined) await this.setOptAll('socket', SOL_SOCKET, SO_RCVBUF, Math.min(rcvbuf, layer.sbs.maxAdj));
+      if (rcvbuf !== undefined) {
+        this.rcvbuf = Math.min(rcvbuf, layer.sbs.maxAdj);
+        await this.setOptAll('socket', SOL_SOCKET, SO_RCVBUF, this.rcvbuf);
+      }
       if (sndbuf !== undefined) {
         await this.setOptAll('socket', SOL_SOCKET, SO_SNDBUF, sndbuf);
         this.sndbuf = sndbuf;
@@ -364,6 +369,9 @@ export class UdpSocket extends EventEmitter {
       const r = await this.req(c, PRU_ATTACH, [IPPROTO_UDP, 0, this.rec, this.host]);
       if (r.err === 0) this.replicas[c] = true;
     }
+    // so_options come back from the record's word; the buffer sizes by message again.
+    if (this.rcvbuf !== 0) await this.setOptAll('bind', SOL_SOCKET, SO_RCVBUF, this.rcvbuf).catch(() => {});
+    if (this.sndbuf !== UDP_DEFAULTS.maxdgram) await this.setOptAll('bind', SOL_SOCKET, SO_SNDBUF, this.sndbuf).catch(() => {});
   }
 
   /**

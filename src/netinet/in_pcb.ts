@@ -77,6 +77,19 @@
  *
  * The per-boot secret and keyed hash come from a local seam (keyedHash32
  * below) until src/kern/prng.ts provides them.
+ *
+ * TCP on this module (its seam in tcp_subr.ts maps one to one): Tcpcb
+ * extends InPcb; lookupConn -> lookupExact, lookupListen -> lookupWild (a
+ * listener is an unconnected bound PCB; with SO_REUSEPORT_LB, listen calls
+ * lbgroupInsert and SYNs spread by their RSS hash), insertConn ->
+ * connect / insertConnected (a connection the syncache completes enters
+ * with its 4-tuple), removeConn -> remove, bindPort -> bind; TIME_WAIT sets
+ * INP_TIMEWAIT (keeping soOptions as tw_so_options) and gives
+ * opts.onTimeWait, which decides whether a new connect may recycle it
+ * (RFC 6191-style: the hook checks timestamps / ISN and removes the old
+ * one). As in FreeBSD, wildcard lookup does not look at TCP state: a bound
+ * but not listening PCB on the specific address wins, and tcp_input
+ * answers it with a RST.
  */
 import { EADDRINUSE, EADDRNOTAVAIL, EINVAL, EISCONN } from '../kern/errno.js';
 import { ArgumentError } from '../kern/errors.js';

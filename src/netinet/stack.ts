@@ -234,6 +234,11 @@ export class Stack {
       n('net.inet.udp.checksum', u, 'checksum', 'compute udp checksum'),
       n('net.inet.ip.portrange.first', u, 'portFirst', 'First ephemeral port'),
       n('net.inet.ip.portrange.last', u, 'portLast', 'Last ephemeral port'),
+      n('net.inet.ip.portrange.hifirst', u, 'portHiFirst', 'First port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.hilast', u, 'portHiLast', 'Last port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.lowfirst', u, 'portLowFirst', 'First port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.lowlast', u, 'portLowLast', 'Last port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.randomized', u, 'portRandomized', 'Enable random port allocation'),
       ...this.tcp.sysctlNodes(),
     ];
   }

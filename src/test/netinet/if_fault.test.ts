@@ -68,10 +68,11 @@ test('if: a handler that queued the frame on a socket and then throws: the socke
   const h = prodHost(lines);
   const sock = listen(h, 7);
   const pcb = h.st.udp.lookup(0x0a000001, 7, IP_PEER, 4000)!;
-  const enqueue = pcb.enqueue.bind(pcb);
-  pcb.enqueue = (m, src, sport, len) => {
-    const ok = enqueue(m, src, sport, len);
-    throw new ParserBug(`after enqueue (${ok})`);
+  // so_upcall runs right after the datagram is in the socket's receive ring.
+  const upcall = pcb.upcall;
+  pcb.upcall = () => {
+    upcall?.();
+    throw new ParserBug('after enqueue');
   };
   h.inject(udpFrame({ dport: 7 }));
   assert.equal(h.ifp.counters[IFC_IFAULTS], 1);

@@ -384,6 +384,13 @@ export class Syncache {
     for (const l of [...this.entries.values()]) for (const e of [...l]) if (e.lp === lp) this.remove(e);
   }
 
+  /** Half-open entries for netstat -an / sockstat (state SYN_RECEIVED, no socket). */
+  listEntries(): { laddr: number; lport: number; faddr: number; fport: number }[] {
+    const out: { laddr: number; lport: number; faddr: number; fport: number }[] = [];
+    for (const l of this.entries.values()) for (const e of l) out.push({ laddr: e.laddr, lport: e.lport, faddr: e.faddr, fport: e.fport });
+    return out;
+  }
+
   flush(): void {
     for (const l of [...this.entries.values()]) for (const e of [...l]) this.remove(e);
   }

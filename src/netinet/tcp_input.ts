@@ -973,7 +973,8 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
     ccConnInit(tp);
     soisconnected(tp);
   } else {
-    // Simultaneous open: SYN_SENT -> SYN_RECEIVED, answer with SYN|ACK.
+    // Simultaneous open: SYN_SENT -> SYN_RECEIVED, answer with SYN|ACK (ECN if the peer asked and we allow it).
+    if ((f & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) && cfg.ecn_enable !== 0) tp.t_flags |= TF_ECN_PERMIT;
     tp.t_flags |= TF_ACKNOW | TF_NEEDSYN;
     tp.tt_rexmt.stop();
     tp.state = TCPS_SYN_RECEIVED;
@@ -981,7 +982,8 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
   // The data after the SYN, trimmed to the window.
   let seq = seqAdd(seg.seq, 1);
   let tlen = seg.tlen;
-  let fl = f & ~TH_SYN;
+  // A FIN on the peer's SYN is not taken in a simultaneous open (FreeBSD's suite: only the data is acknowledged).
+  let fl = (f & TH_ACK) !== 0 ? f & ~TH_SYN : f & ~(TH_SYN | TH_FIN);
   const rwnd = Math.max(tp.so_rcv.space(), 0);
   if (tlen > rwnd) {
     const cut = tlen - rwnd;

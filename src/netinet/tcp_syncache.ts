@@ -367,7 +367,9 @@ export class Syncache {
     } else if (inWin) {
       // RFC 5961: a RST in the window but not exact gets a challenge (resend the SYN|ACK's ACK).
       this.tcp.stats[TCPS_STAT.ack_war]++;
-      this.sendSynAck(e);
+      const tcp = this.tcp;
+      const ts = e.ts ? seqAdd(tcp.ticks(), e.tsOffset) : -1;
+      tcp.respond(null, e.laddr, e.lport, e.faddr, e.fport, seqAdd(e.iss, 1), seqAdd(e.irs, 1), TH_ACK, e.wnd, ts, e.tsRecent);
     }
   }
 

@@ -379,9 +379,13 @@ function soisconnected(tp: Tcpcb): void {
   tp.tcp.wakeup(tp);
 }
 
-/** cc_conn_init: the initial congestion window and ssthresh. */
+/**
+ * cc_conn_init: the initial congestion window (RFC 6928, or one segment
+ * when the SYN or SYN|ACK had to be retransmitted: the timer left
+ * snd_cwnd at 1 then) and ssthresh.
+ */
 function ccConnInit(tp: Tcpcb): void {
-  tp.snd_cwnd = tp.t_rxtshift > 0 || (tp.t_flags & TF_NEEDSYN) !== 0 ? tp.t_maxseg : initialWindow(tp);
+  tp.snd_cwnd = tp.snd_cwnd === 1 ? tp.t_maxseg : initialWindow(tp);
   if (tp.snd_ssthresh === 0) tp.snd_ssthresh = TCP_MAXWIN << 14;
 }
 
@@ -568,6 +572,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   let wasSynRcvd = false;
   if (tp.state === TCPS_SYN_RECEIVED) {
     wasSynRcvd = true;
+    tp.t_flags &= ~TF_NEEDSYN;
     s[TCPS_STAT.connects]++;
     // The ACK covers our SYN: it takes one sequence number, not data.
     tp.snd_una = seqAdd(tp.snd_una, 1);

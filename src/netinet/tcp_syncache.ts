@@ -347,6 +347,8 @@ export class Syncache {
     if (e.sack) tp.t_flags |= TF_SACK_PERMIT;
     if (e.ecn) tp.t_flags |= TF_ECN_PERMIT;
     tcp.mss(tp, e.peerMss);
+    // A retransmitted SYN|ACK: start from one segment (cc_conn_init).
+    if (e.rxmits > 0) tp.snd_cwnd = 1;
     // The handshake RTT (SYN|ACK to ACK) is not timed: FreeBSD starts from the initial RTO.
     tcpTimerKeepArm(tp, tp.keepinit());
     return tp;

@@ -222,6 +222,8 @@ function tcpTimerRexmt(tp: Tcpcb): void {
   const rexmt = (synState ? cfg.rexmit_initial : tcpRexmtval(tp)) * tcp_backoff[tp.t_rxtshift];
   tp.t_rxtcur = tcpRangeset(tp, rexmt, tp.t_rttmin, TCPTV_REXMTMAX);
   if (tp.state === TCPS_SYN_SENT) {
+    // The connection will start from one segment (cc_conn_init reads this marker).
+    tp.snd_cwnd = 1;
     if (cfg.rexmit_drop_options && tp.t_rxtshift === 3) tp.t_flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_SACK_PERMIT);
     // ECN SYNs are given up after net.inet.tcp.ecn.maxretries retransmissions.
     if (tp.t_rxtshift > cfg.ecn_maxretries) tp.t_flags2 |= TF2_ECN_SYN_DISABLED;

@@ -259,3 +259,41 @@ test('closing the control socket removes it; clients get SHUTDOWN or a closed co
   }
   await assert.rejects(openControl(sys, { name: 'bad/name', dir }), /name must be/);
 });
+
+test('a single-thread System (System.local) serves the same ops from its stacks', async () => {
+  const { System } = await import('../../lib/topology.js');
+  const uma = testUma({ size: 64 << 20, ncpus: 4 });
+  const done = leakCheck(uma);
+  const ls = System.local({ uma });
+  ls.link(ls.addStack('a'), ls.addStack('b'), { a: '10.9.0.1/24', b: '10.9.0.2/24' });
+  await ls.up();
+  const c = await openControl(ls, { name: 'local', dir });
+  const cl = await CtlClient.connect(c.path);
+  try {
+    const path = join(dir, 'local.pcap');
+    await cl.request('pcap.start', { interface: 'eth0/b', path });
+    const srv = ls.socket('b', 'udp4', (m, r) => srv.send(m, r.port, r.address));
+    srv.bind(7);
+    const cli = ls.socket('a', 'udp4');
+    const got = new Promise<void>((res) => cli.on('message', () => res()));
+    cli.send(Buffer.from('ping'), 7, '10.9.0.2');
+    await got;
+    const stop = await cl.request<{ packets: number }>('pcap.stop', { interface: 'eth0/b' });
+    assert.ok(stop.packets >= 2, `request and reply captured (${stop.packets})`);
+    assert.ok(readPcap(path).records.length >= 2);
+    const hello = await cl.request<{ ncpus: number; kind: string; hosts: { name: string }[] }>('hello');
+    assert.deepEqual([hello.ncpus, hello.kind, hello.hosts.map((h) => h.name)], [0, 'local', ['a', 'b']]);
+    assert.equal((await cl.request<{ text: string }>('netstat', { report: 'i' })).text, ls.netstatI());
+    const an = await cl.request<{ text: string }>('netstat', { report: 'an' });
+    assert.match(an.text, /^udp4 .*\*\.7 +\*\.\*/m);
+    assert.match((await cl.request<{ text: string }>('route')).text, /^10\.9\.0\.0\/24 +link#1 +US +eth0\/a$/m);
+    assert.match((await cl.request<{ text: string }>('arp')).text, /^\? \(10\.9\.0\.1\) at [0-9a-f:]{17} on eth0\/b expires in \d+ seconds \[ethernet\]$/m);
+    assert.deepEqual((await cl.request<{ cpus: unknown[] }>('stats')).cpus, []);
+    for (const s of [cli, srv]) s.close();
+  } finally {
+    cl.close();
+    await c.close();
+    await ls.stop();
+  }
+  done();
+});

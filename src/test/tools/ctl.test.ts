@@ -297,3 +297,16 @@ test('a single-thread System (System.local) serves the same ops from its stacks'
   }
   done();
 });
+
+test('the demo\'s live line (demo --tap) reads rates and clusters from the same view', async () => {
+  const { liveLine } = await import('../../cli/demojob.js');
+  const { controlView } = await import('../../lib/ctl/adapter.js');
+  const v = controlView(sys);
+  const last = { t: performance.now(), ipk: 0, opk: 0 };
+  liveLine(v, last.t, last);
+  const before = last.ipk;
+  await sys.machine.call(0, NET_LOADGEN, [0, HOST1, 7, 10, 2, 32, -1], 4);
+  const line = liveLine(v, last.t, last);
+  assert.equal(last.ipk - before, 20, 'ten requests in and ten replies in, over both interfaces');
+  assert.match(line, /^live \d+ s: rx \d+ pkt\/s, tx \d+ pkt\/s \(\d+ in, \d+ out\), \d+ UDP datagrams received, clusters \d+\/\d+$/);
+});

@@ -45,11 +45,11 @@ import { bindStackTunables, registerNetSysctls } from '../netinet/tunables.js';
 import { Sysctl } from '../kern/sysctl/sysctl.js';
 import { NET_QUIESCE, VIF_LINK, VIF_TAP, Vnet, packIfName, unpackIfName } from './vnet.js';
 import { registerApps } from '../apps/handlers.js';
-import { registerCtlHandlers } from './ctl_handlers.js';
 
 export { frameCpu, packetCpu, portForCpu, NET_INPUT, NET_INPUT_DGRAM } from './netisr.js';
 export { NET_QUIESCE, NET_TAP_ARP, packIfName, unpackIfName } from './vnet.js';
 export { NET_ECHO_BIND, NET_LOADGEN, NET_DNS_BIND, NET_APP_STATS } from '../apps/handlers.js';
+import { registerCtlHandlers } from './ctl_handlers.js';
 
 export const NET_SETUP = 0x5101;
 export const NET_STATS = 0x5105;
@@ -82,7 +82,7 @@ export function register(td: ProtocolThread): void {
   if (sysctl === undefined) td.layers.set('sysctl', (sysctl = new Sysctl()));
   registerNetSysctls(sysctl, ctx.uma.arena);
   const closeApps = registerApps(td, vnet);
-  registerCtlHandlers(td, vnet.hosts); // routes, ARP and pcap start/stop for the control socket (src/kern/ctl)
+  registerCtlHandlers(td, vnet.hosts); // routes, ARP and pcap for the control socket (src/kern/ctl)
 
   td.register(NET_SETUP, 'net setup', (_td, msg) => {
     if (vnet.hosts.length > 0) return EINVAL;

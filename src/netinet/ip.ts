@@ -22,6 +22,7 @@ import {
   IPPROTO_ICMP,
   IPPROTO_UDP,
   INADDR_ANY,
+  IPPROTO_TCP,
   INADDR_BROADCAST,
   ipDst,
   ipSrc,
@@ -172,6 +173,7 @@ export function ipDeliver(st: Stack, m: number): void {
   const proto = ipProto(mb.u8, h);
   const hlen = ipHlen(mb.u8, h);
   if (proto === IPPROTO_UDP) st.udp.input(m, hlen);
+  else if (proto === IPPROTO_TCP) st.tcp.input(m, hlen);
   else if (proto === IPPROTO_ICMP) st.icmp.input(m, hlen);
   else {
     st.stats.ip[IPS.noproto]++;

@@ -29,6 +29,9 @@ import { RouteTable } from '../net/route.js';
 import { HostCache, PMTU_EXPIRE_DEFAULT } from './hostcache.js';
 import { ETHS, IPS, formatNetstatS, newStats, type NetStats } from './stats.js';
 import { UdpTable, type UdpConfig } from './udp_usrreq.js';
+import { TcpTable } from './tcp_subr.js';
+import { TcpSockets } from './tcp_usrreq.js';
+import type { TcpConfig } from './tcp_tunables.js';
 import { mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { LocalThread, type NetThread } from '../kern/lwkt/netthread.js';
 import type { Callout } from '../kern/lwkt/callout.js';
@@ -54,6 +57,7 @@ export interface StackOptions {
   reass?: Partial<ReassConfig>;
   icmp?: Partial<IcmpConfig>;
   udp?: Partial<UdpConfig>;
+  tcp?: Partial<TcpConfig>;
   /** Seed of the ephemeral-port and IP-id sources. */
   seed?: number;
   log?: (msg: string) => void;
@@ -92,6 +96,7 @@ export class Stack {
   readonly reass: Reassembly;
   readonly icmp: Icmp;
   readonly udp: UdpTable;
+  readonly tcp: TcpTable;
   /** Path MTU per destination, learned from ICMP fragmentation needed. */
   readonly pmtu: HostCache;
   private ipId: number;
@@ -121,6 +126,8 @@ export class Stack {
     this.reass = new Reassembly(this, opts.reass);
     this.icmp = new Icmp(this, opts.icmp);
     this.udp = new UdpTable(this, opts.udp, opts.seed ?? 0x5eed);
+    this.tcp = new TcpTable(this, opts.tcp, opts.seed ?? 0x5eed);
+    this.tcp.sockets = new TcpSockets(this);
     this.ipId = ((opts.seed ?? 0x5eed) * 2654435761) & 0xffff;
     this.logFn = opts.log ?? (() => {});
     this.td.addPollHook(this.pollLocal);
@@ -225,6 +232,7 @@ export class Stack {
       n('net.inet.udp.checksum', u, 'checksum', 'compute udp checksum'),
       n('net.inet.ip.portrange.first', u, 'portFirst', 'First ephemeral port'),
       n('net.inet.ip.portrange.last', u, 'portLast', 'Last ephemeral port'),
+      ...this.tcp.sysctlNodes(),
     ];
   }
 
@@ -431,7 +439,7 @@ export class Stack {
 
   /** `netstat -s` text. */
   netstatS(): string {
-    return formatNetstatS(this.stats);
+    return formatNetstatS(this.stats) + '\n' + this.tcp.netstatS();
   }
 
   /** Stop timers, close sockets, free every held packet, detach interfaces. */
@@ -440,6 +448,7 @@ export class Stack {
     this.slowCallout.stop();
     this.td.removePollHook(this.pollLocal);
     this.udp.flush();
+    this.tcp.flush();
     this.arp.flush();
     this.reass.flush();
     this.pmtu.flush();

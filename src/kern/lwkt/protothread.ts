@@ -18,7 +18,7 @@ import { ArgumentError } from '../errors.js';
 import { CalloutWheel, HZ_DEFAULT } from './callout.js';
 import { realClock, type Clock } from '../clock.js';
 import type { NetThread } from './netthread.js';
-import { EFAULT, EINVAL, EJUSTRETURN } from '../errno.js';
+import { EFAULT, EINVAL, EJUSTRETURN, ESHUTDOWN } from '../errno.js';
 import {
   CMD_SETTLE,
   MC_DEBUG,
@@ -124,9 +124,6 @@ export class ProtocolThread implements NetThread {
   handled = 0;
   sleeps = 0;
   direct = 0;
-  /** Milliseconds spent in passes that did work (published as P_STAT_BUSY_US). */
-  busyMs = 0;
-  private loadView: Float64Array | null = null;
   /** Handlers, callouts and poll hooks that threw and were survived (also in the machine record, MC_HERRORS). */
   handlerErrors = 0;
   /** Work done (requests, replies, callouts, polls), settle requests excluded: Machine.advance compares it. */
@@ -138,6 +135,9 @@ export class ProtocolThread implements NetThread {
   private logsSuppressed = 0;
   /** Debug mode (the arena's flag): a throwing handler stops the CPU (CpuFault) instead of being survived. */
   readonly debug: boolean;
+  /** Milliseconds spent in passes that did work (published as P_STAT_BUSY_US). */
+  busyMs = 0;
+  private loadView: Float64Array | null = null;
   private stopping = false;
   private scheduled = false;
   /** True while sleep()'s Atomics.waitAsync is armed (kick must notify it). */

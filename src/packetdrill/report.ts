@@ -6,7 +6,7 @@
  * listed script passes, so the list only shrinks and stays true.
  */
 import { readFileSync } from 'node:fs';
-import { relative, sep } from 'node:path';
+import { basename, dirname, relative, sep } from 'node:path';
 import type { RunResult } from './run.js';
 
 export interface ExpectedFailure {
@@ -64,7 +64,7 @@ export function groupCounts(root: string, results: readonly RunResult[]): Map<st
   const m = new Map<string, { pass: number; total: number }>();
   for (const r of results) {
     const k = scriptKey(root, r.path);
-    const g = k.includes('/') ? k.slice(0, k.indexOf('/')) : '.';
+    const g = k.startsWith('..') ? basename(dirname(r.path)) : k.includes('/') ? k.slice(0, k.indexOf('/')) : '.';
     const c = m.get(g) ?? { pass: 0, total: 0 };
     c.total++;
     if (r.pass) c.pass++;

@@ -235,7 +235,7 @@ export class Executor {
       const now = this.st.nowUsecs();
       const expect = ev.time.type === 'any' ? 'at any time' : end >= 0 ? `in time range ${secs(start)}~${secs(end)} sec` : `at ${secs(start)} sec`;
       const script = scriptWire(spec);
-      this.packetError(ev, `timing error: expected outbound packet ${expect} but no packet was sent by ${secs(now)} sec\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}`);
+      this.packetError(ev, `timing error: expected outbound packet ${expect} but none was sent (waited until ${secs(now)} sec)\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}`);
     }
     const { live, bytes, usecs } = got;
     if (conn.state === 'passive_packet_received' && syn && ack) {

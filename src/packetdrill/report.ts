@@ -100,3 +100,18 @@ export function formatJson(results: readonly RunResult[], extra: Record<string, 
   const pass = results.filter((r) => r.pass).length;
   return JSON.stringify({ total: results.length, pass, fail: results.length - pass, ...extra, results }, null, 2);
 }
+
+/**
+ * An expected-failures list for the failing results: each script with its
+ * first error, shortened to one line, as the reason (paths relative to root).
+ */
+export function formatExpectedFailures(root: string, results: readonly RunResult[]): string {
+  let s = '# Scripts of the FreeBSD TCP suite that fail today, each with the first error (slabnet packetdrill --write-expected-failures).\n';
+  s += '# The conformance test fails when a script not listed here fails, and when a listed one passes.\n';
+  for (const r of results) {
+    if (r.pass) continue;
+    const first = (r.error ?? '').split('\n')[0].replace(/^[^:]*:(\d+:)? ?/, (_m, l: string | undefined) => (l ? `line ${l} ` : ''));
+    s += `${scriptKey(root, r.path)} ${first.length > 200 ? first.slice(0, 197) + '...' : first}\n`;
+  }
+  return s;
+}

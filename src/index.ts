@@ -29,3 +29,6 @@ export { Stack, type StackConfig } from './netinet/stack.js';
 export { MemLink, type Impairment } from './net/phy/memlink.js';
 export { createSocket as createStackSocket } from './lib/dgram.js';
 export { PcapWriter } from './net/phy/pcap.js';
+// The control socket (slabnet netstat/vmstat/sysctl/top attach to it)
+export { openControl, ControlServer, CtlClient, CtlRemoteError, attach, listControlSockets, ctlDir, controlView, type CtlSystem, type ControlServerOptions } from './lib/ctl/index.js';
+export { CTL_CODES, CTL_VERSION } from './kern/ctl/protocol.js';

@@ -17,7 +17,7 @@ import { msgBytes, parseBindArgs, type MsgInput, type SendCb } from './dgramargs
 import { ipToString } from '../wire/ipv4.js';
 import type { UdpPcb } from '../netinet/udp_usrreq.js';
 import { toAddr, type Stack } from '../netinet/stack.js';
-import { EINVAL, EISCONN, ENOTCONN, NetError } from '../kern/errno_net.js';
+import { EINVAL, EISCONN, ENOTCONN, ErrnoError } from '../kern/errno.js';
 
 export interface RemoteInfo {
   address: string;
@@ -46,7 +46,7 @@ export class Socket extends EventEmitter {
     this.pcb.onReadable = () => this.drain();
     this.pcb.onError = (e) => {
       this.pcb.soError = 0;
-      this.emit('error', new NetError(e, 'recvmsg'));
+      this.emit('error', new ErrnoError(e, 'recvmsg'));
     };
     if (opts.recvBufferSize !== undefined) this.setRecvBufferSize(opts.recvBufferSize);
   }
@@ -65,11 +65,11 @@ export class Socket extends EventEmitter {
   bind(...args: unknown[]): this {
     const { port, address, cb } = parseBindArgs(args);
     this.checkOpen();
-    if (this.bound) throw new NetError(EINVAL, 'bind');
+    if (this.bound) throw new ErrnoError(EINVAL, 'bind');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`port must be 0..65535, got ${port}`);
     const e = this.stack.udp.bind(this.pcb, address === '0.0.0.0' ? 0 : toAddr(address), port);
     if (e !== 0) {
-      const err = new NetError(e, 'bind');
+      const err = new ErrnoError(e, 'bind');
       process.nextTick(() => this.emit('error', err));
       return this;
     }
@@ -88,7 +88,7 @@ export class Socket extends EventEmitter {
     this.checkOpen();
     const e = this.stack.udp.connect(this.pcb, toAddr(address ?? '127.0.0.1'), port);
     if (e !== 0) {
-      const err = new NetError(e, 'connect');
+      const err = new ErrnoError(e, 'connect');
       process.nextTick(() => (cb ? this.emit('error', err) : this.emit('error', err)));
       return;
     }
@@ -100,7 +100,7 @@ export class Socket extends EventEmitter {
   }
 
   disconnect(): void {
-    if (this.pcb.faddr === 0) throw new NetError(ENOTCONN, 'disconnect');
+    if (this.pcb.faddr === 0) throw new ErrnoError(ENOTCONN, 'disconnect');
     this.stack.udp.disconnect(this.pcb);
   }
 
@@ -127,13 +127,13 @@ export class Socket extends EventEmitter {
     let faddr = 0;
     let fport = 0;
     if (port !== undefined) {
-      if (this.pcb.faddr !== 0) throw new NetError(EISCONN, 'send');
+      if (this.pcb.faddr !== 0) throw new ErrnoError(EISCONN, 'send');
       fport = port;
       faddr = toAddr(address ?? '127.0.0.1');
     }
     const e = this.stack.udp.output(this.pcb, data, off, len, faddr, fport);
     this.bound = true;
-    const err = e === 0 ? null : new NetError(e, 'send');
+    const err = e === 0 ? null : new ErrnoError(e, 'send');
     process.nextTick(() => {
       if (cb) cb(err, e === 0 ? len : undefined);
       else if (err) this.emit('error', err);
@@ -141,12 +141,12 @@ export class Socket extends EventEmitter {
   }
 
   address(): { address: string; family: 'IPv4'; port: number } {
-    if (!this.bound) throw new NetError(EINVAL, 'getsockname');
+    if (!this.bound) throw new ErrnoError(EINVAL, 'getsockname');
     return { address: ipToString(this.pcb.laddr), family: 'IPv4', port: this.pcb.lport };
   }
 
   remoteAddress(): { address: string; family: 'IPv4'; port: number } {
-    if (this.pcb.faddr === 0) throw new NetError(ENOTCONN, 'getpeername');
+    if (this.pcb.faddr === 0) throw new ErrnoError(ENOTCONN, 'getpeername');
     return { address: ipToString(this.pcb.faddr), family: 'IPv4', port: this.pcb.fport };
   }
 
@@ -182,7 +182,7 @@ export class Socket extends EventEmitter {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new NetError(EINVAL, 'socket is closed');
+    if (this.closed) throw new ErrnoError(EINVAL, 'socket is closed');
   }
 
   /** Copy every queued datagram out of the arena into a Buffer and emit it. */

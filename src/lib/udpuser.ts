@@ -18,7 +18,7 @@
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
 import { msgBytes, parseBindArgs, type MsgInput, type SendCb } from './dgramargs.js';
-import { ENOBUFS, ESHUTDOWN } from '../kern/errno.js';
+
 import { M_PKTHDR, MT_DATA, M_DATA } from '../kern/mbuf/layout.js';
 import { m_append, m_copydata } from '../kern/mbuf/ops.js';
 import { M_NOWAIT } from '../uma/flags.js';
@@ -28,7 +28,7 @@ import { SBS_CANTRCVMORE, SbRecordBuf } from '../kern/socket/sockbuf.js';
 import type { SocketLayer } from '../kern/socket/socket.js';
 import { SOL_SOCKET } from '../kern/socket/sockopt.js';
 import { IPPROTO_UDP, ipToString } from '../wire/ipv4.js';
-import { EINVAL, EISCONN, ENOTCONN, NetError } from '../kern/errno_net.js';
+import { EINVAL, EISCONN, ENOBUFS, ENOTCONN, ESHUTDOWN, ErrnoError } from '../kern/errno.js';
 import { MAX_HDR } from '../net/mchain.js';
 import { toAddr } from '../netinet/stack.js';
 import type { RemoteInfo } from './dgram.js';
@@ -107,7 +107,7 @@ export class UdpSocket extends EventEmitter {
     if (z === undefined) zones.set(ctx.uma, (z = udpSocketZone(ctx.uma)));
     this.zone = z;
     const rec = z.alloc(M_NOWAIT);
-    if (rec === 0) throw new NetError(ENOBUFS, 'socket');
+    if (rec === 0) throw new ErrnoError(ENOBUFS, 'socket');
     const i32 = ctx.i32;
     const w = rec >> 2;
     i32.fill(0, w, w + (z.keg.size >> 2));
@@ -118,7 +118,7 @@ export class UdpSocket extends EventEmitter {
       const sb = layer.sbs.sbcreate(hiwat);
       if (sb === 0) {
         this.freeRings(rec);
-        throw new NetError(ENOBUFS, 'socket');
+        throw new ErrnoError(ENOBUFS, 'socket');
       }
       i32[w + US_RCV + c] = sb;
     }
@@ -131,7 +131,7 @@ export class UdpSocket extends EventEmitter {
       await Promise.all(
         Array.from({ length: this.ncpus }, async (_, c) => {
           const r = await this.req(c, PRU_ATTACH, [IPPROTO_UDP, 0, rec, this.host], 4);
-          if (r.err !== 0) throw new NetError(r.err, 'socket');
+          if (r.err !== 0) throw new ErrnoError(r.err, 'socket');
           this.replicas[c] = true;
           this.hostAddr = r.res[A_X] >>> 0;
         }),
@@ -145,7 +145,7 @@ export class UdpSocket extends EventEmitter {
   bind(...args: unknown[]): this {
     const { port, address, cb } = parseBindArgs(args);
     this.checkOpen('bind');
-    if (this.bound) throw new NetError(EINVAL, 'bind');
+    if (this.bound) throw new ErrnoError(EINVAL, 'bind');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`port must be 0..65535, got ${port}`);
     const laddr = address === '0.0.0.0' ? 0 : toAddr(address);
     this.bound = true;
@@ -214,12 +214,12 @@ export class UdpSocket extends EventEmitter {
   }
 
   address(): { address: string; family: 'IPv4'; port: number } {
-    if (this.lport === 0) throw new NetError(EINVAL, 'getsockname');
+    if (this.lport === 0) throw new ErrnoError(EINVAL, 'getsockname');
     return { address: ipToString(this.laddr), family: 'IPv4', port: this.lport };
   }
 
   remoteAddress(): { address: string; family: 'IPv4'; port: number } {
-    if (this.fport === 0) throw new NetError(ENOTCONN, 'getpeername');
+    if (this.fport === 0) throw new ErrnoError(ENOTCONN, 'getpeername');
     return { address: ipToString(this.faddr), family: 'IPv4', port: this.fport };
   }
 
@@ -274,7 +274,7 @@ export class UdpSocket extends EventEmitter {
         this.layer.ctx.i32[(this.rec >> 2) + US_MAGIC] = 0;
         this.zone.free(this.rec);
         const bad = errs.find((e) => e !== 0 && e !== ESHUTDOWN);
-        if (bad !== undefined) this.emit('error', new NetError(bad, 'close'));
+        if (bad !== undefined) this.emit('error', new ErrnoError(bad, 'close'));
         this.emit('close');
       });
     return this;
@@ -288,7 +288,7 @@ export class UdpSocket extends EventEmitter {
   // ------------------------------------------------------------ internals
 
   private checkOpen(what: string): void {
-    if (this.closed) throw new NetError(EINVAL, `${what}: socket is closed`);
+    if (this.closed) throw new ErrnoError(EINVAL, `${what}: socket is closed`);
   }
 
   private req(cpu: number, cmd: number, args: number[], nres = 0, payload?: Uint8Array) {
@@ -300,7 +300,7 @@ export class UdpSocket extends EventEmitter {
     const p = (this.ops ?? Promise.resolve()).catch(() => {}).then(fn);
     this.ops = p;
     p.catch((e: Error) => {
-      if (!this.closed) this.emit('error', e instanceof NetError ? e : new NetError(EINVAL, `${what}: ${e.message}`));
+      if (!this.closed) this.emit('error', e instanceof ErrnoError ? e : new ErrnoError(EINVAL, `${what}: ${e.message}`));
     });
     return p;
   }
@@ -309,13 +309,13 @@ export class UdpSocket extends EventEmitter {
   private async doBind(laddr: number, port: number): Promise<void> {
     const cpus = this.pcbCpus();
     const first = await this.req(cpus[0], PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, port], 5);
-    if (first.err !== 0) throw new NetError(first.err, 'bind');
+    if (first.err !== 0) throw new ErrnoError(first.err, 'bind');
     const lport = first.res[A_Y];
     const rest = await Promise.all(cpus.slice(1).map((c) => this.req(c, PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, lport])));
     const bad = rest.find((r) => r.err !== 0);
     if (bad !== undefined) {
       await this.resetReplicas();
-      throw new NetError(bad.err, 'bind');
+      throw new ErrnoError(bad.err, 'bind');
     }
     this.laddr = laddr;
     this.lport = lport;
@@ -338,12 +338,12 @@ export class UdpSocket extends EventEmitter {
   private async doConnect(faddr: number, fport: number): Promise<void> {
     const from = this.cpu >= 0 ? this.cpu : this.pcbCpus()[0];
     const sel = await this.req(from, PRU_CONNECT, [IPPROTO_UDP, this.rec, this.rec, faddr, fport, 0, CONNECT_SELECT], 6);
-    if (sel.err !== 0) throw new NetError(sel.err, 'connect');
+    if (sel.err !== 0) throw new ErrnoError(sel.err, 'connect');
     const laddr = sel.res[A_X] >>> 0;
     const lport = sel.res[A_Y];
     const target = sel.res[A_Z];
     const ins = await this.req(target, PRU_CONNECT, [IPPROTO_UDP, this.rec, this.rec, faddr, fport, laddr, CONNECT_INSERT, lport, this.host]);
-    if (ins.err !== 0) throw new NetError(ins.err, 'connect');
+    if (ins.err !== 0) throw new ErrnoError(ins.err, 'connect');
     this.replicas[target] = true;
     this.layer.ctx.i32[(this.rec >> 2) + US_CPU] = target;
     await Promise.all(
@@ -363,23 +363,23 @@ export class UdpSocket extends EventEmitter {
 
   /** Copy the datagram into a pkthdr chain (leading room for the headers) and hand it to a CPU. */
   private async doSend(data: Uint8Array, faddr: number, fport: number): Promise<void> {
-    if (this.closed) throw new NetError(EINVAL, 'send: socket is closed');
-    if (faddr !== 0 && this.fport !== 0) throw new NetError(EISCONN, 'send');
-    if (faddr === 0 && this.fport === 0) throw new NetError(ENOTCONN, 'send');
+    if (this.closed) throw new ErrnoError(EINVAL, 'send: socket is closed');
+    if (faddr !== 0 && this.fport !== 0) throw new ErrnoError(EISCONN, 'send');
+    if (faddr === 0 && this.fport === 0) throw new ErrnoError(ENOTCONN, 'send');
     const mb = this.layer.mb;
     const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
-    if (m === 0) throw new NetError(ENOBUFS, 'send');
+    if (m === 0) throw new ErrnoError(ENOBUFS, 'send');
     mb.i32[(m + M_DATA) >> 2] += MAX_HDR;
     if (data.length > 0 && !m_append(mb, m, data.length, data, 0)) {
       mb.m_freem(m);
-      throw new NetError(ENOBUFS, 'send');
+      throw new ErrnoError(ENOBUFS, 'send');
     }
     // Unconnected: send from the CPU the peer's answers will come back to.
     const cpu = this.fport !== 0 ? this.cpu : connectedCpu(this.laddr !== 0 ? this.laddr : this.hostAddr, this.lport, faddr, fport, this.ncpus);
     const r = await this.req(cpu, PRU_SEND, [IPPROTO_UDP, this.rec, this.rec, m, faddr, fport]);
     // ESHUTDOWN: no handler ran, the chain is still ours.
     if (r.err === ESHUTDOWN) mb.m_freem(m);
-    if (r.err !== 0) throw new NetError(r.err, 'send');
+    if (r.err !== 0) throw new ErrnoError(r.err, 'send');
   }
 
   private setOpt(what: string, level: number, name: number, v: number): void {
@@ -388,7 +388,7 @@ export class UdpSocket extends EventEmitter {
     this.control(what, async () => {
       for (const c of this.pcbCpus()) {
         const r = await this.req(c, PRU_CTLOUTPUT, [IPPROTO_UDP, this.rec, this.rec, SOPT_SET, level, name], 0, val);
-        if (r.err !== 0) throw new NetError(r.err, what);
+        if (r.err !== 0) throw new ErrnoError(r.err, what);
       }
     });
   }
@@ -473,7 +473,7 @@ export class UdpSocket extends EventEmitter {
     this.soErrors++;
     // On the next tick, so a throwing listener cannot stop the reader; with
     // no listener the error is only counted (soErrors), never a crash.
-    const err = new NetError(e, 'recvmsg');
+    const err = new ErrnoError(e, 'recvmsg');
     process.nextTick(() => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });

@@ -60,6 +60,7 @@ export const NET_TUNABLES: readonly NetTunable[] = [
   t('net.link.ether.inet.max_age', 'arp', 'maxAgeMs', 'ARP entry lifetime (ms)', ARP_DEFAULTS.maxAgeMs, 1),
   t('net.link.ether.inet.maxtries', 'arp', 'maxTries', 'ARP resolution attempts before returning error', ARP_DEFAULTS.maxTries, 1),
   t('net.link.ether.inet.maxhold', 'arp', 'maxHold', 'Number of packets to hold per ARP entry', ARP_DEFAULTS.maxHold),
+  t('net.link.ether.inet.max_entries', 'arp', 'maxEntries', 'Maximum number of ARP entries per CPU', ARP_DEFAULTS.maxEntries),
   t('net.inet.icmp.icmplim', 'icmp', 'icmplim', 'Maximum number of ICMP responses per second', ICMP_DEFAULTS.icmplim),
   t('net.inet.icmp.bmcastecho', 'icmp', 'bmcastecho', 'Reply to broadcast echo requests', ICMP_DEFAULTS.bmcastecho),
   t('net.inet.icmp.quotelen', 'icmp', 'quotelen', 'Number of bytes from original packet to quote in ICMP reply', ICMP_DEFAULTS.quotelen, 8, 1472),

@@ -53,7 +53,7 @@ import { A_PCB, A_SO, A_X, A_Y, A_Z, SOCK_DGRAM, SOPT_SET, type ProtoSw } from '
 import type { SockBufs } from '../kern/socket/sockbuf.js';
 import { solevelCtloutput, soptOf, SOL_SOCKET, type SockLevelOpts } from '../kern/socket/sockopt.js';
 import { IPPROTO_UDP, INADDR_ANY, INADDR_BROADCAST } from '../wire/ipv4.js';
-import { rssCpu, toeplitz4 } from '../net/rss.js';
+import { rssFlowCpu } from '../net/rss.js';
 import type { Stack } from './stack.js';
 import type { UdpPcb } from './udp_usrreq.js';
 import { UDPS } from './stats.js';
@@ -102,7 +102,7 @@ export function udpSocketZone(uma: Uma): Zone {
  * dispatches received frames.
  */
 export function connectedCpu(laddr: number, lport: number, faddr: number, fport: number, ncpus: number): number {
-  return rssCpu(toeplitz4(faddr, laddr, fport, lport), ncpus);
+  return rssFlowCpu(faddr, laddr, fport, lport, ncpus);
 }
 
 /** One CPU's half of a socket. */

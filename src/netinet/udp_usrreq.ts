@@ -25,7 +25,7 @@ import { IFCAP_RXCSUM, IFCAP_TXCSUM } from '../net/if.js';
 import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
-import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS } from '../kern/errno_net.js';
+import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS } from '../kern/errno.js';
 import { Prng } from '../kern/prng.js';
 
 export interface UdpConfig {

@@ -7,7 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import { MC_STARTED } from './layout.js';
+import { MC_CLOCK_F64, MC_CLOCK_MODE, MC_CLOCK_SEQ, MC_STARTED, MCLOCK_MANUAL } from './layout.js';
+import { realClock, SharedClock, type Clock } from '../clock.js';
 import { MsgContext } from './msgport.js';
 import { IDLE_BLOCK_US_DEFAULT, ProtocolThread } from './protothread.js';
 import { tunableIndex } from '../sysctl/tunables.js';
@@ -32,13 +33,12 @@ async function main(): Promise<void> {
   const uma = Uma.attach(arena);
   uma.logger = (m) => parentPort!.postMessage({ type: 'log', cpu: wd.cpu, message: m });
   const ctx = new MsgContext(uma, wd.record, wd.cpu, wd.magic);
-  const td = new ProtocolThread(ctx);
+  const r = wd.record >> 2;
+  const clock: Clock = Atomics.load(arena.i32, r + MC_CLOCK_MODE) === MCLOCK_MANUAL ? new SharedClock(wd.sab, r + MC_CLOCK_SEQ, wd.record + MC_CLOCK_F64 * 4) : realClock;
+  const td = new ProtocolThread(ctx, clock);
   td.spinUs = wd.spinUs;
   td.spinIdx = ctx.spinIdx; // kern.mp.spin_us, read live
   td.blockIdx = tunableIndex(arena, 'kern.mp.idle_block_us', IDLE_BLOCK_US_DEFAULT);
-  td.callouts.onError = (e) => {
-    throw e;
-  };
   for (const path of wd.handlers) {
     const url = path.startsWith('file:') ? path : pathToFileURL(path).href;
     const mod = (await import(url)) as Partial<HandlerModule>;
@@ -55,6 +55,11 @@ async function main(): Promise<void> {
   td.start(() => {
     parentPort!.postMessage({ type: 'stopped', cpu: wd.cpu, handled: td.handled, sleeps: td.sleeps });
     parentPort!.close();
+    // The shutdown hooks have run and the caches are flushed: whatever JS
+    // timers or handles a handler left (a pending setTimeout) must not keep
+    // this CPU, and so machine.stop(), waiting. One more turn lets pending
+    // I/O callbacks run, then the worker ends.
+    setImmediate(() => process.exit(0));
   });
 }
 

@@ -51,6 +51,21 @@ export const MSGF_REPLY = 0x10;
  * reply while spinning costs the replier no futex call.
  */
 export const MSGF_WAITING = 0x20;
+/**
+ * Answered without its handler running (ESHUTDOWN at stop or from a dead
+ * CPU's port): what the message carries (its cargo, see MC_CARGO) was never
+ * taken over by a handler. A drain frees the cargo of a message nobody will
+ * see (MSGF_DROP, or a reply nobody consumes); a synchronous waiter or a
+ * reply handler seeing the flag owns the cargo again.
+ */
+export const MSGF_UNDELIVERED = 0x40;
+
+/**
+ * Commands from 0xff00 up are the MP core's own. CMD_SETTLE: answered when
+ * the CPU is idle at the current time, with its activity count (arg 0) and
+ * the Float64 due time of its next callout in the payload (Machine.advance).
+ */
+export const CMD_SETTLE = 0xff01;
 
 // ---------------------------------------------------------------- ports
 
@@ -68,6 +83,17 @@ export const P_FULL = 4;
 export const P_TAIL = 16;
 /** Consumer position: written by the owner only. */
 export const P_HEAD = 32;
+/**
+ * Load counters the owner publishes (in its own P_HEAD line) once per loop
+ * run, for readers in any thread (slabnet top, the control socket): three
+ * Float64 slots from word P_STAT (8-byte aligned since ports are 16-byte
+ * aligned): messages handled, microseconds spent in passes that did work,
+ * idle sleeps. Racy reads, for statistics.
+ */
+export const P_STAT = 34;
+export const P_STAT_HANDLED = 0;
+export const P_STAT_BUSY_US = 1;
+export const P_STAT_SLEEPS = 2;
 /** Futex word the owner sleeps on; bumped by a sender that saw P_SLEEPING. */
 export const P_WAKE = 48;
 /** 1 while the owner is (about to be) asleep. */
@@ -89,7 +115,7 @@ export function portBytes(cap: number): number {
 // ---------------------------------------------------------------- machine
 
 /** The machine record (zone "mp machine"): state shared by every thread. */
-export const MACHINE_BYTES = 1024;
+export const MACHINE_BYTES = 4096;
 export const MC_STATE = 0;
 /** Generation tag: MACHINE_MAGIC ^ a per-machine number, zeroed when freed. */
 export const MC_MAGIC = 4;
@@ -99,9 +125,33 @@ export const MC_NCPUS = 1;
 export const MC_QUIESCED = 2;
 /** CPUs that registered and ran their handler modules (the start barrier). */
 export const MC_STARTED = 3;
+/** Clock of every CPU: MCLOCK_REAL (performance.now) or MCLOCK_MANUAL (MC_CLOCK_*, moved by Machine.advance). */
+export const MC_CLOCK_MODE = 5;
+export const MCLOCK_REAL = 0;
+export const MCLOCK_MANUAL = 1;
+/** Debug flag of the machine (the arena's): a handler that throws stops its CPU instead of being counted. */
+export const MC_DEBUG = 6;
 /** Port handles, one per CPU, from MC_PORTS on. */
 export const MC_PORTS = 16;
 export const MC_MAX_CPUS = 200;
+/**
+ * Manual clock: a seqlock word (odd while the main thread writes) and the
+ * Float64 milliseconds at byte offset MC_CLOCK_F64 * 4 (8-byte aligned:
+ * records are 16-byte aligned).
+ */
+export const MC_CLOCK_SEQ = 224;
+export const MC_CLOCK_F64 = 226;
+/**
+ * The cargo table: what a command's message carries that must be freed when
+ * it is dropped undelivered. Open addressing on the command, one word per
+ * slot: (cmd << 16) | mask, mask bit i = argument i holds an mbuf chain.
+ * Written (CAS) by every CPU when it registers the command, read by any
+ * thread that drains a port (the main thread for a dead CPU's).
+ */
+export const MC_CARGO = 256;
+export const MC_CARGO_SLOTS = 512;
+/** Per-CPU count of handlers (and callouts, poll hooks) that threw and were survived. */
+export const MC_HERRORS = MC_CARGO + MC_CARGO_SLOTS;
 
 export const MSTATE_RUNNING = 1;
 export const MSTATE_STOPPING = 2;

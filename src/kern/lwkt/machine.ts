@@ -11,9 +11,15 @@
  * for the others (so nothing is stranded), flushes its UMA caches and exits.
  * The main thread then drains whatever a dead CPU left in its port and frees
  * the ports and the record, so every zone's `used` is back where it was.
- * A worker that throws is reported (MachineError with its CPU id) and the
- * machine stops itself the same way.
+ * A worker that throws is reported (MachineError with its CPU id, and the
+ * handler's name when a handler threw: logged, emitted as 'cpuerror', kept
+ * in stopReason) and the machine stops itself the same way.
+ *
+ * Time: every CPU reads the real clock, or (clock: 'manual') one Float64
+ * clock in the machine record that only advance() moves, so tests with real
+ * worker CPUs run callouts of seconds without waiting.
  */
+import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -25,8 +31,17 @@ import { tunableIndex } from '../sysctl/tunables.js';
 import type { Sysctl } from '../sysctl/sysctl.js';
 import { sysctlFor } from '../sysctl/vm.js';
 import { registerMpSysctls } from './sysctl.js';
-import { ESHUTDOWN } from '../errno.js';
+import { ESHUTDOWN, ErrnoError } from '../errno.js';
+import { realClock, SharedClock, type Clock } from '../clock.js';
 import {
+  CMD_SETTLE,
+  MC_CLOCK_F64,
+  MC_CLOCK_MODE,
+  MC_CLOCK_SEQ,
+  MC_DEBUG,
+  MC_HERRORS,
+  MCLOCK_MANUAL,
+  MSG_PAYLOAD,
   MACHINE_BYTES,
   MACHINE_ZONE,
   MACHINE_MAGIC,
@@ -37,10 +52,8 @@ import {
   MC_QUIESCED,
   MC_STATE,
   MSG_BYTES,
-  MSG_FLAGS,
   MSG_NEXT,
   MSG_ZONE,
-  MSGF_QUEUED,
   MSTATE_DRAINED,
   MSTATE_RUNNING,
   MSTATE_STOPPING,
@@ -49,6 +62,7 @@ import {
 } from './layout.js';
 import { MsgContext, type MachineInfo } from './msgport.js';
 import { portFormat, portGet, portSpaceWake, portTakeReplies, portWake } from './port.js';
+import { M_NOWAIT } from '../../uma/flags.js';
 
 export interface MachineOptions {
   /** CPUs (worker threads); default os.availableParallelism(). */
@@ -68,18 +82,39 @@ export interface MachineOptions {
   spinUs?: number;
   /** Milliseconds to wait for a worker to exit before terminating it. */
   stopTimeoutMs?: number;
+  /**
+   * 'real' (default): every CPU reads performance.now(). 'manual': every CPU
+   * reads one clock in the arena, starting at 0 ms, that only advance() moves.
+   */
+  clock?: 'real' | 'manual';
+  /** Where CPU failures are reported (default: the UMA's logger, stderr). */
+  log?: (message: string) => void;
 }
 
 /** A CPU worker failed: thrown by start(), listed in machine.failures. */
 export class MachineError extends SlabnetError {
   readonly cpu: number;
+  /** The handler (or 'callout', 'poll hook') that threw, when known (a CpuFault). */
+  readonly handler: string | null;
+  /** Its command (0: not a message handler). */
+  readonly cmd: number;
   override readonly cause: unknown;
   constructor(cpu: number, cause: unknown) {
     super('ERR_SLABNET_CPU_FAILED', `cpu${cpu}: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.cpu = cpu;
     this.cause = cause;
+    // A CpuFault thrown in the worker arrives as an Error with its own properties.
+    const f = cause as { handler?: unknown; cmd?: unknown } | null;
+    this.handler = f !== null && typeof f === 'object' && typeof f.handler === 'string' ? f.handler : null;
+    this.cmd = f !== null && typeof f === 'object' && typeof f.cmd === 'number' ? f.cmd : 0;
   }
 }
+
+/** Why a machine stopped: stop() was called, or a CPU failed. */
+export type StopReason = { kind: 'stop' } | { kind: 'cpu'; error: MachineError };
+
+/** Settle rounds advance() makes at most before it reports a livelock. */
+const MAX_SETTLE_ROUNDS = 100_000;
 
 /** Makes each machine's magic distinct, so a stale MachineInfo is refused. */
 let generation = Math.floor(Math.random() * 0x10000);
@@ -100,7 +135,11 @@ function mpZones(uma: Uma, portCap: number): { msg: Zone; port: Zone; machine: Z
   return { msg: get(MSG_ZONE, MSG_BYTES), port, machine: get(MACHINE_ZONE, MACHINE_BYTES) };
 }
 
-export class Machine {
+/**
+ * Events: 'cpuerror' (MachineError) when a CPU fails, before the machine
+ * stops itself; 'stopped' when stop() has freed everything.
+ */
+export class Machine extends EventEmitter {
   readonly uma: Uma;
   readonly ncpus: number;
   /** The main thread's message context (use its *Async methods). */
@@ -109,6 +148,12 @@ export class Machine {
   readonly failures: MachineError[] = [];
   /** Called once per failure, before the machine stops itself. */
   onFailure: ((err: MachineError) => void) | null = null;
+  /** Null while running; why the machine stopped once stop() began. */
+  stopReason: StopReason | null = null;
+  /** The CPUs' clock (main thread's view): realClock, or the manual clock advance() moves. */
+  readonly clock: Clock;
+  private readonly manualClock: SharedClock | null;
+  private readonly log: (message: string) => void;
   private readonly record: number;
   private readonly magic: number;
   private readonly zones: { msg: Zone; port: Zone; machine: Zone };
@@ -118,8 +163,12 @@ export class Machine {
   private readonly stopTimeoutMs: number;
   private readonly ownsUma: boolean;
 
-  private constructor(uma: Uma, ownsUma: boolean, ncpus: number, record: number, magic: number, zones: { msg: Zone; port: Zone; machine: Zone }, stopTimeoutMs: number) {
+  private constructor(uma: Uma, ownsUma: boolean, ncpus: number, record: number, magic: number, zones: { msg: Zone; port: Zone; machine: Zone }, stopTimeoutMs: number, manual: boolean, log: ((m: string) => void) | undefined) {
+    super();
     this.uma = uma;
+    this.manualClock = manual ? new SharedClock(uma.arena.sab, (record >> 2) + MC_CLOCK_SEQ, record + MC_CLOCK_F64 * 4) : null;
+    this.clock = this.manualClock ?? realClock;
+    this.log = log ?? ((m) => uma.logger(m));
     this.magic = magic;
     this.ownsUma = ownsUma;
     this.ncpus = ncpus;
@@ -135,6 +184,7 @@ export class Machine {
    */
   static async start(opts: MachineOptions = {}): Promise<Machine> {
     const ncpus = opts.ncpus ?? availableParallelism();
+    if (opts.clock !== undefined && opts.clock !== 'real' && opts.clock !== 'manual') throw new ArgumentError(`clock must be 'real' or 'manual', got ${String(opts.clock)}`);
     if (!Number.isInteger(ncpus) || ncpus < 1 || ncpus > MC_MAX_CPUS) throw new ArgumentError(`ncpus must be an integer in 1..${MC_MAX_CPUS}, got ${ncpus}`);
     const cap = opts.portCapacity ?? 1024;
     if (!Number.isInteger(cap) || cap < 2 || cap > 65536 || (cap & (cap - 1)) !== 0) throw new ArgumentError(`portCapacity must be a power of two in 2..65536, got ${cap}`);
@@ -148,6 +198,8 @@ export class Machine {
     const i32 = uma.arena.i32;
     const r = record >> 2;
     i32[r + MC_NCPUS] = ncpus;
+    i32[r + MC_CLOCK_MODE] = opts.clock === 'manual' ? MCLOCK_MANUAL : 0;
+    i32[r + MC_DEBUG] = uma.arena.debug ? 1 : 0;
     for (let c = 0; c < ncpus; c++) {
       const port = zones.port.alloc(M_WAITOK);
       portFormat(i32, port, c, cap);
@@ -158,7 +210,7 @@ export class Machine {
     Atomics.store(i32, r + MC_STATE, MSTATE_RUNNING);
     const spinIdx = tunableIndex(uma.arena, 'kern.mp.spin_us', 20);
     if (opts.spinUs !== undefined) Atomics.store(i32, spinIdx, opts.spinUs);
-    const m = new Machine(uma, ownsUma, ncpus, record, magic, zones, opts.stopTimeoutMs ?? 10000);
+    const m = new Machine(uma, ownsUma, ncpus, record, magic, zones, opts.stopTimeoutMs ?? 10000, opts.clock === 'manual', opts.log);
     const handlers = (opts.handlers ?? []).map((h) => (h.startsWith('file:') ? fileURLToPath(h) : h));
     const ready: Promise<void>[] = [];
     for (let c = 0; c < ncpus; c++) ready.push(m.spawn(c, handlers, Atomics.load(i32, spinIdx)));
@@ -188,20 +240,16 @@ export class Machine {
     });
     w.on('error', (e) => {
       const err = new MachineError(cpu, e);
-      this.failures.push(err);
       readyReject(err);
-      this.onFailure?.(err);
-      void this.stop();
+      this.cpuFailed(err);
     });
     this.exited.push(
       new Promise<void>((res) => {
         w.on('exit', (code) => {
           if (code !== 0 && this.failures.every((f) => f.cpu !== cpu) && this.stopPromise === null) {
             const err = new MachineError(cpu, new Error(`worker exited with code ${code}`));
-            this.failures.push(err);
             readyReject(err);
-            this.onFailure?.(err);
-            void this.stop();
+            this.cpuFailed(err);
           }
           readyReject(new MachineError(cpu, new Error('worker exited before it was ready')));
           res();
@@ -209,6 +257,95 @@ export class Machine {
       }),
     );
     return ready;
+  }
+
+  /**
+   * A CPU failed: record it, report it (log, onFailure, 'cpuerror') and stop
+   * the machine (the first failure is the stop reason). Cold.
+   */
+  private cpuFailed(err: MachineError): void {
+    this.failures.push(err);
+    const cause = err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : String(err.cause);
+    this.log(`slabnet: cpu${err.cpu} failed${err.handler !== null ? ` in ${err.handler}` : ''}, stopping the machine: ${cause}`);
+    if (this.stopReason === null) this.stopReason = { kind: 'cpu', error: err };
+    this.onFailure?.(err);
+    this.emit('cpuerror', err);
+    void this.stop();
+  }
+
+  /**
+   * Handler errors CPU `cpu` survived (all CPUs' sum without an argument):
+   * handlers, callouts and poll hooks that threw outside debug mode. Any time
+   * before stop() completes; no lock.
+   */
+  handlerErrors(cpu?: number): number {
+    if (this.drained) return this.herrorsAtStop[cpu ?? -1] ?? 0;
+    const base = (this.record >> 2) + MC_HERRORS;
+    if (cpu !== undefined) return Atomics.load(this.uma.arena.i32, base + cpu);
+    let n = 0;
+    for (let c = 0; c < this.ncpus; c++) n += Atomics.load(this.uma.arena.i32, base + c);
+    return n;
+  }
+
+  /**
+   * Manual clock only: move every CPU's time forward by `ms`, stopping at
+   * each callout's due time on the way (the earliest over all CPUs) and
+   * letting every CPU settle at each stop: requests, replies, due callouts
+   * and the messages they send to one another, until no CPU did any work in
+   * a whole round. Resolves when the machine is idle at the new time, like
+   * LocalThread.advance. Main thread; never blocks (awaits each settle).
+   * ErrnoError ESHUTDOWN when the machine stops meanwhile.
+   */
+  async advance(ms: number): Promise<void> {
+    const clock = this.manualClock;
+    if (clock === null) throw new ArgumentError("advance() needs a machine started with clock: 'manual'");
+    if (!Number.isFinite(ms) || ms < 0) throw new ArgumentError(`advance: ms must be finite and >= 0, got ${ms}`);
+    const end = clock.now() + ms;
+    let next = await this.settle();
+    while (next >= 0 && next <= end) {
+      // Step to the next due time (at least 1 us, so a callout whose tick
+      // rounds just short still comes due) and settle there.
+      clock.set(Math.min(end, Math.max(next, clock.now() + 0.001)));
+      next = await this.settle();
+      if (clock.now() >= end) break;
+    }
+    if (clock.now() < end) clock.set(end);
+    await this.settle();
+  }
+
+  /**
+   * Settle rounds: CMD_SETTLE to every CPU (each answers when idle), until
+   * two consecutive rounds see the same activity count on every CPU, so no
+   * message between CPUs can still be in flight. Returns the earliest next
+   * callout due time over all CPUs (ms, -1: none). Main thread.
+   */
+  private async settle(): Promise<number> {
+    let prev: number[] | null = null;
+    for (let round = 0; round < MAX_SETTLE_ROUNDS; round++) {
+      const res = await Promise.all(Array.from({ length: this.ncpus }, (_, c) => this.settleOne(c)));
+      const acts = res.map((r) => r[0]);
+      if (prev !== null && acts.every((a, i) => a === prev![i])) {
+        let next = -1;
+        for (const r of res) if (r[1] >= 0 && (next < 0 || r[1] < next)) next = r[1];
+        return next;
+      }
+      prev = acts;
+    }
+    throw new ArgumentError(`advance: CPUs still busy after ${MAX_SETTLE_ROUNDS} settle rounds (livelock?)`);
+  }
+
+  /** One CPU's settle answer: [activity, next due ms]. */
+  private async settleOne(cpu: number): Promise<[number, number]> {
+    const ctx = this.ctx;
+    const msg = ctx.allocmsg(CMD_SETTLE, M_NOWAIT);
+    if (msg === 0) throw new ErrnoError(ESHUTDOWN, 'advance: no message');
+    try {
+      const err = await ctx.domsgAsync(cpu, msg);
+      if (err !== 0) throw new ErrnoError(err, `advance: cpu${cpu}`);
+      return [ctx.arg(msg, 0), new Float64Array(this.uma.arena.sab)[(msg + MSG_PAYLOAD) >> 3]];
+    } finally {
+      ctx.freemsg(msg);
+    }
   }
 
   /**
@@ -246,7 +383,10 @@ export class Machine {
    * every worker has exited. Never throws because of a failed CPU: see failures.
    */
   stop(): Promise<void> {
-    if (this.stopPromise === null) this.stopPromise = this.doStop();
+    if (this.stopPromise === null) {
+      if (this.stopReason === null) this.stopReason = { kind: 'stop' };
+      this.stopPromise = this.doStop();
+    }
     return this.stopPromise;
   }
 
@@ -281,30 +421,42 @@ export class Machine {
     for (let c = 0; c < this.ncpus; c++) this.answerDeadPort(this.ctx.ports[c]);
     for (let c = 0; c < this.ncpus; c++) this.freeReplies(this.ctx.ports[c]);
     for (let c = 0; c < this.ncpus; c++) this.zones.port.free(this.ctx.ports[c]);
+    let total = 0;
+    for (let c = 0; c < this.ncpus; c++) total += this.herrorsAtStop[c] = Atomics.load(i32, r + MC_HERRORS + c);
+    this.herrorsAtStop[-1] = total;
+    this.drained = true;
     Atomics.store(i32, r + MC_STATE, MSTATE_DRAINED);
     Atomics.store(i32, r + MC_MAGIC, 0);
     this.zones.machine.free(this.record);
+    this.emit('stopped');
   }
 
-  /** Answer requests a dead CPU left queued (sync waiters wake with ESHUTDOWN). */
+  /** Handler error counts read just before the record was freed (handlerErrors after stop). */
+  private readonly herrorsAtStop: Record<number, number> = {};
+  /** The record is freed: nothing of it may be read any more. */
+  private drained = false;
+
+  /**
+   * Answer requests a dead CPU left queued (sync waiters wake with
+   * ESHUTDOWN; the cargo of a message nobody waits for is freed).
+   */
   private answerDeadPort(port: number): void {
     const i32 = this.uma.arena.i32;
     for (;;) {
       const msg = portGet(i32, port);
       if (msg === 0) break;
-      Atomics.and(i32, (msg >> 2) + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
-      this.ctx.replymsg(msg, ESHUTDOWN);
+      this.ctx.answerUndelivered(msg);
     }
     portSpaceWake(i32, port);
   }
 
-  /** Free replies nobody will consume any more. */
+  /** Free replies nobody will consume any more (with the cargo of undelivered ones). */
   private freeReplies(port: number): void {
     const i32 = this.uma.arena.i32;
     let msg = portTakeReplies(i32, port);
     while (msg !== 0) {
       const next = i32[(msg >> 2) + MSG_NEXT];
-      this.ctx.freemsg(msg);
+      this.ctx.freeReply(msg);
       msg = next;
     }
   }

@@ -15,7 +15,10 @@ import { M_NOWAIT } from '../../uma/flags.js';
 import type { Uma } from '../../uma/uma.js';
 import type { Zone } from '../../uma/zone.js';
 import { ENOBUFS, ESHUTDOWN, ErrnoError } from '../errno.js';
+import { Mbufs } from '../mbuf/mbuf.js';
 import {
+  MC_CARGO,
+  MC_CARGO_SLOTS,
   MC_MAGIC,
   MC_PORTS,
   MC_STATE,
@@ -37,6 +40,7 @@ import {
   MSGF_QUEUED,
   MSGF_REPLY,
   MSGF_SYNC,
+  MSGF_UNDELIVERED,
   MSGF_WAITING,
   MSTATE_RUNNING,
 } from './layout.js';
@@ -60,6 +64,11 @@ export interface MachineInfo {
   magic: number;
 }
 
+/** First probe of `cmd` in the cargo table. */
+function cargoSlot(cmd: number): number {
+  return (Math.imul(cmd, 0x9e3779b1) >>> 23) & (MC_CARGO_SLOTS - 1);
+}
+
 export class MsgContext {
   readonly uma: Uma;
   readonly i32: Int32Array;
@@ -79,6 +88,8 @@ export class MsgContext {
   private readonly magic: number;
   /** Arena word of kern.mp.spin_us (shared by every thread, read live). */
   readonly spinIdx: number;
+  /** mbuf API of this thread, bound on the first cargo that must be freed. */
+  private mbufs: Mbufs | null = null;
 
   constructor(uma: Uma, record: number, curcpu: number, magic: number) {
     this.uma = uma;
@@ -170,6 +181,96 @@ export class MsgContext {
   copyPayload(msg: number): Uint8Array {
     const n = this.payloadLength(msg);
     return this.u8.slice(msg + MSG_PAYLOAD, msg + MSG_PAYLOAD + n);
+  }
+
+  // ------------------------------------------------------------ cargo
+
+  /**
+   * Declare what messages of `cmd` carry: bit i of `mask` says argument i
+   * holds an mbuf chain the message owns until its handler takes it. Kept in
+   * the machine record (MC_CARGO), so any thread that drops such a message
+   * undelivered (a CPU's drain at stop, the main thread draining a dead CPU's
+   * port) frees the chain. Every CPU registering the same command must give
+   * the same mask. Lock-free (CAS); does not sleep. ArgumentError when the
+   * table is full or the masks disagree.
+   */
+  registerCargo(cmd: number, mask: number): void {
+    if (!Number.isInteger(mask) || mask < 0 || mask >= 1 << MSG_NARGS) throw new ArgumentError(`cargo mask must be a ${MSG_NARGS}-bit argument mask, got ${mask}`);
+    if (mask === 0) return;
+    const i32 = this.i32;
+    const base = (this.record >> 2) + MC_CARGO;
+    const entry = ((cmd << 16) | mask) | 0;
+    for (let k = 0, slot = cargoSlot(cmd); k < MC_CARGO_SLOTS; k++, slot = (slot + 1) & (MC_CARGO_SLOTS - 1)) {
+      const seen = Atomics.compareExchange(i32, base + slot, 0, entry);
+      if (seen === 0 || seen === entry) return;
+      if (seen >>> 16 === cmd) throw new ArgumentError(`command ${cmd} registered with cargo mask ${seen & 0xffff} elsewhere, not ${mask}`);
+    }
+    throw new ArgumentError(`cargo table full (${MC_CARGO_SLOTS} commands)`);
+  }
+
+  /** The cargo mask of `cmd` (0: carries nothing to free). Any thread; no lock. */
+  cargoMask(cmd: number): number {
+    const i32 = this.i32;
+    const base = (this.record >> 2) + MC_CARGO;
+    for (let k = 0, slot = cargoSlot(cmd); k < MC_CARGO_SLOTS; k++, slot = (slot + 1) & (MC_CARGO_SLOTS - 1)) {
+      const e = Atomics.load(i32, base + slot);
+      if (e === 0) return 0;
+      if (e >>> 16 === cmd) return e & 0xffff;
+    }
+    return 0;
+  }
+
+  /**
+   * Free what an undelivered message carries (its cargo mask's mbuf chains)
+   * and zero those arguments, so nothing is freed twice. The caller owns the
+   * message. Does not sleep.
+   */
+  disposeCargo(msg: number): void {
+    const mask = this.cargoMask(this.i32[(msg >> 2) + MSG_CMD]);
+    if (mask === 0) return;
+    const a = (msg >> 2) + MSG_ARG0;
+    for (let i = 0; i < MSG_NARGS; i++) {
+      if ((mask & (1 << i)) === 0) continue;
+      const m = this.i32[a + i];
+      if (m === 0) continue;
+      this.i32[a + i] = 0;
+      (this.mbufs ??= Mbufs.attach(this.uma)).m_freem(m);
+    }
+  }
+
+  /**
+   * Drop a message that was never delivered (sendmsg refused it: full port,
+   * stopping machine): its cargo is freed, then the message. The caller owns
+   * it. Does not sleep.
+   */
+  dropmsg(msg: number): void {
+    this.disposeCargo(msg);
+    this.msgZone.free(msg);
+  }
+
+  /**
+   * Answer a queued request whose handler will never run (port drains at
+   * stop, a dead CPU's port): ESHUTDOWN with MSGF_UNDELIVERED. A message
+   * nobody waits for (MSGF_DROP) has its cargo freed first; a synchronous
+   * waiter or a reply handler gets the cargo back with the reply. Any
+   * thread that owns the port's consumer side; never sleeps.
+   */
+  answerUndelivered(msg: number): void {
+    const m = msg >> 2;
+    // Atomic: a domsg waiter may be setting MSGF_WAITING.
+    const f = Atomics.or(this.i32, m + MSG_FLAGS, MSGF_UNDELIVERED) | MSGF_UNDELIVERED;
+    Atomics.and(this.i32, m + MSG_FLAGS, ~MSGF_QUEUED);
+    if ((f & MSGF_DROP) !== 0) this.disposeCargo(msg);
+    this.replymsg(msg, ESHUTDOWN);
+  }
+
+  /**
+   * Free a reply nobody will consume (a stopped CPU's reply list): an
+   * undelivered request's cargo is freed with it. Does not sleep.
+   */
+  freeReply(msg: number): void {
+    if ((this.i32[(msg >> 2) + MSG_FLAGS] & MSGF_UNDELIVERED) !== 0) this.disposeCargo(msg);
+    this.msgZone.free(msg);
   }
 
   private checkCpu(cpu: number): number {

@@ -18,8 +18,29 @@ import { ArgumentError } from '../errors.js';
 import { CalloutWheel, HZ_DEFAULT } from './callout.js';
 import { realClock, type Clock } from '../clock.js';
 import type { NetThread } from './netthread.js';
-import { EINVAL, EJUSTRETURN, ESHUTDOWN } from '../errno.js';
-import { MC_QUIESCED, MC_STATE, MSG_CMD, MSG_FLAGS, MSG_NEXT, MSG_RCMD, MSGF_QUEUED, MSGF_SYNC, MSTATE_RUNNING, P_SLEEPING, P_WAKE } from './layout.js';
+import { EFAULT, EINVAL, EJUSTRETURN, ESHUTDOWN } from '../errno.js';
+import {
+  CMD_SETTLE,
+  MC_DEBUG,
+  MC_HERRORS,
+  MC_QUIESCED,
+  MC_STATE,
+  MSG_CMD,
+  MSG_FLAGS,
+  MSG_NEXT,
+  MSG_PAYLOAD,
+  MSG_RCMD,
+  MSGF_DONE,
+  MSGF_QUEUED,
+  MSGF_SYNC,
+  MSTATE_RUNNING,
+  P_SLEEPING,
+  P_STAT,
+  P_STAT_BUSY_US,
+  P_STAT_HANDLED,
+  P_STAT_SLEEPS,
+  P_WAKE,
+} from './layout.js';
 import type { MsgContext } from './msgport.js';
 import { portGet, portHasWork, portSpaceWake, portTakeReplies } from './port.js';
 
@@ -35,11 +56,46 @@ export type PollHook = (td: ProtocolThread) => number;
 /** A shutdown hook: frees what the layer holds on this CPU. */
 export type ShutdownHook = (td: ProtocolThread) => void;
 
+/** register()'s cargo mask: argument 0 of the command's messages is an mbuf chain. */
+export const MBUF_ARG0 = 1;
+
+/** A cargo mask naming the arguments that hold mbuf chains. */
+export function mbufArgs(...args: number[]): number {
+  let mask = 0;
+  for (const a of args) {
+    if (!Number.isInteger(a) || a < 0 || a >= 16) throw new ArgumentError(`no message argument ${a}`);
+    mask |= 1 << a;
+  }
+  return mask;
+}
+
 /** kern.mp.idle_block_us default: an idle CPU blocks up to 1 ms before arming waitAsync. */
 export const IDLE_BLOCK_US_DEFAULT = 1000;
 
 /** Messages handled per pass before timers and polls get a turn. */
 const BATCH = 64;
+
+/** At most this many handler-error reports per CPU per second (ppsratecheck-like). */
+const ERROR_LOGS_PER_SEC = 5;
+
+/**
+ * A handler, callout or poll hook threw on a CPU in debug mode (or where it
+ * cannot be survived): the worker dies with this error, and the machine
+ * reports it (MachineError) with the CPU, the handler's name and command.
+ */
+export class CpuFault extends Error {
+  readonly cpu: number;
+  readonly handler: string;
+  readonly cmd: number;
+  constructor(cpu: number, handler: string, cmd: number, cause: unknown) {
+    super(`${handler}${cmd > 0 ? ` (cmd 0x${cmd.toString(16)})` : ''} threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'CpuFault';
+    this.cpu = cpu;
+    this.handler = handler;
+    this.cmd = cmd;
+    if (cause instanceof Error && cause.stack !== undefined) this.stack = `${this.name}: ${this.message}\n${cause.stack.split('\n').slice(1).join('\n')}`;
+  }
+}
 
 export class ProtocolThread implements NetThread {
   readonly ctx: MsgContext;
@@ -68,6 +124,20 @@ export class ProtocolThread implements NetThread {
   handled = 0;
   sleeps = 0;
   direct = 0;
+  /** Handlers, callouts and poll hooks that threw and were survived (also in the machine record, MC_HERRORS). */
+  handlerErrors = 0;
+  /** Work done (requests, replies, callouts, polls), settle requests excluded: Machine.advance compares it. */
+  private activity = 0;
+  /** Settle requests (Machine.advance) waiting for this CPU to go idle. */
+  private readonly settleWaiters: number[] = [];
+  private logWindow = 0;
+  private logsInWindow = 0;
+  private logsSuppressed = 0;
+  /** Debug mode (the arena's flag): a throwing handler stops the CPU (CpuFault) instead of being survived. */
+  readonly debug: boolean;
+  /** Milliseconds spent in passes that did work (published as P_STAT_BUSY_US). */
+  busyMs = 0;
+  private loadView: Float64Array | null = null;
   private stopping = false;
   private scheduled = false;
   /** True while sleep()'s Atomics.waitAsync is armed (kick must notify it). */
@@ -85,17 +155,36 @@ export class ProtocolThread implements NetThread {
     this.port = ctx.ports[this.cpu];
     this.i32 = ctx.i32;
     this.callouts = new CalloutWheel(HZ_DEFAULT, clock);
+    this.callouts.onError = (e) => this.survive('callout', 0, e);
+    this.debug = Atomics.load(this.i32, (ctx.record >> 2) + MC_DEBUG) !== 0;
     ctx.direct = (msg) => this.dispatch(msg);
     ctx.pump = () => this.pumpOnce();
+    this.register(CMD_SETTLE, 'lwkt settle', (_td, msg) => {
+      this.activity--; // a settle request is not work
+      this.settleWaiters.push(msg);
+      return EJUSTRETURN;
+    });
   }
 
-  /** Register the handler of command `cmd` (each command once per CPU). */
-  register(cmd: number, name: string, fn: Handler, onReply?: ReplyHandler): void {
+  /**
+   * Register the handler of command `cmd` (each command once per CPU).
+   * `cargo`: bit i set when argument i of its messages holds an mbuf chain
+   * that the handler takes over; a message dropped undelivered (stop, dead
+   * port, ctx.dropmsg) then has that chain freed by whichever thread drops
+   * it (MsgContext.registerCargo). Cold; does not sleep.
+   */
+  register(cmd: number, name: string, fn: Handler, onReply?: ReplyHandler, cargo = 0): void {
     if (!Number.isInteger(cmd) || cmd <= 0 || cmd > 0xffff) throw new ArgumentError(`command must be an integer in 1..65535, got ${cmd}`);
     if (this.handlers[cmd] !== undefined) throw new ArgumentError(`command ${cmd} is already "${this.handlerNames[cmd]}", cannot register "${name}"`);
+    this.ctx.registerCargo(cmd, cargo);
     this.handlers[cmd] = fn;
     this.handlerNames[cmd] = name;
     if (onReply) this.replyHandlers[cmd] = onReply;
+  }
+
+  /** The registered name of command `cmd` (for reports), or its number. */
+  handlerName(cmd: number): string {
+    return this.handlerNames[cmd] ?? `command ${cmd}`;
   }
 
   get clock(): Clock {
@@ -143,8 +232,10 @@ export class ProtocolThread implements NetThread {
   /**
    * Run one request: look up its handler and reply with its errno unless it
    * kept the message. Unknown commands get EINVAL. A handler that throws
-   * answers its message with EINVAL first, then the error propagates and the
-   * worker dies (the machine reports it with the CPU id).
+   * (it must not have replied) gets its message answered EFAULT; then the
+   * error is counted and logged (rate-limited, with CPU and handler name)
+   * and the CPU goes on, or, in debug mode, the CPU stops with a CpuFault
+   * that the machine reports.
    */
   dispatch(msg: number): void {
     const i32 = this.i32;
@@ -163,10 +254,42 @@ export class ProtocolThread implements NetThread {
     try {
       err = fn(this, msg);
     } catch (e) {
-      this.ctx.replymsg(msg, EINVAL);
-      throw e;
+      this.handlerThrew(msg, e);
+      return;
     }
     if (err !== EJUSTRETURN) this.ctx.replymsg(msg, err);
+  }
+
+  /** dispatch()'s slow path: answer EFAULT (unless already answered), then survive or fault. */
+  private handlerThrew(msg: number, e: unknown): void {
+    const cmd = this.i32[(msg >> 2) + MSG_CMD];
+    const f = Atomics.load(this.i32, (msg >> 2) + MSG_FLAGS);
+    if ((f & MSGF_DONE) === 0) this.ctx.replymsg(msg, EFAULT);
+    this.survive(`handler "${this.handlerName(cmd)}"`, cmd, e);
+  }
+
+  /**
+   * Something this CPU runs threw. Debug mode: stop the CPU (throw a
+   * CpuFault out of the loop: the worker dies and the machine reports it).
+   * Otherwise count it (td.handlerErrors and MC_HERRORS, which the machine
+   * reads) and log it at most ERROR_LOGS_PER_SEC times a second. Cold.
+   */
+  private survive(what: string, cmd: number, e: unknown): void {
+    if (e instanceof CpuFault) throw e;
+    if (this.debug) throw new CpuFault(this.cpu, what, cmd, e);
+    this.handlerErrors++;
+    Atomics.add(this.i32, (this.ctx.record >> 2) + MC_HERRORS + this.cpu, 1);
+    const t = performance.now();
+    if (t - this.logWindow >= 1000) {
+      if (this.logsSuppressed > 0) this.ctx.uma.logger(`cpu${this.cpu}: ${this.logsSuppressed} more handler errors not shown`);
+      this.logWindow = t;
+      this.logsInWindow = 0;
+      this.logsSuppressed = 0;
+    }
+    if (this.logsInWindow++ < ERROR_LOGS_PER_SEC) {
+      const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+      this.ctx.uma.logger(`cpu${this.cpu}: ${what}${cmd > 0 ? ` (cmd 0x${cmd.toString(16)})` : ''} threw (counted, CPU goes on): ${detail}`);
+    } else this.logsSuppressed++;
   }
 
   /** Run replies that came back to this CPU's port. */
@@ -177,7 +300,7 @@ export class ProtocolThread implements NetThread {
       const next = this.i32[(msg >> 2) + MSG_NEXT];
       const rh = this.replyHandlers[this.i32[(msg >> 2) + MSG_RCMD]];
       if (rh !== undefined) rh(this, msg);
-      else this.ctx.freemsg(msg);
+      else this.ctx.freeReply(msg);
       msg = next;
       n++;
     }
@@ -197,8 +320,31 @@ export class ProtocolThread implements NetThread {
     if (work > 0) portSpaceWake(i32, this.port);
     work += this.runReplies();
     work += this.callouts.softclock();
-    for (let i = 0; i < this.pollHooks.length; i++) work += this.pollHooks[i](this);
+    for (let i = 0; i < this.pollHooks.length; i++) {
+      try {
+        work += this.pollHooks[i](this);
+      } catch (e) {
+        this.survive('poll hook', 0, e);
+      }
+    }
+    this.activity += work;
     return work;
+  }
+
+  /**
+   * The CPU is idle at the current time: answer the settle requests of
+   * Machine.advance with this CPU's activity count (arg 0) and the due time
+   * of its next callout (Float64 ms in the payload; -1: none).
+   */
+  private answerSettles(): void {
+    const ms = this.callouts.msUntilNext();
+    const due = ms < 0 ? -1 : this.clock.now() + ms;
+    const f64 = new Float64Array(this.i32.buffer);
+    for (const msg of this.settleWaiters.splice(0)) {
+      this.ctx.setArg(msg, 0, this.activity | 0);
+      f64[(msg + MSG_PAYLOAD) >> 3] = due;
+      this.ctx.replymsg(msg, 0);
+    }
   }
 
   /** Used by domsg on this CPU while a directly dispatched handler has not replied. */
@@ -216,6 +362,7 @@ export class ProtocolThread implements NetThread {
       this.runLoop();
     } finally {
       this.running = false;
+      this.publishLoad();
     }
     if (this.rerun) {
       this.rerun = false;
@@ -234,10 +381,18 @@ export class ProtocolThread implements NetThread {
         this.beginStop();
         return;
       }
+      const tp = performance.now();
       if (this.pass() > 0) {
-        if (performance.now() - t0 > 2) break;
+        const now = performance.now();
+        this.busyMs += now - tp;
+        if (now - t0 > 2) break;
         continue;
       }
+      if (this.rerun) {
+        this.rerun = false;
+        continue;
+      }
+      if (this.settleWaiters.length !== 0) this.answerSettles();
       if (this.spin()) continue;
       if (performance.now() - t0 > 2 || !this.blockIdle()) break;
     }
@@ -247,6 +402,14 @@ export class ProtocolThread implements NetThread {
     }
     if (this.rerun) return; // loop() schedules the next pass
     this.sleep();
+  }
+
+  /** Publish the load counters in the port's owner line (plain stores: one writer, racy readers). */
+  private publishLoad(): void {
+    const f = (this.loadView ??= new Float64Array(this.i32.buffer, this.port + P_STAT * 4, 3));
+    f[P_STAT_HANDLED] = this.handled;
+    f[P_STAT_BUSY_US] = Math.round(this.busyMs * 1000);
+    f[P_STAT_SLEEPS] = this.sleeps;
   }
 
   /** Spin for spinUs waiting for work; true if some arrived. */
@@ -278,7 +441,7 @@ export class ProtocolThread implements NetThread {
     const w = Atomics.load(i32, p + P_WAKE);
     Atomics.store(i32, p + P_SLEEPING, 1);
     if (!portHasWork(i32, this.port) && Atomics.load(i32, (this.ctx.record >> 2) + MC_STATE) === MSTATE_RUNNING) {
-      const ms = this.callouts.msUntilNext();
+      const ms = this.clock.manual ? -1 : this.callouts.msUntilNext();
       this.sleeps++;
       Atomics.wait(i32, p + P_WAKE, w, ms < 0 ? us / 1000 : Math.min(ms, us / 1000));
     }
@@ -298,7 +461,8 @@ export class ProtocolThread implements NetThread {
       this.kick();
       return;
     }
-    const ms = this.callouts.msUntilNext();
+    // On a manual clock time moves only by Machine.advance, which wakes the port.
+    const ms = this.clock.manual ? -1 : this.callouts.msUntilNext();
     this.sleeps++;
     this.scheduled = true;
     this.asleep = true;
@@ -323,7 +487,15 @@ export class ProtocolThread implements NetThread {
     if (this.stopping) return;
     this.stopping = true;
     this.callouts.stopAll();
-    for (const h of this.shutdownHooks) h(this);
+    for (const msg of this.settleWaiters.splice(0)) this.ctx.answerUndelivered(msg);
+    for (const h of this.shutdownHooks) {
+      try {
+        h(this);
+      } catch (e) {
+        // A hook that throws must not strand the other CPUs at the barrier: report and go on.
+        this.ctx.uma.logger(`cpu${this.cpu}: shutdown hook threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      }
+    }
     const i32 = this.i32;
     const rec = this.ctx.record >> 2;
     Atomics.add(i32, rec + MC_QUIESCED, 1);
@@ -344,14 +516,16 @@ export class ProtocolThread implements NetThread {
     waitAll();
   }
 
-  /** Answer every queued request with ESHUTDOWN and consume every reply. */
+  /**
+   * Answer every queued request with ESHUTDOWN (undelivered: the cargo of a
+   * message nobody waits for is freed) and consume every reply.
+   */
   drainPort(): void {
     const i32 = this.i32;
     for (;;) {
       const msg = portGet(i32, this.port);
       if (msg === 0) break;
-      Atomics.and(i32, (msg >> 2) + MSG_FLAGS, ~MSGF_QUEUED); // atomic: a domsg waiter may be setting MSGF_WAITING
-      this.ctx.replymsg(msg, ESHUTDOWN);
+      this.ctx.answerUndelivered(msg);
     }
     portSpaceWake(i32, this.port);
     this.runReplies();

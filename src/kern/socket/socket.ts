@@ -219,7 +219,7 @@ export class Socket {
   }
 
   private live(what: string): void {
-    if (this.closed) throw new ErrnoError(EINVAL, `${what} on a closed socket`);
+    if (this.closed) throw new ErrnoError(EINVAL, what, { info: "socket is closed" });
   }
 
   /** pru_send: the data is copied into a chain that travels with the message. */

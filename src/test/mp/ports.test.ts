@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
 import { Machine, MachineError } from '../../kern/lwkt/machine.js';
-import { EINVAL, ESHUTDOWN } from '../../kern/errno.js';
+import { EFAULT, EINVAL, ESHUTDOWN } from '../../kern/errno.js';
 import { MSG_F_NOWAIT } from '../../kern/lwkt/msgport.js';
 import { portDepth } from '../../kern/lwkt/port.js';
 import { CMD_BLOCK, CMD_CALLOUT, CMD_KICK, CMD_ECHO, CMD_FORWARD, CMD_HOLD, CMD_RECORD, CMD_SELF, CMD_STATS, CMD_THROW, TEST_ZONE } from '../workers/mp-handlers.js';
@@ -157,15 +157,20 @@ test('stop under load: senders in flight, held items and deferred messages; ever
   done();
 });
 
-test('a throwing handler is reported with its CPU id and the machine stops cleanly', async () => {
+test('debug mode: a throwing handler stops its CPU, reported with CPU id and handler name; the machine stops cleanly', async () => {
   const { m, done } = await machine(3);
   const failed = new Promise<MachineError>((res) => (m.onFailure = res));
+  const emitted = new Promise<MachineError>((res) => m.once('cpuerror', res));
   const [err] = await m.call(2, CMD_THROW);
-  assert.equal(err, EINVAL);
+  assert.equal(err, EFAULT, 'the waiter is answered before the CPU dies');
   const f = await failed;
+  assert.equal(await emitted, f);
   assert.equal(f.cpu, 2);
   assert.equal(f.code, 'ERR_SLABNET_CPU_FAILED');
+  assert.equal(f.handler, 'handler "throw"');
+  assert.equal(f.cmd, CMD_THROW);
   assert.match(f.message, /handler boom/);
+  assert.deepEqual(m.stopReason, { kind: 'cpu', error: f });
   await m.stop();
   assert.equal(m.running, false);
   const [late] = await m.ctx.callAsync(0, CMD_ECHO, [1]);

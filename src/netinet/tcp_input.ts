@@ -203,7 +203,7 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
   if (tp === null) {
     const lp = tcp.lookupListen(dst, seg.dport);
     if (lp === null) {
-      noConnection(tcp, seg);
+      noConnection(tcp, seg, tcp.lookupBound(dst, seg.dport));
       return;
     }
     listenInput(lp, seg);
@@ -219,13 +219,14 @@ function drop(tcp: TcpTable, seg: Seg): void {
 }
 
 /** No PCB: RST unless the segment is a RST (or net.inet.tcp.blackhole says no). */
-function noConnection(tcp: TcpTable, seg: Seg): void {
+function noConnection(tcp: TcpTable, seg: Seg, bound: Tcpcb | null): void {
   const bh = tcp.cfg.blackhole;
   if (bh === 2 || (bh === 1 && (seg.flags & TH_SYN) !== 0)) {
     drop(tcp, seg);
     return;
   }
-  dropWithReset(tcp, null, seg);
+  // A socket bound to the port (not listening) lends its TTL and TOS to the RST, as its inpcb does in FreeBSD.
+  dropWithReset(tcp, bound, seg);
 }
 
 /**
@@ -257,8 +258,9 @@ function listenInput(lp: Tcpcb, seg: Seg): void {
   }
   if ((f & TH_ACK) !== 0) {
     if ((f & TH_SYN) !== 0) {
-      // A SYN|ACK to a listener: nothing we started (RFC 9293: reset).
-      dropWithReset(tcp, null, seg);
+      // A SYN|ACK to a listener is bogus; FreeBSD's suite expects it ignored.
+      tcp.stats[TCPS_STAT.badsyn]++;
+      drop(tcp, seg);
       return;
     }
     const tp = tcp.syncache.expand(lp, seg, tcp.opt);
@@ -450,7 +452,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
       if (cfg.insecure_rst !== 0 || tp.last_ack_sent === seq) {
         s[TCPS_STAT.drops]++;
         if (tp.state === TCPS_SYN_RECEIVED) tp.so_error = ECONNREFUSED;
-        else if (tp.state !== TCPS_CLOSING && tp.state !== TCPS_LAST_ACK && tp.state !== TCPS_TIME_WAIT) tp.so_error = ECONNRESET;
+        else if (tp.state !== TCPS_TIME_WAIT) tp.so_error = ECONNRESET;
         tp.state = TCPS_CLOSED;
         drop(tcp, seg);
         tcp.close(tp);
@@ -572,8 +574,14 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     return;
   }
 
+  let wasSynRcvd = false;
   if (tp.state === TCPS_SYN_RECEIVED) {
+    wasSynRcvd = true;
     s[TCPS_STAT.connects]++;
+    // The ACK covers our SYN: it takes one sequence number, not data.
+    tp.snd_una = seqAdd(tp.snd_una, 1);
+    if (tp.snd_una === tp.snd_max) tp.tt_rexmt.stop();
+    tp.t_rxtshift = 0;
     if ((tp.t_flags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
       tp.snd_scale = tp.requested_s_scale;
       tp.rcv_scale = tp.request_r_scale;
@@ -589,7 +597,12 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
       tcpTimerKeepArm(tp, tp.keepidle());
     }
     soisconnected(tp);
-    if (tlen === 0 && (f & TH_FIN) === 0) tcpReass(tp, 0, 0, 0, false);
+    // Data and a FIN queued while half-synchronized reach the user now.
+    if (tp.rq_seq.length > 0) {
+      const before = tp.rcv_nxt;
+      if ((tcpReass(tp, 0, 0, 0, false) & TH_FIN) !== 0) f |= TH_FIN | 0x1000;
+      if (tp.rcv_nxt !== before) tcp.wakeup(tp);
+    }
     tp.snd_wl1 = seqAdd(seq, -1);
   }
   const tiwinNow = seg.win << tp.snd_scale;
@@ -602,7 +615,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   }
   if ((to.flags & TOF_SACK) !== 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0) tcpSackDoack(tp, to, ack);
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (dupAck(tp, seg, tlen, f, tiwinNow)) return;
+    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow)) return;
   } else {
     if (!newAck(tp, seg, ack)) return;
     const fin = ackedData(tp, ack);
@@ -833,7 +846,11 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
   void TH_URG;
   let m = seg.m;
   seg.m = 0;
-  if ((tlen > 0 || (f & TH_FIN) !== 0) && !TCPS_HAVERCVDFIN(tp.state)) {
+  const queuedFin = (f & 0x1000) !== 0;
+  f &= ~0x1000;
+  if (queuedFin && tlen === 0) {
+    // The FIN came out of the reassembly queue: no new data to place.
+  } else if ((tlen > 0 || (f & TH_FIN) !== 0) && !TCPS_HAVERCVDFIN(tp.state)) {
     if (seq === tp.rcv_nxt && tp.rq_seq.length === 0 && TCPS_HAVEESTABLISHED(tp.state)) {
       // In order, nothing queued: straight to so_rcv, ACK every second segment.
       if (!tp.tt_delack.pending && (tp.t_flags & TF_RXWIN0SENT) === 0 && tlen <= tp.t_maxseg && tcp.cfg.delayed_ack !== 0 && tlen > 0) tp.t_flags |= TF_DELACK;
@@ -855,7 +872,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
       if (!TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_SYN_RECEIVED) {
         // Not synchronized: nothing to queue.
       }
-      f = tcpReass(tp, seq, tlen, m, fin);
+      f = tcpReass(tp, seq, tlen, m, fin) | (queuedFin ? TH_FIN : 0);
       m = 0;
       tp.t_flags |= TF_ACKNOW;
       if (tp.rcv_nxt !== before) {
@@ -956,7 +973,8 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
     ccConnInit(tp);
     soisconnected(tp);
   } else {
-    // Simultaneous open: SYN_SENT -> SYN_RECEIVED, answer with SYN|ACK.
+    // Simultaneous open: SYN_SENT -> SYN_RECEIVED, answer with SYN|ACK (ECN if the peer asked and we allow it).
+    if ((f & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) && cfg.ecn_enable !== 0) tp.t_flags |= TF_ECN_PERMIT;
     tp.t_flags |= TF_ACKNOW | TF_NEEDSYN;
     tp.tt_rexmt.stop();
     tp.state = TCPS_SYN_RECEIVED;
@@ -964,7 +982,8 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
   // The data after the SYN, trimmed to the window.
   let seq = seqAdd(seg.seq, 1);
   let tlen = seg.tlen;
-  let fl = f & ~TH_SYN;
+  // A FIN on the peer's SYN is not taken in a simultaneous open (FreeBSD's suite: only the data is acknowledged).
+  let fl = (f & TH_ACK) !== 0 ? f & ~TH_SYN : f & ~(TH_SYN | TH_FIN);
   const rwnd = Math.max(tp.so_rcv.space(), 0);
   if (tlen > rwnd) {
     const cut = tlen - rwnd;

@@ -131,6 +131,14 @@ export class TcpTable {
     return wild;
   }
 
+  /** A socket bound to (laddr, lport) that neither listens nor is connected (it answers with its options). */
+  lookupBound(laddr: number, lport: number): Tcpcb | null {
+    const l = this.ports.get(lport);
+    if (l === undefined) return null;
+    for (const tp of l) if (tp.state === TCPS_CLOSED && tp.faddr === 0 && (tp.laddr === laddr || tp.laddr === INADDR_ANY)) return tp;
+    return null;
+  }
+
   insertConn(tp: Tcpcb): void {
     if (tp.hashed) return;
     const k = TcpTable.key(tp.faddr, tp.fport);

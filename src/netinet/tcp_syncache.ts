@@ -328,7 +328,8 @@ export class Syncache {
     tp.state = TCPS_SYN_RECEIVED;
     tp.iss = e.iss;
     tp.irs = e.irs;
-    tp.snd_una = tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = seqAdd(e.iss, 1);
+    tp.snd_una = e.iss;
+    tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = seqAdd(e.iss, 1);
     tp.rcv_nxt = tp.rcv_adv = tp.rcv_up = seqAdd(e.irs, 1);
     tp.rcv_adv = seqAdd(tp.rcv_nxt, e.wnd);
     tp.last_ack_sent = tp.rcv_nxt;
@@ -366,7 +367,9 @@ export class Syncache {
     } else if (inWin) {
       // RFC 5961: a RST in the window but not exact gets a challenge (resend the SYN|ACK's ACK).
       this.tcp.stats[TCPS_STAT.ack_war]++;
-      this.sendSynAck(e);
+      const tcp = this.tcp;
+      const ts = e.ts ? seqAdd(tcp.ticks(), e.tsOffset) : -1;
+      tcp.respond(null, e.laddr, e.lport, e.faddr, e.fport, seqAdd(e.iss, 1), seqAdd(e.irs, 1), TH_ACK, e.wnd, ts, e.tsRecent);
     }
   }
 
@@ -381,6 +384,13 @@ export class Syncache {
   /** The listener is going away: forget its entries. */
   dropListener(lp: Tcpcb): void {
     for (const l of [...this.entries.values()]) for (const e of [...l]) if (e.lp === lp) this.remove(e);
+  }
+
+  /** Half-open entries for netstat -an / sockstat (state SYN_RECEIVED, no socket). */
+  listEntries(): { laddr: number; lport: number; faddr: number; fport: number }[] {
+    const out: { laddr: number; lport: number; faddr: number; fport: number }[] = [];
+    for (const l of this.entries.values()) for (const e of l) out.push({ laddr: e.laddr, lport: e.lport, faddr: e.faddr, fport: e.fport });
+    return out;
   }
 
   flush(): void {

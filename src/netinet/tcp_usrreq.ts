@@ -630,6 +630,7 @@ export class TcpSockets {
   list(): TcpConnInfo[] {
     const out: TcpConnInfo[] = [];
     for (const tp of this.tcp.all) out.push({ id: tp.sockId, laddr: tp.laddr, lport: tp.lport, faddr: tp.faddr, fport: tp.fport, state: tp.state, recvQ: tp.so_rcv.cc, sendQ: tp.so_snd.cc });
+    for (const e of this.tcp.syncache.listEntries()) out.push({ id: 0, ...e, state: TCPS_SYN_RECEIVED, recvQ: 0, sendQ: 0 });
     return out;
   }
 

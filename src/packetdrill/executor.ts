@@ -320,7 +320,7 @@ export class Executor {
     this.waitUntil(start);
     this.checkTime(ev, start, 'system call start');
     const pending = newPending();
-    const first = this.sys.attempt(sc, pending);
+    const first = this.settled(this.sys.attempt(sc, pending));
     if (sc.endUsecs >= 0) {
       const relative = ev.time.type === 'relative';
       const endUsecs = relative ? start - ev.time.usecs + sc.endUsecs : sc.endUsecs;
@@ -337,9 +337,15 @@ export class Executor {
         return;
       }
       this.step(limit - now);
-      r = this.sys.attempt(sc, pending);
+      r = this.settled(this.sys.attempt(sc, pending));
     }
     this.endSyscall(ev, sc, r);
+  }
+
+  /** Run what the call queued at the current time (as a kernel finishes a system call's work before it returns). */
+  private settled<T>(r: T): T {
+    this.st.net.settle();
+    return r;
   }
 
   /** Retry the background blocking call, if any (after every clock step and injected packet). */
@@ -388,7 +394,7 @@ export class Executor {
   // ------------------------------------------------------------ commands and code
 
   private command(ev: PdEvent, cmd: string): void {
-    const r = runCommand(this.st, cmd);
+    const r = this.settled(runCommand(this.st, cmd));
     if (r.status !== 0) {
       const stderr = r.stderr.trim();
       throw new RunError(`${this.where(ev.line)}: error executing \`${cmd}\` command: '${cmd}' returned non-zero status ${r.status}${stderr ? `\n${stderr}` : ''}`, ev.line);

@@ -69,6 +69,9 @@ test('outbound: the first mismatching field is named the way packetdrill names i
   const l = live('.', 3_000_000_001, 1, 65535, []);
   l.bytes[10] ^= 1;
   assert.equal(check(base, l), 'bad outbound IP checksum');
+  const t = live('.', 3_000_000_001, 1, 65535, []);
+  t.bytes[36] ^= 1;
+  assert.equal(check(base, t), 'bad outbound TCP checksum');
 });
 
 test('outbound TS val is rebased on the first one seen; inbound ecr maps back to the live value', () => {

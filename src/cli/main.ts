@@ -2,13 +2,18 @@
 /**
  * The slabnet command line: `slabnet demo` (the main job: UDP between two
  * stacks), `slabnet uma-demo`, `slabnet netstat -s|-m|-i|-an`, `slabnet vmstat -z`,
- * `slabnet sysctl [-a] [name[=value]]`. Subcommands live in commands.ts; add
+ * `slabnet sysctl [-a] [name[=value]]`, `arp -a`, `sockstat`, `top`, `metrics`
+ * (these attach to a running system's control socket). Subcommands live in commands.ts; add
  * a registrar to COMMANDS to add one.
  */
 import { Command } from 'commander';
-import { registerDemo, registerNetDemo, registerNetstat, registerSysctl, registerVmstat, type Registrar } from './commands.js';
+import { TOOL_COMMANDS } from './ctlcmds.js';
+import { registerTop } from './top.js';
+import { registerDemo, registerNetDemo, registerNetstat, registerPacketdrill, registerSysctl, registerVmstat, type Registrar } from './commands.js';
 
-export const COMMANDS: Registrar[] = [registerNetDemo, registerDemo, registerNetstat, registerVmstat, registerSysctl];
+export const COMMANDS: Registrar[] = [registerNetDemo, registerDemo, registerNetstat, registerVmstat, registerSysctl, registerPacketdrill];
+// The tools that attach to a running system's control socket (ctlcmds.ts, top.ts).
+COMMANDS.push(...TOOL_COMMANDS, registerTop);
 
 /** The commander program with every subcommand registered. */
 export function buildProgram(): Command {

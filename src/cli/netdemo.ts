@@ -17,7 +17,7 @@ import { netstatM } from '../kern/mbuf/stats.js';
 import { NET_DNS_BIND, NET_ECHO_BIND } from '../net/mpnet.js';
 import { formatTapQueues, startTapNet, type TapNet } from '../lib/tapnet.js';
 import { macToString } from '../wire/ethernet.js';
-import { formatNetstatAn, pcbList, startNet } from '../lib/netuser.js';
+import { formatNetstatAn, pcbList, startNet, type NetSystem } from '../lib/netuser.js';
 import { createSocket, type UdpSocket } from '../lib/udpuser.js';
 import { dnsParseAnswer, dnsQuery } from '../apps/dns.js';
 import { formatNetstatS } from '../netinet/stats.js';
@@ -31,6 +31,16 @@ export interface NetDemoOptions {
   window?: number;
   progress?: boolean;
   out?: (s: string) => void;
+  /** Stop the load early when this settles (Ctrl-C); the summary still prints. */
+  until?: Promise<void>;
+  /** Wrapper hooks (demojob.ts: control socket, -o sysctls, live figures). */
+  hooks?: DemoHooks;
+}
+
+/** Called with the running system before the load starts, and before it stops. */
+export interface DemoHooks {
+  started?(sys: NetSystem | TapNet): Promise<void> | void;
+  stopping?(): Promise<void> | void;
 }
 
 const DNS_PORT = 53;
@@ -88,7 +98,10 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   let running = true;
   let anTable = '';
   const t0 = performance.now();
+  let early = false;
+  void o.until?.then(() => (early = true));
   try {
+    await o.hooks?.started?.(sys);
     for (let c = 0; c < ncpus; c++) {
       const [e] = await sys.machine.call(c, NET_DNS_BIND, [1, DNS_PORT]);
       if (e !== 0) throw new Error(`dns server on cpu${c}: errno ${e}`);
@@ -137,7 +150,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
       const tick = setInterval(() => {
         const el = performance.now() - tStart;
         bar?.update(Math.min(totalMs, Math.round(el)), { rps: Math.round(answered / (el / 1000)) });
-        if (el >= totalMs) {
+        if (el >= totalMs || early) {
           clearInterval(tick);
           res();
         }
@@ -178,6 +191,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
     out('');
     out('netstat -m:');
     out(netstatM(sys.mb));
+    await o.hooks?.stopping?.();
     await sys.stop();
   }
   if (!vmstatAndLeakCheck(uma, before, out)) return 1;
@@ -193,6 +207,7 @@ export interface TapDemoOptions {
   out?: (s: string) => void;
   /** Stop serving early when this settles (tests: once their Linux-side commands are done). */
   until?: Promise<void>;
+  hooks?: DemoHooks;
 }
 
 /**
@@ -219,6 +234,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
   }
   const n = net.name;
   try {
+    await o.hooks?.started?.(net);
     for (let c = 0; c < ncpus; c++) {
       for (const [cmd, port] of [
         [NET_DNS_BIND, 53],
@@ -255,6 +271,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
     out('');
     out('netstat -m:');
     out(netstatM(net.mb));
+    await o.hooks?.stopping?.();
     await net.stop();
   }
   if (!vmstatAndLeakCheck(uma, before, out)) return 1;

@@ -4,22 +4,19 @@
  * (netstat -an) and the protocol counters. Runs in the main thread (or any
  * user worker); every call is a message to the CPUs, awaited asynchronously.
  */
-import { fileURLToPath } from 'node:url';
 import { Machine } from '../kern/lwkt/machine.js';
 import { SocketLayer } from '../kern/socket/socket.js';
 import { Mbufs } from '../kern/mbuf/mbuf.js';
 import { Uma } from '../uma/uma.js';
-import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from '../net/netstats.js';
+import { formatNetstatI, freeStatDir } from '../net/netstats.js';
 import type { NetStats } from '../netinet/stats.js';
-import { registerStackSysctls } from '../netinet/tunables.js';
-import { sysctlFor } from '../kern/sysctl/vm.js';
 import type { Sysctl } from '../kern/sysctl/sysctl.js';
 import { ipToString } from '../wire/ipv4.js';
-import { NET_PCBLIST, NET_QUIESCE, NET_SETUP, PCB_ROW_WORDS } from '../net/mpnet.js';
+import { NET_PCBLIST, NET_SETUP, PCB_ROW_WORDS } from '../net/mpnet.js';
+import { NET_HANDLERS, netQuiesce, System } from './topology.js';
 import type { PcbRow } from '../netinet/udp_socket.js';
 
-/** Path of the stack's handler module, for Machine.start({ handlers }). */
-export const NET_HANDLERS = fileURLToPath(new URL('../net/mpnet.js', import.meta.url));
+export { NET_HANDLERS, netQuiesce } from './topology.js';
 
 /** Host addresses of the two-host setup (host 0 = client, host 1 = server). */
 export const HOST0 = 0x0a000001; // 10.0.0.1
@@ -33,10 +30,6 @@ export async function netSetup(m: Machine, ip0 = HOST0, ip1 = HOST1, statDir = 0
   }
 }
 
-/** Close every CPU's stacks (before machine.stop(), after the user's sockets are closed). */
-export async function netQuiesce(m: Machine): Promise<void> {
-  for (let c = 0; c < m.ncpus; c++) await m.call(c, NET_QUIESCE);
-}
 
 /**
  * Start `ncpus` CPU workers running the stack's handlers (NET_HANDLERS), for
@@ -108,8 +101,8 @@ export interface NetSystem {
   layer: SocketLayer;
   /** This thread's sysctl tree, with the stack's tunables (shared with every CPU). */
   sysctl: Sysctl;
-  /** Stats directory in the arena (netstats.ts). */
-  statDir: number;
+  /** The system underneath (topology.ts): add stacks and interfaces, then up(). */
+  system: System;
   /** netstat -s of a host, summed over every CPU from the arena. */
   stats(host: number): NetStats;
   /** netstat -i rows of both hosts, summed over every CPU. */
@@ -118,34 +111,25 @@ export interface NetSystem {
   stop(): Promise<void>;
 }
 
-/** Start a machine of `ncpus` CPUs with the stack, both hosts up, counters in the arena. */
+/**
+ * The classic set-up on the topology API: a machine of `ncpus` CPUs with
+ * host0 10.0.0.1 and host1 10.0.0.2 on one in-memory link (hosts 0 and 1
+ * for createSocket(layer, { host })).
+ */
 export async function startNet(opts: { ncpus: number; uma?: Uma; arenaSize?: number; spinUs?: number }): Promise<NetSystem> {
-  const uma = opts.uma ?? Uma.create({ size: opts.arenaSize ?? 256 << 20, ncpus: opts.ncpus + 4 });
-  const mb = Mbufs.create(uma);
-  const statDir = allocStatDir(uma, opts.ncpus, 2);
-  const machine = await startNetMachine(uma, opts.ncpus, statDir, opts.spinUs ?? 0);
-  const layer = new SocketLayer(machine.ctx, mb);
-  const sab = uma.arena.sab;
-  const sysctl = sysctlFor(uma);
-  registerStackSysctls(sysctl, uma.arena, mb);
-  await netSetup(machine, HOST0, HOST1, statDir);
-  let stopped = false;
+  const sys = await System.start({ cpus: opts.ncpus, uma: opts.uma, arenaSize: opts.arenaSize ?? 256 << 20, spinUs: opts.spinUs ?? 0 });
+  sys.link(sys.addStack('host0'), sys.addStack('host1'), { a: '10.0.0.1/24', b: '10.0.0.2/24', names: ['xl0', 'xl0'] });
+  await sys.up();
+  const hosts = sys.stacks;
   return {
-    uma,
-    mb,
-    machine,
-    layer,
-    sysctl,
-    statDir,
-    stats: (host) => sumHost(sab, statDir, host).stats,
-    netstatI: () =>
-      formatNetstatI(
-        [HOST0, HOST1].map((a, h) => ({ name: `xl0/h${h}`, mtu: 1500, addr: ipToString(a), ifc: sumHost(sab, statDir, h).ifc })),
-      ),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await stopNetMachine(machine, uma, mb, statDir);
-    },
+    uma: sys.uma,
+    mb: sys.mb,
+    machine: sys.machine!,
+    layer: sys.layer!,
+    sysctl: sys.sysctl,
+    system: sys,
+    stats: (host) => hosts[host].stats(),
+    netstatI: () => formatNetstatI(hosts.map((h, i) => ({ name: `xl0/h${i}`, mtu: 1500, addr: ipToString(h.interfaces[0].addrs[0].addr), ifc: h.interfaces[0].counters() }))),
+    stop: () => sys.stop(),
   };
 }

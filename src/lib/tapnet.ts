@@ -90,6 +90,8 @@ export interface TapNet {
   addr: number;
   mac: number;
   mtu: number;
+  /** Stats directory in the arena (netstats.ts; the TAP host's counters are host 0). */
+  statDir: number;
   /** Per-CPU (= per-queue) counters, by message to each CPU; with `arpIp`, each CPU's ARP entry for it. */
   queueStats(arpIp?: Addr): Promise<TapQueueStats[]>;
   /** netstat -s summed over the CPUs from the arena. */
@@ -147,6 +149,7 @@ export async function startTapNet(o: TapNetOptions): Promise<TapNet> {
     addr,
     mac,
     mtu,
+    statDir,
     async queueStats(arpIp?: Addr) {
       const out: TapQueueStats[] = [];
       const ip = arpIp === undefined ? 0 : toAddr(arpIp) | 0;

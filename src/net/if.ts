@@ -11,15 +11,25 @@
  * owning thread and never sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_LEN, M_NEXT, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
 import type { PcapWriter } from './phy/pcap.js';
+import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
 import { ipToString } from '../wire/ipv4.js';
 
 export const IFF_UP = 0x1;
 export const IFF_BROADCAST = 0x2;
 export const IFF_LOOPBACK = 0x8;
+export const IFF_POINTOPOINT = 0x10;
 export const IFF_NOARP = 0x80;
+
+// Interface types (if_types.h): how the stack frames packets on it.
+/** Ethernet framing and ARP. */
+export const IFT_ETHER = 0x06;
+/** Loopback (lo0): Ethernet-framed internally, never leaves the host. */
+export const IFT_LOOP = 0x18;
+/** A tun-style layer-3 device: raw IPv4 packets, no link header, no ARP. */
+export const IFT_PROPVIRTUAL = 0x35;
 
 /** Checksum offload: the link delivers frames whose checksums need no check, and needs none computed. */
 export const IFCAP_RXCSUM = 0x1;
@@ -34,7 +44,31 @@ export const IFC_OPACKETS = 4;
 export const IFC_OBYTES = 5;
 export const IFC_OERRORS = 6;
 export const IFC_OQDROPS = 7;
-export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops'] as const;
+/** Received frames whose handling threw (contained: see Ifnet.input). */
+export const IFC_IFAULTS = 8;
+export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops', 'ifaults'] as const;
+
+/**
+ * Input ownership stamp, in the pkthdr's spare word: input() writes a fresh
+ * one into each frame; whoever takes the packet off the input path (a
+ * transmit, a queue that keeps it) clears it with ifInputHandoff. After an
+ * exception the frame is freed only if its handle is still an allocated
+ * mbuf with a packet header and the same stamp, so a packet already freed,
+ * reused, queued or sent is never freed twice. Per thread; the random
+ * start keeps another thread's stamps from matching ours.
+ */
+let inputStamp = (Math.random() * 0x7fff_ffff) | 1;
+
+/** The input path no longer owns m (it is being queued or sent): an exception from here on must not free it. */
+export function ifInputHandoff(mb: Mbufs, m: number): void {
+  mb.i32[(m + PH_SPARE) >> 2] = 0;
+}
+
+/** Does the input path still own m, stamped `stamp` when it arrived? */
+function inputOwns(mb: Mbufs, m: number, stamp: number): boolean {
+  const i32 = mb.i32;
+  return i32[(m + M_TYPE) >> 2] !== MT_NOTMBUF && (i32[(m + M_FLAGS) >> 2] & M_PKTHDR) !== 0 && i32[(m + PH_SPARE) >> 2] === stamp;
+}
 
 /** What a driver provides: send one frame (the driver owns m afterwards, and frees it). */
 export interface IfDriver {
@@ -59,6 +93,10 @@ export class Ifnet {
   mtu: number;
   flags: number;
   capenable = 0;
+  /** if_type: IFT_ETHER, IFT_LOOP or IFT_PROPVIRTUAL (layer 3, no Ethernet header). */
+  type = IFT_ETHER;
+  /** The thread of the stack this interface is attached to (set by Stack.addInterface); drivers defer work on it. */
+  td: NetThread | null = null;
   readonly addrs: IfAddr[] = [];
   /** if_data counters: thread-local, or a view of this CPU's block in the arena (netstats.ts). */
   counters: Float64Array<ArrayBufferLike> = new Float64Array(IFC_NAMES.length);
@@ -66,6 +104,13 @@ export class Ifnet {
   /** The stack's input routine (ether_input), set when the interface is attached to a stack. */
   inputHandler: ((ifp: Ifnet, m: number) => void) | null = null;
   pcap: PcapWriter | null = null;
+  /**
+   * Told (after counting) when the input handler threw on a frame: the
+   * attaching stack logs it, rate-limited, naming itself and the handler.
+   */
+  onInputFault: ((ifp: Ifnet, e: unknown, freed: boolean) => void) | null = null;
+  /** Run by detach(), after the driver's own detach (wrappers free what they hold). */
+  readonly onDetach: (() => void)[] = [];
 
   constructor(mb: Mbufs, name: string, mac: number, mtu = 1500, flags = IFF_UP | IFF_BROADCAST) {
     this.index = nextIndex++;
@@ -92,12 +137,35 @@ export class Ifnet {
       this.mb.m_freem(m);
       return;
     }
-    this.inputHandler(this, m);
+    const stamp = (inputStamp = (inputStamp + 1) | 0 || 1);
+    i32[(m + PH_SPARE) >> 2] = stamp;
+    try {
+      this.inputHandler(this, m);
+    } catch (e) {
+      this.inputFault(m, stamp, e);
+    }
+  }
+
+  /**
+   * Containment of a handler that threw on frame m: one bad packet must not
+   * stop the CPU. Count it (ifaults, and ierrors), free m if the input path still owns
+   * it (inputOwns), report it. In debug mode (the arena's debug flag, as
+   * UMA's checks) rethrow, so tests fail loudly. Never sleeps.
+   */
+  private inputFault(m: number, stamp: number, e: unknown): void {
+    this.counters[IFC_IFAULTS]++;
+    this.counters[IFC_IERRORS]++; // seen in netstat -i's Ierrs
+    const debug = this.mb.uma.arena.debug;
+    const freed = !debug && inputOwns(this.mb, m, stamp);
+    if (freed) this.mb.m_freem(m);
+    this.onInputFault?.(this, e, freed);
+    if (debug) throw e;
   }
 
   /** Send a complete frame: count, capture, give it to the driver (which owns m afterwards). */
   transmit(m: number): void {
     const len = this.mb.i32[(m + PH_LEN) >> 2];
+    ifInputHandoff(this.mb, m);
     if (this.driver === null || (this.flags & IFF_UP) === 0) {
       this.counters[IFC_OQDROPS]++;
       this.mb.m_freem(m);
@@ -143,6 +211,7 @@ export class Ifnet {
     this.driver?.detach?.(this);
     this.driver = null;
     this.inputHandler = null;
+    for (const f of this.onDetach.splice(0)) f();
   }
 }
 
@@ -155,34 +224,87 @@ function capture(w: PcapWriter, mb: Mbufs, m: number, len: number): void {
 }
 
 /**
- * Loopback driver: a frame sent is received again by the same interface,
- * on a later turn of the event loop (never re-entering the sender).
+ * Frames a driver delivers later, on a pass of its thread (a poll hook), so a
+ * sender never re-enters a receiver and no JS timer is involved (an MP CPU
+ * may block its event loop; a manual-clock thread runs only when driven).
+ * The hook is added on the first push, from the thread given by `thread()`
+ * (usually the interface's), and removed by close(). Thread-local, no lock.
+ */
+export class IfQueue {
+  private q: number[] = [];
+  private td: NetThread | null = null;
+  private closed = false;
+  private readonly hook = (): number => this.drain();
+
+  constructor(
+    private readonly mb: Mbufs,
+    private readonly thread: () => NetThread | null,
+    private readonly sink: (m: number) => void,
+  ) {}
+
+  /** Queue m for the next pass; false (m not taken) when closed or no thread runs this interface. */
+  push(m: number): boolean {
+    if (this.closed) return false;
+    if (this.td === null) {
+      const td = this.thread();
+      if (td === null) return false;
+      this.td = td;
+      td.addPollHook(this.hook);
+    }
+    this.q.push(m);
+    if (this.q.length === 1) this.td.kick();
+    return true;
+  }
+
+  get length(): number {
+    return this.q.length;
+  }
+
+  /** Deliver what is queued (new pushes wait for the next pass); returns how many. */
+  private drain(): number {
+    const q = this.q;
+    if (q.length === 0) return 0;
+    this.q = [];
+    for (let i = 0; i < q.length; i++) {
+      if (this.closed) this.mb.m_freem(q[i]);
+      else this.sink(q[i]);
+    }
+    return q.length;
+  }
+
+  /** Free what is queued, stop taking frames and leave the thread. */
+  close(): void {
+    this.closed = true;
+    for (const m of this.q) this.mb.m_freem(m);
+    this.q = [];
+    this.td?.removePollHook(this.hook);
+    this.td = null;
+  }
+}
+
+/**
+ * Loopback driver: a frame sent is received again by the same interface on
+ * the next pass of its thread (never re-entering the sender).
  */
 export class LoopbackDriver implements IfDriver {
-  private q: number[] = [];
-  private scheduled = false;
+  private q: IfQueue | null = null;
   output(ifp: Ifnet, m: number): void {
-    this.q.push(m);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.drain(ifp));
+    if (this.q === null) this.q = new IfQueue(ifp.mb, () => ifp.td, (x) => ifp.input(x));
+    if (!this.q.push(m)) {
+      ifp.counters[IFC_OQDROPS]++;
+      ifp.mb.m_freem(m);
     }
   }
-  private drain(ifp: Ifnet): void {
-    this.scheduled = false;
-    const q = this.q;
-    this.q = [];
-    for (const m of q) ifp.input(m);
-  }
-  detach(ifp: Ifnet): void {
-    for (const m of this.q) ifp.mb.m_freem(m);
-    this.q = [];
+  detach(): void {
+    this.q?.close();
+    this.q = null;
   }
 }
 
 /** Make a loopback interface lo0 (IFF_LOOPBACK, no ARP, checksum offload on: nothing to check on a loop). */
 export function loopbackIf(mb: Mbufs, name = 'lo0', mtu = 16384): Ifnet {
   const ifp = new Ifnet(mb, name, 0, mtu, IFF_UP | IFF_LOOPBACK | IFF_NOARP);
+  ifp.type = IFT_LOOP;
   ifp.capenable = IFCAP_RXCSUM | IFCAP_TXCSUM;
   ifp.driver = new LoopbackDriver();
   return ifp;

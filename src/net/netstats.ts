@@ -19,7 +19,7 @@ import type { Zone } from '../uma/zone.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import { ARP_DESC, ETHER_DESC, ICMP_DESC, IP_DESC, UDP_DESC, type NetStats, newStats } from '../netinet/stats.js';
 import { IFC_NAMES } from './if.js';
-import { NetError, EINVAL, ENOBUFS } from '../kern/errno_net.js';
+import { ErrnoError, EINVAL, ENOBUFS } from '../kern/errno.js';
 
 export const NS_ZONE = 'net stats';
 export const NSD_ZONE = 'net stats dir';
@@ -66,13 +66,13 @@ export function blockViews(sab: SharedArrayBuffer, h: number): StatBlock {
 
 /** Allocate a zeroed directory and its blocks for nhosts x ncpus (main thread, before NET_SETUP). */
 export function allocStatDir(uma: Uma, ncpus: number, nhosts: number): number {
-  if (!Number.isInteger(ncpus) || !Number.isInteger(nhosts) || ncpus < 1 || nhosts < 1) throw new NetError(EINVAL, `net stats for ${ncpus} CPUs x ${nhosts} hosts`);
-  if (ncpus * nhosts > NSD_MAX_BLOCKS) throw new NetError(ENOBUFS, `net stats for ${ncpus} CPUs x ${nhosts} hosts: at most ${NSD_MAX_BLOCKS} blocks`);
+  if (!Number.isInteger(ncpus) || !Number.isInteger(nhosts) || ncpus < 1 || nhosts < 1) throw new ErrnoError(EINVAL, `net stats for ${ncpus} CPUs x ${nhosts} hosts`);
+  if (ncpus * nhosts > NSD_MAX_BLOCKS) throw new ErrnoError(ENOBUFS, `net stats for ${ncpus} CPUs x ${nhosts} hosts: at most ${NSD_MAX_BLOCKS} blocks`);
   const dz = zoneOf(uma, NSD_ZONE, NSD_BYTES, 128);
   const bz = zoneOf(uma, NS_ZONE, NS_BLOCK_BYTES, 128);
   const i32 = new Int32Array(uma.arena.sab);
   const d = dz.alloc(M_NOWAIT);
-  if (d === 0) throw new NetError(ENOBUFS, 'net stats directory');
+  if (d === 0) throw new ErrnoError(ENOBUFS, 'net stats directory');
   i32.fill(0, d >> 2, (d + NSD_BYTES) >> 2);
   i32[(d >> 2) + D_NCPUS] = ncpus;
   i32[(d >> 2) + D_NHOSTS] = nhosts;
@@ -81,7 +81,7 @@ export function allocStatDir(uma: Uma, ncpus: number, nhosts: number): number {
     const b = bz.alloc(M_NOWAIT);
     if (b === 0) {
       freeStatDir(uma, d);
-      throw new NetError(ENOBUFS, 'net stats block');
+      throw new ErrnoError(ENOBUFS, 'net stats block');
     }
     new Uint8Array(uma.arena.sab, b, NS_BLOCK_BYTES).fill(0);
     i32[(d >> 2) + D_HANDLES + k] = b;

@@ -42,3 +42,19 @@ export function toeplitz4(src: number, dst: number, sport: number, dport: number
 export function rssCpu(hash: number, ncpus: number): number {
   return (hash & 0x7f) % ncpus;
 }
+
+/**
+ * The one flow-to-CPU function of the stack (rss_hash2cpuid of a packet's
+ * tuple): the CPU among n that owns the flow src:sport -> dst:dport, by the
+ * 4-tuple Toeplitz hash. Frame dispatch (netisr.ts), datagram redispatch
+ * after reassembly, the placement of a connected socket (its replies' tuple)
+ * and port selection for a CPU all call this, so they can never disagree.
+ */
+export function rssFlowCpu(src: number, dst: number, sport: number, dport: number, ncpus: number): number {
+  return ncpus === 1 ? 0 : rssCpu(toeplitz4(src, dst, sport, dport), ncpus);
+}
+
+/** The CPU of a packet without ports (fragments, ICMP, other protocols): the 2-tuple hash. */
+export function rssAddrCpu(src: number, dst: number, ncpus: number): number {
+  return ncpus === 1 ? 0 : rssCpu(toeplitz2(src, dst), ncpus);
+}

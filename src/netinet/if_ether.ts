@@ -5,6 +5,15 @@
  * requests for our addresses, gratuitous ARP, and duplicate address
  * detection by noticing our own address as a sender.
  *
+ * What is refused (in_arpinput / in_lltable_rtcheck), each counted: a sender
+ * hardware address that is broadcast or multicast (badsha: FreeBSD's "is
+ * broadcast" / "is multicast", allow_multicast off), a sender that is not on
+ * the receiving interface's network (offlink: "is not on the network"), any
+ * change to a static entry made by arp -s (permanent: "attempts to modify
+ * permanent entry"), and a new entry when the table already holds
+ * net.link.ether.inet.max_entries (tablefull). So the table is bounded and
+ * only ever holds neighbours.
+ *
  * Per stack instance (one CPU); no lock; never sleeps.
  */
 import { M_DATA, M_LEN, PH_LEN } from '../kern/mbuf/layout.js';
@@ -12,8 +21,8 @@ import { M_NOWAIT } from '../uma/flags.js';
 import { MT_DATA } from '../kern/mbuf/layout.js';
 import { ARP_LEN, ARPOP_REPLY, ARPOP_REQUEST, arpEmit, arpOp, arpParse, arpSha, arpSpa, arpTpa } from '../wire/arp.js';
 import { WIRE_OK } from '../wire/codes.js';
-import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ethEmit, MAC_BROADCAST } from '../wire/ethernet.js';
-import type { Ifnet } from '../net/if.js';
+import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ethEmit, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
+import { ifInputHandoff, type Ifnet } from '../net/if.js';
 import { pullup } from '../net/mchain.js';
 import { ARPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -32,6 +41,8 @@ export interface ArpEntry {
   lastAsk: number;
   /** Packets waiting for the resolution (mbuf handles, complete IP packets). */
   hold: number[];
+  /** Made by hand (arp -s, LLE_STATIC): never expires, never changed by received ARP. */
+  static: boolean;
 }
 
 export interface ArpConfig {
@@ -43,9 +54,11 @@ export interface ArpConfig {
   maxHold: number;
   /** Minimum gap between requests for one entry (ms). */
   retryMs: number;
+  /** net.link.ether.inet.max_entries: entries the table may hold (learned and incomplete). */
+  maxEntries: number;
 }
 
-export const ARP_DEFAULTS: ArpConfig = { maxAgeMs: 1200_000, maxTries: 5, maxHold: 16, retryMs: 1000 };
+export const ARP_DEFAULTS: ArpConfig = { maxAgeMs: 1200_000, maxTries: 5, maxHold: 16, retryMs: 1000, maxEntries: 2048 };
 
 const key = (ifp: Ifnet, ip: number): number => ifp.index * 0x1_0000_0000 + ip;
 
@@ -70,7 +83,14 @@ export class ArpTable {
 
   private resolveSlow(ifp: Ifnet, ip: number, m: number, e: ArpEntry | undefined, now: number): number {
     if (e === undefined) {
-      e = { ifp, ip, mac: 0, state: INCOMPLETE, expire: now + this.cfg.retryMs * this.cfg.maxTries, asked: 0, lastAsk: -Infinity, hold: [] };
+      if (this.entries.size >= this.cfg.maxEntries) {
+        // No room for the entry: the packet cannot wait anywhere.
+        this.st.stats.arp[ARPS.tablefull]++;
+        this.st.stats.arp[ARPS.dropped]++;
+        this.st.mb.m_freem(m);
+        return -1;
+      }
+      e = { ifp, ip, mac: 0, state: INCOMPLETE, expire: now + this.cfg.retryMs * this.cfg.maxTries, asked: 0, lastAsk: -Infinity, hold: [], static: false };
       this.entries.set(key(ifp, ip), e);
     } else if (e.state === REACHABLE) {
       // Expired: ask again but keep using the old MAC meanwhile would risk a stale peer; hold instead.
@@ -82,6 +102,7 @@ export class ArpTable {
       this.st.mb.m_freem(e.hold.shift()!);
       this.st.stats.arp[ARPS.dropped]++;
     }
+    ifInputHandoff(this.st.mb, m);
     e.hold.push(m);
     if (now - e.lastAsk >= this.cfg.retryMs) {
       e.lastAsk = now;
@@ -119,8 +140,10 @@ export class ArpTable {
 
   /**
    * arpintr / in_arpinput: a received ARP packet (Ethernet header already
-   * stripped). Learns the sender when the packet is for us or the sender is
-   * known, answers requests for our addresses. Frees m.
+   * stripped). Drops packets whose sender MAC is a group address; learns
+   * the sender when the packet is for us or the sender is known (and the
+   * sender may be learned: see learn); answers requests for our addresses.
+   * Frees m.
    */
   input(ifp: Ifnet, m: number): void {
     const st = this.st;
@@ -147,6 +170,11 @@ export class ArpTable {
     if (op === ARPOP_REQUEST) s[ARPS.rxrequests]++;
     else s[ARPS.rxreplies]++;
     if (sha === ifp.mac) return; // our own broadcast looped back
+    if (macIsGroup(sha)) {
+      // A broadcast or multicast "sender": nothing can be learned or answered.
+      s[ARPS.badsha]++;
+      return;
+    }
     const mine = st.isLocalOn(ifp, spa);
     if (mine) {
       s[ARPS.dupips]++;
@@ -154,21 +182,54 @@ export class ArpTable {
       return;
     }
     const forUs = st.isLocalOn(ifp, tpa);
-    const e = this.entries.get(key(ifp, spa));
-    if (spa !== 0 && (forUs || e !== undefined)) this.update(ifp, spa, sha);
+    if (spa !== 0 && (forUs || this.entries.has(key(ifp, spa)))) this.update(ifp, spa, sha);
     if (op === ARPOP_REQUEST && forUs) {
       if (this.send(ifp, ARPOP_REPLY, ifp.mac, tpa, sha, spa, sha)) s[ARPS.txreplies]++;
     }
   }
 
-  /** Record a mapping and send the packets that waited for it. */
-  update(ifp: Ifnet, ip: number, mac: number): void {
+  /**
+   * in_lltable_rtcheck: is ip a neighbour on ifp (not something behind a
+   * router)? On one of ifp's networks, or routed directly (no gateway) out
+   * of ifp, as an interface route is.
+   */
+  onLink(ifp: Ifnet, ip: number): boolean {
+    for (const x of ifp.addrs) if (((ip ^ x.addr) & x.mask) === 0) return true;
+    const r = this.st.routes.lookup(ip);
+    return r !== null && r.ifp === ifp && r.gateway === 0;
+  }
+
+  /**
+   * Record a learned mapping and send the packets that waited for it.
+   * Refused (and counted, nothing changed): a static entry, a MAC that is a
+   * group address, a new entry for an address that is not on-link, a new
+   * entry in a full table. Returns whether the mapping was recorded.
+   */
+  update(ifp: Ifnet, ip: number, mac: number): boolean {
+    const s = this.st.stats.arp;
     let e = this.entries.get(key(ifp, ip));
+    if (e !== undefined && e.static) {
+      if (e.mac !== mac) s[ARPS.permanent]++;
+      return false;
+    }
+    if (macIsGroup(mac)) {
+      s[ARPS.badsha]++;
+      return false;
+    }
     const now = this.st.now();
     if (e === undefined) {
-      e = { ifp, ip, mac, state: REACHABLE, expire: now + this.cfg.maxAgeMs, asked: 0, lastAsk: -Infinity, hold: [] };
+      // An existing entry was made by resolve() for a next hop, which is on-link by the routes; a new one must be.
+      if (!this.onLink(ifp, ip)) {
+        s[ARPS.offlink]++;
+        return false;
+      }
+      if (this.entries.size >= this.cfg.maxEntries) {
+        s[ARPS.tablefull]++;
+        return false;
+      }
+      e = { ifp, ip, mac, state: REACHABLE, expire: now + this.cfg.maxAgeMs, asked: 0, lastAsk: -Infinity, hold: [], static: false };
       this.entries.set(key(ifp, ip), e);
-      return;
+      return true;
     }
     e.mac = mac;
     e.state = REACHABLE;
@@ -177,6 +238,7 @@ export class ArpTable {
     const held = e.hold;
     e.hold = [];
     for (const m of held) this.st.etherSend(ifp, m, mac);
+    return true;
   }
 
   /** Timer: expire entries; give up incomplete ones after maxTries requests. */
@@ -192,7 +254,7 @@ export class ArpTable {
         } else if (e.hold.length === 0 && now > e.expire) {
           this.drop(k, e);
         }
-      } else if (now > e.expire) {
+      } else if (now > e.expire && !e.static) {
         this.drop(k, e);
       }
     }
@@ -214,10 +276,17 @@ export class ArpTable {
     this.entries.clear();
   }
 
-  /** Add a permanent-ish entry by hand (arp -s). */
+  /**
+   * arp -s: a static entry (LLE_STATIC) for ip on ifp, replacing whatever
+   * was there; it never expires and received ARP never changes it. Packets
+   * held for the address are sent to mac.
+   */
   set(ifp: Ifnet, ip: number, mac: number): void {
-    this.update(ifp, ip, mac);
-    this.entries.get(key(ifp, ip))!.expire = Infinity;
+    const k = key(ifp, ip);
+    const old = this.entries.get(k);
+    const held = old?.hold ?? [];
+    this.entries.set(k, { ifp, ip, mac, state: REACHABLE, expire: Infinity, asked: 0, lastAsk: -Infinity, hold: [], static: true });
+    for (const m of held) this.st.etherSend(ifp, m, mac);
   }
 
   /** Look up without side effects: the MAC or -1. */

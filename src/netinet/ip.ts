@@ -21,8 +21,11 @@ import {
   IP_MF,
   IPPROTO_ICMP,
   IPPROTO_UDP,
+  INADDR_ANY,
+  IPPROTO_TCP,
   INADDR_BROADCAST,
   ipDst,
+  ipSrc,
   ipHlen,
   ipIsFragment,
   ipProto,
@@ -41,11 +44,14 @@ import {
   WIRE_TRUNCATED,
 } from '../wire/codes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM, type Ifnet } from '../net/if.js';
+import { IFCAP_RXCSUM, IFCAP_TXCSUM, IFF_LOOPBACK, ifInputHandoff, type Ifnet } from '../net/if.js';
+
+/** IN_LOOPBACKNET: the loopback network, 127/8. */
+const IN_LOOPBACKNET = 127;
 import { copyPacket, mtod, prepend, pullup, trimBack } from '../net/mchain.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
-import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno_net.js';
+import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno.js';
 import { ipForward } from './ip_forward.js';
 
 /** Map a parse code to its ipstat counter. */
@@ -76,6 +82,25 @@ function countBad(st: Stack, code: number): void {
     default:
       s[IPS.badlen]++;
   }
+}
+
+/**
+ * The address checks of ip_input (RFC 1122 3.2.1.3, RFC 5735): the ipstat
+ * counter to drop the packet under, or -1 when src and dst may appear on
+ * ifp. Loopback (127/8) only on a loopback interface; no source in "this
+ * network" (0/8, 0.0.0.0 included), multicast, class E or a broadcast
+ * address of ours; no destination 0.0.0.0 or class E other than the limited
+ * broadcast; multicast destinations are groups we never join. Pure; no lock.
+ */
+function martian(st: Stack, ifp: Ifnet, src: number, dst: number): number {
+  const stop = src >>> 24;
+  const dtop = dst >>> 24;
+  if ((stop === IN_LOOPBACKNET || dtop === IN_LOOPBACKNET) && (ifp.flags & IFF_LOOPBACK) === 0) return IPS.badaddr;
+  if (stop === 0 || stop >= 224 || dst === INADDR_ANY) return IPS.badaddr;
+  if (dtop >= 240 && dst !== INADDR_BROADCAST) return IPS.badaddr;
+  if (st.isBroadcast(src)) return IPS.badaddr;
+  if (dtop >= 224 && dtop < 240) return IPS.notmember;
+  return -1;
 }
 
 /** ip_input: a packet from ifp with the Ethernet header removed. Consumes m. */
@@ -114,6 +139,12 @@ export function ipInput(st: Stack, ifp: Ifnet, m: number): void {
   const total = ipTotalLen(mb.u8, h);
   if (plen > total) trimBack(mb, m, plen - total);
   const dst = ipDst(mb.u8, h);
+  const bad = martian(st, ifp, ipSrc(mb.u8, h), dst);
+  if (bad >= 0) {
+    s[bad]++;
+    mb.m_freem(m);
+    return;
+  }
   if (!st.acceptsDst(ifp, dst)) {
     // Not ours: a router sends it on (ip_forward); a host drops it.
     if (st.cfg.forwarding) {
@@ -129,7 +160,11 @@ export function ipInput(st: Stack, ifp: Ifnet, m: number): void {
     if (m === 0) return;
     // On a multi-CPU stack the fragments met on the CPU of their 2-tuple hash;
     // the whole datagram may belong to another CPU's PCB (4-tuple): hand it over.
-    if (st.redispatch !== null && st.redispatch(m)) return;
+    if (st.redispatch !== null) {
+      // Another CPU may take it: from here the input path of this frame no longer owns it.
+      ifInputHandoff(mb, m);
+      if (st.redispatch(m)) return;
+    }
   }
   s[IPS.delivered]++;
   ipDeliver(st, m);
@@ -142,6 +177,11 @@ export function ipDeliver(st: Stack, m: number): void {
   const proto = ipProto(mb.u8, h);
   const hlen = ipHlen(mb.u8, h);
   if (proto === IPPROTO_UDP) st.udp.input(m, hlen);
+  else if (proto === IPPROTO_TCP) {
+    // TCP keeps segments (reassembly queue, socket buffers) without telling the input path: hand off first, so a fault in it can leak a segment but never free one twice.
+    ifInputHandoff(mb, m);
+    st.tcp.input(m, hlen);
+  }
   else if (proto === IPPROTO_ICMP) st.icmp.input(m, hlen);
   else {
     st.stats.ip[IPS.noproto]++;
@@ -164,6 +204,7 @@ export interface IpOutOpts {
  */
 export function ipOutput(st: Stack, m: number, src: number, dst: number, proto: number, o: IpOutOpts): number {
   const mb = st.mb;
+  ifInputHandoff(mb, m); // a reflected packet (echo reply) leaves the input path here
   const s = st.stats.ip;
   let ifp: Ifnet | null;
   let nexthop: number;

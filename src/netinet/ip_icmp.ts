@@ -10,7 +10,7 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import { m_append } from '../kern/mbuf/ops.js';
-import { M_DATA, M_LEN, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { M_BCAST, M_DATA, M_FLAGS, M_LEN, M_MCAST, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_ICMP, IPPROTO_UDP, INADDR_BROADCAST, IP_HLEN_MIN, IP_OFFMASK, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipTotalLen, ipTtl } from '../wire/ipv4.js';
 import {
   ICMP_ECHO,
@@ -29,7 +29,7 @@ import {
 } from '../wire/icmp.js';
 import { cksumFinish } from '../wire/checksum.js';
 import { read16, write16 } from '../wire/bytes.js';
-import { ECONNREFUSED } from '../kern/errno_net.js';
+import { ECONNREFUSED } from '../kern/errno.js';
 import { PMTU_MIN, pmtuPlateau } from './hostcache.js';
 import { WIRE_OK, WIRE_BAD_CKSUM } from '../wire/codes.js';
 import { IFCAP_RXCSUM } from '../net/if.js';
@@ -110,8 +110,12 @@ export class Icmp {
     switch (type) {
       case ICMP_ECHO:
         s[ICPS.inhist_echo]++;
-        if ((dst === INADDR_BROADCAST || st.isBroadcast(dst)) && !this.cfg.bmcastecho) {
+        if (!this.cfg.bmcastecho && this.toGroup(m, dst)) {
           s[ICPS.bmcastecho]++;
+          break;
+        }
+        if (!reflectable(src) || st.isBroadcast(src)) {
+          s[ICPS.badaddr]++;
           break;
         }
         if (!this.allow()) break;
@@ -131,11 +135,13 @@ export class Icmp {
       case ICMP_UNREACH:
         s[ICPS.inhist_unreach]++;
         m = this.ctlinput(m, d, len);
+        if (m !== 0) m = st.tcp.ctlinput(m, ICMP_UNREACH, mb.u8[mtod(mb, m) + 1], len);
         if (m !== 0) this.reportError(m, src, len);
         break;
       case ICMP_TIMXCEED:
         s[ICPS.inhist_timxceed]++;
         m = pullup(mb, m, Math.min(len, ICMP_HLEN + IP_HLEN_MIN));
+        if (m !== 0) m = st.tcp.ctlinput(m, ICMP_TIMXCEED, mb.u8[mtod(mb, m) + 1], len);
         if (m !== 0) this.reportError(m, src, len);
         break;
       default:
@@ -143,6 +149,16 @@ export class Icmp {
     }
     void ttl;
     if (m !== 0) mb.m_freem(m);
+  }
+
+  /**
+   * Was m sent to many hosts: a link-layer broadcast or multicast frame
+   * (M_BCAST / M_MCAST, set by ether_input), or an IP broadcast or
+   * multicast destination? Pure; no lock.
+   */
+  private toGroup(m: number, dst: number): boolean {
+    if ((this.st.mb.i32[(m + M_FLAGS) >> 2] & (M_BCAST | M_MCAST)) !== 0) return true;
+    return dst >>> 28 === 0xe || this.st.isBroadcast(dst);
   }
 
   /** Tell onErrorReceived about an error message (ICMP header in front of m, pulled up). */
@@ -260,7 +276,9 @@ export class Icmp {
     const h = mtod(mb, m);
     const u8 = mb.u8;
     const hlen = (u8[h] & 0x0f) << 2;
-    if ((ipOffField(u8, h) & IP_OFFMASK) !== 0 || !this.sourceOk(ipSrc(u8, h), ipDst(u8, h))) {
+    // RFC 1122 3.2.2: never about a link-layer broadcast or multicast, a non-first fragment, or a group/martian address.
+    const group = (mb.i32[(m + M_FLAGS) >> 2] & (M_BCAST | M_MCAST)) !== 0;
+    if (group || (ipOffField(u8, h) & IP_OFFMASK) !== 0 || !this.sourceOk(ipSrc(u8, h), ipDst(u8, h))) {
       s[ICPS.noerror]++;
       return;
     }
@@ -287,7 +305,7 @@ export class Icmp {
 
   /** Never answer broadcasts or packets from addresses that cannot be a host. */
   private sourceOk(src: number, dst: number): boolean {
-    if (src === 0 || src === INADDR_BROADCAST || src >>> 28 === 0xe || dst >>> 28 === 0xe) return false;
+    if (!reflectable(src) || dst >>> 28 === 0xe) return false;
     if (dst === INADDR_BROADCAST || this.st.isBroadcast(dst) || this.st.isBroadcast(src)) return false;
     return true;
   }
@@ -313,3 +331,13 @@ export class Icmp {
   }
 }
 
+/**
+ * icmp_reflect's "bad return address": may a response go back to src? Not
+ * to "this network" (0/8), multicast (224/4), class E (240/4, with the
+ * limited broadcast). Subnet broadcasts are the caller's to check (they
+ * depend on our interfaces). Pure; no lock.
+ */
+function reflectable(src: number): boolean {
+  const top = src >>> 24;
+  return top !== 0 && top < 224;
+}

@@ -8,16 +8,18 @@
  * reassembled (maxfragpackets), fragments per datagram (maxfragsperpacket),
  * bytes held in all (maxfragbytes), and a timeout (fragttl) after which the
  * datagram is dropped and, if its first fragment came, ICMP time exceeded
- * is sent.
+ * is sent. A fragment whose end would make the rebuilt datagram longer than
+ * 65535 bytes drops its whole datagram (ips_toolong): the length would wrap.
  *
  * RSS sends every fragment of a datagram to the same CPU (the 2-tuple hash),
  * so this state is per stack instance: no lock; never sleeps.
  */
-import { M_FLAGS, M_NEXT, M_PKTHDR, PH_LEN, PH_TAGS } from '../kern/mbuf/layout.js';
+import { M_BCAST, M_FLAGS, M_MCAST, M_NEXT, M_PKTHDR, PH_LEN, PH_TAGS } from '../kern/mbuf/layout.js';
 import { m_last } from '../kern/mbuf/ops.js';
-import { IP_HLEN_MIN, IP_MF, ipDst, ipHlen, ipId, ipOffField, ipFragOff, ipProto, ipSrc, ipTotalLen, ipv4Emit } from '../wire/ipv4.js';
+import { IP_HLEN_MIN, IP_MAXPACKET, IP_MF, ipDst, ipHlen, ipId, ipOffField, ipFragOff, ipProto, ipSrc, ipTotalLen, ipv4Emit } from '../wire/ipv4.js';
 import { ICMP_TIMXCEED, ICMP_TIMXCEED_REASS } from '../wire/icmp.js';
 import { mtod, prepend, trimFront } from '../net/mchain.js';
+import { ifInputHandoff } from '../net/if.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
 
@@ -102,7 +104,8 @@ export class Reassembly {
       q = { key, src, dst, id, proto, tos: u8[h + 1], ttl: u8[h + 8], frags: [], total: -1, bytes: 0, expire: this.st.now() + this.cfg.fragTtlMs, quote: null };
       this.queues.set(key, q);
     }
-    if (off === 0 && q.quote === null) {
+    // No ICMP error about a datagram that came in link-layer broadcast or multicast frames (RFC 1122 3.2.2).
+    if (off === 0 && q.quote === null && (mb.i32[(m + M_FLAGS) >> 2] & (M_BCAST | M_MCAST)) === 0) {
       q.quote = new Uint8Array(IP_HLEN_MIN + 8);
       q.quote.set(u8.subarray(h, h + IP_HLEN_MIN));
       q.quote[0] = 0x45;
@@ -111,6 +114,7 @@ export class Reassembly {
     }
     // Consistency of the end of the datagram.
     const end = off + len;
+    if (end + IP_HLEN_MIN > IP_MAXPACKET) return this.tooLong(q, m);
     if (last) {
       if ((q.total >= 0 && q.total !== end) || q.frags.some((f) => f.end > end)) return this.malformed(q, m);
       q.total = end;
@@ -166,6 +170,7 @@ export class Reassembly {
       n.off += cut;
       break;
     }
+    ifInputHandoff(mb, m); // kept by the queue now
     fs.splice(i, 0, { off, end, m });
     this.bytes += end - off;
     q.bytes += end - off;
@@ -180,6 +185,12 @@ export class Reassembly {
       next = f.end;
     }
     if (next !== q.total) return 0;
+    // Never true after input()'s check; kept so no path can build a length that wraps.
+    if (q.total + IP_HLEN_MIN > IP_MAXPACKET) {
+      this.st.stats.ip[IPS.toolong]++;
+      this.free(q, IPS.fragdropped);
+      return 0;
+    }
     const mb = this.st.mb;
     const i32 = mb.i32;
     const fs = q.frags;
@@ -208,6 +219,20 @@ export class Reassembly {
     ipv4Emit(mb.u8, mtod(mb, m), q.tos, q.total + IP_HLEN_MIN, q.id, 0, q.ttl, q.proto, q.src, q.dst, true);
     this.st.stats.ip[IPS.reassembled]++;
     return m;
+  }
+
+  /**
+   * A fragment reaching past what a 16-bit total length can say (the
+   * rebuilt header plus the data would exceed 65535 bytes): the datagram can
+   * never be delivered, so it goes now with every fragment held (ips_toolong,
+   * ips_fragdropped per fragment, as FreeBSD's check at completion).
+   */
+  private tooLong(q: FragQueue, m: number): number {
+    this.st.stats.ip[IPS.toolong]++;
+    this.st.stats.ip[IPS.fragdropped]++;
+    this.st.mb.m_freem(m);
+    this.free(q, IPS.fragdropped);
+    return 0;
   }
 
   private malformed(q: FragQueue, m: number): number {

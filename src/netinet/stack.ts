@@ -14,13 +14,15 @@
  * sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_FLAGS, M_LEN, M_BCAST, PH_LEN } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_BCAST, M_MCAST, PH_LEN } from '../kern/mbuf/layout.js';
 import { m_append, m_last, M_TRAILINGSPACE } from '../kern/mbuf/ops.js';
 import { ArgumentError } from '../kern/errors.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, ethDst, ethType, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
 import { INADDR_BROADCAST, IPDEFTTL, ipFromString, ipToString, prefixToMask } from '../wire/ipv4.js';
 import { ArpTable, type ArpConfig } from './if_ether.js';
-import { IFF_LOOPBACK, IFF_NOARP, IFF_BROADCAST, type Ifnet } from '../net/if.js';
+import { inputFaultReporter } from './if_fault.js';
+import { IFC_OQDROPS, IFF_LOOPBACK, IFF_NOARP, IFF_BROADCAST, IFT_PROPVIRTUAL, type Ifnet } from '../net/if.js';
+import { ENETDOWN } from '../kern/errno.js';
 import { ipDeliver, ipInput, ipOutput, type IpOutOpts } from './ip.js';
 import { Icmp, type IcmpConfig } from './ip_icmp.js';
 import { Reassembly, type ReassConfig } from './ip_reass.js';
@@ -28,6 +30,9 @@ import { RouteTable } from '../net/route.js';
 import { HostCache, PMTU_EXPIRE_DEFAULT } from './hostcache.js';
 import { ETHS, IPS, formatNetstatS, newStats, type NetStats } from './stats.js';
 import { UdpTable, type UdpConfig } from './udp_usrreq.js';
+import { TcpTable } from './tcp_subr.js';
+import { TcpSockets } from './tcp_usrreq.js';
+import type { TcpConfig } from './tcp_tunables.js';
 import { mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { LocalThread, type NetThread } from '../kern/lwkt/netthread.js';
 import type { Callout } from '../kern/lwkt/callout.js';
@@ -54,6 +59,7 @@ export interface StackOptions {
   reass?: Partial<ReassConfig>;
   icmp?: Partial<IcmpConfig>;
   udp?: Partial<UdpConfig>;
+  tcp?: Partial<TcpConfig>;
   /** Seed of the ephemeral-port and IP-id sources. */
   seed?: number;
   log?: (msg: string) => void;
@@ -92,6 +98,7 @@ export class Stack {
   readonly reass: Reassembly;
   readonly icmp: Icmp;
   readonly udp: UdpTable;
+  readonly tcp: TcpTable;
   /** Path MTU per destination, learned from ICMP fragmentation needed. */
   readonly pmtu: HostCache;
   private ipId: number;
@@ -121,6 +128,8 @@ export class Stack {
     this.reass = new Reassembly(this, opts.reass);
     this.icmp = new Icmp(this, opts.icmp);
     this.udp = new UdpTable(this, opts.udp, opts.seed ?? 0x5eed);
+    this.tcp = new TcpTable(this, opts.tcp, opts.seed ?? 0x5eed);
+    this.tcp.sockets = new TcpSockets(this);
     this.ipId = ((opts.seed ?? 0x5eed) * 2654435761) & 0xffff;
     this.logFn = opts.log ?? (() => {});
     this.td.addPollHook(this.pollLocal);
@@ -151,8 +160,12 @@ export class Stack {
   /** Attach an interface, optionally with an address "a.b.c.d" and prefix length (adds the connected route and announces it). */
   addInterface(ifp: Ifnet, addr?: Addr, prefix = 24): Ifnet {
     if (this.ifs.includes(ifp)) throw new ArgumentError(`${ifp.name} is already attached`);
+    if (ifp.td !== null && ifp.td !== this.td) throw new ArgumentError(`${ifp.name} belongs to another thread's stack`);
     this.ifs.push(ifp);
-    ifp.inputHandler = (i, m) => this.etherInput(i, m);
+    ifp.td = this.td;
+    // A layer-3 (tun-style) device carries bare IPv4 packets: no Ethernet, no ARP.
+    ifp.inputHandler = ifp.type === IFT_PROPVIRTUAL ? (i, m) => this.l3Input(i, m) : (i, m) => this.etherInput(i, m);
+    ifp.onInputFault = inputFaultReporter(this);
     if (addr !== undefined) this.addAddress(ifp, addr, prefix);
     return ifp;
   }
@@ -213,6 +226,7 @@ export class Stack {
       n('net.link.ether.inet.max_age', a, 'maxAgeMs', 'ARP entry lifetime (ms)'),
       n('net.link.ether.inet.maxtries', a, 'maxTries', 'ARP resolution attempts before returning error'),
       n('net.link.ether.inet.maxhold', a, 'maxHold', 'Number of packets to hold per ARP entry'),
+      n('net.link.ether.inet.max_entries', a, 'maxEntries', 'Maximum number of ARP entries'),
       n('net.inet.icmp.icmplim', i, 'icmplim', 'Maximum number of ICMP responses per second'),
       n('net.inet.icmp.bmcastecho', i, 'bmcastecho', 'Reply to broadcast echo requests'),
       n('net.inet.icmp.quotelen', i, 'quotelen', 'Number of bytes from original packet to quote in ICMP reply'),
@@ -221,6 +235,12 @@ export class Stack {
       n('net.inet.udp.checksum', u, 'checksum', 'compute udp checksum'),
       n('net.inet.ip.portrange.first', u, 'portFirst', 'First ephemeral port'),
       n('net.inet.ip.portrange.last', u, 'portLast', 'Last ephemeral port'),
+      n('net.inet.ip.portrange.hifirst', u, 'portHiFirst', 'First port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.hilast', u, 'portHiLast', 'Last port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.lowfirst', u, 'portLowFirst', 'First port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.lowlast', u, 'portLowLast', 'Last port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.randomized', u, 'portRandomized', 'Enable random port allocation'),
+      ...this.tcp.sysctlNodes(),
     ];
   }
 
@@ -296,7 +316,7 @@ export class Stack {
         mb.m_freem(m);
         return;
       }
-      mb.i32[(m + M_FLAGS) >> 2] |= M_BCAST;
+      mb.i32[(m + M_FLAGS) >> 2] |= dst === MAC_BROADCAST ? M_BCAST : M_MCAST;
     }
     trimFront(mb, m, ETH_HLEN);
     if (type === ETHERTYPE_IPV4) ipInput(this, ifp, m);
@@ -307,10 +327,27 @@ export class Stack {
     }
   }
 
-  /** ether_output: an IP packet for nexthop on ifp; resolves the MAC (ARP may hold m). */
+  /** A packet from a layer-3 device (IFT_PROPVIRTUAL): IPv4 from the first byte. */
+  l3Input(ifp: Ifnet, m: number): void {
+    ipInput(this, ifp, m);
+  }
+
+  /**
+   * ether_output: an IP packet for nexthop on ifp; resolves the MAC (ARP may
+   * hold m). A closed stack sends nothing: the packet is counted and freed,
+   * so nothing waits in an ARP hold queue that no timer will ever drain.
+   */
   etherOutput(ifp: Ifnet, m: number, nexthop: number): void {
+    if (this.closed) {
+      this.dropClosed(ifp, m);
+      return;
+    }
     if ((ifp.flags & IFF_LOOPBACK) === 0 && this.isLocal(nexthop)) {
       this.loopLocal(m);
+      return;
+    }
+    if (ifp.type === IFT_PROPVIRTUAL) {
+      ifp.transmit(m); // tunoutput: the packet as it is, no link header
       return;
     }
     if ((ifp.flags & IFF_NOARP) !== 0) {
@@ -328,16 +365,20 @@ export class Stack {
   /** Prepend the Ethernet header, pad to the minimum frame, transmit. */
   etherSend(ifp: Ifnet, m: number, dstMac: number): void {
     const mb = this.mb;
+    if (this.closed) {
+      this.dropClosed(ifp, m);
+      return;
+    }
     m = prepend(mb, m, ETH_HLEN);
     if (m === 0) {
-      ifp.counters[7]++;
+      ifp.counters[IFC_OQDROPS]++;
       return;
     }
     ethEmit(mb.u8, mtod(mb, m), dstMac, ifp.mac, ETHERTYPE_IPV4);
     const len = mb.i32[(m + PH_LEN) >> 2];
     if (len < ETH_MIN_FRAME && !pad(mb, m, ETH_MIN_FRAME - len)) {
       mb.m_freem(m);
-      ifp.counters[7]++;
+      ifp.counters[IFC_OQDROPS]++;
       return;
     }
     ifp.transmit(m);
@@ -371,8 +412,26 @@ export class Stack {
     ipDeliver(this, m);
   }
 
+  /** ip_output for the protocols; a closed stack refuses (ENETDOWN), counting and freeing the packet. */
   ipOutput(m: number, src: number, dst: number, proto: number, o: IpOutOpts): number {
+    if (this.closed) {
+      this.stats.ip[IPS.odropped]++;
+      this.mb.m_freem(m);
+      return ENETDOWN;
+    }
     return ipOutput(this, m, src, dst, proto, o);
+  }
+
+  /** Output reached a closed stack (a forward, an ARP release): count on the interface and the stack, free. */
+  private dropClosed(ifp: Ifnet, m: number): void {
+    this.stats.ip[IPS.odropped]++;
+    ifp.counters[IFC_OQDROPS]++;
+    this.mb.m_freem(m);
+  }
+
+  /** True once close() ran. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   icmpErrorFromQuote(quote: Uint8Array, src: number, dst: number, type: number, code: number, mtu: number): void {
@@ -388,7 +447,7 @@ export class Stack {
 
   /** `netstat -s` text. */
   netstatS(): string {
-    return formatNetstatS(this.stats);
+    return formatNetstatS(this.stats) + '\n' + this.tcp.netstatS();
   }
 
   /** Stop timers, close sockets, free every held packet, detach interfaces. */
@@ -397,6 +456,7 @@ export class Stack {
     this.slowCallout.stop();
     this.td.removePollHook(this.pollLocal);
     this.udp.flush();
+    this.tcp.flush();
     this.arp.flush();
     this.reass.flush();
     this.pmtu.flush();

@@ -40,6 +40,9 @@ export const IP_DESC = [
   ['ofragments', '%d fragments created'],
   ['cantfrag', "%d datagrams that can't be fragmented"],
   ['nobufs', '%d input packets dropped for lack of memory'],
+  ['badaddr', '%d datagrams with bad address in header'],
+  ['notmember', "%d multicast packets which we don't join"],
+  ['toolong', '%d with ip length > max ip packet size'],
 ] as const;
 
 export const ICMP_DESC = [
@@ -63,6 +66,7 @@ export const ICMP_DESC = [
   ['noerror', '%d errors not sent for broadcasts, fragments or bad sources'],
   ['pmtuupdates', '%d path MTU updates from fragmentation needed'],
   ['refused', '%d port unreachables reported to connected sockets'],
+  ['badaddr', '%d messages with bad return address not answered'],
 ] as const;
 
 export const UDP_DESC = [
@@ -90,6 +94,10 @@ export const ARP_DESC = [
   ['timeouts', '%d ARP entries timed out'],
   ['dupips', '%d duplicate IPs seen'],
   ['gratuitous', '%d gratuitous ARPs sent'],
+  ['badsha', '%d ARP packets with a broadcast or multicast sender address dropped'],
+  ['offlink', '%d ARP senders not on the interface network ignored'],
+  ['permanent', '%d attempts to modify permanent ARP entries refused'],
+  ['tablefull', '%d ARP entries not made: table full (max_entries)'],
 ] as const;
 
 export const ETHER_DESC = [

@@ -60,14 +60,20 @@ export const NET_TUNABLES: readonly NetTunable[] = [
   t('net.link.ether.inet.max_age', 'arp', 'maxAgeMs', 'ARP entry lifetime (ms)', ARP_DEFAULTS.maxAgeMs, 1),
   t('net.link.ether.inet.maxtries', 'arp', 'maxTries', 'ARP resolution attempts before returning error', ARP_DEFAULTS.maxTries, 1),
   t('net.link.ether.inet.maxhold', 'arp', 'maxHold', 'Number of packets to hold per ARP entry', ARP_DEFAULTS.maxHold),
+  t('net.link.ether.inet.max_entries', 'arp', 'maxEntries', 'Maximum number of ARP entries per CPU', ARP_DEFAULTS.maxEntries),
   t('net.inet.icmp.icmplim', 'icmp', 'icmplim', 'Maximum number of ICMP responses per second', ICMP_DEFAULTS.icmplim),
   t('net.inet.icmp.bmcastecho', 'icmp', 'bmcastecho', 'Reply to broadcast echo requests', ICMP_DEFAULTS.bmcastecho),
   t('net.inet.icmp.quotelen', 'icmp', 'quotelen', 'Number of bytes from original packet to quote in ICMP reply', ICMP_DEFAULTS.quotelen, 8, 1472),
   t('net.inet.udp.recvspace', 'udp', 'recvspace', 'Maximum space for incoming UDP datagrams', UDP_DEFAULTS.recvspace, 1),
   t('net.inet.udp.maxdgram', 'udp', 'maxdgram', 'Maximum outgoing UDP datagram size', UDP_DEFAULTS.maxdgram, 0, 65507),
   t('net.inet.udp.checksum', 'udp', 'checksum', 'compute udp checksum', UDP_DEFAULTS.checksum),
-  t('net.inet.ip.portrange.first', 'udp', 'portFirst', 'First ephemeral port', UDP_DEFAULTS.portFirst, 1, 65535),
-  t('net.inet.ip.portrange.last', 'udp', 'portLast', 'Last ephemeral port', UDP_DEFAULTS.portLast, 1, 65535),
+  t('net.inet.ip.portrange.first', 'udp', 'portFirst', 'First ephemeral port', UDP_DEFAULTS.portFirst, 1024, 65535),
+  t('net.inet.ip.portrange.last', 'udp', 'portLast', 'Last ephemeral port', UDP_DEFAULTS.portLast, 1024, 65535),
+  t('net.inet.ip.portrange.hifirst', 'udp', 'portHiFirst', 'First port of IP_PORTRANGE_HIGH', UDP_DEFAULTS.portHiFirst, 1024, 65535),
+  t('net.inet.ip.portrange.hilast', 'udp', 'portHiLast', 'Last port of IP_PORTRANGE_HIGH', UDP_DEFAULTS.portHiLast, 1024, 65535),
+  t('net.inet.ip.portrange.lowfirst', 'udp', 'portLowFirst', 'First port of IP_PORTRANGE_LOW', UDP_DEFAULTS.portLowFirst, 1, 1023),
+  t('net.inet.ip.portrange.lowlast', 'udp', 'portLowLast', 'Last port of IP_PORTRANGE_LOW', UDP_DEFAULTS.portLowLast, 1, 1023),
+  t('net.inet.ip.portrange.randomized', 'udp', 'portRandomized', 'Enable random port allocation', UDP_DEFAULTS.portRandomized),
 ];
 
 /** MTU of the machine's in-memory link interfaces (every host, every CPU). */

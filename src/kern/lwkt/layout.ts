@@ -83,6 +83,17 @@ export const P_FULL = 4;
 export const P_TAIL = 16;
 /** Consumer position: written by the owner only. */
 export const P_HEAD = 32;
+/**
+ * Load counters the owner publishes (in its own P_HEAD line) once per loop
+ * run, for readers in any thread (slabnet top, the control socket): three
+ * Float64 slots from word P_STAT (8-byte aligned since ports are 16-byte
+ * aligned): messages handled, microseconds spent in passes that did work,
+ * idle sleeps. Racy reads, for statistics.
+ */
+export const P_STAT = 34;
+export const P_STAT_HANDLED = 0;
+export const P_STAT_BUSY_US = 1;
+export const P_STAT_SLEEPS = 2;
 /** Futex word the owner sleeps on; bumped by a sender that saw P_SLEEPING. */
 export const P_WAKE = 48;
 /** 1 while the owner is (about to be) asleep. */

@@ -18,7 +18,7 @@ import { ArgumentError } from '../errors.js';
 import { CalloutWheel, HZ_DEFAULT } from './callout.js';
 import { realClock, type Clock } from '../clock.js';
 import type { NetThread } from './netthread.js';
-import { EFAULT, EINVAL, EJUSTRETURN } from '../errno.js';
+import { EFAULT, EINVAL, EJUSTRETURN, ESHUTDOWN } from '../errno.js';
 import {
   CMD_SETTLE,
   MC_DEBUG,
@@ -35,6 +35,10 @@ import {
   MSGF_SYNC,
   MSTATE_RUNNING,
   P_SLEEPING,
+  P_STAT,
+  P_STAT_BUSY_US,
+  P_STAT_HANDLED,
+  P_STAT_SLEEPS,
   P_WAKE,
 } from './layout.js';
 import type { MsgContext } from './msgport.js';
@@ -131,6 +135,9 @@ export class ProtocolThread implements NetThread {
   private logsSuppressed = 0;
   /** Debug mode (the arena's flag): a throwing handler stops the CPU (CpuFault) instead of being survived. */
   readonly debug: boolean;
+  /** Milliseconds spent in passes that did work (published as P_STAT_BUSY_US). */
+  busyMs = 0;
+  private loadView: Float64Array | null = null;
   private stopping = false;
   private scheduled = false;
   /** True while sleep()'s Atomics.waitAsync is armed (kick must notify it). */
@@ -363,6 +370,7 @@ export class ProtocolThread implements NetThread {
       this.runLoop();
     } finally {
       this.running = false;
+      this.publishLoad();
     }
     if (this.rerun) {
       this.rerun = false;
@@ -381,8 +389,11 @@ export class ProtocolThread implements NetThread {
         this.beginStop();
         return;
       }
+      const tp = performance.now();
       if (this.pass() > 0) {
-        if (performance.now() - t0 > 2) break;
+        const now = performance.now();
+        this.busyMs += now - tp;
+        if (now - t0 > 2) break;
         continue;
       }
       if (this.rerun) {
@@ -400,6 +411,14 @@ export class ProtocolThread implements NetThread {
     }
     if (this.rerun) return; // loop() schedules the next pass
     this.sleep();
+  }
+
+  /** Publish the load counters in the port's owner line (plain stores: one writer, racy readers). */
+  private publishLoad(): void {
+    const f = (this.loadView ??= new Float64Array(this.i32.buffer, this.port + P_STAT * 4, 3));
+    f[P_STAT_HANDLED] = this.handled;
+    f[P_STAT_BUSY_US] = Math.round(this.busyMs * 1000);
+    f[P_STAT_SLEEPS] = this.sleeps;
   }
 
   /** Spin for spinUs waiting for work; true if some arrived. */

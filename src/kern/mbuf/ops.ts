@@ -195,7 +195,9 @@ export function m_adj(mb: Mbufs, mp: number, req: number): void {
 
 /**
  * What m_move_pkthdr and m_dup_pkthdr share: free `to`'s own tags (if it
- * has a header), give it `from`'s copyable flags (keeping its own M_EXT),
+ * has a header), give it `from`'s copyable flags (keeping its own M_EXT and
+ * M_RDONLY: both describe to's storage, not the packet, so a fresh copy of
+ * read-only storage is writable),
  * point a non-external `to`'s data after its header, and copy every header
  * field from PH_RCVIF on (the tag list head included: the callers decide
  * what `to`'s and `from`'s tag lists become). No lock, no sleep.
@@ -203,7 +205,7 @@ export function m_adj(mb: Mbufs, mp: number, req: number): void {
 function copyPkthdrFields(mb: Mbufs, i32: Int32Array, to: number, from: number): void {
   const tf = i32[(to + M_FLAGS) >> 2];
   if ((tf & M_PKTHDR) !== 0 && i32[(to + L.PH_TAGS) >> 2] !== 0) m_tag_delete_chain(mb, to, 0);
-  i32[(to + M_FLAGS) >> 2] = (i32[(from + M_FLAGS) >> 2] & L.M_COPYFLAGS) | (tf & M_EXT);
+  i32[(to + M_FLAGS) >> 2] = (i32[(from + M_FLAGS) >> 2] & L.M_COPYFLAGS & ~M_RDONLY) | (tf & (M_EXT | M_RDONLY));
   if ((tf & M_EXT) === 0) i32[(to + M_DATA) >> 2] = to + MPKTHSIZE;
   for (let off = L.PH_RCVIF; off < L.MPKTHSIZE; off += 4) i32[(to + off) >> 2] = i32[(from + off) >> 2];
 }

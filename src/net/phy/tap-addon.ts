@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { SlabnetError } from '../../kern/errors.js';
+import { EAGAIN as BSD_EAGAIN, EIO as BSD_EIO, linuxErrno } from '../../kern/errno.js';
 
 /** An opaque poll registration returned by pollStart. */
 export type TapPollHandle = { readonly __tapPoll: unique symbol };
@@ -17,7 +18,7 @@ export type TapPollHandle = { readonly __tapPoll: unique symbol };
 export interface TapAddon {
   /** Create or attach to a multi-queue TAP: one non-blocking fd per queue. Throws ERR_SLABNET_TAP_*. */
   open(name: string, queues: number): { name: string; fds: number[] };
-  /** One frame into u8[off, off+len): bytes read, or -errno (-11 = EAGAIN: nothing queued). */
+  /** One frame into u8[off, off+len): bytes read, or -errno (BSD numbers: -EAGAIN = nothing queued). */
   read(fd: number, u8: Uint8Array, off: number, len: number): number;
   /** One frame from u8[off, off+len): bytes written, or -errno. */
   write(fd: number, u8: Uint8Array, off: number, len: number): number;
@@ -31,8 +32,37 @@ export interface TapAddon {
   pollRef(h: TapPollHandle, on: boolean): void;
 }
 
-export const EAGAIN = 11;
-export const EIO = 5;
+/**
+ * The errnos the TAP path tests for, in the one (BSD) table: the loaded
+ * addon's results are translated from Linux numbers here, at the native
+ * edge, so nothing past this file ever sees a Linux errno (Linux EAGAIN is
+ * 11, BSD's 35).
+ */
+export const EAGAIN = BSD_EAGAIN;
+export const EIO = BSD_EIO;
+
+/** The native result: n >= 0 unchanged, -linux as -bsd. */
+function bsdResult(n: number): number {
+  return n >= 0 ? n : -linuxErrno(-n);
+}
+
+/**
+ * Wrap the raw addon (Linux -errno results) so every result is a BSD
+ * -errno. One extra call per frame; the common results (>= 0) pass through
+ * untouched. open/pollStart throw coded errors and need no translation.
+ */
+function translated(raw: TapAddon): TapAddon {
+  return {
+    open: (name, queues) => raw.open(name, queues),
+    read: (fd, u8, off, len) => bsdResult(raw.read(fd, u8, off, len)),
+    write: (fd, u8, off, len) => bsdResult(raw.write(fd, u8, off, len)),
+    writev: (fd, u8, iov, n) => bsdResult(raw.writev(fd, u8, iov, n)),
+    close: (fd) => bsdResult(raw.close(fd)),
+    pollStart: (fd, cb) => raw.pollStart(fd, cb),
+    pollStop: (h) => raw.pollStop(h),
+    pollRef: (h, on) => raw.pollRef(h, on),
+  };
+}
 
 /** Thrown when the addon was not built (no compiler at install, or not Linux). */
 export class TapAddonError extends SlabnetError {
@@ -58,6 +88,6 @@ export function loadTapAddon(): TapAddon {
     throw new TapAddonError(`the native TAP addon is not built (${path} is missing): run \`npm run build:native\` (needs python3, make and a C compiler)`);
   }
   const require = createRequire(import.meta.url);
-  addon = require(path) as TapAddon;
+  addon = translated(require(path) as TapAddon);
   return addon;
 }

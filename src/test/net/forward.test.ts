@@ -16,7 +16,7 @@ import { Stack } from '../../netinet/stack.js';
 import { ICMP_DESC, IP_DESC, statObject, UDP_DESC } from '../../netinet/stats.js';
 import { ipFromString } from '../../wire/ipv4.js';
 import { ICMP_TIMXCEED, ICMP_UNREACH } from '../../wire/icmp.js';
-import { EMSGSIZE } from '../../kern/errno_net.js';
+import { EMSGSIZE } from '../../kern/errno.js';
 import { ipForwardable } from '../../netinet/ip_forward.js';
 import { HostCache, pmtuPlateau } from '../../netinet/hostcache.js';
 import { mtod, pktLen } from '../../net/mchain.js';

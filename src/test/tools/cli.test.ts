@@ -1,5 +1,5 @@
 // The command line: `uma-demo` runs real workers and prints a vmstat table with no leak,
-// `vmstat -z` and `sysctl` work on a demo arena, and errors exit non-zero.
+// `vmstat -z --local` and `sysctl --local` work on a demo arena, and errors exit non-zero.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -43,7 +43,7 @@ test('bad options are rejected', () => {
 });
 
 test('vmstat -z prints the FreeBSD table after a short workload', () => {
-  const r = cli('vmstat', '-z', '--seconds', '0.2');
+  const r = cli('vmstat', '-z', '--local', '--seconds', '0.2');
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines[0], HEADER);
@@ -51,23 +51,23 @@ test('vmstat -z prints the FreeBSD table after a short workload', () => {
 });
 
 test('sysctl reads, writes, lists subtrees and reports unknown names', () => {
-  let r = cli('sysctl', 'vm.uma.demo_packet.size', 'vm.zone_warnings=0', 'hw.ncpu');
+  let r = cli('sysctl', '--local', 'vm.uma.demo_packet.size', 'vm.zone_warnings=0', 'hw.ncpu');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'vm.uma.demo_packet.size: 256\nvm.zone_warnings: 1 -> 0\nhw.ncpu: 8\n');
-  r = cli('sysctl', 'vm.uma.demo_packet.limit');
+  r = cli('sysctl', '--local', 'vm.uma.demo_packet.limit');
   assert.match(r.stdout, /^vm\.uma\.demo_packet\.limit\.hits: 0\n/);
   assert.match(r.stdout, /vm\.uma\.demo_packet\.limit\.max_items: 0\n/);
-  r = cli('sysctl', '-a');
+  r = cli('sysctl', '--local', '-a');
   assert.equal(r.status, 0);
   assert.ok(r.stdout.split('\n').length > 100);
   // Every layer's limits are on the tree, not only UMA's.
   for (const name of ['kern.ipc.nmbclusters', 'kern.ipc.nmbufs', 'kern.ipc.nmbjumbo16', 'kern.ipc.m_defragrandomfailures', 'kern.ipc.maxsockbuf', 'kern.mp.spin_us', 'net.inet.ip.maxfragpackets', 'net.inet.ip.mbuf_frag_size']) {
     assert.match(r.stdout, new RegExp(`^${name.replace(/\./g, '\\.')}: -?\\d+$`, 'm'), `${name} missing from sysctl -a`);
   }
-  r = cli('sysctl', 'kern.ipc.nmbclusters=1000');
+  r = cli('sysctl', '--local', 'kern.ipc.nmbclusters=1000');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^kern\.ipc\.nmbclusters: \d+ -> 1000\n$/);
-  r = cli('sysctl', 'vm.nosuch', 'vm.uma.demo_packet.size=1', 'vm.zone_warnings=x');
+  r = cli('sysctl', '--local', 'vm.nosuch', 'vm.uma.demo_packet.size=1', 'vm.zone_warnings=x');
   assert.equal(r.status, 1);
   assert.match(r.stderr, /unknown oid 'vm.nosuch'/);
   assert.match(r.stderr, /read only/);

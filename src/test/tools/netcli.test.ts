@@ -2,15 +2,22 @@
 // up two stacks on CPU workers, runs the DNS-like load for a second and
 // prints every report with no leak; `netstat -an` lists the bound server on
 // every CPU; `uma-demo` is still there.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const mainJs = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
+// The demo opens a control socket: keep it out of the user's directory.
+const ctlDir = mkdtempSync(join(tmpdir(), 'slnc-'));
+after(() => rmSync(ctlDir, { recursive: true, force: true }));
+
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SLABNET_CTL_DIR: ctlDir } });
 }
 
 test('demo --seconds 1 exits 0 and prints rate, percentiles, netstat -s/-i/-an/-m, vmstat -z and no leaks', () => {
@@ -34,7 +41,7 @@ test('demo --seconds 1 exits 0 and prints rate, percentiles, netstat -s/-i/-an/-
 });
 
 test('netstat -an lists the bound server socket on every CPU and the connected client on one', () => {
-  const r = cli('netstat', '-an', '--cpus', '2');
+  const r = cli('netstat', '-an', '--local', '--cpus', '2');
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const srv = r.stdout.split('\n').filter((l) => /^udp4 .*\*\.53 +\*\.\*/.test(l));
   assert.equal(srv.length, 2, r.stdout);
@@ -42,7 +49,7 @@ test('netstat -an lists the bound server socket on every CPU and the connected c
 });
 
 test('netstat -s and -m print FreeBSD-style reports; netstat with no flag is an error; uma-demo still runs', () => {
-  const s = cli('netstat', '-s', '-m');
+  const s = cli('netstat', '-s', '-m', '--local');
   assert.equal(s.status, 0, s.stderr);
   assert.match(s.stdout, /\t16 datagrams received/);
   assert.match(s.stdout, /mbufs in use/);

@@ -447,12 +447,7 @@ export class System {
     // Created here: CPUs that start together would race to create the socket layer's zones.
     sockbufZone(uma);
     udpSocketZone(uma);
-    const mopts = { uma, ncpus: cpus, handlers: [NET_HANDLERS], spinUs: o.spinUs ?? 0, ...(clock === 'manual' ? { clock: 'manual' } : {}) };
-    const machine = await Machine.start(mopts as Parameters<typeof Machine.start>[0]);
-    if (clock === 'manual' && typeof (machine as unknown as { advance?: unknown }).advance !== 'function') {
-      await machine.stop();
-      throw new ArgumentError('a manual clock on worker CPUs needs Machine.start({ clock: "manual" }) (not in this build): use System.local({ clock: "manual" })');
-    }
+    const machine = await Machine.start({ uma, ncpus: cpus, handlers: [NET_HANDLERS], spinUs: o.spinUs ?? 0, clock });
     return new System(uma, mb, clock, null, machine);
   }
 
@@ -603,12 +598,23 @@ export class System {
     return createUserSocket(this.layer, { ...opts, host: st.index }, listener);
   }
 
-  /** Manual clock: move time by ms, running what comes due (timers, delayed frames) in order. */
-  advance(ms: number): void {
+  /**
+   * Manual clock: move time by ms, running what comes due (timers, delayed
+   * frames) in order, and resolve when everything is idle at the new time.
+   * Single thread: the work is done before this returns (awaiting is
+   * optional); MP: every CPU settles at each due time (Machine.advance).
+   */
+  advance(ms: number): Promise<void> {
     if (!Number.isFinite(ms) || ms < 0) throw new ArgumentError(`advance: ms must be finite and >= 0, got ${ms}`);
     if (this.clock !== 'manual') throw new ArgumentError('advance() needs a system on the manual clock');
-    if (this.thread !== null) this.thread.advance(ms);
-    else (this.machine as unknown as { advance(ms: number): void }).advance(ms);
+    if (this.thread === null) return this.machine!.advance(ms);
+    this.thread.advance(ms);
+    return Promise.resolve();
+  }
+
+  /** The system's clock now, ms (the thread's, or the CPUs'). */
+  now(): number {
+    return this.thread !== null ? this.thread.clock.now() : this.machine!.clock.now();
   }
 
   /** Manual clock, single thread: run until nothing is left to do at the current time. */

@@ -98,3 +98,36 @@ test('MP system: a router between two stacks (three stacks, two links, default r
   }
   done();
 });
+
+test('MP system on the manual clock: a 50 ms link delay on the CPUs delivers at exactly 50 ms of machine time', async () => {
+  const uma = testUma({ size: 128 << 20 });
+  const done = leakCheck(uma);
+  const sys = await System.start({ cpus: 2, uma, clock: 'manual' });
+  const socks: UdpSocket[] = [];
+  try {
+    const a = sys.addStack('a');
+    const b = sys.addStack('b');
+    sys.link(a, b, { a: { addrs: '10.0.0.1/24', fault: { delayMs: 50 } }, b: '10.0.0.2/24' });
+    await sys.up();
+    await sys.advance(1); // the announcements (gratuitous ARP) arrive
+    const srv = sys.socket(b, 'udp4') as UdpSocket;
+    socks.push(srv);
+    srv.bind(9);
+    await once(srv, 'listening');
+    const cli = sys.socket(a, 'udp4') as UdpSocket;
+    socks.push(cli);
+    const delivered = (): number => statObject(UDP_DESC, b.stats().udp).delivered;
+    await new Promise<void>((res, rej) => cli.send('late', 9, '10.0.0.2', (e: Error | null) => (e ? rej(e) : res())));
+    const t0 = sys.now();
+    await sys.advance(0);
+    assert.equal(delivered(), 0);
+    await sys.advance(49);
+    assert.equal(delivered(), 0, `nothing before 50 ms (t = ${sys.now() - t0})`);
+    await sys.advance(1);
+    assert.equal(delivered(), 1, 'delivered at 50 ms');
+  } finally {
+    await closeAll(socks);
+    await sys.stop();
+  }
+  done();
+});

@@ -36,10 +36,10 @@ import { SocketLayer } from '../kern/socket/socket.js';
 import { errnoName } from '../kern/errno.js';
 import { sockbufZone } from '../kern/socket/sockbuf.js';
 import { udpSocketZone } from '../netinet/udp_socket.js';
-import { Ifnet, loopbackIf } from '../net/if.js';
+import { IFT_PROPVIRTUAL, Ifnet, loopbackIf } from '../net/if.js';
 import { MemLink } from '../net/phy/memlink.js';
 import { FaultInjector, checkFaultOptions, type FaultOptions, type FaultStats } from '../net/phy/fault.js';
-import { PcapWriter } from '../net/phy/pcap.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter } from '../net/phy/pcap.js';
 import { UserDevice } from '../net/phy/userdev.js';
 import { TapDriver } from '../net/phy/tap.js';
 import { Stack, type StackOptions } from '../netinet/stack.js';
@@ -256,7 +256,9 @@ export class Interface {
     if (typeof path !== 'string' || path === '') throw new ArgumentError('pcap path must be a non-empty string');
     if (this.ifp !== null) {
       if (this.pcapWriter !== null) throw new ArgumentError(`${this.stack.name}/${this.name} is already captured`);
-      this.pcapWriter = PcapWriter.open(path);
+      // Layer-3 devices are captured as raw IP; a manual-clock system stamps records with its own time.
+      const clock = this.stack.system.thread!.clock;
+      this.pcapWriter = PcapWriter.open(path, { linktype: this.ifp.type === IFT_PROPVIRTUAL ? LINKTYPE_RAW : LINKTYPE_ETHERNET, ...(clock.manual ? { now: () => clock.now() } : {}) });
       this.ifp.setCapture(this.pcapWriter);
     } else {
       const b = Buffer.from(path, 'utf8');

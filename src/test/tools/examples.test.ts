@@ -35,3 +35,12 @@ test('examples/userdev.mjs: two systems joined by user devices, ARP and UDP over
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'hello over a JS wire from 192.168.7.2:7 (6 frames crossed the wire)\n');
 });
+
+test('package entries: slabnet (the product), slabnet/uma and slabnet/mbuf (the allocator) resolve by the exports map', () => {
+  const code = `
+    const s = await import('slabnet'); const u = await import('slabnet/uma'); const m = await import('slabnet/mbuf');
+    console.log([typeof s.System, typeof s.UserDevice, typeof s.FaultInjector, typeof s.ArgumentError, typeof u.Uma, typeof u.Zone, typeof m.Mbufs, typeof m.m_copydata].join(' '));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), Array(8).fill('function').join(' '));
+});

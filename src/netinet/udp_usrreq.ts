@@ -26,7 +26,7 @@ import { UDP_HLEN, udpCksumValue, udpDport, udpLen, udpSport, udpSum } from '../
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import { write16 } from '../wire/bytes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PORT } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM } from '../net/if.js';
+import { IFCAP_RXCSUM, IFCAP_TXCSUM, ifInputHandoff } from '../net/if.js';
 import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -326,6 +326,7 @@ export class UdpTable {
     a[3] = src & 0xff;
     a[4] = sport >>> 8;
     a[5] = sport & 0xff;
+    ifInputHandoff(this.st.mb, m); // the socket (or the drop below) owns it now, not the input path
     if (pcb.rcv === 0 || !this.sbs.sbappendaddr(pcb.rcv, a, m)) {
       s[UDPS.fullsock]++;
       pcb.drops++;

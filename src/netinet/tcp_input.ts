@@ -860,13 +860,13 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
       if (tlen > 0) tcp.wakeup(tp);
     } else {
       const before = tp.rcv_nxt;
-      if (tlen > 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_GT(seq, tp.rcv_nxt)) tcpUpdateSackList(tp, seq, seqAdd(seq, tlen));
       const fin = (f & TH_FIN) !== 0;
-      if (!TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_SYN_RECEIVED) {
-        // Not synchronized: nothing to queue.
-      }
-      f = tcpReass(tp, seq, tlen, m, fin) | (queuedFin ? TH_FIN : 0);
+      const full = tp.rq_seq.length >= tcp.cfg.reass_maxqueuelen && seq !== tp.rcv_nxt;
+      // The segment's block leads the SACK list, unless it is dropped for the queue limit (never SACK what we drop).
+      if (!full && tlen > 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_GT(seq, before)) tcpUpdateSackList(tp, seq, seqAdd(seq, tlen));
+      const r = tcpReass(tp, seq, tlen, m, fin);
       m = 0;
+      f = (r & TH_FIN) | (queuedFin ? TH_FIN : 0);
       tp.t_flags |= TF_ACKNOW;
       if (tp.rcv_nxt !== before) {
         s[TCPS_STAT.rcvpack]++;

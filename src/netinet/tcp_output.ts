@@ -224,7 +224,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   const i32 = mb.i32;
   const cfg = tcp.cfg;
   const s = tcp.stats;
-  const to = tcp.opt;
+  const to = tcp.oopt;
   to.clear();
   // Options.
   if ((tp.t_flags & TF_NOOPT) === 0) {

@@ -53,7 +53,10 @@ export class TcpTable {
   /** Every PCB (for list(), close and netstat). */
   readonly all = new Set<Tcpcb>();
   readonly syncache: Syncache;
+  /** The options of the segment being input (tcp_input fills it; output must not touch it). */
   readonly opt = new TcpOpt();
+  /** The options of the segment being built (tcp_output, tcp_respond). */
+  readonly oopt = new TcpOpt();
   readonly ipo: IpOutOpts = { ttl: 64, tos: 0, df: true };
   private readonly rng: Prng;
   /** RFC 6528 secret (per boot) and the time origin of the ISN clock. */
@@ -303,7 +306,7 @@ export class TcpTable {
     const u8 = mb.u8;
     let olen = 0;
     if (tsval >= 0) {
-      const to = this.opt;
+      const to = this.oopt;
       to.clear();
       to.flags = TOF_TS;
       to.tsval = tsval >>> 0;

@@ -60,7 +60,7 @@ export class TcpTable {
   readonly ipo: IpOutOpts = { ttl: 64, tos: 0, df: true };
   private readonly rng: Prng;
   /** RFC 6528 secret (per boot) and the time origin of the ISN clock. */
-  private readonly secret: Uint32Array;
+  readonly secret: Uint32Array;
   /** The user API bound to this table (set by TcpSockets). */
   sockets: TcpSockets | null = null;
   closed = false;

@@ -98,7 +98,7 @@ export class Sockbuf {
       const n = Math.min(room, len);
       if (n > 0) {
         const d = i32[(t + M_DATA) >> 2] + i32[(t + M_LEN) >> 2];
-        mb.u8.set(buf.subarray(off, off + n), d);
+        mb.copier.copyIn(buf, off, n, d, room);
         i32[(t + M_LEN) >> 2] += n;
         done = n;
       }
@@ -106,8 +106,10 @@ export class Sockbuf {
     while (done < len) {
       const m = mb.m_getcl(M_NOWAIT, MT_DATA, 0);
       if (m === 0) break;
-      const n = Math.min(len - done, M_TRAILINGSPACE(mb, m));
-      mb.u8.set(buf.subarray(off + done, off + done + n), i32[(m + M_DATA) >> 2]);
+      const room = M_TRAILINGSPACE(mb, m);
+      const n = Math.min(len - done, room);
+      // ArenaCopier: word copies whatever the alignment, no view per call.
+      mb.copier.copyIn(buf, off + done, n, i32[(m + M_DATA) >> 2], room);
       i32[(m + M_LEN) >> 2] = n;
       if (this.mbtail === 0) this.mb0 = m;
       else i32[(this.mbtail + M_NEXT) >> 2] = m;

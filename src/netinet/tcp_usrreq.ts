@@ -42,7 +42,8 @@
  *                   SO_ACCEPTCONN (get), SO_TYPE (get: SOCK_STREAM = 1)
  *       IPPROTO_IP: IP_TTL, IP_TOS
  *       IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG, TCP_NOOPT, TCP_NOPUSH, TCP_KEEPINIT, TCP_KEEPIDLE,
- *                    TCP_KEEPINTVL (seconds), TCP_KEEPCNT
+ *                    TCP_KEEPINTVL (seconds), TCP_KEEPCNT, TCP_REMOTE_UDP_ENCAPS_PORT (TCP over UDP
+ *                    to that peer port, before connect, with net.inet.tcp.udp_tunneling_port set)
  *   so.info(id): TcpInfo | null              TCP_INFO (tcp_api.ts), null for a bad id
  *   so.fcntl(id, cmd: F_GETFL|F_SETFL, arg = 0): number
  *                                            F_GETFL: O_RDWR | (O_NONBLOCK if set); F_SETFL: 0
@@ -106,6 +107,7 @@ import {
   TCP_NODELAY,
   TCP_NOOPT,
   TCP_NOPUSH,
+  TCP_REMOTE_UDP_ENCAPS_PORT,
   type TcpConnInfo,
   type TcpInfo,
 } from './tcp_api.js';
@@ -455,6 +457,11 @@ export class TcpSockets {
           if (value <= 0) return -EINVAL;
           tp.t_keepcnt = value;
           return 0;
+        case TCP_REMOTE_UDP_ENCAPS_PORT:
+          // Only before the connection exists, and only with a tunneling port configured.
+          if (tp.state !== TCPS_CLOSED || cfg.udp_tunneling_port === 0 || value < 0 || value > 65535) return -EINVAL;
+          tp.t_port = value;
+          return 0;
         default:
           return -ENOPROTOOPT;
       }
@@ -534,6 +541,9 @@ export class TcpSockets {
           return 0;
         case TCP_KEEPCNT:
           out[0] = tp.keepcnt();
+          return 0;
+        case TCP_REMOTE_UDP_ENCAPS_PORT:
+          out[0] = tp.t_port;
           return 0;
         default:
           return -ENOPROTOOPT;

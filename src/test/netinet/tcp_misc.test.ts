@@ -9,7 +9,7 @@ import { mbufLeakCheck } from '../helpers.js';
 import { A, B, arena, tcpPair, type TcpPair } from './tcplink.js';
 import { TCPS_CLOSED, TCPS_CLOSING, TCPS_TIME_WAIT, TCPS_LISTEN, TCPS_SYN_RECEIVED } from '../../netinet/tcp_fsm.js';
 import { EAGAIN, EINPROGRESS, ENOBUFS } from '../../kern/errno.js';
-import { SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, SHUT_WR } from '../../netinet/tcp_api.js';
+import { IPPROTO_TCP as IPPROTO_TCP_OPT, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, SHUT_WR, TCP_REMOTE_UDP_ENCAPS_PORT } from '../../netinet/tcp_api.js';
 import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 import { M_DATA, M_LEN, M_PKTHDR, MT_DATA, PH_LEN, PH_RCVIF } from '../../kern/mbuf/layout.js';
@@ -193,6 +193,57 @@ test('tcp: netstat -s has a tcp section in tcpstat wording', () => {
   assert.equal(p.a.tcp.all.size + p.b.tcp.all.size, 0);
   assert.equal(p.a.tcp.sockets!.info(c), null);
   void TCPS_CLOSED;
+  p.close();
+  done();
+});
+
+test('tcp: TCP over UDP (udp_tunneling_port): handshake and data inside UDP, MSS less the overhead (mismatches: the suite socket-api scripts)', () => {
+  const done = leak();
+  const p = tcpPair();
+  for (const st of [p.a, p.b]) st.tcp.cfg.udp_tunneling_port = 9811;
+  const sa = p.a.tcp.sockets!;
+  const sb = p.b.tcp.sockets!;
+  const l = sb.socket();
+  sb.bind(l, 0, 80);
+  sb.listen(l, 4);
+  const c = sa.socket();
+  assert.equal(sa.setsockopt(c, IPPROTO_TCP_OPT, TCP_REMOTE_UDP_ENCAPS_PORT, 9811), 0);
+  const mb = p.mb;
+  let udp = 0;
+  let plain = 0;
+  p.ab.imp.filter = (x) => {
+    const proto = mb.u8[mb.i32[(x + M_DATA) >> 2] + 23];
+    if (proto === 17) udp++;
+    if (proto === 6) plain++;
+    return false;
+  };
+  sa.connect(c, B, 80);
+  p.td.advance(50);
+  const s = sb.accept(l);
+  assert.ok(s > 0, 'tunneled handshake completed');
+  assert.equal(sa.info(c)!.tcpi_snd_mss, 1452, '1460 less udp_tunneling_overhead');
+  const data = new Uint8Array(50_000).map((_, i) => i & 0xff);
+  let sent = 0;
+  let got = 0;
+  const buf = new Uint8Array(65536);
+  for (let i = 0; i < 100 && got < 50_000; i++) {
+    const n = sa.write(c, data.subarray(sent));
+    if (n > 0) sent += n;
+    p.td.advance(10);
+    for (;;) {
+      const n = sb.read(s, buf);
+      if (n <= 0) break;
+      got += n;
+    }
+  }
+  assert.equal(got, 50_000);
+  assert.ok(udp > 10 && plain === 0, `all in UDP (${udp} UDP, ${plain} plain)`);
+  assert.equal(sb.getsockopt(s, IPPROTO_TCP_OPT, TCP_REMOTE_UDP_ENCAPS_PORT, out), 0);
+  assert.equal(out[0], 9811, 'the accepted side learned the peer port');
+  sa.close(c);
+  sb.close(s);
+  sb.close(l);
+  p.td.advance(100_000);
   p.close();
   done();
 });

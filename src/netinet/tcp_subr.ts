@@ -27,6 +27,7 @@ import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINV
 import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
 import { IFF_LOOPBACK } from '../net/if.js';
 import { Prng } from '../kern/prng.js';
+import { halfSipHash } from './tcp_hash.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
 import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysctlNode } from './tcp_tunables.js';
@@ -269,16 +270,21 @@ export class TcpTable {
 
   // ----------------------------------------------------------------- ISN
 
-  /** A keyed hash of the 4-tuple (RFC 6528's F()), 32 bits. */
-  hash4(laddr: number, lport: number, faddr: number, fport: number, salt: number): number {
+  /**
+   * RFC 6528's F(): HalfSipHash-2-4 of the 4-tuple and a salt under the
+   * per-boot secret (words 0-1; `cookieKey` uses words 2-3, so SYN cookie
+   * MACs and ISNs are keyed apart). 32 bits; allocation-free.
+   */
+  hash4(laddr: number, lport: number, faddr: number, fport: number, salt: number, cookieKey = false): number {
+    const w = this.hw;
+    w[0] = laddr;
+    w[1] = faddr;
+    w[2] = ((lport << 16) | fport) >>> 0;
+    w[3] = salt >>> 0;
     const k = this.secret;
-    let h = Math.imul(k[0] ^ laddr, 0x9e3779b1) ^ k[1];
-    h = Math.imul(h ^ (h >>> 15) ^ faddr, 0x85ebca77);
-    h = Math.imul(h ^ (h >>> 13) ^ ((lport << 16) | fport), 0xc2b2ae3d) ^ k[2];
-    h = Math.imul(h ^ (h >>> 16) ^ salt, 0x27d4eb2f) ^ k[3];
-    h ^= h >>> 15;
-    return h >>> 0;
+    return cookieKey ? halfSipHash(k[2], k[3], w, 4) : halfSipHash(k[0], k[1], w, 4);
   }
+  private readonly hw = new Uint32Array(4);
 
   /** tcp_new_isn (RFC 6528): F(4-tuple, secret) + a clock of 250 000 per second (4 µs ticks). */
   newIsn(tp: Tcpcb): number {

@@ -196,7 +196,7 @@ export class Syncache {
     const mss = e.peerMss === 0 ? this.tcp.cfg.mssdflt : e.peerMss;
     for (let i = 0; i < MSSTAB.length; i++) if (MSSTAB[i] <= mss) idx = i;
     const low = (idx << 5) | ((e.sack ? 1 : 0) << 4) | (e.sWscale < 0 ? 15 : e.sWscale);
-    const mac = this.tcp.hash4(e.laddr, e.lport, e.faddr, e.fport, (e.irs ^ Math.imul(slot, 0x9e3779b1) ^ low) >>> 0) >>> 8;
+    const mac = this.tcp.hash4(e.laddr, e.lport, e.faddr, e.fport, (e.irs ^ Math.imul(slot, 0x9e3779b1) ^ low) >>> 0, true) >>> 8;
     return ((mac << 8) | low) >>> 0;
   }
 

@@ -15,21 +15,26 @@
 import { randomBytes } from 'node:crypto';
 import { M_NOWAIT } from '../uma/flags.js';
 import { M_DATA, M_LEN, MT_DATA, PH_LEN } from '../kern/mbuf/layout.js';
-import { INADDR_ANY, INADDR_BROADCAST, IPPROTO_TCP, IP_HLEN_MIN, ipDst, ipHlen, ipProto, ipSrc } from '../wire/ipv4.js';
+import { INADDR_ANY, INADDR_BROADCAST, IPPROTO_TCP, IPPROTO_UDP, IP_HLEN_MIN, ipDst, ipHlen, ipProto, ipSrc } from '../wire/ipv4.js';
 import { pseudoHeaderSum } from '../wire/checksum.js';
 import { read16, read32 } from '../wire/bytes.js';
 import { TCP_HLEN, TH_ACK, TH_RST, tcpEmit, tcpSetCksum, TcpOpt, TOF_TS, tcpEmitOptions } from '../wire/tcp.js';
 import { ICMP_HLEN, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
-import { chainSum, mtod, pullup } from '../net/mchain.js';
+import { chainSum, mtod, prepend, pullup } from '../net/mchain.js';
+import { udpCksumValue, udpEmit } from '../wire/udp.js';
+import { write16 } from '../wire/bytes.js';
 import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS } from './tcp_errno.js';
+import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
+import { IFF_LOOPBACK } from '../net/if.js';
 import { Prng } from '../kern/prng.js';
+import { halfSipHash } from './tcp_hash.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
 import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysctlNode } from './tcp_tunables.js';
 import { newTcpStats, TCPS_STAT, formatTcpStats } from './tcp_stats.js';
-import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
+import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
 import { SEQ_GEQ, SEQ_LT } from './tcp_seq.js';
-import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, SO_REUSEADDR_OPT, SO_REUSEPORT_OPT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
+import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SO_REUSEADDR_OPT, SO_REUSEPORT_OPT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
 import { tcpInput } from './tcp_input.js';
 import { tcpOutput } from './tcp_output.js';
 import { tcpCancelTimers } from './tcp_timer.js';
@@ -39,7 +44,7 @@ import { Syncache } from './tcp_syncache.js';
 import type { TcpSockets } from './tcp_usrreq.js';
 
 /** MAX_HDR-like room left in front of a TCP header: IP (20, no options) + Ethernet (14), rounded. */
-export const TCP_LINKHDR = 40;
+export const TCP_LINKHDR = 48;
 
 export class TcpTable {
   readonly cfg: TcpConfig;
@@ -51,11 +56,14 @@ export class TcpTable {
   /** Every PCB (for list(), close and netstat). */
   readonly all = new Set<Tcpcb>();
   readonly syncache: Syncache;
+  /** The options of the segment being input (tcp_input fills it; output must not touch it). */
   readonly opt = new TcpOpt();
+  /** The options of the segment being built (tcp_output, tcp_respond). */
+  readonly oopt = new TcpOpt();
   readonly ipo: IpOutOpts = { ttl: 64, tos: 0, df: true };
   private readonly rng: Prng;
   /** RFC 6528 secret (per boot) and the time origin of the ISN clock. */
-  private readonly secret: Uint32Array;
+  readonly secret: Uint32Array;
   /** The user API bound to this table (set by TcpSockets). */
   sockets: TcpSockets | null = null;
   closed = false;
@@ -129,6 +137,14 @@ export class TcpTable {
       if (tp.laddr === INADDR_ANY) wild = tp;
     }
     return wild;
+  }
+
+  /** A socket bound to (laddr, lport) that neither listens nor is connected (it answers with its options). */
+  lookupBound(laddr: number, lport: number): Tcpcb | null {
+    const l = this.ports.get(lport);
+    if (l === undefined) return null;
+    for (const tp of l) if (tp.state === TCPS_CLOSED && tp.faddr === 0 && (tp.laddr === laddr || tp.laddr === INADDR_ANY)) return tp;
+    return null;
   }
 
   insertConn(tp: Tcpcb): void {
@@ -224,7 +240,7 @@ export class TcpTable {
       if (this.st.isLocal(faddr)) laddr = faddr;
       else {
         const r = this.st.routes.lookup(faddr);
-        if (r === null) return 51; // ENETUNREACH
+        if (r === null) return ENETUNREACH;
         laddr = r.ifp.addr;
       }
     }
@@ -254,16 +270,21 @@ export class TcpTable {
 
   // ----------------------------------------------------------------- ISN
 
-  /** A keyed hash of the 4-tuple (RFC 6528's F()), 32 bits. */
-  hash4(laddr: number, lport: number, faddr: number, fport: number, salt: number): number {
+  /**
+   * RFC 6528's F(): HalfSipHash-2-4 of the 4-tuple and a salt under the
+   * per-boot secret (words 0-1; `cookieKey` uses words 2-3, so SYN cookie
+   * MACs and ISNs are keyed apart). 32 bits; allocation-free.
+   */
+  hash4(laddr: number, lport: number, faddr: number, fport: number, salt: number, cookieKey = false): number {
+    const w = this.hw;
+    w[0] = laddr;
+    w[1] = faddr;
+    w[2] = ((lport << 16) | fport) >>> 0;
+    w[3] = salt >>> 0;
     const k = this.secret;
-    let h = Math.imul(k[0] ^ laddr, 0x9e3779b1) ^ k[1];
-    h = Math.imul(h ^ (h >>> 15) ^ faddr, 0x85ebca77);
-    h = Math.imul(h ^ (h >>> 13) ^ ((lport << 16) | fport), 0xc2b2ae3d) ^ k[2];
-    h = Math.imul(h ^ (h >>> 16) ^ salt, 0x27d4eb2f) ^ k[3];
-    h ^= h >>> 15;
-    return h >>> 0;
+    return cookieKey ? halfSipHash(k[2], k[3], w, 4) : halfSipHash(k[0], k[1], w, 4);
   }
+  private readonly hw = new Uint32Array(4);
 
   /** tcp_new_isn (RFC 6528): F(4-tuple, secret) + a clock of 250 000 per second (4 µs ticks). */
   newIsn(tp: Tcpcb): number {
@@ -283,7 +304,7 @@ export class TcpTable {
    * faddr:fport without a connection, with timestamps when tsval >= 0.
    * tp (if any) gives TTL, TOS and the window.
    */
-  respond(tp: Tcpcb | null, laddr: number, lport: number, faddr: number, fport: number, seq: number, ack: number, flags: number, win = 0, tsval = -1, tsecr = 0): void {
+  respond(tp: Tcpcb | null, laddr: number, lport: number, faddr: number, fport: number, seq: number, ack: number, flags: number, win = 0, tsval = -1, tsecr = 0, port = tp === null ? 0 : tp.t_port): void {
     const mb = this.st.mb;
     const m = mb.m_gethdr(M_NOWAIT, MT_DATA);
     if (m === 0) return;
@@ -293,7 +314,7 @@ export class TcpTable {
     const u8 = mb.u8;
     let olen = 0;
     if (tsval >= 0) {
-      const to = this.opt;
+      const to = this.oopt;
       to.clear();
       to.flags = TOF_TS;
       to.tsval = tsval >>> 0;
@@ -313,19 +334,68 @@ export class TcpTable {
     o.ttl = tp !== null ? tp.ttl : this.st.cfg.ttl;
     o.tos = tp !== null ? tp.tos : 0;
     o.df = this.cfg.path_mtu_discovery !== 0;
-    this.st.ipOutput(m, laddr, faddr, IPPROTO_TCP, o);
+    this.ipOutput(m, laddr, faddr, port);
+  }
+
+  /**
+   * Hand a checksummed segment to IP, inside a UDP header from
+   * net.inet.tcp.udp_tunneling_port to `port` when the connection is
+   * tunneled (TCP over UDP). Uses this.ipo for TTL/TOS/DF. Returns 0 or an errno.
+   */
+  ipOutput(m: number, laddr: number, faddr: number, port: number): number {
+    if (port === 0) return this.st.ipOutput(m, laddr, faddr, IPPROTO_TCP, this.ipo);
+    const mb = this.st.mb;
+    const tlen = mb.i32[(m + PH_LEN) >> 2];
+    m = prepend(mb, m, 8);
+    if (m === 0) return ENOBUFS;
+    const u = mtod(mb, m);
+    const ulen = tlen + 8;
+    udpEmit(mb.u8, u, this.cfg.udp_tunneling_port, port, ulen, laddr, faddr, false);
+    mb.u8[u + 6] = 0;
+    mb.u8[u + 7] = 0;
+    const sum = chainSum(mb, m, 0, ulen, pseudoHeaderSum(laddr, faddr, IPPROTO_UDP, ulen));
+    write16(mb.u8, u + 6, udpCksumValue(sum));
+    return this.st.ipOutput(m, laddr, faddr, IPPROTO_UDP, this.ipo);
+  }
+
+  /**
+   * A UDP datagram for net.inet.tcp.udp_tunneling_port (FreeBSD's kernel
+   * UDP tunneling socket): the TCP segment after its UDP header is input
+   * with the sender's UDP port. m has the IP header (hlen) in front; ulen
+   * is the UDP length. Consumes m.
+   */
+  udpTunnelInput(m: number, hlen: number, ulen: number, sport: number): void {
+    if (sport === 0 || ulen < 8 + TCP_HLEN) {
+      this.stats[TCPS_STAT.rcvshort]++;
+      this.st.mb.m_freem(m);
+      return;
+    }
+    tcpInput(this, m, hlen, sport, ulen);
+  }
+
+  /**
+   * tcp_respond with an ACK (seq, ack) from connection tp: its current
+   * window (scaled) and, when negotiated, timestamps. Challenge ACKs,
+   * TIME_WAIT answers and keepalive probes go this way.
+   */
+  respondAck(tp: Tcpcb, ack: number, seq: number): void {
+    let win = tp.so_rcv.space();
+    if (win < 0) win = 0;
+    if (win > TCP_MAXWIN << tp.rcv_scale) win = TCP_MAXWIN << tp.rcv_scale;
+    const ts = (tp.t_flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) ? (this.ticks() + tp.ts_offset) >>> 0 : -1;
+    this.respond(tp, tp.laddr, tp.lport, tp.faddr, tp.fport, seq, ack, TH_ACK, win >>> tp.rcv_scale, ts, tp.ts_recent);
   }
 
   // ------------------------------------------------------- drop / close
 
   /** tcp_drop: abort with errno, sending a RST if the peer knows us. */
   drop(tp: Tcpcb, errno: number): void {
-    if (TCPS_HAVEESTABLISHED(tp.state) || tp.state === 3 /* SYN_RECEIVED */) {
+    if (TCPS_HAVEESTABLISHED(tp.state) || tp.state === TCPS_SYN_RECEIVED) {
       tp.state = TCPS_CLOSED;
       this.sendRst(tp);
       this.stats[TCPS_STAT.drops]++;
     } else if (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN) this.stats[TCPS_STAT.conndrops]++;
-    if (errno === 60 /* ETIMEDOUT */ && tp.t_softerror !== 0) errno = tp.t_softerror;
+    if (errno === ETIMEDOUT && tp.t_softerror !== 0) errno = tp.t_softerror;
     tp.so_error = errno;
     this.close(tp);
   }
@@ -391,18 +461,18 @@ export class TcpTable {
   /** The interface MTU toward faddr (0: no route). */
   ifMtu(faddr: number): number {
     if (this.st.isLocal(faddr)) {
-      const lo = this.st.ifs.find((i) => (i.flags & 0x8) !== 0);
+      const lo = this.st.ifs.find((i) => (i.flags & IFF_LOOPBACK) !== 0);
       if (lo !== undefined) return lo.mtu;
     }
     const r = this.st.routes.lookup(faddr);
     return r === null ? 0 : r.ifp.mtu;
   }
 
-  /** tcp_mssopt: the MSS we advertise on a SYN (interface MTU - 40). */
-  mssopt(faddr: number): number {
+  /** tcp_mssopt: the MSS we advertise on a SYN (interface MTU - 40, less the UDP tunnel's overhead). */
+  mssopt(faddr: number, port = 0): number {
     const mtu = this.ifMtu(faddr);
     if (mtu === 0) return this.cfg.mssdflt;
-    return Math.min(mtu - 40, 65535);
+    return Math.min(mtu - 40 - (port !== 0 ? this.cfg.udp_tunneling_overhead : 0), 65535);
   }
 
   /**
@@ -418,6 +488,7 @@ export class TcpTable {
     const p = this.st.pmtu.size !== 0 ? this.st.pmtu.lookup(tp.faddr, this.st.now()) : 0;
     if (p !== 0 && (maxmtu === 0 || p < maxmtu)) maxmtu = p;
     let mss = maxmtu === 0 ? cfg.mssdflt : maxmtu - 40;
+    if (tp.t_port !== 0) mss -= cfg.udp_tunneling_overhead;
     if (offer === 0) offer = cfg.mssdflt;
     else offer = Math.max(offer, cfg.minmss);
     mss = Math.min(mss, offer);
@@ -430,7 +501,6 @@ export class TcpTable {
 
   private roundBuf(tp: Tcpcb, sb: { hiwat: number; userSet: boolean }, mss: number): void {
     if (sb.hiwat < mss) {
-      void tp;
       return;
     }
     let size = Math.ceil(sb.hiwat / mss) * mss;

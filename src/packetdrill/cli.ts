@@ -5,13 +5,14 @@
  * when exactly the listed scripts failed), 1 otherwise, 2 for bad usage.
  */
 import type { Command } from 'commander';
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { collectScripts, createEnv, runFile, type RunResult } from './run.js';
-import { checkExpectations, formatJson, formatText, groupCounts, loadExpectedFailures } from './report.js';
+import { checkExpectations, formatExpectedFailures, formatJson, formatText, groupCounts, loadExpectedFailures } from './report.js';
 
 interface Opts {
   json?: boolean;
   expectedFailures?: string;
+  writeExpectedFailures?: string;
   root?: string;
   verbose?: boolean;
   define: string[];
@@ -41,6 +42,7 @@ export function runPacketdrillCli(paths: string[], o: Opts): number {
     for (const k of c.unexpectedPasses) tail += `unexpected pass (remove it from the list): ${k}\n`;
     for (const k of c.missing) tail += `listed but not run: ${k}\n`;
   }
+  if (o.writeExpectedFailures !== undefined) writeFileSync(o.writeExpectedFailures, formatExpectedFailures(root, results));
   if (o.json) process.stdout.write(formatJson(results, extra) + '\n');
   else {
     let s = formatText(results, { verbose: o.verbose });
@@ -58,6 +60,7 @@ export function registerPacketdrill(program: Command): void {
     .argument('<paths...>', 'script files or directories')
     .option('--json', 'JSON report')
     .option('--expected-failures <file>', 'scripts expected to fail (one per line, relative to the root, then a reason)')
+    .option('--write-expected-failures <file>', 'write the failing scripts, each with its first error as the reason, to file')
     .option('--root <dir>', 'directory the expected-failures paths are relative to (default: the one directory given, else .)')
     .option('-v, --verbose', 'list passing scripts and notes too')
     .option('-D, --define <name>', 'define NAME for #ifdef (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])

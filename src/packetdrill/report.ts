@@ -6,7 +6,7 @@
  * listed script passes, so the list only shrinks and stays true.
  */
 import { readFileSync } from 'node:fs';
-import { relative, sep } from 'node:path';
+import { basename, dirname, relative, sep } from 'node:path';
 import type { RunResult } from './run.js';
 
 export interface ExpectedFailure {
@@ -64,7 +64,7 @@ export function groupCounts(root: string, results: readonly RunResult[]): Map<st
   const m = new Map<string, { pass: number; total: number }>();
   for (const r of results) {
     const k = scriptKey(root, r.path);
-    const g = k.includes('/') ? k.slice(0, k.indexOf('/')) : '.';
+    const g = k.startsWith('..') ? basename(dirname(r.path)) : k.includes('/') ? k.slice(0, k.indexOf('/')) : '.';
     const c = m.get(g) ?? { pass: 0, total: 0 };
     c.total++;
     if (r.pass) c.pass++;
@@ -99,4 +99,19 @@ function indent(t: string): string {
 export function formatJson(results: readonly RunResult[], extra: Record<string, unknown> = {}): string {
   const pass = results.filter((r) => r.pass).length;
   return JSON.stringify({ total: results.length, pass, fail: results.length - pass, ...extra, results }, null, 2);
+}
+
+/**
+ * An expected-failures list for the failing results: each script with its
+ * first error, shortened to one line, as the reason (paths relative to root).
+ */
+export function formatExpectedFailures(root: string, results: readonly RunResult[]): string {
+  let s = '# Scripts of the FreeBSD TCP suite that fail today, each with the first error (slabnet packetdrill --write-expected-failures).\n';
+  s += '# The conformance test fails when a script not listed here fails, and when a listed one passes.\n';
+  for (const r of results) {
+    if (r.pass) continue;
+    const first = (r.error ?? '').split('\n')[0].replace(/^[^:]*:(\d+:)? ?/, (_m, l: string | undefined) => (l ? `line ${l} ` : ''));
+    s += `${scriptKey(root, r.path)} ${first.length > 200 ? first.slice(0, 197) + '...' : first}\n`;
+  }
+  return s;
 }

@@ -9,10 +9,12 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
 import { leakCheck, testUma } from '../helpers.js';
 import { System } from '../../lib/topology.js';
 import { connect, createServer, type MpSocket } from '../../lib/netmp.js';
+import { Agent, serveHttp } from '../../lib/http.js';
 
 async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
   const t0 = Date.now();
@@ -143,5 +145,40 @@ test('net on 2 CPUs: ECONNREFUSED, and a paused reader blocks the writer until i
   await c.settled();
   await server!.settled();
   await r.settled();
+  await m.stop();
+});
+
+test('net on 2 CPUs: Node\'s http.Server and an http.Agent over TCP on the CPUs (keep-alive, 1 MB POST)', { timeout: 60_000 }, async () => {
+  const m = await mpSys();
+  const hs = http.createServer((req, res) => {
+    const h = createHash('sha256');
+    req.on('data', (d: Buffer) => h.update(d));
+    req.on('end', () => res.end(`${req.url} ${h.digest('hex')}`));
+  });
+  const conns: MpSocket[] = [];
+  const srv = createServer({ stack: m.b }, (s) => conns.push(s));
+  serveHttp(hs, srv);
+  srv.listen(80);
+  await once(srv, 'listening');
+  const agent = new Agent(m.c, { keepAlive: true, maxSockets: 1 });
+  const body = randomBytes(1 << 20);
+  for (let i = 0; i < 3; i++) {
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: '10.0.0.2', port: 80, method: 'POST', path: `/p${i}`, agent }, (res) => {
+        let t = '';
+        res.on('data', (d: Buffer) => (t += d.toString()));
+        res.on('end', () => resolve(t));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(text, `/p${i} ${createHash('sha256').update(body).digest('hex')}`);
+  }
+  assert.equal(conns.length, 1, 'keep-alive: one connection');
+  agent.destroy();
+  const closed = new Promise<void>((r) => srv.close(() => r()));
+  await closed;
+  await srv.settled();
+  for (const s of conns) await s.settled();
   await m.stop();
 });

@@ -16,6 +16,7 @@
  *                                             return the packets written
  *   NET_CTL_TCPLIST(host, start) -> total, n  this CPU's TCP PCBs, rows of CTL_TCP_WORDS ints: laddr, lport,
  *                                             faddr, fport, state, recv-q, send-q
+ *   NET_CTL_TCPSTATS(host, start) -> total, n  this CPU's tcpstat counters from index `start`: n Float64 in the payload
  *   NET_CTL_TCPDROP(host, laddr, lport, faddr, fport)  tcpdrop on this CPU: 0, or ESRCH when it has no such
  *                                             connection
  * Handlers take no lock, allocate only the reply rows and never sleep
@@ -32,6 +33,9 @@ export const NET_CTL_ARP = 0x5181;
 export const NET_CTL_PCAP = 0x5182;
 export const NET_CTL_TCPLIST = 0x5183;
 export const NET_CTL_TCPDROP = 0x5184;
+export const NET_CTL_TCPSTATS = 0x5185;
+/** tcpstat counters per NET_CTL_TCPSTATS reply. */
+export const CTL_TCPSTAT_SLOTS = Math.floor(MSG_PAYLOAD_MAX / 8);
 
 export const CTL_ROUTE_WORDS = 4;
 export const CTL_ARP_WORDS = 6;
@@ -126,6 +130,18 @@ export function registerCtlHandlers(td: ProtocolThread, hosts: readonly CtlHost[
     if (h === null) return ENOENT;
     const rows = (h.stack.tcp.sockets?.list() ?? []).map((c) => [c.laddr | 0, c.lport, c.faddr | 0, c.fport, c.state, c.recvQ, c.sendQ]);
     replyRows(td, msg, rows, ctx.arg(msg, 1), CTL_TCP_WORDS, CTL_TCP_ROWS);
+    return 0;
+  });
+
+  td.register(NET_CTL_TCPSTATS, 'ctl tcpstats', (_td, msg) => {
+    const h = live(msg);
+    if (h === null) return ENOENT;
+    const v = h.stack.tcp.stats;
+    const start = Math.max(0, ctx.arg(msg, 1));
+    const n = Math.max(0, Math.min(CTL_TCPSTAT_SLOTS, v.length - start));
+    ctx.setArg(msg, 0, v.length);
+    ctx.setArg(msg, 1, n);
+    ctx.setPayload(msg, new Uint8Array(Float64Array.from(v.subarray(start, start + n)).buffer));
     return 0;
   });
 

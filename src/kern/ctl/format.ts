@@ -19,10 +19,10 @@ export const NETSTAT_PROTOS = {
   icmp: { desc: ICMP_DESC, key: 'icmp' },
   udp: { desc: UDP_DESC, key: 'udp' },
 } as const;
-export type NetstatProto = keyof typeof NETSTAT_PROTOS;
+export type NetstatProto = keyof typeof NETSTAT_PROTOS | 'tcp';
 
 /** One protocol's `netstat -s -p proto` section (zero lines left out, as netstat does). */
-export function formatProtoSection(proto: NetstatProto, s: NetStats): string {
+export function formatProtoSection(proto: keyof typeof NETSTAT_PROTOS, s: NetStats): string {
   const { desc, key } = NETSTAT_PROTOS[proto];
   const v = s[key];
   const out = [`${proto}:`];

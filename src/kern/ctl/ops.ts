@@ -18,6 +18,7 @@ import { formatNetstatAn } from '../../lib/netuser.js';
 import { argBool, argInt, argsOnly, argString, CTL_CODES, CTL_VERSION, CtlError } from './protocol.js';
 import { formatArp, formatProtoSection, formatRoutes, formatSockstat, NETSTAT_PROTOS, parseEndpoint, tcpState, withTcpRows, withTcpSockstat, type NetstatProto } from './format.js';
 import { TCPS_CLOSED, TCPS_LISTEN } from '../../netinet/tcp_fsm.js';
+import { formatTcpStats, TCP_DESC } from '../../netinet/tcp_stats.js';
 import { ipToString } from '../../wire/ipv4.js';
 import { formatMetrics } from './metrics.js';
 import type { CtlInterface, CtlSystem } from './system.js';
@@ -80,7 +81,7 @@ async function netstat(sys: CtlSystem, args: Record<string, unknown>): Promise<u
   const report = argString(args, 'report', 's')!;
   if (!(REPORTS as readonly string[]).includes(report)) throw new CtlError(CTL_CODES.BAD_ARGS, `"report" must be one of ${REPORTS.join(', ')}`);
   const proto = argString(args, 'proto');
-  if (proto !== undefined && !(proto in NETSTAT_PROTOS)) throw new CtlError(CTL_CODES.BAD_ARGS, `unknown protocol "${proto}" (know ${Object.keys(NETSTAT_PROTOS).join(', ')})`);
+  if (proto !== undefined && proto !== 'tcp' && !(proto in NETSTAT_PROTOS)) throw new CtlError(CTL_CODES.BAD_ARGS, `unknown protocol "${proto}" (know ${[...Object.keys(NETSTAT_PROTOS), 'tcp'].join(', ')})`);
   const hosts = pickHosts(sys, args);
   const names = new Map(sys.hosts().map((h) => [h.index, h.name]));
   switch (report) {
@@ -89,10 +90,14 @@ async function netstat(sys: CtlSystem, args: Record<string, unknown>): Promise<u
       return { text: netstatM(sys.mb, st, { byType: argBool(args, 'bytype') }).trimEnd(), data: st };
     }
     case 's': {
-      const per = hosts.map((h) => ({ host: h, name: names.get(h)!, stats: sys.stats(h) }));
-      const one = (s: NetStats) => (proto === undefined ? formatNetstatS(s) : formatProtoSection(proto as NetstatProto, s));
-      const text = per.length === 1 ? one(per[0].stats) : per.map((p) => `${p.name}:\n${one(p.stats)}`).join('\n');
-      return { text, data: per.map((p) => ({ host: p.host, name: p.name, ...protoObjects(p.stats) })) };
+      const per = await Promise.all(hosts.map(async (h) => ({ host: h, name: names.get(h)!, stats: sys.stats(h), tcp: await sys.tcpStats(h) })));
+      const one = (p: (typeof per)[number]): string => {
+        if (proto === 'tcp') return formatTcpStats(p.tcp);
+        if (proto !== undefined) return formatProtoSection(proto as Exclude<NetstatProto, 'tcp'>, p.stats);
+        return formatNetstatS(p.stats) + '\n' + formatTcpStats(p.tcp);
+      };
+      const text = per.length === 1 ? one(per[0]) : per.map((p) => `${p.name}:\n${one(p)}`).join('\n');
+      return { text, data: per.map((p) => ({ host: p.host, name: p.name, ...protoObjects(p.stats), tcp: statObject(TCP_DESC, p.tcp) })) };
     }
     case 'i': {
       const ifs = sys.interfaces().filter((i) => hosts.includes(i.host));
@@ -267,8 +272,8 @@ export const CTL_OPS: Record<string, CtlOp> = {
     return { interface: ifp.name, ...(await sys.pcapStop(ifp.host)) };
   },
   stats: snapshot,
-  metrics: (sys, args) => {
+  metrics: async (sys, args) => {
     argsOnly(args, []);
-    return { text: formatMetrics(sys) };
+    return { text: await formatMetrics(sys) };
   },
 };

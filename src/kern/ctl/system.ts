@@ -90,6 +90,8 @@ export interface CtlSystem {
   interfaces(): CtlInterface[];
   cpuLoad(): CtlCpuLoad[];
   pcbs(): Promise<PcbRow[]>;
+  /** struct tcpstat of a host (TCP_DESC order), summed over the CPUs. */
+  tcpStats(host: number): Promise<Float64Array>;
   /** Every TCP PCB of every host (listeners, connections, TIME_WAIT). */
   tcpConns(): Promise<CtlTcpConn[]>;
   /** tcpdrop: drop the connection wherever it lives; false when no CPU has it. */

@@ -25,7 +25,7 @@ import { errnoName, ESRCH } from '../../kern/errno.js';
 import { MSG_PAYLOAD_MAX, P_STAT, P_STAT_BUSY_US, P_STAT_HANDLED, P_STAT_SLEEPS } from '../../kern/lwkt/layout.js';
 import { sumHost } from '../../net/netstats.js';
 import { ipToString } from '../../wire/ipv4.js';
-import { CTL_ARP_WORDS, CTL_ROUTE_WORDS, CTL_TCP_WORDS, NET_CTL_ARP, NET_CTL_PCAP, NET_CTL_ROUTES, NET_CTL_TCPDROP, NET_CTL_TCPLIST } from '../../net/ctl_handlers.js';
+import { CTL_ARP_WORDS, CTL_ROUTE_WORDS, CTL_TCP_WORDS, NET_CTL_ARP, NET_CTL_PCAP, NET_CTL_ROUTES, NET_CTL_TCPDROP, NET_CTL_TCPLIST, NET_CTL_TCPSTATS } from '../../net/ctl_handlers.js';
 import { PCAP_GLOBAL_HDR, PCAP_RECORD_HDR, PcapWriter, readPcap } from '../../net/phy/pcap.js';
 import { CTL_CODES, CtlError } from '../../kern/ctl/protocol.js';
 import type { CtlArpEntry, CtlCpuLoad, CtlHost, CtlInterface, CtlRoute, CtlSystem, CtlTcpConn } from '../../kern/ctl/system.js';
@@ -148,6 +148,24 @@ function make(s: Base): CtlSystem {
       if (s.layer === null) return localPcbs(hs);
       const byCpu = new Map(hs.map((h, i) => [h.cpuHost, i]));
       return (await pcbList(s.layer)).filter((r) => byCpu.has(r.host)).map((r) => ({ ...r, host: byCpu.get(r.host)! }));
+    },
+    tcpStats: async (i) => {
+      const h = host(i);
+      if (h.local !== undefined) return Float64Array.from(h.local.tcp.stats);
+      let sum: Float64Array | null = null;
+      for (let c = 0; c < ncpus; c++) {
+        for (let start = 0; ; ) {
+          const r = await s.layer!.request(c, NET_CTL_TCPSTATS, [h.cpuHost, start], new Uint8Array(MSG_PAYLOAD_MAX), 2);
+          if (r.err !== 0 || r.out === null) throw cpuError(`tcp stats on cpu${c}`, r.err);
+          const [total, n] = r.res;
+          sum ??= new Float64Array(total);
+          const v = new Float64Array(r.out.buffer.slice(r.out.byteOffset, r.out.byteOffset + n * 8));
+          for (let k = 0; k < n; k++) sum[start + k] += v[k];
+          start += n;
+          if (n === 0 || start >= total) break;
+        }
+      }
+      return sum ?? new Float64Array(0);
     },
     tcpConns: async (): Promise<CtlTcpConn[]> => {
       const out: CtlTcpConn[] = [];

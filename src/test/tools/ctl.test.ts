@@ -17,6 +17,7 @@ import { netstatM } from '../../kern/mbuf/stats.js';
 import { NET_ECHO_BIND, NET_LOADGEN } from '../../net/mpnet.js';
 import { readPcap } from '../../net/phy/pcap.js';
 import { macToString } from '../../wire/ethernet.js';
+import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 import { HOST1 } from '../../lib/netuser.js';
 import { leakCheck, testUma } from '../helpers.js';
 
@@ -118,7 +119,7 @@ test('bad requests get stable codes, answers come in order, the connection survi
       '{"v":1,"id":3,"op":"sysctl.get","args":{"name":"kern.nosuch"}}',
       '{"v":1,"id":4,"op":"sysctl.get","args":{}}',
       '{"v":1,"id":5,"op":"netstat","args":{"report":"x"}}',
-      '{"v":1,"id":6,"op":"netstat","args":{"report":"s","proto":"tcp"}}',
+      '{"v":1,"id":6,"op":"netstat","args":{"report":"s","proto":"sctp"}}',
       '{"v":1,"id":7,"op":"vmstat","args":{"bogus":1}}',
       '{"v":1,"id":8,"op":"sysctl.set","args":{"name":"vm.stats.page.size","value":1}}',
       '{"v":1,"id":9,"op":"sysctl.set","args":{"name":"kern.ipc.nmbclusters","value":"many"}}',
@@ -190,6 +191,9 @@ test('netstat -m, -s, -i, vmstat -z through the socket equal the system\'s own f
   const s = await client.request<{ text: string; data: { udp: Record<string, number> }[] }>('netstat', { report: 's', host: 1 });
   assert.equal(s.data[0].udp.ipackets, sys.stats(1).udp[0]);
   assert.ok(s.data[0].udp.ipackets >= 40);
+  const tcp = await client.request<{ text: string; data: { tcp: Record<string, number> }[] }>('netstat', { report: 's', proto: 'tcp', host: 1 });
+  assert.match(tcp.text, /^tcp:/, 'tcpstat summed from both CPUs (all zero: no TCP in this system)');
+  assert.ok(Object.keys(tcp.data[0].tcp).length > 50);
   const p = await client.request<{ text: string }>('netstat', { report: 's', proto: 'udp', host: 'host1' });
   assert.match(p.text, /^udp:\n\t\d+ datagrams received/);
   assert.doesNotMatch(p.text, /^ip:/m);
@@ -343,6 +347,9 @@ test('TCP on a single-thread System: netstat -an and sockstat list the PCBs with
     const st = await cl.request<{ sockets: Record<string, number> }>('stats', { sockets: true });
     assert.equal(st.sockets['tcp4 LISTEN'], 1);
     assert.equal(st.sockets[`tcp4 ${conn.stateName}`] >= 1, true);
+    const ts = await cl.request<{ text: string; data: { tcp: Record<string, number> }[] }>('netstat', { report: 's', proto: 'tcp', host: 'a' });
+    assert.match(ts.text, /^tcp:\n(\t.*\n)*\t1 connection requests$/m, ts.text);
+    assert.equal(ts.data[0].tcp.connattempt, a.stack.tcp.stats[TCPS_STAT.connattempt]);
     const r = await cl.request<{ text: string }>('tcpdrop', { local: `10.9.1.2 80`, foreign: `10.9.1.1:${port}` });
     assert.equal(r.text, `10.9.1.2 80 10.9.1.1 ${port}: dropped`);
     ls.advance(50);

@@ -226,6 +226,8 @@ function make(s: Base): CtlSystem {
         captures.set(i, { path, writer: w });
         return;
       }
+      // Claimed before the first await: a second request meanwhile is refused, not interleaved.
+      captures.set(i, { path });
       const started: number[] = [];
       try {
         for (let c = 0; c < ncpus; c++) {
@@ -233,6 +235,7 @@ function make(s: Base): CtlSystem {
           started.push(c);
         }
       } catch (e) {
+        captures.delete(i);
         for (const c of started) {
           await pcapCall(h, c, 0, 0, '').catch(() => 0);
           try {
@@ -243,7 +246,6 @@ function make(s: Base): CtlSystem {
         }
         throw e;
       }
-      captures.set(i, { path });
     },
     pcapStop: async (i) => {
       const h = host(i);

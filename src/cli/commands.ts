@@ -29,7 +29,7 @@ function workerCount(v: string): number {
 export const registerNetDemo: Registrar = (program) => {
   program
     .command('demo')
-    .description('two network stacks on the CPU workers joined by an in-memory link: a DNS-like UDP server and a load generator, then latency, netstat and vmstat -z and a leak check')
+    .description('two network stacks on the CPU workers joined by an in-memory link: a DNS-like UDP server and a load generator, then latency, netstat and vmstat -z and a leak check; serves a control socket for the tools meanwhile, Ctrl-C ends it early')
     .option('-s, --seconds <s>', 'how long the load generator runs', positiveNumber, 5)
     .option('-c, --cpus <n>', 'CPU workers', workerCount)
     .option('--clients <n>', 'client sockets of the load generator', workerCount, 4)

@@ -58,7 +58,7 @@ export const registerNetstat: Registrar = (program) => {
   program
     .command('netstat')
     .description('network statistics of a running system (-s [-p proto], -m, -i, -a -n, -r); --local runs a short workload on a fresh arena instead')
-    .option('-s', 'protocol statistics (ether, arp, ip, icmp, udp)')
+    .option('-s', 'protocol statistics (ether, arp, ip, icmp, udp, tcp)')
     .option('-p <proto>', 'only this protocol (with -s; alone it implies -s)')
     .option('-m', 'mbuf statistics')
     .option('-i', 'interface counters')

@@ -13,6 +13,9 @@ import { SysctlError, type SysctlEntry } from '../kern/sysctl/sysctl.js';
 
 export type Registrar = (program: Command) => void;
 
+/** `slabnet packetdrill FILE|DIR ...` (src/packetdrill/cli.ts). */
+export { registerPacketdrill } from '../packetdrill/cli.js';
+
 function positiveNumber(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');

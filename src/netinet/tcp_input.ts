@@ -16,7 +16,6 @@ import { m_adj } from '../kern/mbuf/ops.js';
 import { PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_TCP, ipDst, ipSrc, ipTotalLen } from '../wire/ipv4.js';
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
-import { read16 } from '../wire/bytes.js';
 import {
   TCP_HLEN,
   TH_ACK,
@@ -26,7 +25,7 @@ import {
   TH_PUSH,
   TH_RST,
   TH_SYN,
-  TH_URG,
+  
   TOF_MSS,
   TOF_SACK,
   TOF_SACKPERM,
@@ -53,7 +52,7 @@ import {
   TCPS_HAVEESTABLISHED,
   TCPS_HAVERCVDFIN,
   TCPS_LAST_ACK,
-  TCPS_LISTEN,
+  
   TCPS_SYN_RECEIVED,
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
@@ -87,11 +86,15 @@ import {
   TF_SACK_PERMIT,
   TF2_ECN_SND_CWR,
   TF2_ECN_SND_ECE,
+  TF2_ECN_SYN_DISABLED,
   SS_ISCONNECTED,
   SS_ISCONNECTING,
   type Tcpcb,
 } from './tcp_var.js';
-import { SBS_CANTRCVMORE } from './tcp_sockbuf.js';
+import { SBS_CANTRCVMORE, SBS_RCVDFIN } from './tcp_sockbuf.js';
+
+/** Internal flag beside th_flags: the FIN came out of the reassembly queue. */
+const TH_QUEUEDFIN = 0x1000;
 
 const ECONNREFUSED = 61;
 const ECONNRESET = 54;
@@ -185,7 +188,6 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
   seg.tos = u8[h + 1];
   const to = tcp.opt;
   tcpParseOptions(u8, th + TCP_HLEN, off - TCP_HLEN, (seg.flags & TH_SYN) !== 0, to);
-  void read16;
   // Strip the headers: what is left is the data.
   m_adj(mb, m, hlen + off);
   seg.m = m;
@@ -203,7 +205,7 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
   if (tp === null) {
     const lp = tcp.lookupListen(dst, seg.dport);
     if (lp === null) {
-      noConnection(tcp, seg);
+      noConnection(tcp, seg, tcp.lookupBound(dst, seg.dport));
       return;
     }
     listenInput(lp, seg);
@@ -219,13 +221,14 @@ function drop(tcp: TcpTable, seg: Seg): void {
 }
 
 /** No PCB: RST unless the segment is a RST (or net.inet.tcp.blackhole says no). */
-function noConnection(tcp: TcpTable, seg: Seg): void {
+function noConnection(tcp: TcpTable, seg: Seg, bound: Tcpcb | null): void {
   const bh = tcp.cfg.blackhole;
   if (bh === 2 || (bh === 1 && (seg.flags & TH_SYN) !== 0)) {
     drop(tcp, seg);
     return;
   }
-  dropWithReset(tcp, null, seg);
+  // A socket bound to the port (not listening) lends its TTL and TOS to the RST, as its inpcb does in FreeBSD.
+  dropWithReset(tcp, bound, seg);
 }
 
 /**
@@ -257,8 +260,9 @@ function listenInput(lp: Tcpcb, seg: Seg): void {
   }
   if ((f & TH_ACK) !== 0) {
     if ((f & TH_SYN) !== 0) {
-      // A SYN|ACK to a listener: nothing we started (RFC 9293: reset).
-      dropWithReset(tcp, null, seg);
+      // A SYN|ACK to a listener is bogus; FreeBSD's suite expects it ignored.
+      tcp.stats[TCPS_STAT.badsyn]++;
+      drop(tcp, seg);
       return;
     }
     const tp = tcp.syncache.expand(lp, seg, tcp.opt);
@@ -294,19 +298,10 @@ function challengeAck(tp: Tcpcb, seg: Seg): void {
     tp.t_challenge_cnt++;
   }
   tcp.stats[TCPS_STAT.ack_war]++;
-  respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
+  tcp.respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
   tp.last_ack_sent = tp.rcv_nxt;
-  void seg;
 }
 
-/** tcp_respond with an ACK from a connection: its window and timestamps. */
-export function respondAck(tp: Tcpcb, ack: number, seq: number): void {
-  let win = tp.so_rcv.space();
-  if (win < 0) win = 0;
-  if (win > TCP_MAXWIN << tp.rcv_scale) win = TCP_MAXWIN << tp.rcv_scale;
-  const ts = (tp.t_flags & TF_RCVD_TSTMP) !== 0 && (tp.t_flags & TF_REQ_TSTMP) !== 0 ? seqAdd(tp.tcp.ticks(), tp.ts_offset) : -1;
-  tp.tcp.respond(tp, tp.laddr, tp.lport, tp.faddr, tp.fport, seq, ack, TH_ACK, win >>> tp.rcv_scale, ts, tp.ts_recent);
-}
 
 /**
  * tcp_twcheck: a segment for a connection in TIME_WAIT. A SYN above
@@ -334,7 +329,7 @@ function twcheck(tp: Tcpcb, seg: Seg): boolean {
     const end = seqAdd(seg.seq, seg.tlen + ((f & TH_SYN) !== 0 ? 1 : 0));
     if (seqAdd(end, 1) === tp.rcv_nxt) tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
   }
-  if (f !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
+  if (f !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) tcp.respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
   drop(tcp, seg);
   return false;
 }
@@ -384,9 +379,13 @@ function soisconnected(tp: Tcpcb): void {
   tp.tcp.wakeup(tp);
 }
 
-/** cc_conn_init: the initial congestion window and ssthresh. */
+/**
+ * cc_conn_init: the initial congestion window (RFC 6928, or one segment
+ * when the SYN or SYN|ACK had to be retransmitted: the timer left
+ * snd_cwnd at 1 then) and ssthresh.
+ */
 function ccConnInit(tp: Tcpcb): void {
-  tp.snd_cwnd = tp.t_rxtshift > 0 || (tp.t_flags & TF_NEEDSYN) !== 0 ? tp.t_maxseg : initialWindow(tp);
+  tp.snd_cwnd = tp.snd_cwnd === 1 ? tp.t_maxseg : initialWindow(tp);
   if (tp.snd_ssthresh === 0) tp.snd_ssthresh = TCP_MAXWIN << 14;
 }
 
@@ -426,8 +425,6 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   const ack = seg.ack;
   const now = tcp.ticks();
   let needoutput = false;
-  let ourfinisacked = false;
-  void ourfinisacked;
 
   tp.t_rcvtime = now;
   tp.t_keepprobes = 0;
@@ -450,7 +447,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
       if (cfg.insecure_rst !== 0 || tp.last_ack_sent === seq) {
         s[TCPS_STAT.drops]++;
         if (tp.state === TCPS_SYN_RECEIVED) tp.so_error = ECONNREFUSED;
-        else if (tp.state !== TCPS_CLOSING && tp.state !== TCPS_LAST_ACK && tp.state !== TCPS_TIME_WAIT) tp.so_error = ECONNRESET;
+        else if (tp.state !== TCPS_TIME_WAIT) tp.so_error = ECONNRESET;
         tp.state = TCPS_CLOSED;
         drop(tcp, seg);
         tcp.close(tp);
@@ -572,8 +569,15 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     return;
   }
 
+  let wasSynRcvd = false;
   if (tp.state === TCPS_SYN_RECEIVED) {
+    wasSynRcvd = true;
+    tp.t_flags &= ~TF_NEEDSYN;
     s[TCPS_STAT.connects]++;
+    // The ACK covers our SYN: it takes one sequence number, not data.
+    tp.snd_una = seqAdd(tp.snd_una, 1);
+    if (tp.snd_una === tp.snd_max) tp.tt_rexmt.stop();
+    tp.t_rxtshift = 0;
     if ((tp.t_flags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
       tp.snd_scale = tp.requested_s_scale;
       tp.rcv_scale = tp.request_r_scale;
@@ -589,7 +593,12 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
       tcpTimerKeepArm(tp, tp.keepidle());
     }
     soisconnected(tp);
-    if (tlen === 0 && (f & TH_FIN) === 0) tcpReass(tp, 0, 0, 0, false);
+    // Data and a FIN queued while half-synchronized reach the user now.
+    if (tp.rq_seq.length > 0) {
+      const before = tp.rcv_nxt;
+      if ((tcpReass(tp, 0, 0, 0, false) & TH_FIN) !== 0) f |= TH_FIN | TH_QUEUEDFIN;
+      if (tp.rcv_nxt !== before) tcp.wakeup(tp);
+    }
     tp.snd_wl1 = seqAdd(seq, -1);
   }
   const tiwinNow = seg.win << tp.snd_scale;
@@ -602,7 +611,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   }
   if ((to.flags & TOF_SACK) !== 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0) tcpSackDoack(tp, to, ack);
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (dupAck(tp, seg, tlen, f, tiwinNow)) return;
+    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow)) return;
   } else {
     if (!newAck(tp, seg, ack)) return;
     const fin = ackedData(tp, ack);
@@ -610,7 +619,6 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
       drop(tcp, seg);
       return;
     }
-    ourfinisacked = fin;
     needoutput = true;
   }
   step6(tp, seg, seq, tlen, f, tiwinNow, needoutput);
@@ -707,7 +715,6 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
     }
   } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) tp.t_flags &= ~TF_CONGRECOVERY;
   tp.t_dupacks = 0;
-  void seg;
   return true;
 }
 
@@ -830,10 +837,13 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
     if (tp.snd_wnd > tp.max_sndwnd) tp.max_sndwnd = tp.snd_wnd;
     needoutput = true;
   }
-  void TH_URG;
   let m = seg.m;
   seg.m = 0;
-  if ((tlen > 0 || (f & TH_FIN) !== 0) && !TCPS_HAVERCVDFIN(tp.state)) {
+  const queuedFin = (f & TH_QUEUEDFIN) !== 0;
+  f &= ~TH_QUEUEDFIN;
+  if (queuedFin && tlen === 0) {
+    // The FIN came out of the reassembly queue: no new data to place.
+  } else if ((tlen > 0 || (f & TH_FIN) !== 0) && !TCPS_HAVERCVDFIN(tp.state)) {
     if (seq === tp.rcv_nxt && tp.rq_seq.length === 0 && TCPS_HAVEESTABLISHED(tp.state)) {
       // In order, nothing queued: straight to so_rcv, ACK every second segment.
       if (!tp.tt_delack.pending && (tp.t_flags & TF_RXWIN0SENT) === 0 && tlen <= tp.t_maxseg && tcp.cfg.delayed_ack !== 0 && tlen > 0) tp.t_flags |= TF_DELACK;
@@ -855,7 +865,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
       if (!TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_SYN_RECEIVED) {
         // Not synchronized: nothing to queue.
       }
-      f = tcpReass(tp, seq, tlen, m, fin);
+      f = tcpReass(tp, seq, tlen, m, fin) | (queuedFin ? TH_FIN : 0);
       m = 0;
       tp.t_flags |= TF_ACKNOW;
       if (tp.rcv_nxt !== before) {
@@ -871,7 +881,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
 
   if ((f & TH_FIN) !== 0) {
     if (!TCPS_HAVERCVDFIN(tp.state)) {
-      tp.so_rcv.state |= 0x1000; // SBS_RCVDFIN: the reader sees EOF after the data
+      tp.so_rcv.state |= SBS_RCVDFIN;
       if ((tp.t_flags & TF_NEEDSYN) !== 0) tp.t_flags |= TF_DELACK;
       else tp.t_flags |= TF_ACKNOW;
       tp.rcv_nxt = seqAdd(tp.rcv_nxt, 1);
@@ -928,7 +938,7 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
   tp.rcv_nxt = seqAdd(seg.seq, 1);
   tp.rcv_adv = tp.rcv_nxt;
   synOptions(tp);
-  if ((f & TH_ACK) !== 0 && (f & TH_ECE) !== 0 && (f & TH_CWR) === 0 && (cfg.ecn_enable === 1 || cfg.ecn_enable === 3) && (tp.t_flags2 & 0x100) === 0 && tp.t_rxtshift === 0) {
+  if ((f & TH_ACK) !== 0 && (f & TH_ECE) !== 0 && (f & TH_CWR) === 0 && (cfg.ecn_enable === 1 || cfg.ecn_enable === 3) && (tp.t_flags2 & TF2_ECN_SYN_DISABLED) === 0 && tp.t_rxtshift === 0) {
     tp.t_flags |= TF_ECN_PERMIT;
     s[TCPS_STAT.ecn_shs]++;
   }
@@ -956,7 +966,8 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
     ccConnInit(tp);
     soisconnected(tp);
   } else {
-    // Simultaneous open: SYN_SENT -> SYN_RECEIVED, answer with SYN|ACK.
+    // Simultaneous open: SYN_SENT -> SYN_RECEIVED, answer with SYN|ACK (ECN if the peer asked and we allow it).
+    if ((f & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) && cfg.ecn_enable !== 0) tp.t_flags |= TF_ECN_PERMIT;
     tp.t_flags |= TF_ACKNOW | TF_NEEDSYN;
     tp.tt_rexmt.stop();
     tp.state = TCPS_SYN_RECEIVED;
@@ -964,7 +975,8 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
   // The data after the SYN, trimmed to the window.
   let seq = seqAdd(seg.seq, 1);
   let tlen = seg.tlen;
-  let fl = f & ~TH_SYN;
+  // A FIN on the peer's SYN is not taken in a simultaneous open (FreeBSD's suite: only the data is acknowledged).
+  let fl = (f & TH_ACK) !== 0 ? f & ~TH_SYN : f & ~(TH_SYN | TH_FIN);
   const rwnd = Math.max(tp.so_rcv.space(), 0);
   if (tlen > rwnd) {
     const cut = tlen - rwnd;
@@ -981,13 +993,5 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
   if (tp.snd_wnd > tp.max_sndwnd) tp.max_sndwnd = tp.snd_wnd;
   // Window scaling applies to windows after the SYN; step6 sees this one already applied.
   step6(tp, seg, seq, tlen, fl & ~TH_ACK, tiwin, true);
-  void TF_DELACK;
-  void TF_PREVVALID;
-  void SS_ISCONNECTED;
-  void TCPS_CLOSED;
-  void TCPS_LISTEN;
-  void TCPS_FIN_WAIT_2;
-  void TCPS_ESTABLISHED;
-  void TOF_SACK;
   seq = 0;
 }

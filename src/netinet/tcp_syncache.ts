@@ -27,6 +27,7 @@ import { TCP_LINKHDR, type TcpTable } from './tcp_subr.js';
 import { tcpTimerKeepArm } from './tcp_timer.js';
 import {
   TCP_MAXWIN,
+  SO_ACCEPTCONN_OPT,
   TF_ECN_PERMIT,
   TF_NODELAY,
   TF_NOOPT,
@@ -158,8 +159,6 @@ export class Syncache {
       this.sendSynAck(e);
       return;
     }
-    const tmp: Tcpcb = lp;
-    void tmp;
     e.iss = (tcp.hash4(e.laddr, e.lport, e.faddr, e.fport, 0) + Math.floor(tcp.st.now() * 250)) >>> 0;
     this.insert(e);
     s[TCPS_STAT.sc_added]++;
@@ -311,7 +310,7 @@ export class Syncache {
     const tcp = this.tcp;
     const tp = tcp.attachConn(e.laddr, e.lport, e.faddr, e.fport);
     tp.so_head = lp;
-    tp.so_options = lp.so_options & ~0x0002; // not SO_ACCEPTCONN
+    tp.so_options = lp.so_options & ~SO_ACCEPTCONN_OPT;
     tp.so_linger = lp.so_linger;
     tp.ttl = lp.ttl;
     tp.tos = lp.tos;
@@ -328,7 +327,8 @@ export class Syncache {
     tp.state = TCPS_SYN_RECEIVED;
     tp.iss = e.iss;
     tp.irs = e.irs;
-    tp.snd_una = tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = seqAdd(e.iss, 1);
+    tp.snd_una = e.iss;
+    tp.snd_nxt = tp.snd_max = tp.snd_up = tp.snd_recover = seqAdd(e.iss, 1);
     tp.rcv_nxt = tp.rcv_adv = tp.rcv_up = seqAdd(e.irs, 1);
     tp.rcv_adv = seqAdd(tp.rcv_nxt, e.wnd);
     tp.last_ack_sent = tp.rcv_nxt;
@@ -347,6 +347,8 @@ export class Syncache {
     if (e.sack) tp.t_flags |= TF_SACK_PERMIT;
     if (e.ecn) tp.t_flags |= TF_ECN_PERMIT;
     tcp.mss(tp, e.peerMss);
+    // A retransmitted SYN|ACK: start from one segment (cc_conn_init).
+    if (e.rxmits > 0) tp.snd_cwnd = 1;
     // The handshake RTT (SYN|ACK to ACK) is not timed: FreeBSD starts from the initial RTO.
     tcpTimerKeepArm(tp, tp.keepinit());
     return tp;
@@ -366,7 +368,9 @@ export class Syncache {
     } else if (inWin) {
       // RFC 5961: a RST in the window but not exact gets a challenge (resend the SYN|ACK's ACK).
       this.tcp.stats[TCPS_STAT.ack_war]++;
-      this.sendSynAck(e);
+      const tcp = this.tcp;
+      const ts = e.ts ? seqAdd(tcp.ticks(), e.tsOffset) : -1;
+      tcp.respond(null, e.laddr, e.lport, e.faddr, e.fport, seqAdd(e.iss, 1), seqAdd(e.irs, 1), TH_ACK, e.wnd, ts, e.tsRecent);
     }
   }
 
@@ -381,6 +385,13 @@ export class Syncache {
   /** The listener is going away: forget its entries. */
   dropListener(lp: Tcpcb): void {
     for (const l of [...this.entries.values()]) for (const e of [...l]) if (e.lp === lp) this.remove(e);
+  }
+
+  /** Half-open entries for netstat -an / sockstat (state SYN_RECEIVED, no socket). */
+  listEntries(): { laddr: number; lport: number; faddr: number; fport: number }[] {
+    const out: { laddr: number; lport: number; faddr: number; fport: number }[] = [];
+    for (const l of this.entries.values()) for (const e of l) out.push({ laddr: e.laddr, lport: e.lport, faddr: e.faddr, fport: e.fport });
+    return out;
   }
 
   flush(): void {

@@ -235,7 +235,7 @@ export class Executor {
       const now = this.st.nowUsecs();
       const expect = ev.time.type === 'any' ? 'at any time' : end >= 0 ? `in time range ${secs(start)}~${secs(end)} sec` : `at ${secs(start)} sec`;
       const script = scriptWire(spec);
-      this.packetError(ev, `timing error: expected outbound packet ${expect} but no packet was sent by ${secs(now)} sec\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}`);
+      this.packetError(ev, `timing error: expected outbound packet ${expect} but none was sent (waited until ${secs(now)} sec)\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}`);
     }
     const { live, bytes, usecs } = got;
     if (conn.state === 'passive_packet_received' && syn && ack) {
@@ -320,7 +320,7 @@ export class Executor {
     this.waitUntil(start);
     this.checkTime(ev, start, 'system call start');
     const pending = newPending();
-    const first = this.sys.attempt(sc, pending);
+    const first = this.settled(this.sys.attempt(sc, pending));
     if (sc.endUsecs >= 0) {
       const relative = ev.time.type === 'relative';
       const endUsecs = relative ? start - ev.time.usecs + sc.endUsecs : sc.endUsecs;
@@ -337,9 +337,15 @@ export class Executor {
         return;
       }
       this.step(limit - now);
-      r = this.sys.attempt(sc, pending);
+      r = this.settled(this.sys.attempt(sc, pending));
     }
     this.endSyscall(ev, sc, r);
+  }
+
+  /** Run what the call queued at the current time (as a kernel finishes a system call's work before it returns). */
+  private settled<T>(r: T): T {
+    this.st.net.settle();
+    return r;
   }
 
   /** Retry the background blocking call, if any (after every clock step and injected packet). */
@@ -388,7 +394,7 @@ export class Executor {
   // ------------------------------------------------------------ commands and code
 
   private command(ev: PdEvent, cmd: string): void {
-    const r = runCommand(this.st, cmd);
+    const r = this.settled(runCommand(this.st, cmd));
     if (r.status !== 0) {
       const stderr = r.stderr.trim();
       throw new RunError(`${this.where(ev.line)}: error executing \`${cmd}\` command: '${cmd}' returned non-zero status ${r.status}${stderr ? `\n${stderr}` : ''}`, ev.line);

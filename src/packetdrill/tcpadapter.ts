@@ -1,13 +1,9 @@
 /**
- * The stack's TCP as the runner's PdTcp (tcpapi.ts).
- *
- * slabnet's TCP (src/netinet/tcp_usrreq.ts: `stack.tcp.sockets`, a
- * TcpSockets with integer socket ids and negative-errno results) is written
- * on its own branch. This adapter is typed against the API that file
- * documents, reached through `stack.tcp` at run time, so the runner builds
- * whether or not the TCP is in the tree: while the stack has no `tcp`,
- * stackTcp() answers null and every script's socket() fails with
- * EPROTONOSUPPORT, which is the truth.
+ * The stack's TCP as the runner's PdTcp (tcpapi.ts): `stack.tcp.sockets`
+ * (src/netinet/tcp_usrreq.ts, TcpSockets: integer socket ids, negative
+ * errno results, nothing blocks) and `stack.tcp.sysctlNodes()`. The runner
+ * keeps its own narrow view of that API (TcpSocketsApi) so tests can plug in
+ * a stand-in; stackTcp() checks at compile time that the real one fits it.
  */
 import type { SysctlNodeSpec } from '../kern/sysctl/sysctl.js';
 import { EAGAIN, EINPROGRESS, EINVAL } from '../kern/errno.js';
@@ -157,8 +153,9 @@ export function adaptTcp(tcp: StackTcpApi): TcpUnderTest {
   };
 }
 
-/** The stack's own TCP (`stack.tcp`), or null while the stack has none. */
+/** The stack's own TCP (`stack.tcp`). */
 export const stackTcp: TcpFactory = (net) => {
-  const tcp = (net.stack as unknown as { tcp?: StackTcpApi }).tcp;
-  return tcp === undefined || tcp === null ? null : adaptTcp(tcp);
+  const sockets: TcpSocketsApi | null = net.stack.tcp.sockets;
+  if (sockets === null) return null;
+  return adaptTcp({ sockets, sysctlNodes: () => net.stack.tcp.sysctlNodes() });
 };

@@ -27,6 +27,18 @@ test('examples/udp.mjs gets its datagram echoed by the stack on two CPUs', () =>
   assert.equal(r.stdout, 'hello, slabnet from 10.0.0.2:7\n');
 });
 
+test('examples/router.mjs: three stacks, a router between two networks, default routes both ways', () => {
+  const r = run('examples/router.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'hello through a router from 10.0.2.1:7, 2 packets forwarded by r\n');
+});
+
+test('examples/userdev.mjs: two systems joined by user devices, ARP and UDP over a JS wire', () => {
+  const r = run('examples/userdev.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'hello over a JS wire from 192.168.7.2:7 (6 frames crossed the wire)\n');
+});
+
 test('examples/control.mjs opens a control socket and reads and writes itself through it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'slex-'));
   try {

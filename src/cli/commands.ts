@@ -1,15 +1,11 @@
 /**
  * The CLI's subcommands. Each registers itself on the commander program;
- * later layers add theirs (netstat -m, netstat -an) by appending a
- * registrar to COMMANDS in main.ts.
+ * later layers add theirs by appending a registrar to COMMANDS in main.ts.
+ * The tools that attach to a running system live in ctlcmds.ts and top.ts.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { runDemo, runTradingWorkload } from './demo.js';
+import { runDemo } from './demo.js';
 import { runDemoJob } from './demojob.js';
-import { runNetstat } from './netcmds.js';
-import { createSystem } from './system.js';
-import { vmstatZ } from '../uma/vmstat.js';
-import { SysctlError, type SysctlEntry } from '../kern/sysctl/sysctl.js';
 
 export type Registrar = (program: Command) => void;
 

@@ -1,5 +1,5 @@
 // UMA in one thread: a zone, an item as an integer handle, statistics.
-import { Uma, M_NOWAIT, zoneStats, vmstatZ } from 'slabnet';
+import { Uma, M_NOWAIT, zoneStats, vmstatZ } from 'slabnet/uma';
 
 const uma = Uma.create({ size: 64 << 20, ncpus: 4 }); // this thread is CPU 0
 const zone = uma.zcreate('packets', { size: 2048 });

@@ -322,9 +322,9 @@ export class NetStack {
     for (let n = 0; ; n++) if (!this.interfaces.some((x) => x.name === `${prefix}${n}`)) return `${prefix}${n}`;
   }
 
-  /** @internal default MAC: locally administered, from the stack and interface index. */
+  /** @internal default MAC: locally administered, from the system, stack and interface numbers (unique in this process). */
   defaultMac(): number {
-    return 0x0200_0000_0000 + (this.index + 1) * 0x1_0000 + this.interfaces.length + 1;
+    return 0x0200_0000_0000 + (this.system.id % 0x10000) * 0x1_0000_0000 + ((this.index + 1) % 0x10000) * 0x1_0000 + this.interfaces.length + 1;
   }
 
   /** lo0 with 127.0.0.1/8 (or the given addresses). */
@@ -391,8 +391,12 @@ export class NetStack {
   }
 }
 
+let nextSystemId = 0;
+
 export class System {
   readonly stacks: NetStack[] = [];
+  /** This process's number for the system (distinct default MACs across systems joined by user devices). */
+  readonly id = nextSystemId++;
   /** The one thread of a single-thread system (null on the MP system). */
   readonly thread: LocalThread | null;
   readonly machine: Machine | null;

@@ -96,6 +96,13 @@ export interface VHost {
   closed: boolean;
   /** ARP mappings CPU 0 forwarded to this CPU. */
   arpForwarded: number;
+  /** A router: net.inet.ip.forwarding on for this host whatever the shared word says. */
+  forwarding: boolean;
+}
+
+/** net.inet.ip.forwarding is per host (a vnet sysctl in FreeBSD): a router overrides the shared word. */
+function pinForwarding(h: VHost): void {
+  if (h.forwarding) Object.defineProperty(h.stack.cfg, 'forwarding', { value: true, writable: true, configurable: true, enumerable: true });
 }
 
 /** errno for a failed TAP open (the coded errors of tap-addon.ts / native/tap.c). */
@@ -173,10 +180,10 @@ export class Vnet implements NetisrHosts {
     const blk = statBlock(this.sab, statDir, statSlot, td.cpu);
     const stack = new Stack(this.mb, { name: `${name}.cpu${td.cpu}`, seed: seed + td.cpu, stats: blk?.stats, thread: td });
     bindStackTunables(stack, td.ctx.uma.arena, []);
-    // net.inet.ip.forwarding is per host (a vnet sysctl in FreeBSD): a router overrides the shared word.
-    if (forwarding) Object.defineProperty(stack.cfg, 'forwarding', { value: true, writable: true, configurable: true, enumerable: true });
+    const h: VHost = { name, stack, ifs: [], closed: false, arpForwarded: 0, forwarding };
+    pinForwarding(h);
     stack.redispatch = (m) => this.netisr.redispatch(hi, stack, m);
-    this.hosts.push({ name, stack, ifs: [], closed: false, arpForwarded: 0 });
+    this.hosts.push(h);
     return hi;
   }
 
@@ -191,7 +198,10 @@ export class Vnet implements NetisrHosts {
     if (s.kind === VIF_LINK) {
       ifp = new Ifnet(this.mb, s.name, s.mac, s.mtu === 0 ? 1500 : s.mtu);
       // MTU 0: the link follows the shared tunable net.link.xl.mtu.
-      if (s.mtu === 0) bindStackTunables(h.stack, td.ctx.uma.arena, [ifp]);
+      if (s.mtu === 0) {
+        bindStackTunables(h.stack, td.ctx.uma.arena, [ifp]);
+        pinForwarding(h);
+      }
       ifp.driver = new CrossCpuDriver(this.netisr, () => this.iface(s.peerHost, s.peerIf), s.peerHost, s.peerIf, IFC_OQDROPS);
     } else if (s.kind === VIF_LOOP) {
       ifp = loopbackIf(this.mb, s.name, s.mtu);

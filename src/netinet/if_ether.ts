@@ -22,7 +22,7 @@ import { MT_DATA } from '../kern/mbuf/layout.js';
 import { ARP_LEN, ARPOP_REPLY, ARPOP_REQUEST, arpEmit, arpOp, arpParse, arpSha, arpSpa, arpTpa } from '../wire/arp.js';
 import { WIRE_OK } from '../wire/codes.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ethEmit, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
-import type { Ifnet } from '../net/if.js';
+import { ifInputHandoff, type Ifnet } from '../net/if.js';
 import { pullup } from '../net/mchain.js';
 import { ARPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -102,6 +102,7 @@ export class ArpTable {
       this.st.mb.m_freem(e.hold.shift()!);
       this.st.stats.arp[ARPS.dropped]++;
     }
+    ifInputHandoff(this.st.mb, m);
     e.hold.push(m);
     if (now - e.lastAsk >= this.cfg.retryMs) {
       e.lastAsk = now;

@@ -20,6 +20,7 @@ import { ArgumentError } from '../kern/errors.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, ethDst, ethType, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
 import { INADDR_BROADCAST, IPDEFTTL, ipFromString, ipToString, prefixToMask } from '../wire/ipv4.js';
 import { ArpTable, type ArpConfig } from './if_ether.js';
+import { inputFaultReporter } from './if_fault.js';
 import { IFC_OQDROPS, IFF_LOOPBACK, IFF_NOARP, IFF_BROADCAST, IFT_PROPVIRTUAL, type Ifnet } from '../net/if.js';
 import { ENETDOWN } from '../kern/errno.js';
 import { ipDeliver, ipInput, ipOutput, type IpOutOpts } from './ip.js';
@@ -163,6 +164,7 @@ export class Stack {
     ifp.td = this.td;
     // A layer-3 (tun-style) device carries bare IPv4 packets: no Ethernet, no ARP.
     ifp.inputHandler = ifp.type === IFT_PROPVIRTUAL ? (i, m) => this.l3Input(i, m) : (i, m) => this.etherInput(i, m);
+    ifp.onInputFault = inputFaultReporter(this);
     if (addr !== undefined) this.addAddress(ifp, addr, prefix);
     return ifp;
   }
@@ -232,6 +234,11 @@ export class Stack {
       n('net.inet.udp.checksum', u, 'checksum', 'compute udp checksum'),
       n('net.inet.ip.portrange.first', u, 'portFirst', 'First ephemeral port'),
       n('net.inet.ip.portrange.last', u, 'portLast', 'Last ephemeral port'),
+      n('net.inet.ip.portrange.hifirst', u, 'portHiFirst', 'First port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.hilast', u, 'portHiLast', 'Last port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.lowfirst', u, 'portLowFirst', 'First port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.lowlast', u, 'portLowLast', 'Last port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.randomized', u, 'portRandomized', 'Enable random port allocation'),
       ...this.tcp.sysctlNodes(),
     ];
   }

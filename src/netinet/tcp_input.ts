@@ -16,7 +16,6 @@ import { m_adj } from '../kern/mbuf/ops.js';
 import { PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_TCP, ipDst, ipSrc, ipTotalLen } from '../wire/ipv4.js';
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
-import { read16 } from '../wire/bytes.js';
 import {
   TCP_HLEN,
   TH_ACK,
@@ -26,7 +25,7 @@ import {
   TH_PUSH,
   TH_RST,
   TH_SYN,
-  TH_URG,
+  
   TOF_MSS,
   TOF_SACK,
   TOF_SACKPERM,
@@ -53,7 +52,7 @@ import {
   TCPS_HAVEESTABLISHED,
   TCPS_HAVERCVDFIN,
   TCPS_LAST_ACK,
-  TCPS_LISTEN,
+  
   TCPS_SYN_RECEIVED,
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
@@ -87,11 +86,15 @@ import {
   TF_SACK_PERMIT,
   TF2_ECN_SND_CWR,
   TF2_ECN_SND_ECE,
+  TF2_ECN_SYN_DISABLED,
   SS_ISCONNECTED,
   SS_ISCONNECTING,
   type Tcpcb,
 } from './tcp_var.js';
-import { SBS_CANTRCVMORE } from './tcp_sockbuf.js';
+import { SBS_CANTRCVMORE, SBS_RCVDFIN } from './tcp_sockbuf.js';
+
+/** Internal flag beside th_flags: the FIN came out of the reassembly queue. */
+const TH_QUEUEDFIN = 0x1000;
 
 const ECONNREFUSED = 61;
 const ECONNRESET = 54;
@@ -185,7 +188,6 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
   seg.tos = u8[h + 1];
   const to = tcp.opt;
   tcpParseOptions(u8, th + TCP_HLEN, off - TCP_HLEN, (seg.flags & TH_SYN) !== 0, to);
-  void read16;
   // Strip the headers: what is left is the data.
   m_adj(mb, m, hlen + off);
   seg.m = m;
@@ -296,19 +298,10 @@ function challengeAck(tp: Tcpcb, seg: Seg): void {
     tp.t_challenge_cnt++;
   }
   tcp.stats[TCPS_STAT.ack_war]++;
-  respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
+  tcp.respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
   tp.last_ack_sent = tp.rcv_nxt;
-  void seg;
 }
 
-/** tcp_respond with an ACK from a connection: its window and timestamps. */
-export function respondAck(tp: Tcpcb, ack: number, seq: number): void {
-  let win = tp.so_rcv.space();
-  if (win < 0) win = 0;
-  if (win > TCP_MAXWIN << tp.rcv_scale) win = TCP_MAXWIN << tp.rcv_scale;
-  const ts = (tp.t_flags & TF_RCVD_TSTMP) !== 0 && (tp.t_flags & TF_REQ_TSTMP) !== 0 ? seqAdd(tp.tcp.ticks(), tp.ts_offset) : -1;
-  tp.tcp.respond(tp, tp.laddr, tp.lport, tp.faddr, tp.fport, seq, ack, TH_ACK, win >>> tp.rcv_scale, ts, tp.ts_recent);
-}
 
 /**
  * tcp_twcheck: a segment for a connection in TIME_WAIT. A SYN above
@@ -336,7 +329,7 @@ function twcheck(tp: Tcpcb, seg: Seg): boolean {
     const end = seqAdd(seg.seq, seg.tlen + ((f & TH_SYN) !== 0 ? 1 : 0));
     if (seqAdd(end, 1) === tp.rcv_nxt) tcpTimer2mslArm(tp, 2 * tcp.cfg.msl);
   }
-  if (f !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
+  if (f !== TH_ACK || seg.tlen !== 0 || seg.seq !== tp.rcv_nxt || seg.ack !== tp.snd_nxt) tcp.respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
   drop(tcp, seg);
   return false;
 }
@@ -386,9 +379,13 @@ function soisconnected(tp: Tcpcb): void {
   tp.tcp.wakeup(tp);
 }
 
-/** cc_conn_init: the initial congestion window and ssthresh. */
+/**
+ * cc_conn_init: the initial congestion window (RFC 6928, or one segment
+ * when the SYN or SYN|ACK had to be retransmitted: the timer left
+ * snd_cwnd at 1 then) and ssthresh.
+ */
 function ccConnInit(tp: Tcpcb): void {
-  tp.snd_cwnd = tp.t_rxtshift > 0 || (tp.t_flags & TF_NEEDSYN) !== 0 ? tp.t_maxseg : initialWindow(tp);
+  tp.snd_cwnd = tp.snd_cwnd === 1 ? tp.t_maxseg : initialWindow(tp);
   if (tp.snd_ssthresh === 0) tp.snd_ssthresh = TCP_MAXWIN << 14;
 }
 
@@ -428,8 +425,6 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   const ack = seg.ack;
   const now = tcp.ticks();
   let needoutput = false;
-  let ourfinisacked = false;
-  void ourfinisacked;
 
   tp.t_rcvtime = now;
   tp.t_keepprobes = 0;
@@ -577,6 +572,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   let wasSynRcvd = false;
   if (tp.state === TCPS_SYN_RECEIVED) {
     wasSynRcvd = true;
+    tp.t_flags &= ~TF_NEEDSYN;
     s[TCPS_STAT.connects]++;
     // The ACK covers our SYN: it takes one sequence number, not data.
     tp.snd_una = seqAdd(tp.snd_una, 1);
@@ -600,7 +596,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     // Data and a FIN queued while half-synchronized reach the user now.
     if (tp.rq_seq.length > 0) {
       const before = tp.rcv_nxt;
-      if ((tcpReass(tp, 0, 0, 0, false) & TH_FIN) !== 0) f |= TH_FIN | 0x1000;
+      if ((tcpReass(tp, 0, 0, 0, false) & TH_FIN) !== 0) f |= TH_FIN | TH_QUEUEDFIN;
       if (tp.rcv_nxt !== before) tcp.wakeup(tp);
     }
     tp.snd_wl1 = seqAdd(seq, -1);
@@ -623,7 +619,6 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
       drop(tcp, seg);
       return;
     }
-    ourfinisacked = fin;
     needoutput = true;
   }
   step6(tp, seg, seq, tlen, f, tiwinNow, needoutput);
@@ -720,7 +715,6 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
     }
   } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) tp.t_flags &= ~TF_CONGRECOVERY;
   tp.t_dupacks = 0;
-  void seg;
   return true;
 }
 
@@ -843,11 +837,10 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
     if (tp.snd_wnd > tp.max_sndwnd) tp.max_sndwnd = tp.snd_wnd;
     needoutput = true;
   }
-  void TH_URG;
   let m = seg.m;
   seg.m = 0;
-  const queuedFin = (f & 0x1000) !== 0;
-  f &= ~0x1000;
+  const queuedFin = (f & TH_QUEUEDFIN) !== 0;
+  f &= ~TH_QUEUEDFIN;
   if (queuedFin && tlen === 0) {
     // The FIN came out of the reassembly queue: no new data to place.
   } else if ((tlen > 0 || (f & TH_FIN) !== 0) && !TCPS_HAVERCVDFIN(tp.state)) {
@@ -888,7 +881,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
 
   if ((f & TH_FIN) !== 0) {
     if (!TCPS_HAVERCVDFIN(tp.state)) {
-      tp.so_rcv.state |= 0x1000; // SBS_RCVDFIN: the reader sees EOF after the data
+      tp.so_rcv.state |= SBS_RCVDFIN;
       if ((tp.t_flags & TF_NEEDSYN) !== 0) tp.t_flags |= TF_DELACK;
       else tp.t_flags |= TF_ACKNOW;
       tp.rcv_nxt = seqAdd(tp.rcv_nxt, 1);
@@ -945,7 +938,7 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
   tp.rcv_nxt = seqAdd(seg.seq, 1);
   tp.rcv_adv = tp.rcv_nxt;
   synOptions(tp);
-  if ((f & TH_ACK) !== 0 && (f & TH_ECE) !== 0 && (f & TH_CWR) === 0 && (cfg.ecn_enable === 1 || cfg.ecn_enable === 3) && (tp.t_flags2 & 0x100) === 0 && tp.t_rxtshift === 0) {
+  if ((f & TH_ACK) !== 0 && (f & TH_ECE) !== 0 && (f & TH_CWR) === 0 && (cfg.ecn_enable === 1 || cfg.ecn_enable === 3) && (tp.t_flags2 & TF2_ECN_SYN_DISABLED) === 0 && tp.t_rxtshift === 0) {
     tp.t_flags |= TF_ECN_PERMIT;
     s[TCPS_STAT.ecn_shs]++;
   }
@@ -1000,13 +993,5 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
   if (tp.snd_wnd > tp.max_sndwnd) tp.max_sndwnd = tp.snd_wnd;
   // Window scaling applies to windows after the SYN; step6 sees this one already applied.
   step6(tp, seg, seq, tlen, fl & ~TH_ACK, tiwin, true);
-  void TF_DELACK;
-  void TF_PREVVALID;
-  void SS_ISCONNECTED;
-  void TCPS_CLOSED;
-  void TCPS_LISTEN;
-  void TCPS_FIN_WAIT_2;
-  void TCPS_ESTABLISHED;
-  void TOF_SACK;
   seq = 0;
 }

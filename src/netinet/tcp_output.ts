@@ -33,6 +33,7 @@ import {
   tcpSetCksum,
 } from '../wire/tcp.js';
 import { chainSum } from '../net/mchain.js';
+import { ENOBUFS } from './tcp_errno.js';
 import { TCPS_ESTABLISHED, TCPS_HAVERCVDFIN, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcp_outflags, TCPS_CLOSED } from './tcp_fsm.js';
 import { SEQ_GT, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
@@ -57,12 +58,11 @@ import {
   TF_ECN_PERMIT,
   TF2_ECN_SND_CWR,
   TF2_ECN_SND_ECE,
+  TF2_ECN_SYN_DISABLED,
   TF_FASTRECOVERY,
   type Tcpcb,
 } from './tcp_var.js';
 
-/** t_flags2: ECN was given up on the SYN (net.inet.tcp.ecn.maxretries). */
-export const TF2_ECN_SYN_DISABLED = 0x100;
 /** ECT(0) codepoint in the IP TOS byte. */
 const IPTOS_ECN_ECT0 = 0x02;
 
@@ -261,7 +261,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   }
   // SYN options are settled on the first SYN: the peer's scale applies to what follows.
   const m = mb.m_gethdr(M_NOWAIT, MT_DATA);
-  if (m === 0) return -55;
+  if (m === 0) return -ENOBUFS;
   i32[(m + M_DATA) >> 2] += TCP_LINKHDR;
   const th = i32[(m + M_DATA) >> 2];
   const olen = tcpEmitOptions(u8, th + TCP_HLEN, to);
@@ -287,7 +287,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
       const d = tp.so_snd.copyChain(off, len);
       if (d === 0) {
         mb.m_freem(m);
-        return -55;
+        return -ENOBUFS;
       }
       i32[(m + M_NEXT) >> 2] = d;
     }
@@ -394,7 +394,6 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
     if (!tp.tt_rexmt.pending && !tp.tt_persist.pending && tp.snd_max !== tp.snd_una) tcpTimerRexmtArm(tp);
     return -err;
   }
-  void TH_RST;
   return sendalot ? 1 : 0;
 }
 

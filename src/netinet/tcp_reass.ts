@@ -12,10 +12,11 @@
  */
 import { m_adj } from '../kern/mbuf/ops.js';
 import { TH_FIN } from '../wire/tcp.js';
-import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
+import {   SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import { tcpSetDsack } from './tcp_sack.js';
-import type { Tcpcb } from './tcp_var.js';
+import { TF_SACK_PERMIT, type Tcpcb } from './tcp_var.js';
+import { TCPS_ESTABLISHED } from './tcp_fsm.js';
 
 /**
  * tcp_reass: queue the segment [seq, seq+len) held in m (data only, m may
@@ -102,12 +103,12 @@ function insert(tp: Tcpcb, seq: number, len: number, m: number, fin: boolean): b
 
 /** The first duplicate range of a segment is what D-SACK reports (unless a duplicate below rcv_nxt already is). */
 function firstDup(tp: Tcpcb, start: number, end: number): void {
-  if (tp.dsack_start === tp.dsack_end && (tp.t_flags & 0x200) !== 0 && SEQ_LT(start, end)) tcpSetDsack(tp, start, end);
+  if (tp.dsack_start === tp.dsack_end && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_LT(start, end)) tcpSetDsack(tp, start, end);
 }
 
 function present(tp: Tcpcb): number {
   // Nothing reaches the user before the connection is synchronized.
-  if (tp.state < 4) return 0;
+  if (tp.state < TCPS_ESTABLISHED) return 0;
   const mb = tp.tcp.st.mb;
   const qs = tp.rq_seq;
   const ql = tp.rq_len;
@@ -144,8 +145,6 @@ function present(tp: Tcpcb): number {
       break;
     }
   }
-  void SEQ_GEQ;
-  void SEQ_GT;
   return flags;
 }
 

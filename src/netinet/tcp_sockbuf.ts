@@ -21,6 +21,8 @@ import { m_tag_delete_chain } from '../kern/mbuf/tags.js';
 /** sb_state bits */
 export const SBS_CANTSENDMORE = 0x0010;
 export const SBS_CANTRCVMORE = 0x0020;
+/** The peer's FIN arrived: the reader sees EOF once the buffer is empty. */
+export const SBS_RCVDFIN = 0x1000;
 
 export class Sockbuf {
   /** First and last mbuf of the chain (0: empty). */

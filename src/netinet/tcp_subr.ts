@@ -22,14 +22,16 @@ import { TCP_HLEN, TH_ACK, TH_RST, tcpEmit, tcpSetCksum, TcpOpt, TOF_TS, tcpEmit
 import { ICMP_HLEN, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
 import { chainSum, mtod, pullup } from '../net/mchain.js';
 import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS } from './tcp_errno.js';
+import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
+import { IFF_LOOPBACK } from '../net/if.js';
 import { Prng } from '../kern/prng.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
 import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysctlNode } from './tcp_tunables.js';
 import { newTcpStats, TCPS_STAT, formatTcpStats } from './tcp_stats.js';
-import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
+import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
 import { SEQ_GEQ, SEQ_LT } from './tcp_seq.js';
-import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, SO_REUSEADDR_OPT, SO_REUSEPORT_OPT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
+import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SO_REUSEADDR_OPT, SO_REUSEPORT_OPT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
 import { tcpInput } from './tcp_input.js';
 import { tcpOutput } from './tcp_output.js';
 import { tcpCancelTimers } from './tcp_timer.js';
@@ -232,7 +234,7 @@ export class TcpTable {
       if (this.st.isLocal(faddr)) laddr = faddr;
       else {
         const r = this.st.routes.lookup(faddr);
-        if (r === null) return 51; // ENETUNREACH
+        if (r === null) return ENETUNREACH;
         laddr = r.ifp.addr;
       }
     }
@@ -324,16 +326,29 @@ export class TcpTable {
     this.st.ipOutput(m, laddr, faddr, IPPROTO_TCP, o);
   }
 
+  /**
+   * tcp_respond with an ACK (seq, ack) from connection tp: its current
+   * window (scaled) and, when negotiated, timestamps. Challenge ACKs,
+   * TIME_WAIT answers and keepalive probes go this way.
+   */
+  respondAck(tp: Tcpcb, ack: number, seq: number): void {
+    let win = tp.so_rcv.space();
+    if (win < 0) win = 0;
+    if (win > TCP_MAXWIN << tp.rcv_scale) win = TCP_MAXWIN << tp.rcv_scale;
+    const ts = (tp.t_flags & (TF_RCVD_TSTMP | TF_REQ_TSTMP)) === (TF_RCVD_TSTMP | TF_REQ_TSTMP) ? (this.ticks() + tp.ts_offset) >>> 0 : -1;
+    this.respond(tp, tp.laddr, tp.lport, tp.faddr, tp.fport, seq, ack, TH_ACK, win >>> tp.rcv_scale, ts, tp.ts_recent);
+  }
+
   // ------------------------------------------------------- drop / close
 
   /** tcp_drop: abort with errno, sending a RST if the peer knows us. */
   drop(tp: Tcpcb, errno: number): void {
-    if (TCPS_HAVEESTABLISHED(tp.state) || tp.state === 3 /* SYN_RECEIVED */) {
+    if (TCPS_HAVEESTABLISHED(tp.state) || tp.state === TCPS_SYN_RECEIVED) {
       tp.state = TCPS_CLOSED;
       this.sendRst(tp);
       this.stats[TCPS_STAT.drops]++;
     } else if (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN) this.stats[TCPS_STAT.conndrops]++;
-    if (errno === 60 /* ETIMEDOUT */ && tp.t_softerror !== 0) errno = tp.t_softerror;
+    if (errno === ETIMEDOUT && tp.t_softerror !== 0) errno = tp.t_softerror;
     tp.so_error = errno;
     this.close(tp);
   }
@@ -399,7 +414,7 @@ export class TcpTable {
   /** The interface MTU toward faddr (0: no route). */
   ifMtu(faddr: number): number {
     if (this.st.isLocal(faddr)) {
-      const lo = this.st.ifs.find((i) => (i.flags & 0x8) !== 0);
+      const lo = this.st.ifs.find((i) => (i.flags & IFF_LOOPBACK) !== 0);
       if (lo !== undefined) return lo.mtu;
     }
     const r = this.st.routes.lookup(faddr);
@@ -438,7 +453,6 @@ export class TcpTable {
 
   private roundBuf(tp: Tcpcb, sb: { hiwat: number; userSet: boolean }, mss: number): void {
     if (sb.hiwat < mss) {
-      void tp;
       return;
     }
     let size = Math.ceil(sb.hiwat / mss) * mss;

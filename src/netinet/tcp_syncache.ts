@@ -27,6 +27,7 @@ import { TCP_LINKHDR, type TcpTable } from './tcp_subr.js';
 import { tcpTimerKeepArm } from './tcp_timer.js';
 import {
   TCP_MAXWIN,
+  SO_ACCEPTCONN_OPT,
   TF_ECN_PERMIT,
   TF_NODELAY,
   TF_NOOPT,
@@ -158,8 +159,6 @@ export class Syncache {
       this.sendSynAck(e);
       return;
     }
-    const tmp: Tcpcb = lp;
-    void tmp;
     e.iss = (tcp.hash4(e.laddr, e.lport, e.faddr, e.fport, 0) + Math.floor(tcp.st.now() * 250)) >>> 0;
     this.insert(e);
     s[TCPS_STAT.sc_added]++;
@@ -311,7 +310,7 @@ export class Syncache {
     const tcp = this.tcp;
     const tp = tcp.attachConn(e.laddr, e.lport, e.faddr, e.fport);
     tp.so_head = lp;
-    tp.so_options = lp.so_options & ~0x0002; // not SO_ACCEPTCONN
+    tp.so_options = lp.so_options & ~SO_ACCEPTCONN_OPT;
     tp.so_linger = lp.so_linger;
     tp.ttl = lp.ttl;
     tp.tos = lp.tos;
@@ -348,6 +347,8 @@ export class Syncache {
     if (e.sack) tp.t_flags |= TF_SACK_PERMIT;
     if (e.ecn) tp.t_flags |= TF_ECN_PERMIT;
     tcp.mss(tp, e.peerMss);
+    // A retransmitted SYN|ACK: start from one segment (cc_conn_init).
+    if (e.rxmits > 0) tp.snd_cwnd = 1;
     // The handshake RTT (SYN|ACK to ACK) is not timed: FreeBSD starts from the initial RTO.
     tcpTimerKeepArm(tp, tp.keepinit());
     return tp;

@@ -18,12 +18,13 @@ import {
   TCP_MAXRXTSHIFT,
   TCP_RTT_SHIFT,
   TF_ACKNOW,
-  TF_ECN_PERMIT,
+  
   TF_FORCEDATA,
   TF_PREVVALID,
   TF_REQ_SCALE,
   TF_REQ_TSTMP,
   TF_SACK_PERMIT,
+  TF2_ECN_SYN_DISABLED,
   TF_FASTRECOVERY,
   TF_CONGRECOVERY,
   tcp_backoff,
@@ -174,8 +175,7 @@ function tcpTimerKeep(tp: Tcpcb): void {
     // A keepalive probe: an ACK one byte below snd_una, which the peer must answer.
     s[TCPS_STAT.keepprobe]++;
     tp.t_keepprobes++;
-    const ts = (tp.t_flags & 0x100) !== 0 ? seqAdd(tcp.ticks(), tp.ts_offset) : -1; // TF_RCVD_TSTMP
-    tcp.respond(tp, tp.laddr, tp.lport, tp.faddr, tp.fport, seqAdd(tp.snd_una, -1), tp.rcv_nxt, 0x10, tp.so_rcv.space() >> tp.rcv_scale > 65535 ? 65535 : Math.max(0, tp.so_rcv.space()) >> tp.rcv_scale, ts, tp.ts_recent);
+    tcp.respondAck(tp, tp.rcv_nxt, seqAdd(tp.snd_una, -1));
     tcpTimerKeepArm(tp, tp.keepintvl());
   } else tcpTimerKeepArm(tp, tp.keepidle());
 }
@@ -222,9 +222,11 @@ function tcpTimerRexmt(tp: Tcpcb): void {
   const rexmt = (synState ? cfg.rexmit_initial : tcpRexmtval(tp)) * tcp_backoff[tp.t_rxtshift];
   tp.t_rxtcur = tcpRangeset(tp, rexmt, tp.t_rttmin, TCPTV_REXMTMAX);
   if (tp.state === TCPS_SYN_SENT) {
+    // The connection will start from one segment (cc_conn_init reads this marker).
+    tp.snd_cwnd = 1;
     if (cfg.rexmit_drop_options && tp.t_rxtshift === 3) tp.t_flags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_SACK_PERMIT);
     // ECN SYNs are given up after net.inet.tcp.ecn.maxretries retransmissions.
-    if (tp.t_rxtshift > cfg.ecn_maxretries) tp.t_flags2 |= 0x100; // TF2_ECN_SYN_DISABLED
+    if (tp.t_rxtshift > cfg.ecn_maxretries) tp.t_flags2 |= TF2_ECN_SYN_DISABLED;
   }
   if (tp.t_rxtshift > TCP_MAXRXTSHIFT / 4) {
     tp.t_rttvar += tp.t_srtt >> TCP_RTT_SHIFT;
@@ -243,6 +245,5 @@ function tcpTimerRexmt(tp: Tcpcb): void {
   tp.t_flags &= ~(TF_FASTRECOVERY | TF_CONGRECOVERY);
   tp.t_dupacks = 0;
   tcpSackClearScoreboard(tp);
-  void TF_ECN_PERMIT;
   tcp.output(tp);
 }

@@ -62,8 +62,7 @@
  * kern.ipc.soacceptqueue); counters: stack.tcp.stats (struct tcpstat),
  * printed by netstat -s. Runs on the stack's thread only; no lock; never sleeps.
  */
-import { EADDRINUSE, EAGAIN, EALREADY_, EBADF, EINVAL, EISCONN, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE, ESRCH_, EINPROGRESS, ECONNABORTED_ } from './tcp_errno.js';
-import { IPPROTO_TCP as IPPROTO_TCP_W } from '../wire/ipv4.js';
+import { EAGAIN, EALREADY_, EBADF, EINVAL, EISCONN, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE, ESRCH_, EINPROGRESS, ECONNABORTED_ } from './tcp_errno.js';
 import type { Stack } from './stack.js';
 import type { TcpTable } from './tcp_subr.js';
 import {
@@ -132,7 +131,7 @@ import {
   TF_SACK_PERMIT,
   Tcpcb,
 } from './tcp_var.js';
-import { SBS_CANTRCVMORE, SBS_CANTSENDMORE } from './tcp_sockbuf.js';
+import { SBS_CANTRCVMORE, SBS_CANTSENDMORE, SBS_RCVDFIN } from './tcp_sockbuf.js';
 import {
   TCPS_CLOSED,
   TCPS_CLOSE_WAIT,
@@ -147,11 +146,8 @@ import {
   TCPS_TIME_WAIT,
 } from './tcp_fsm.js';
 import { TCPS_STAT } from './tcp_stats.js';
-import { seqAdd } from './tcp_seq.js';
 import { tcpMaxidle, tcpTimer2mslArm, tcpTimerKeepArm } from './tcp_timer.js';
 
-/** SBS_RCVDFIN: the peer's FIN arrived (EOF after the buffered data). */
-const SBS_RCVDFIN = 0x1000;
 
 /** The user API of one stack's TCP (see the block comment above). */
 export class TcpSockets {
@@ -264,13 +260,11 @@ export class TcpSockets {
       // tcp_usr_rcvd: the window may have opened enough to tell the peer.
       if (TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_TIME_WAIT) this.tcp.output(tp);
     }
-    void n;
     n = n | 0;
     return n;
   }
 
   write(id: number, buf: Uint8Array, flags = 0): number {
-    void flags;
     const tp = this.get(id);
     if (tp === null) return -EBADF;
     const sb = tp.so_snd;
@@ -657,8 +651,3 @@ export class TcpSockets {
   }
 }
 
-void IPPROTO_TCP_W;
-void EADDRINUSE;
-void TCPS_FIN_WAIT_1;
-void TCPS_ESTABLISHED;
-void seqAdd;

@@ -45,6 +45,8 @@ export const TF_ECN_PERMIT = 0x40000000;
 // t_flags2
 export const TF2_ECN_SND_CWR = 0x00000001;
 export const TF2_ECN_SND_ECE = 0x00000002;
+/** ECN was given up on the SYN after net.inet.tcp.ecn.maxretries retransmissions. */
+export const TF2_ECN_SYN_DISABLED = 0x00000100;
 
 // so_options (sys/socket.h)
 export const SO_ACCEPTCONN_OPT = 0x0002;

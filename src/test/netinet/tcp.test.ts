@@ -7,10 +7,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mbufLeakCheck } from '../helpers.js';
-import { A, B, arena, tcpPair, type TcpPair } from './tcplink.js';
-import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2, TCPS_LISTEN, TCPS_TIME_WAIT, TCPS_CLOSE_WAIT } from '../../netinet/tcp_fsm.js';
-import { EAGAIN, ECONNREFUSED, ECONNRESET, EINPROGRESS, ETIMEDOUT } from '../../kern/errno.js';
-import { POLLIN, POLLOUT, SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVBUF, IPPROTO_TCP, TCP_NODELAY, SO_LINGER, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, SO_KEEPALIVE } from '../../netinet/tcp_api.js';
+import {  B, arena, tcpPair, type TcpPair } from './tcplink.js';
+import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2,  TCPS_TIME_WAIT, TCPS_CLOSE_WAIT } from '../../netinet/tcp_fsm.js';
+import { EAGAIN, ECONNREFUSED,  EINPROGRESS, } from '../../kern/errno.js';
+import { POLLIN,  SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVBUF,       } from '../../netinet/tcp_api.js';
 import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 
 const out = new Int32Array(2);
@@ -39,16 +39,6 @@ function connectPair(p: TcpPair, port = 80): [number, number, number] {
   return [c, s, l];
 }
 
-function readAll(so: NonNullable<TcpPair['a']['tcp']['sockets']>, id: number): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const buf = new Uint8Array(65536);
-  for (;;) {
-    const n = so.read(id, buf);
-    if (n <= 0) break;
-    parts.push(buf.slice(0, n));
-  }
-  return Buffer.concat(parts);
-}
 
 test('tcp: handshake, options negotiated, data both ways, graceful close through TIME_WAIT', () => {
   const done = leak();

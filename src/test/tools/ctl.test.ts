@@ -16,6 +16,7 @@ import { parseRequest, CTL_CODES, CTL_MAX_LINE } from '../../kern/ctl/protocol.j
 import { netstatM } from '../../kern/mbuf/stats.js';
 import { NET_ECHO_BIND, NET_LOADGEN } from '../../net/mpnet.js';
 import { readPcap } from '../../net/phy/pcap.js';
+import { macToString } from '../../wire/ethernet.js';
 import { HOST1 } from '../../lib/netuser.js';
 import { leakCheck, testUma } from '../helpers.js';
 
@@ -122,7 +123,7 @@ test('bad requests get stable codes, answers come in order, the connection survi
       '{"v":1,"id":8,"op":"sysctl.set","args":{"name":"vm.stats.page.size","value":1}}',
       '{"v":1,"id":9,"op":"sysctl.set","args":{"name":"kern.ipc.nmbclusters","value":"many"}}',
       '{"v":1,"id":10,"op":"tcpdrop","args":{"all":true}}',
-      '{"v":1,"id":11,"op":"pcap.start","args":{"interface":"xl0/h1","path":"rel.pcap"}}',
+      '{"v":1,"id":11,"op":"pcap.start","args":{"interface":"xl0/host1","path":"rel.pcap"}}',
       '{"v":1,"id":"last","op":"hello"}',
     ],
     13,
@@ -146,12 +147,12 @@ test('sysctl set through the socket is read by the CPUs: the frames they send ca
   assert.equal(set.new, 7);
   assert.equal(sys.sysctl.get('net.inet.ip.ttl'), 7);
   const path = join(dir, 'ttl.pcap');
-  await client.request('pcap.start', { interface: 'xl0/h1', path });
-  await assert.rejects(client.request('pcap.start', { interface: 'xl0/h1', path }), CtlRemoteError);
+  await client.request('pcap.start', { interface: 'xl0/host1', path });
+  await assert.rejects(client.request('pcap.start', { interface: 'xl0/host1', path }), CtlRemoteError);
   // Every CPU sends 20 requests to the echo server on host 1 and gets them back.
   const runs = await Promise.all([0, 1].map((c) => sys.machine.call(c, NET_LOADGEN, [0, HOST1, 7, 20, 4, 32, -1], 4)));
   for (const [e, replies] of runs) assert.deepEqual([e, replies], [0, 20]);
-  const stop = await client.request<{ packets: number; path: string }>('pcap.stop', { interface: 'xl0/h1' });
+  const stop = await client.request<{ packets: number; path: string }>('pcap.stop', { interface: 'xl0/host1' });
   assert.equal(stop.packets, 80, 'requests and replies of both CPUs, merged into one file');
   const cap = readPcap(path);
   assert.equal(cap.records.length, 80);
@@ -193,7 +194,7 @@ test('netstat -m, -s, -i, vmstat -z through the socket equal the system\'s own f
   assert.match(p.text, /^udp:\n\t\d+ datagrams received/);
   assert.doesNotMatch(p.text, /^ip:/m);
   const i = await client.request<{ text: string }>('netstat', { report: 'i' });
-  assert.equal(i.text, sys.netstatI());
+  assert.equal(i.text, sys.system.netstatI());
   const z = await client.request<{ text: string; data: { name: string }[] }>('vmstat', { z: true });
   assert.match(z.text, /^ITEM +SIZE +LIMIT +USED/);
   assert.ok(z.data.some((x) => x.name === 'mbuf_cluster'));
@@ -206,10 +207,11 @@ test('netstat -an, sockstat, arp -a and netstat -r come from the CPUs', async ()
   assert.match(ss.text, /^USER +COMMAND +PID +FD PROTO/);
   assert.equal(ss.text.split('\n').filter((l) => / stack .* udp4 +\*:7 /.test(l)).length, 2, ss.text);
   const arp = await client.request<{ text: string; data: { ip: number }[] }>('arp');
-  assert.match(arp.text, /^\? \(10\.0\.0\.2\) at 02:00:00:02:00:01 on xl0\/h0 permanent \[ethernet\]$/m);
+  const mac1 = macToString(sys.system.stacks[1].interfaces[0].mac);
+  assert.ok(arp.text.split('\n').includes(`? (10.0.0.2) at ${mac1} on xl0/host0 permanent [ethernet]`), arp.text);
   const rt = await client.request<{ text: string }>('route');
   assert.match(rt.text, /^Internet:$/m);
-  assert.match(rt.text, /^10\.0\.0\.0\/24 +link#1 +US +xl0\/h0$/m);
+  assert.match(rt.text, /^10\.0\.0\.0\/24 +link#1 +US +xl0\/host0$/m);
   assert.equal((await remoteError(client.request('arp', { host: 5 }))).code, 'BAD_ARGS');
 });
 
@@ -222,7 +224,7 @@ test('stats snapshot: CPU load counters move, interfaces, zones, drops, sockets 
   assert.ok(b.cpus[1].handled > a.cpus[1].handled, 'cpu1 handled the requests');
   assert.ok(b.cpus[0].busyUs + b.cpus[1].busyUs > a.cpus[0].busyUs + a.cpus[1].busyUs, 'busy time counted');
   assert.equal(b.sockets['udp4 bound'], 2);
-  assert.deepEqual(b.interfaces.map((x) => x.name), ['xl0/h0', 'xl0/h1']);
+  assert.deepEqual(b.interfaces.map((x) => x.name), ['xl0/host0', 'xl0/host1']);
   assert.equal(typeof b.drops['udp.fullsock'], 'number');
 });
 
@@ -256,4 +258,55 @@ test('closing the control socket removes it; clients get SHUTDOWN or a closed co
     await s2.stop();
   }
   await assert.rejects(openControl(sys, { name: 'bad/name', dir }), /name must be/);
+});
+
+test('a single-thread System (System.local) serves the same ops from its stacks', async () => {
+  const { System } = await import('../../lib/topology.js');
+  const uma = testUma({ size: 64 << 20, ncpus: 4 });
+  const done = leakCheck(uma);
+  const ls = System.local({ uma });
+  ls.link(ls.addStack('a'), ls.addStack('b'), { a: '10.9.0.1/24', b: '10.9.0.2/24' });
+  await ls.up();
+  const c = await openControl(ls, { name: 'local', dir });
+  const cl = await CtlClient.connect(c.path);
+  try {
+    const path = join(dir, 'local.pcap');
+    await cl.request('pcap.start', { interface: 'eth0/b', path });
+    const srv = ls.socket('b', 'udp4', (m, r) => srv.send(m, r.port, r.address));
+    srv.bind(7);
+    const cli = ls.socket('a', 'udp4');
+    const got = new Promise<void>((res) => cli.on('message', () => res()));
+    cli.send(Buffer.from('ping'), 7, '10.9.0.2');
+    await got;
+    const stop = await cl.request<{ packets: number }>('pcap.stop', { interface: 'eth0/b' });
+    assert.ok(stop.packets >= 2, `request and reply captured (${stop.packets})`);
+    assert.ok(readPcap(path).records.length >= 2);
+    const hello = await cl.request<{ ncpus: number; kind: string; hosts: { name: string }[] }>('hello');
+    assert.deepEqual([hello.ncpus, hello.kind, hello.hosts.map((h) => h.name)], [0, 'local', ['a', 'b']]);
+    assert.equal((await cl.request<{ text: string }>('netstat', { report: 'i' })).text, ls.netstatI());
+    const an = await cl.request<{ text: string }>('netstat', { report: 'an' });
+    assert.match(an.text, /^udp4 .*\*\.7 +\*\.\*/m);
+    assert.match((await cl.request<{ text: string }>('route')).text, /^10\.9\.0\.0\/24 +link#1 +US +eth0\/a$/m);
+    assert.match((await cl.request<{ text: string }>('arp')).text, /^\? \(10\.9\.0\.1\) at [0-9a-f:]{17} on eth0\/b expires in \d+ seconds \[ethernet\]$/m);
+    assert.deepEqual((await cl.request<{ cpus: unknown[] }>('stats')).cpus, []);
+    for (const s of [cli, srv]) s.close();
+  } finally {
+    cl.close();
+    await c.close();
+    await ls.stop();
+  }
+  done();
+});
+
+test('the demo\'s live line (demo --tap) reads rates and clusters from the same view', async () => {
+  const { liveLine } = await import('../../cli/demojob.js');
+  const { controlView } = await import('../../lib/ctl/adapter.js');
+  const v = controlView(sys);
+  const last = { t: performance.now(), ipk: 0, opk: 0 };
+  liveLine(v, last.t, last);
+  const before = last.ipk;
+  await sys.machine.call(0, NET_LOADGEN, [0, HOST1, 7, 10, 2, 32, -1], 4);
+  const line = liveLine(v, last.t, last);
+  assert.equal(last.ipk - before, 20, 'ten requests in and ten replies in, over both interfaces');
+  assert.match(line, /^live \d+ s: rx \d+ pkt\/s, tx \d+ pkt\/s \(\d+ in, \d+ out\), \d+ UDP datagrams received, clusters \d+\/\d+$/);
 });

@@ -4,11 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-function run(file: string) {
-  return spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+function run(file: string, env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env });
 }
 
 test('examples/uma.mjs allocates, frees and prints a vmstat row', () => {
@@ -22,4 +25,28 @@ test('examples/udp.mjs gets its datagram echoed by the stack on two CPUs', () =>
   const r = run('examples/udp.mjs');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'hello, slabnet from 10.0.0.2:7\n');
+});
+
+test('examples/router.mjs: three stacks, a router between two networks, default routes both ways', () => {
+  const r = run('examples/router.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'hello through a router from 10.0.2.1:7, 2 packets forwarded by r\n');
+});
+
+test('examples/userdev.mjs: two systems joined by user devices, ARP and UDP over a JS wire', () => {
+  const r = run('examples/userdev.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'hello over a JS wire from 192.168.7.2:7 (6 frames crossed the wire)\n');
+});
+
+test('examples/control.mjs opens a control socket and reads and writes itself through it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slex-'));
+  try {
+    const r = run('examples/control.mjs', { ...process.env, SLABNET_CTL_DIR: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\d+\/\d+\/\d+\/\d+ mbuf clusters in use \(current\/cache\/total\/max\)$/m);
+    assert.match(r.stdout, /^kern\.ipc\.nmbclusters: \d+ -> 1000; the system reads 1000$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -336,7 +336,8 @@ export class Executor {
         this.syscallError(ev, sc, `the call blocked and nothing in the stack can unblock it (give it a ...END time if it is meant to block)`);
         return;
       }
-      this.step(limit - now);
+      // Stop at a poll() timeout too, so the call returns when it runs out.
+      this.step((pending.pollDeadline > now ? Math.min(limit, pending.pollDeadline) : limit) - now);
       r = this.settled(this.sys.attempt(sc, pending));
     }
     this.endSyscall(ev, sc, r);

@@ -111,6 +111,9 @@ class AdaptedSocket implements PdSocket {
   setsockopt(level: number, name: number, value: number): number {
     return errno(this.so.setsockopt(this.id, level, name, value));
   }
+  poll(): number {
+    return this.so.poll(this.id);
+  }
   tcpInfo(): TcpInfo | number {
     const i = this.so.info(this.id);
     return i === null ? EINVAL : (i as TcpInfo);

@@ -52,6 +52,8 @@ export interface PdSocket {
   /** An integer option's value, or -errno. */
   getsockopt(level: number, name: number): number;
   setsockopt(level: number, name: number, value: number): number;
+  /** poll(2) bits now ready: POLLIN, POLLOUT, POLLERR, POLLHUP (FreeBSD values). */
+  poll(): number;
   /** TCP_INFO, or an errno (FreeBSD: EINVAL/ECONNRESET once the connection is gone). */
   tcpInfo(): TcpInfo | number;
 }

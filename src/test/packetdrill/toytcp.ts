@@ -311,6 +311,14 @@ class ToySocket implements PdSocket {
   setsockopt(): number {
     return 0;
   }
+  poll(): number {
+    const c = this.c;
+    let ev = 0;
+    if (c.rcvBuf.length > 0 || c.gotFin || c.acceptQ.length > 0) ev |= 0x1;
+    if (c.state === S.ESTABLISHED || c.state === S.CLOSE_WAIT) ev |= 0x4;
+    if (c.soError !== 0) ev |= 0x8;
+    return ev;
+  }
   tcpInfo(): TcpInfo | number {
     return { tcpi_state: this.c.state, tcpi_options: 0, tcpi_snd_mss: 1460 };
   }

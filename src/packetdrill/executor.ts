@@ -19,7 +19,7 @@
  * The first error ends the run (as packetdrill dies); --non_fatal=packet or
  * syscall turns those mismatches into warnings. Runs on the caller's thread.
  */
-import type { PdEvent, Script, SyscallSpec } from './ast.js';
+import type { PacketSpec, PdEvent, Script, SyscallSpec } from './ast.js';
 import type { PdConn } from './conn.js';
 import { buildInbound, mapOutbound, scriptWire, verifyOutbound } from './matcher.js';
 import { decodePacket, packetToString, type WirePacket } from './packet.js';
@@ -187,7 +187,7 @@ export class Executor {
 
   private inbound(ev: PdEvent): void {
     const st = this.st;
-    const spec = (ev.action as { packet: import('./ast.js').PacketSpec }).packet;
+    const spec = (ev.action as { packet: PacketSpec }).packet;
     let conn = st.socketUnderTest;
     if (conn !== null && conn.state === 'listening' && spec.tcp !== null) conn = st.newChild(spec.tcp.seq);
     if (conn === null) this.packetError(ev, 'no matching socket for script packet');
@@ -215,7 +215,7 @@ export class Executor {
 
   private outbound(ev: PdEvent, start: number, end: number): void {
     const st = this.st;
-    const spec = (ev.action as { packet: import('./ast.js').PacketSpec }).packet;
+    const spec = (ev.action as { packet: PacketSpec }).packet;
     if (spec.icmp !== null) this.packetError(ev, 'outbound ICMP packets are not supported');
     const t = spec.tcp!;
     const syn = t.flags.includes('S');

@@ -246,23 +246,26 @@ export class Executor {
     const actual = mapOutbound(conn, live, t);
     const dumps = `\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}\nactual packet: ${secs(usecs).padStart(9)} ${packetToString(actual)}`;
     let msg = verifyOutbound(spec, script, actual, bytes, { tsTickUsecs: st.cfg.tsTickUsecs, toleranceUsecs: tol });
-    if (msg === null && ev.time.type !== 'any') {
-      const lo = start - tol;
-      const hi = (end >= 0 ? end : start) + tol;
-      if (usecs < lo || usecs > hi) {
-        msg =
-          end >= 0
-            ? ev.time.type === 'relative_range'
-              ? `timing error: expected outbound packet in relative time range +${secs(ev.time.usecs)}~+${secs(ev.time.endUsecs)} sec but happened at ${(usecs - (start - ev.time.usecs)) / 1e6 >= 0 ? '+' : ''}${secs(usecs - (start - ev.time.usecs))} sec`
-              : `timing error: expected outbound packet in time range ${secs(start)}~${secs(end)} sec but happened at ${secs(usecs)} sec`
-            : `timing error: expected outbound packet at ${secs(start)} sec but happened at ${secs(usecs)} sec`;
-      }
-    }
+    if (msg === null) msg = this.outboundTiming(ev, start, end, usecs, tol);
     if (msg !== null) {
       const full = `${this.where(ev.line)}: ${st.cfg.nonFatalPacket ? 'warning' : 'error'} handling packet: ${msg}${dumps}`;
       if (st.cfg.nonFatalPacket) this.warnings.push(full);
       else throw new RunError(full, ev.line);
     }
+  }
+
+  /** verify_time for an outbound packet sent at usecs: null when in time, else packetdrill's message. */
+  private outboundTiming(ev: PdEvent, start: number, end: number, usecs: number, tol: number): string | null {
+    if (ev.time.type === 'any') return null;
+    if (usecs >= start - tol && usecs <= (end >= 0 ? end : start) + tol) return null;
+    if (ev.time.type === 'relative_range') {
+      // Relative ranges are reported relative to the event's base time.
+      const base = start - ev.time.usecs;
+      const at = usecs - base;
+      return `timing error: expected outbound packet in relative time range +${secs(ev.time.usecs)}~+${secs(ev.time.endUsecs)} sec but happened at ${at >= 0 ? '+' : ''}${secs(at)} sec`;
+    }
+    if (end >= 0) return `timing error: expected outbound packet in time range ${secs(start)}~${secs(end)} sec but happened at ${secs(usecs)} sec`;
+    return `timing error: expected outbound packet at ${secs(start)} sec but happened at ${secs(usecs)} sec`;
   }
 
   /**

@@ -174,3 +174,10 @@ test('poll() on virtual time: a timeout runs out on the clock, ready descriptors
   const bad = run(est + '+0 poll([{fd=4, events=POLLIN|POLLOUT, revents=POLLIN}], 1, 0) = 1\n');
   assert.equal(bad.error, 't.pkt:9: runtime error in poll call: Expected revents of POLLIN but got POLLOUT for pollfd 0');
 });
+
+test('range timing errors are reported as ranges (relative ones relative to their base)', () => {
+  const abs = run(PASSIVE + '0.2~0.5 > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>\n');
+  assert.match(abs.error!, /timing error: expected outbound packet in time range 0\.200000~0\.500000 sec but happened at 1\.000000 sec/);
+  const rel = run(PASSIVE + '+0.2~+0.5 > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>\n');
+  assert.match(rel.error!, /timing error: expected outbound packet in relative time range \+0\.200000~\+0\.500000 sec but happened at \+1\.000000 sec/);
+});

@@ -188,17 +188,22 @@ export class ArpTable {
     }
   }
 
-  /** in_lltable_rtcheck: is ip on one of ifp's connected networks (a neighbour, not something behind a router)? */
+  /**
+   * in_lltable_rtcheck: is ip a neighbour on ifp (not something behind a
+   * router)? On one of ifp's networks, or routed directly (no gateway) out
+   * of ifp, as an interface route is.
+   */
   onLink(ifp: Ifnet, ip: number): boolean {
     for (const x of ifp.addrs) if (((ip ^ x.addr) & x.mask) === 0) return true;
-    return false;
+    const r = this.st.routes.lookup(ip);
+    return r !== null && r.ifp === ifp && r.gateway === 0;
   }
 
   /**
    * Record a learned mapping and send the packets that waited for it.
    * Refused (and counted, nothing changed): a static entry, a MAC that is a
-   * group address, an address off ifp's networks, a new entry in a full
-   * table. Returns whether the mapping was recorded.
+   * group address, a new entry for an address that is not on-link, a new
+   * entry in a full table. Returns whether the mapping was recorded.
    */
   update(ifp: Ifnet, ip: number, mac: number): boolean {
     const s = this.st.stats.arp;
@@ -211,12 +216,13 @@ export class ArpTable {
       s[ARPS.badsha]++;
       return false;
     }
-    if (!this.onLink(ifp, ip)) {
-      s[ARPS.offlink]++;
-      return false;
-    }
     const now = this.st.now();
     if (e === undefined) {
+      // An existing entry was made by resolve() for a next hop, which is on-link by the routes; a new one must be.
+      if (!this.onLink(ifp, ip)) {
+        s[ARPS.offlink]++;
+        return false;
+      }
       if (this.entries.size >= this.cfg.maxEntries) {
         s[ARPS.tablefull]++;
         return false;

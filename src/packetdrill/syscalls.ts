@@ -50,6 +50,20 @@ function iovLength(e: Expr): number | string {
   return n;
 }
 
+/** {onoff=N, linger=M} (either may be `...`: not checked). */
+function lingerArg(e: Expr & { t: 'struct' }): { onoff: number | null; linger: number | null } | string {
+  const get = (k: string): number | null | string => {
+    const v = e.fields.get(k);
+    if (v === undefined) return `linger without ${k}`;
+    return v.t === 'ellipsis' ? null : evalInt(v);
+  };
+  const onoff = get('onoff');
+  const linger = get('linger');
+  if (typeof onoff === 'string') return onoff;
+  if (typeof linger === 'string') return linger;
+  return { onoff, linger };
+}
+
 /** poll flags as "POLLIN|POLLOUT" (flags_to_string). */
 function pollFlags(v: number): string {
   const names = S.POLL_FLAGS.filter(([, b]) => (v & b) !== 0).map(([n]) => n);
@@ -426,11 +440,38 @@ export class SyscallLayer {
     const bad = [fd, level, opt].find((v): v is string => typeof v === 'string');
     if (bad !== undefined) return err(bad);
     return this.withFd(fd as number, (f) => {
+      const linger = a[3].t === 'struct' ? lingerArg(a[3]) : null;
+      if (typeof linger === 'string') return err(linger);
       if (name === 'setsockopt') {
+        if (linger !== null) {
+          if (linger.onoff === null || linger.linger === null) return err('linger values must be given for setsockopt');
+          const r = f.so.setsockopt(level as number, opt as number, linger.onoff, linger.linger);
+          return r === 0 ? ok(0) : fail(r);
+        }
         const v = evalInt(a[3]);
         if (typeof v === 'string') return err(v);
         const r = f.so.setsockopt(level as number, opt as number, v);
         return r === 0 ? ok(0) : fail(r);
+      }
+      if (linger !== null) {
+        const r = f.so.getsockoptPair(level as number, opt as number);
+        if (typeof r === 'number') return fail(-r);
+        const wantLen = a[4].t === 'ellipsis' ? null : evalInt(a[4]);
+        return {
+          kind: 'done',
+          ret: 0,
+          errno: 0,
+          check: () =>
+            typeof wantLen === 'string'
+              ? wantLen
+              : wantLen !== null && wantLen !== 8
+                ? `optlen: expected: ${wantLen} actual: 8`
+                : linger.onoff !== null && linger.onoff !== r[0]
+              ? `linger.l_onoff: expected: ${linger.onoff} actual: ${r[0]}`
+              : linger.linger !== null && linger.linger !== r[1]
+                ? `linger.l_linger: expected: ${linger.linger} actual: ${r[1]}`
+                : null,
+        };
       }
       const r = f.so.getsockopt(level as number, opt as number);
       if (r < 0) return fail(-r);

@@ -308,6 +308,9 @@ class ToySocket implements PdSocket {
     if (level === 0xffff && name === 0x1002) return 65536;
     return -42;
   }
+  getsockoptPair(): [number, number] | number {
+    return [0, 0];
+  }
   setsockopt(): number {
     return 0;
   }

@@ -22,7 +22,7 @@
 import type { PacketSpec, PdEvent, Script, SyscallSpec } from './ast.js';
 import type { PdConn } from './conn.js';
 import { buildInbound, mapOutbound, scriptWire, verifyOutbound } from './matcher.js';
-import { decodePacket, packetToString, type WirePacket } from './packet.js';
+import { decodePacket, endpointsToString, packetToString, type WirePacket } from './packet.js';
 import { runCommand } from './shell.js';
 import { evalInt, newPending, SyscallLayer, type Pending } from './syscalls.js';
 import { strerror, symbolValue } from './symbols.js';
@@ -72,6 +72,8 @@ export class Executor {
   constructor(
     private readonly script: Script,
     private readonly st: RunState,
+    /** packetdrill --verbose: every injected and sniffed packet, live values, as they happen. */
+    private readonly trace: ((line: string) => void) | null = null,
   ) {
     this.sys = new SyscallLayer(st);
   }
@@ -209,6 +211,10 @@ export class Executor {
   }
 
   private inject(ev: PdEvent, bytes: Uint8Array): void {
+    if (this.trace !== null) {
+      const p = decodePacket(bytes);
+      this.trace(`inbound injected packet: ${secs(this.st.nowUsecs()).padStart(9)} ${typeof p === 'string' ? p : `${endpointsToString(p)} ${packetToString(p)}`}`);
+    }
     if (!this.st.net.inject(bytes)) this.packetError(ev, 'could not inject the packet (no mbufs)');
     this.pollBlocking();
   }
@@ -281,7 +287,9 @@ export class Executor {
       for (let c = net.take(); c !== null; c = net.take()) {
         const live = decodePacket(c.bytes);
         if (typeof live === 'string' || live.tcp === null) continue;
-        if (this.belongsTo(conn, live)) return { live, bytes: c.bytes, usecs: Math.round(c.timeMs * 1000) };
+        const usecs = Math.round(c.timeMs * 1000);
+        this.trace?.(`outbound sniffed packet: ${secs(usecs).padStart(9)} ${endpointsToString(live)} ${packetToString(live)}`);
+        if (this.belongsTo(conn, live)) return { live, bytes: c.bytes, usecs };
       }
       this.pollBlocking();
       if (net.pending > 0) continue;

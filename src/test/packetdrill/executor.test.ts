@@ -181,3 +181,13 @@ test('range timing errors are reported as ranges (relative ones relative to thei
   const rel = run(PASSIVE + '+0.2~+0.5 > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>\n');
   assert.match(rel.error!, /timing error: expected outbound packet in relative time range \+0\.200000~\+0\.500000 sec but happened at \+1\.000000 sec/);
 });
+
+test('trace: every injected and sniffed packet with live values and its time', () => {
+  const lines: string[] = [];
+  const r = runScriptText(`--ip_version=ipv4 --tolerance_usecs=50000 ${PASSIVE}`, 't.pkt', env, { tcp: toy, trace: (l) => lines.push(l) });
+  assert.equal(r.error, null);
+  assert.deepEqual(lines, [
+    'inbound injected packet:  0.000000 192.0.2.1:49153 > 192.168.0.1:8080 S 0:0(0) win 32767 <mss 1460,sackOK,eol,eol>',
+    'outbound sniffed packet:  0.000000 192.168.0.1:8080 > 192.0.2.1:49153 S. 1000000:1000000(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>',
+  ]);
+});

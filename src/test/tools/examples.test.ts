@@ -59,3 +59,9 @@ test('package entries: slabnet (the product), slabnet/uma and slabnet/mbuf (the 
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), Array(8).fill('function').join(' '));
 });
+
+test('examples/http.mjs serves Node\'s http.Server on one stack to a client on another', () => {
+  const r = run('examples/http.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '200 hello 10.0.0.1, this is /\n200 hello 10.0.0.1, this is /slabnet\n');
+});

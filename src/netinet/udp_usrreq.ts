@@ -269,6 +269,11 @@ export class UdpTable {
         return;
       }
     }
+    // TCP over UDP (net.inet.tcp.udp_tunneling_port, FreeBSD's kernel tunneling socket): the port is TCP's.
+    if (dport !== 0 && dport === st.tcp.cfg.udp_tunneling_port) {
+      st.tcp.udpTunnelInput(m, hlen, ulen, sport);
+      return;
+    }
     const bcast = dst === INADDR_BROADCAST || st.isBroadcast(dst);
     if (bcast) {
       this.inputBroadcast(m, hlen, ulen, src, dst, sport, dport);

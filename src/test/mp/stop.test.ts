@@ -140,6 +140,7 @@ test('a CPU that dies holding a request: a user worker blocked in domsg gets ESH
   // The main thread's call is held by cpu0 (which does not die); a user worker's call is held by cpu1, which dies.
   const mainCall = s.m.call(0, L_HOLD, [w2, 0]);
   const worker = new Worker(new URL('../workers/mp-caller.js', import.meta.url), { workerData: { info: s.m.info(), cpu: 1, cmd: L_HOLD, args: [w, 1] } });
+  const exited = new Promise((res) => worker.once('exit', res));
   const result = new Promise<number[]>((res, rej) => {
     worker.on('message', (r) => r !== 'calling' && res(r as number[]));
     worker.on('error', rej);
@@ -158,7 +159,7 @@ test('a CPU that dies holding a request: a user worker blocked in domsg gets ESH
   await stopped;
   assert.deepEqual(await mainCall, [0]);
   assert.deepEqual((await result)[0], ESHUTDOWN, 'the worker is not left sleeping on a message nobody will answer');
-  await new Promise((res) => worker.once('exit', res));
+  await exited;
   s.words.free(w);
   s.words.free(w2);
   s.done();

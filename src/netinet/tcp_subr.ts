@@ -285,9 +285,22 @@ export class TcpTable {
     return cookieKey ? halfSipHash(k[2], k[3], w, 4) : halfSipHash(k[0], k[1], w, 4);
   }
   private readonly hw = new Uint32Array(4);
+  /** When the ISN key was last renewed (isn_reseed_interval). */
+  private lastReseed = 0;
 
-  /** tcp_new_isn (RFC 6528): F(4-tuple, secret) + a clock of 250 000 per second (4 µs ticks). */
+  /**
+   * tcp_new_isn (RFC 6528): F(4-tuple, secret) + a clock of 250 000 per
+   * second (4 µs ticks). With net.inet.tcp.isn_reseed_interval (seconds)
+   * the ISN part of the secret is renewed that often.
+   */
   newIsn(tp: Tcpcb): number {
+    const ival = this.cfg.isn_reseed_interval;
+    if (ival > 0 && this.st.now() - this.lastReseed >= ival * 1000) {
+      const b = randomBytes(8);
+      this.secret[0] = b.readUInt32LE(0);
+      this.secret[1] = b.readUInt32LE(4);
+      this.lastReseed = this.st.now();
+    }
     const m = Math.floor(this.st.now() * 250) >>> 0;
     return (this.hash4(tp.laddr, tp.lport, tp.faddr, tp.fport, 0) + m) >>> 0;
   }

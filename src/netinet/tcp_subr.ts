@@ -41,6 +41,7 @@ import { tcpCancelTimers } from './tcp_timer.js';
 import { tcpReassFlush } from './tcp_reass.js';
 import { tcpSackClear } from './tcp_sack.js';
 import { Syncache } from './tcp_syncache.js';
+import { TcpHostCache } from './tcp_hostcache.js';
 import type { TcpSockets } from './tcp_usrreq.js';
 
 /** MAX_HDR-like room left in front of a TCP header: IP (20, no options) + Ethernet (14), rounded. */
@@ -56,6 +57,8 @@ export class TcpTable {
   /** Every PCB (for list(), close and netstat). */
   readonly all = new Set<Tcpcb>();
   readonly syncache: Syncache;
+  /** RTT / ssthresh per peer (tcp_hostcache). */
+  readonly hostcache = new TcpHostCache();
   /** The options of the segment being input (tcp_input fills it; output must not touch it). */
   readonly opt = new TcpOpt();
   /** The options of the segment being built (tcp_output, tcp_respond). */
@@ -426,6 +429,7 @@ export class TcpTable {
   close(tp: Tcpcb): void {
     if (!this.all.has(tp)) return;
     this.stats[TCPS_STAT.closed]++;
+    if (!this.closed) this.hostcache.update(tp, this.st.now());
     tcpCancelTimers(tp);
     tp.state = TCPS_CLOSED;
     this.removeConn(tp);
@@ -608,7 +612,10 @@ export class TcpTable {
 
   /** net.inet.tcp.* and kern.ipc.soacceptqueue nodes. */
   sysctlNodes(): TcpSysctlNode[] {
-    return tcpSysctlNodes(this.cfg, () => this.st.pmtu.flush());
+    return tcpSysctlNodes(this.cfg, () => {
+      this.st.pmtu.flush();
+      this.hostcache.purge();
+    });
   }
 
   netstatS(): string {

@@ -163,6 +163,25 @@ export function tcpSackSkip(tp: Tcpcb, seq: number): number {
   return seq;
 }
 
+/**
+ * tcp_sack_output's question: the first byte at or after `from` the peer
+ * has not SACKed and that lies below the highest SACKed byte (snd_fack), so
+ * it is a hole worth retransmitting now; -1 when there is none.
+ */
+export function tcpSackNextHole(tp: Tcpcb, from: number): number {
+  const ss = tp.sb_start;
+  const se = tp.sb_end;
+  const n = ss.length;
+  if (n === 0) return -1;
+  const fack = se[n - 1];
+  let seq = from;
+  for (let i = 0; i < n; i++) {
+    if (SEQ_LEQ(ss[i], seq) && SEQ_LT(seq, se[i])) seq = se[i];
+    else if (SEQ_GT(ss[i], seq)) break;
+  }
+  return SEQ_LT(seq, fack) ? seq : -1;
+}
+
 /** The first sacked range start above seq (the hole ends there), or -1 if none. */
 export function tcpSackNextBlock(tp: Tcpcb, seq: number): number {
   const ss = tp.sb_start;

@@ -82,7 +82,12 @@ const READ_CHUNK = 64 * 1024;
 interface Endpoint {
   /** Do what TCP's wakeup asked for (runs in a pass of the stack's thread). */
   service(): void;
+  /** The stack closed under it (System.stop()): its id is gone; close without calling TCP. */
+  abort(): void;
 }
+
+/** How often a ref'd host checks that its stack still runs (a stopped system lets the process exit). */
+const STACK_CHECK_MS = 500;
 
 /**
  * One stack's user side: owns TcpSockets.onwakeup (a wakeup for an id
@@ -155,8 +160,21 @@ export class TcpHost {
 
   /** Keep the process alive while count > 0 (Node's ref()). */
   ref(): void {
-    if (this.refs++ === 0) this.keepalive = setInterval(() => {}, 1 << 30);
+    if (this.refs++ === 0) this.keepalive = setInterval(this.checkStack, STACK_CHECK_MS);
   }
+
+  /** The stack was closed: every endpoint here lost its id; close them (Node's 'close'). */
+  private readonly checkStack = (): void => {
+    if (!this.stack.tcp.closed) return;
+    const all = [...this.owners.values()];
+    this.owners.clear();
+    this.dirty.clear();
+    if (this.hooked) {
+      this.hooked = false;
+      this.td.removePollHook(this.poll);
+    }
+    for (const e of all) e.abort();
+  };
 
   unref(): void {
     if (--this.refs === 0 && this.keepalive !== null) {
@@ -509,6 +527,12 @@ export class Socket extends Duplex {
     process.nextTick(() => this.emit('close', hadError));
   }
 
+  /** @internal the stack closed: the id is gone already (closes without an error: nobody has to listen for one). */
+  abort(): void {
+    this.id = 0;
+    this.destroy();
+  }
+
   /** Send RST instead of FIN (SO_LINGER {on, 0}), then destroy. */
   resetAndDestroy(): this {
     if (this.host !== null && this.id !== 0) this.host.so.setsockopt(this.id, SOL_SOCKET, SO_LINGER, 1, 0);
@@ -791,9 +815,18 @@ export class Server extends EventEmitter implements Endpoint {
       if (id === -EAGAIN) return;
       if (id < 0) continue;
       if (this.conns.size >= this.maxConnections) {
+        const l = so.sockname(id);
+        const r = so.peername(id);
         so.close(id);
         host.td.kick();
-        this.emit('drop', { localAddress: undefined, remoteAddress: undefined });
+        this.emit('drop', {
+          localAddress: l && ipToString(l.addr),
+          localPort: l?.port,
+          localFamily: 'IPv4',
+          remoteAddress: r && ipToString(r.addr),
+          remotePort: r?.port,
+          remoteFamily: 'IPv4',
+        });
         continue;
       }
       const sock = Socket.accepted({ host, id }, { allowHalfOpen: this.opts.allowHalfOpen ?? false });
@@ -808,6 +841,15 @@ export class Server extends EventEmitter implements Endpoint {
       if (this.opts.pauseOnConnect) sock.pause();
       this.emit('connection', sock);
     }
+  }
+
+  /** @internal the stack closed: the listener is gone. */
+  abort(): void {
+    if (this.lid === 0) return;
+    this.lid = 0;
+    this.closing = true;
+    this.updateRef();
+    this.emitCloseIfDrained();
   }
 
   address(): AddressInfo | null {

@@ -119,38 +119,46 @@ export class Seg {
   tos = 0;
   /** The data only (headers trimmed), or 0 once consumed. */
   m = 0;
+  /** TCP over UDP: the peer's UDP source port (0: plain TCP). */
+  port = 0;
 }
 const SEG = new Seg();
 
-/** tcp_input: m has the IP header (hlen bytes) in front. Consumes m. */
-export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
+/**
+ * tcp_input: m has the IP header (hlen bytes) in front. With `port` (TCP
+ * over UDP, net.inet.tcp.udp_tunneling_port) a UDP header of that source
+ * port sits between them and `ulen` is its length. Consumes m.
+ */
+export function tcpInput(tcp: TcpTable, m: number, hlen: number, port = 0, ulen = 0): void {
   const st = tcp.st;
   const mb = st.mb;
   const s = tcp.stats;
   s[TCPS_STAT.rcvtotal]++;
   const h0 = mtod(mb, m);
   const iplen = ipTotalLen(mb.u8, h0);
-  const len = iplen - hlen;
+  // The TCP segment starts after the IP header, or after the UDP header too.
+  const toff = port === 0 ? hlen : hlen + 8;
+  const len = port === 0 ? iplen - hlen : ulen - 8;
   if (len < TCP_HLEN || mb.i32[(m + PH_LEN) >> 2] < iplen) {
     s[TCPS_STAT.rcvshort]++;
     mb.m_freem(m);
     return;
   }
-  m = pullup(mb, m, hlen + TCP_HLEN);
+  m = pullup(mb, m, toff + TCP_HLEN);
   if (m === 0) {
     s[TCPS_STAT.rcvshort]++;
     return;
   }
   let h = mtod(mb, m);
   let u8 = mb.u8;
-  const off = tcpHlen(u8, h + hlen);
+  const off = tcpHlen(u8, h + toff);
   if (off < TCP_HLEN || off > len) {
     s[TCPS_STAT.rcvbadoff]++;
     mb.m_freem(m);
     return;
   }
   if (off > TCP_HLEN) {
-    m = pullup(mb, m, hlen + off);
+    m = pullup(mb, m, toff + off);
     if (m === 0) {
       s[TCPS_STAT.rcvshort]++;
       return;
@@ -162,7 +170,7 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
   const dst = ipDst(u8, h);
   const ifp = st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2]);
   if (ifp === null || (ifp.capenable & IFCAP_RXCSUM) === 0) {
-    const sum = chainSum(mb, m, hlen, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
+    const sum = chainSum(mb, m, toff, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
     if (cksumFold(sum) !== 0xffff) {
       s[TCPS_STAT.rcvbadsum]++;
       mb.m_freem(m);
@@ -174,8 +182,9 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
     mb.m_freem(m);
     return;
   }
-  const th = h + hlen;
+  const th = h + toff;
   const seg = SEG;
+  seg.port = port;
   seg.src = src;
   seg.dst = dst;
   seg.sport = tcpSport(u8, th);
@@ -189,7 +198,8 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
   const to = tcp.opt;
   tcpParseOptions(u8, th + TCP_HLEN, off - TCP_HLEN, (seg.flags & TH_SYN) !== 0, to);
   // Strip the headers: what is left is the data.
-  m_adj(mb, m, hlen + off);
+  m_adj(mb, m, toff + off);
+  if (mb.i32[(m + PH_LEN) >> 2] > seg.tlen) m_adj(mb, m, seg.tlen - mb.i32[(m + PH_LEN) >> 2]);
   seg.m = m;
 
   if ((seg.flags & (TH_SYN | TH_FIN)) === (TH_SYN | TH_FIN) && tcp.cfg.drop_synfin !== 0) {
@@ -198,6 +208,11 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number): void {
     return;
   }
   let tp = tcp.lookupConn(dst, seg.dport, src, seg.sport);
+  if (tp !== null && tp.t_port !== port) {
+    // Encapsulated for a plain connection or the other way round: not this connection's segment (FreeBSD resets).
+    dropWithReset(tcp, tp, seg);
+    return;
+  }
   if (tp !== null && tp.state === TCPS_TIME_WAIT) {
     if (!twcheck(tp, seg)) return;
     tp = null; // a new SYN recycles TIME_WAIT: find the listener
@@ -238,12 +253,12 @@ function noConnection(tcp: TcpTable, seg: Seg, bound: Tcpcb | null): void {
  */
 export function dropWithReset(tcp: TcpTable, tp: Tcpcb | null, seg: Seg): void {
   if ((seg.flags & TH_RST) === 0) {
-    if ((seg.flags & TH_ACK) !== 0) tcp.respond(tp, seg.dst, seg.dport, seg.src, seg.sport, seg.ack, 0, TH_RST, 0);
+    if ((seg.flags & TH_ACK) !== 0) tcp.respond(tp, seg.dst, seg.dport, seg.src, seg.sport, seg.ack, 0, TH_RST, 0, -1, 0, seg.port);
     else {
       let n = seg.tlen;
       if (seg.flags & TH_SYN) n++;
       if (seg.flags & TH_FIN) n++;
-      tcp.respond(tp, seg.dst, seg.dport, seg.src, seg.sport, 0, seqAdd(seg.seq, n), TH_RST | TH_ACK, 0);
+      tcp.respond(tp, seg.dst, seg.dport, seg.src, seg.sport, 0, seqAdd(seg.seq, n), TH_RST | TH_ACK, 0, -1, 0, seg.port);
     }
   }
   drop(tcp, seg);
@@ -860,13 +875,13 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
       if (tlen > 0) tcp.wakeup(tp);
     } else {
       const before = tp.rcv_nxt;
-      if (tlen > 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_GT(seq, tp.rcv_nxt)) tcpUpdateSackList(tp, seq, seqAdd(seq, tlen));
       const fin = (f & TH_FIN) !== 0;
-      if (!TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_SYN_RECEIVED) {
-        // Not synchronized: nothing to queue.
-      }
-      f = tcpReass(tp, seq, tlen, m, fin) | (queuedFin ? TH_FIN : 0);
+      const full = tp.rq_seq.length >= tcp.cfg.reass_maxqueuelen && seq !== tp.rcv_nxt;
+      // The segment's block leads the SACK list, unless it is dropped for the queue limit (never SACK what we drop).
+      if (!full && tlen > 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_GT(seq, before)) tcpUpdateSackList(tp, seq, seqAdd(seq, tlen));
+      const r = tcpReass(tp, seq, tlen, m, fin);
       m = 0;
+      f = (r & TH_FIN) | (queuedFin ? TH_FIN : 0);
       tp.t_flags |= TF_ACKNOW;
       if (tp.rcv_nxt !== before) {
         s[TCPS_STAT.rcvpack]++;

@@ -224,13 +224,13 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   const i32 = mb.i32;
   const cfg = tcp.cfg;
   const s = tcp.stats;
-  const to = tcp.opt;
+  const to = tcp.oopt;
   to.clear();
   // Options.
   if ((tp.t_flags & TF_NOOPT) === 0) {
     if ((flags & TH_SYN) !== 0) {
       to.flags |= TOF_MSS;
-      to.mss = tcp.mssopt(tp.faddr);
+      to.mss = tcp.mssopt(tp.faddr, tp.t_port);
       if ((tp.t_flags & TF_REQ_SCALE) !== 0 && ((flags & TH_ACK) === 0 || (tp.t_flags & TF_RCVD_SCALE) !== 0)) {
         to.flags |= TOF_SCALE;
         to.wscale = tp.request_r_scale;
@@ -388,7 +388,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   o.ttl = tp.ttl;
   o.tos = tos;
   o.df = cfg.path_mtu_discovery !== 0;
-  const err = tcp.st.ipOutput(m, tp.laddr, tp.faddr, IPPROTO_TCP, o);
+  const err = tcp.ipOutput(m, tp.laddr, tp.faddr, tp.t_port);
   if (err !== 0) {
     // A local failure (no route, no memory): the retransmission timer tries again.
     if (!tp.tt_rexmt.pending && !tp.tt_persist.pending && tp.snd_max !== tp.snd_una) tcpTimerRexmtArm(tp);

@@ -22,14 +22,21 @@ import { TCPS_ESTABLISHED } from './tcp_fsm.js';
  * tcp_reass: queue the segment [seq, seq+len) held in m (data only, m may
  * be 0 with len 0 and fin false to just present what is in order), then
  * move the in-order prefix to so_rcv. Returns TH_FIN when a FIN was reached
- * in order, else 0. Consumes m.
+ * in order, plus REASS_FULL when the segment was dropped for the queue
+ * limit (such a segment must not be SACKed). Consumes m.
  */
 export function tcpReass(tp: Tcpcb, seq: number, len: number, m: number, fin: boolean): number {
+  let r = 0;
   if (m !== 0 || fin) {
-    if (!insert(tp, seq, len, m, fin)) return 0;
+    const full = tp.rq_seq.length >= tp.tcp.cfg.reass_maxqueuelen && seq !== tp.rcv_nxt;
+    insert(tp, seq, len, m, fin);
+    if (full) r = REASS_FULL;
   }
-  return present(tp);
+  return present(tp) | r;
 }
+
+/** tcpReass result bit: the segment was dropped because the queue was full. */
+export const REASS_FULL = 0x10000;
 
 function insert(tp: Tcpcb, seq: number, len: number, m: number, fin: boolean): boolean {
   const mb = tp.tcp.st.mb;

@@ -14,8 +14,8 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_EXT, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MT_DATA, PH_TAGS } from '../kern/mbuf/layout.js';
-import { m_copym, M_TRAILINGSPACE, M_WRITABLE } from '../kern/mbuf/ops.js';
+import { M_DATA, M_EXT, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MSIZE, MT_DATA, PH_TAGS } from '../kern/mbuf/layout.js';
+import { m_copym, M_SIZE, M_TRAILINGSPACE, M_WRITABLE } from '../kern/mbuf/ops.js';
 import { m_tag_delete_chain } from '../kern/mbuf/tags.js';
 
 /** sb_state bits */
@@ -33,8 +33,10 @@ export class Sockbuf {
   hiwat: number;
   lowat = 1;
   state = 0;
-  /** Set by setsockopt(SO_SNDBUF / SO_RCVBUF): tcp_mss then leaves the size alone. */
+  /** Set by setsockopt(SO_SNDBUF / SO_RCVBUF). */
   userSet = false;
+  /** Storage the chain pins (sb_mbcnt: MSIZE per mbuf plus its cluster), bounded by 8 x hiwat (sb_mbmax). */
+  mbcnt = 0;
 
   constructor(
     readonly mb: Mbufs,
@@ -43,9 +45,17 @@ export class Sockbuf {
     this.hiwat = hiwat;
   }
 
-  /** sbspace: room left (may be negative after the buffer shrank). */
+  /**
+   * sbspace: room left, the lesser of the bytes under hiwat and the storage
+   * under sb_mbmax (8 x hiwat, FreeBSD's sb_efficiency), so a stream of tiny
+   * segments cannot pin unbounded mbufs. May be negative after a shrink.
+   */
   space(): number {
-    return this.hiwat - this.cc;
+    return Math.min(this.hiwat - this.cc, 8 * this.hiwat - this.mbcnt);
+  }
+
+  private static storage(mb: Mbufs, m: number): number {
+    return (mb.i32[(m + M_FLAGS) >> 2] & M_EXT) !== 0 ? MSIZE + M_SIZE(mb, m) : MSIZE;
   }
 
   /**
@@ -77,6 +87,7 @@ export class Sockbuf {
         if (this.mbtail === 0) this.mb0 = m;
         else i32[(this.mbtail + M_NEXT) >> 2] = m;
         this.mbtail = m;
+        this.mbcnt += Sockbuf.storage(mb, m);
       }
       m = next;
     }
@@ -98,7 +109,7 @@ export class Sockbuf {
       const n = Math.min(room, len);
       if (n > 0) {
         const d = i32[(t + M_DATA) >> 2] + i32[(t + M_LEN) >> 2];
-        mb.u8.set(buf.subarray(off, off + n), d);
+        mb.copier.copyIn(buf, off, n, d, room);
         i32[(t + M_LEN) >> 2] += n;
         done = n;
       }
@@ -106,12 +117,15 @@ export class Sockbuf {
     while (done < len) {
       const m = mb.m_getcl(M_NOWAIT, MT_DATA, 0);
       if (m === 0) break;
-      const n = Math.min(len - done, M_TRAILINGSPACE(mb, m));
-      mb.u8.set(buf.subarray(off + done, off + done + n), i32[(m + M_DATA) >> 2]);
+      const room = M_TRAILINGSPACE(mb, m);
+      const n = Math.min(len - done, room);
+      // ArenaCopier: word copies whatever the alignment, no view per call.
+      mb.copier.copyIn(buf, off + done, n, i32[(m + M_DATA) >> 2], room);
       i32[(m + M_LEN) >> 2] = n;
       if (this.mbtail === 0) this.mb0 = m;
       else i32[(this.mbtail + M_NEXT) >> 2] = m;
       this.mbtail = m;
+      this.mbcnt += Sockbuf.storage(mb, m);
       done += n;
     }
     this.cc += done;
@@ -129,6 +143,7 @@ export class Sockbuf {
       const l = i32[(m + M_LEN) >> 2];
       if (l <= len) {
         len -= l;
+        this.mbcnt -= Sockbuf.storage(mb, m);
         m = mb.m_free(m);
       } else {
         i32[(m + M_LEN) >> 2] = l - len;
@@ -137,7 +152,10 @@ export class Sockbuf {
       }
     }
     // Empty mbufs at the front carry nothing.
-    while (m !== 0 && i32[(m + M_LEN) >> 2] === 0 && m !== this.mbtail) m = mb.m_free(m);
+    while (m !== 0 && i32[(m + M_LEN) >> 2] === 0 && m !== this.mbtail) {
+      this.mbcnt -= Sockbuf.storage(mb, m);
+      m = mb.m_free(m);
+    }
     this.mb0 = m;
     if (m === 0) this.mbtail = 0;
   }
@@ -174,5 +192,6 @@ export class Sockbuf {
     this.mb0 = 0;
     this.mbtail = 0;
     this.cc = 0;
+    this.mbcnt = 0;
   }
 }

@@ -15,16 +15,19 @@
 import { randomBytes } from 'node:crypto';
 import { M_NOWAIT } from '../uma/flags.js';
 import { M_DATA, M_LEN, MT_DATA, PH_LEN } from '../kern/mbuf/layout.js';
-import { INADDR_ANY, INADDR_BROADCAST, IPPROTO_TCP, IP_HLEN_MIN, ipDst, ipHlen, ipProto, ipSrc } from '../wire/ipv4.js';
+import { INADDR_ANY, INADDR_BROADCAST, IPPROTO_TCP, IPPROTO_UDP, IP_HLEN_MIN, ipDst, ipHlen, ipProto, ipSrc } from '../wire/ipv4.js';
 import { pseudoHeaderSum } from '../wire/checksum.js';
 import { read16, read32 } from '../wire/bytes.js';
 import { TCP_HLEN, TH_ACK, TH_RST, tcpEmit, tcpSetCksum, TcpOpt, TOF_TS, tcpEmitOptions } from '../wire/tcp.js';
 import { ICMP_HLEN, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
-import { chainSum, mtod, pullup } from '../net/mchain.js';
+import { chainSum, mtod, prepend, pullup } from '../net/mchain.js';
+import { udpCksumValue, udpEmit } from '../wire/udp.js';
+import { write16 } from '../wire/bytes.js';
 import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS } from './tcp_errno.js';
 import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
 import { IFF_LOOPBACK } from '../net/if.js';
 import { Prng } from '../kern/prng.js';
+import { halfSipHash } from './tcp_hash.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
 import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysctlNode } from './tcp_tunables.js';
@@ -41,7 +44,7 @@ import { Syncache } from './tcp_syncache.js';
 import type { TcpSockets } from './tcp_usrreq.js';
 
 /** MAX_HDR-like room left in front of a TCP header: IP (20, no options) + Ethernet (14), rounded. */
-export const TCP_LINKHDR = 40;
+export const TCP_LINKHDR = 48;
 
 export class TcpTable {
   readonly cfg: TcpConfig;
@@ -53,11 +56,14 @@ export class TcpTable {
   /** Every PCB (for list(), close and netstat). */
   readonly all = new Set<Tcpcb>();
   readonly syncache: Syncache;
+  /** The options of the segment being input (tcp_input fills it; output must not touch it). */
   readonly opt = new TcpOpt();
+  /** The options of the segment being built (tcp_output, tcp_respond). */
+  readonly oopt = new TcpOpt();
   readonly ipo: IpOutOpts = { ttl: 64, tos: 0, df: true };
   private readonly rng: Prng;
   /** RFC 6528 secret (per boot) and the time origin of the ISN clock. */
-  private readonly secret: Uint32Array;
+  readonly secret: Uint32Array;
   /** The user API bound to this table (set by TcpSockets). */
   sockets: TcpSockets | null = null;
   closed = false;
@@ -264,16 +270,21 @@ export class TcpTable {
 
   // ----------------------------------------------------------------- ISN
 
-  /** A keyed hash of the 4-tuple (RFC 6528's F()), 32 bits. */
-  hash4(laddr: number, lport: number, faddr: number, fport: number, salt: number): number {
+  /**
+   * RFC 6528's F(): HalfSipHash-2-4 of the 4-tuple and a salt under the
+   * per-boot secret (words 0-1; `cookieKey` uses words 2-3, so SYN cookie
+   * MACs and ISNs are keyed apart). 32 bits; allocation-free.
+   */
+  hash4(laddr: number, lport: number, faddr: number, fport: number, salt: number, cookieKey = false): number {
+    const w = this.hw;
+    w[0] = laddr;
+    w[1] = faddr;
+    w[2] = ((lport << 16) | fport) >>> 0;
+    w[3] = salt >>> 0;
     const k = this.secret;
-    let h = Math.imul(k[0] ^ laddr, 0x9e3779b1) ^ k[1];
-    h = Math.imul(h ^ (h >>> 15) ^ faddr, 0x85ebca77);
-    h = Math.imul(h ^ (h >>> 13) ^ ((lport << 16) | fport), 0xc2b2ae3d) ^ k[2];
-    h = Math.imul(h ^ (h >>> 16) ^ salt, 0x27d4eb2f) ^ k[3];
-    h ^= h >>> 15;
-    return h >>> 0;
+    return cookieKey ? halfSipHash(k[2], k[3], w, 4) : halfSipHash(k[0], k[1], w, 4);
   }
+  private readonly hw = new Uint32Array(4);
 
   /** tcp_new_isn (RFC 6528): F(4-tuple, secret) + a clock of 250 000 per second (4 µs ticks). */
   newIsn(tp: Tcpcb): number {
@@ -293,7 +304,7 @@ export class TcpTable {
    * faddr:fport without a connection, with timestamps when tsval >= 0.
    * tp (if any) gives TTL, TOS and the window.
    */
-  respond(tp: Tcpcb | null, laddr: number, lport: number, faddr: number, fport: number, seq: number, ack: number, flags: number, win = 0, tsval = -1, tsecr = 0): void {
+  respond(tp: Tcpcb | null, laddr: number, lport: number, faddr: number, fport: number, seq: number, ack: number, flags: number, win = 0, tsval = -1, tsecr = 0, port = tp === null ? 0 : tp.t_port): void {
     const mb = this.st.mb;
     const m = mb.m_gethdr(M_NOWAIT, MT_DATA);
     if (m === 0) return;
@@ -303,7 +314,7 @@ export class TcpTable {
     const u8 = mb.u8;
     let olen = 0;
     if (tsval >= 0) {
-      const to = this.opt;
+      const to = this.oopt;
       to.clear();
       to.flags = TOF_TS;
       to.tsval = tsval >>> 0;
@@ -323,7 +334,43 @@ export class TcpTable {
     o.ttl = tp !== null ? tp.ttl : this.st.cfg.ttl;
     o.tos = tp !== null ? tp.tos : 0;
     o.df = this.cfg.path_mtu_discovery !== 0;
-    this.st.ipOutput(m, laddr, faddr, IPPROTO_TCP, o);
+    this.ipOutput(m, laddr, faddr, port);
+  }
+
+  /**
+   * Hand a checksummed segment to IP, inside a UDP header from
+   * net.inet.tcp.udp_tunneling_port to `port` when the connection is
+   * tunneled (TCP over UDP). Uses this.ipo for TTL/TOS/DF. Returns 0 or an errno.
+   */
+  ipOutput(m: number, laddr: number, faddr: number, port: number): number {
+    if (port === 0) return this.st.ipOutput(m, laddr, faddr, IPPROTO_TCP, this.ipo);
+    const mb = this.st.mb;
+    const tlen = mb.i32[(m + PH_LEN) >> 2];
+    m = prepend(mb, m, 8);
+    if (m === 0) return ENOBUFS;
+    const u = mtod(mb, m);
+    const ulen = tlen + 8;
+    udpEmit(mb.u8, u, this.cfg.udp_tunneling_port, port, ulen, laddr, faddr, false);
+    mb.u8[u + 6] = 0;
+    mb.u8[u + 7] = 0;
+    const sum = chainSum(mb, m, 0, ulen, pseudoHeaderSum(laddr, faddr, IPPROTO_UDP, ulen));
+    write16(mb.u8, u + 6, udpCksumValue(sum));
+    return this.st.ipOutput(m, laddr, faddr, IPPROTO_UDP, this.ipo);
+  }
+
+  /**
+   * A UDP datagram for net.inet.tcp.udp_tunneling_port (FreeBSD's kernel
+   * UDP tunneling socket): the TCP segment after its UDP header is input
+   * with the sender's UDP port. m has the IP header (hlen) in front; ulen
+   * is the UDP length. Consumes m.
+   */
+  udpTunnelInput(m: number, hlen: number, ulen: number, sport: number): void {
+    if (sport === 0 || ulen < 8 + TCP_HLEN) {
+      this.stats[TCPS_STAT.rcvshort]++;
+      this.st.mb.m_freem(m);
+      return;
+    }
+    tcpInput(this, m, hlen, sport, ulen);
   }
 
   /**
@@ -421,11 +468,11 @@ export class TcpTable {
     return r === null ? 0 : r.ifp.mtu;
   }
 
-  /** tcp_mssopt: the MSS we advertise on a SYN (interface MTU - 40). */
-  mssopt(faddr: number): number {
+  /** tcp_mssopt: the MSS we advertise on a SYN (interface MTU - 40, less the UDP tunnel's overhead). */
+  mssopt(faddr: number, port = 0): number {
     const mtu = this.ifMtu(faddr);
     if (mtu === 0) return this.cfg.mssdflt;
-    return Math.min(mtu - 40, 65535);
+    return Math.min(mtu - 40 - (port !== 0 ? this.cfg.udp_tunneling_overhead : 0), 65535);
   }
 
   /**
@@ -441,6 +488,7 @@ export class TcpTable {
     const p = this.st.pmtu.size !== 0 ? this.st.pmtu.lookup(tp.faddr, this.st.now()) : 0;
     if (p !== 0 && (maxmtu === 0 || p < maxmtu)) maxmtu = p;
     let mss = maxmtu === 0 ? cfg.mssdflt : maxmtu - 40;
+    if (tp.t_port !== 0) mss -= cfg.udp_tunneling_overhead;
     if (offer === 0) offer = cfg.mssdflt;
     else offer = Math.max(offer, cfg.minmss);
     mss = Math.min(mss, offer);

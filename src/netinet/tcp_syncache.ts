@@ -65,6 +65,8 @@ class SynEntry {
   rxmits = 0;
   tos = 0;
   ttl = 64;
+  /** TCP over UDP: the peer's UDP port (0: plain TCP). */
+  port = 0;
   timer: Callout | null = null;
   constructor(readonly lp: Tcpcb) {}
 }
@@ -132,6 +134,7 @@ export class Syncache {
     e.irs = seg.seq;
     e.tos = lp.tos;
     e.ttl = lp.ttl;
+    e.port = seg.port;
     const noopt = (lp.t_flags & TF_NOOPT) !== 0;
     e.peerMss = (to.flags & TOF_MSS) !== 0 ? to.mss : 0;
     const r = cfg.rfc1323;
@@ -193,7 +196,7 @@ export class Syncache {
     const mss = e.peerMss === 0 ? this.tcp.cfg.mssdflt : e.peerMss;
     for (let i = 0; i < MSSTAB.length; i++) if (MSSTAB[i] <= mss) idx = i;
     const low = (idx << 5) | ((e.sack ? 1 : 0) << 4) | (e.sWscale < 0 ? 15 : e.sWscale);
-    const mac = this.tcp.hash4(e.laddr, e.lport, e.faddr, e.fport, (e.irs ^ Math.imul(slot, 0x9e3779b1) ^ low) >>> 0) >>> 8;
+    const mac = this.tcp.hash4(e.laddr, e.lport, e.faddr, e.fport, (e.irs ^ Math.imul(slot, 0x9e3779b1) ^ low) >>> 0, true) >>> 8;
     return ((mac << 8) | low) >>> 0;
   }
 
@@ -225,7 +228,7 @@ export class Syncache {
     to.clear();
     if ((e.lp.t_flags & TF_NOOPT) === 0) {
       to.flags |= TOF_MSS;
-      to.mss = tcp.mssopt(e.faddr);
+      to.mss = tcp.mssopt(e.faddr, e.port);
       if (e.sWscale >= 0) {
         to.flags |= TOF_SCALE;
         to.wscale = e.rWscale;
@@ -250,7 +253,7 @@ export class Syncache {
     o.ttl = e.ttl;
     o.tos = e.tos;
     o.df = tcp.cfg.path_mtu_discovery !== 0;
-    tcp.st.ipOutput(m, e.laddr, e.faddr, IPPROTO_TCP, o);
+    tcp.ipOutput(m, e.laddr, e.faddr, e.port);
   }
 
   /**
@@ -263,6 +266,7 @@ export class Syncache {
     const tcp = this.tcp;
     const s = tcp.stats;
     let e = this.lookup(seg.dst, seg.dport, seg.src, seg.sport);
+    if (e !== null && e.port !== seg.port) return null;
     if (e !== null) {
       if (seg.ack !== seqAdd(e.iss, 1) || SEQ_LEQ(seg.seq, e.irs) || SEQ_GT(seg.seq, seqAdd(e.irs, e.wnd + 1))) {
         s[TCPS_STAT.sc_badack]++;
@@ -277,6 +281,7 @@ export class Syncache {
       e.faddr = seg.src;
       e.fport = seg.sport;
       e.irs = seqAdd(seg.seq, -1);
+      e.port = seg.port;
       const iss = seqAdd(seg.ack, -1);
       if (!this.cookieValid(e, iss)) {
         s[TCPS_STAT.sc_badack]++;
@@ -325,6 +330,7 @@ export class Syncache {
     tp.so_snd.userSet = lp.so_snd.userSet;
     tp.so_rcv.userSet = lp.so_rcv.userSet;
     tp.state = TCPS_SYN_RECEIVED;
+    tp.t_port = e.port;
     tp.iss = e.iss;
     tp.irs = e.irs;
     tp.snd_una = e.iss;
@@ -370,7 +376,7 @@ export class Syncache {
       this.tcp.stats[TCPS_STAT.ack_war]++;
       const tcp = this.tcp;
       const ts = e.ts ? seqAdd(tcp.ticks(), e.tsOffset) : -1;
-      tcp.respond(null, e.laddr, e.lport, e.faddr, e.fport, seqAdd(e.iss, 1), seqAdd(e.irs, 1), TH_ACK, e.wnd, ts, e.tsRecent);
+      tcp.respond(null, e.laddr, e.lport, e.faddr, e.fport, seqAdd(e.iss, 1), seqAdd(e.irs, 1), TH_ACK, e.wnd, ts, e.tsRecent, e.port);
     }
   }
 

@@ -42,7 +42,8 @@
  *                   SO_ACCEPTCONN (get), SO_TYPE (get: SOCK_STREAM = 1)
  *       IPPROTO_IP: IP_TTL, IP_TOS
  *       IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG, TCP_NOOPT, TCP_NOPUSH, TCP_KEEPINIT, TCP_KEEPIDLE,
- *                    TCP_KEEPINTVL (seconds), TCP_KEEPCNT
+ *                    TCP_KEEPINTVL (seconds), TCP_KEEPCNT, TCP_REMOTE_UDP_ENCAPS_PORT (TCP over UDP
+ *                    to that peer port, before connect, with net.inet.tcp.udp_tunneling_port set)
  *   so.info(id): TcpInfo | null              TCP_INFO (tcp_api.ts), null for a bad id
  *   so.fcntl(id, cmd: F_GETFL|F_SETFL, arg = 0): number
  *                                            F_GETFL: O_RDWR | (O_NONBLOCK if set); F_SETFL: 0
@@ -106,6 +107,7 @@ import {
   TCP_NODELAY,
   TCP_NOOPT,
   TCP_NOPUSH,
+  TCP_REMOTE_UDP_ENCAPS_PORT,
   type TcpConnInfo,
   type TcpInfo,
 } from './tcp_api.js';
@@ -167,6 +169,7 @@ export class TcpSockets {
   }
 
   /** socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) */
+  /** socket(AF_INET, SOCK_STREAM): a CLOSED control block under a new id. No lock; never sleeps. */
   socket(): number {
     if (this.tcp.closed) return -ENOBUFS;
     const tp = this.tcp.newtcpcb();
@@ -176,6 +179,7 @@ export class TcpSockets {
     return id;
   }
 
+  /** bind: in_pcbbind (port 0 picks an ephemeral one; SO_REUSEADDR / SO_REUSEPORT as FreeBSD). */
   bind(id: number, addr: number, port: number): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -184,6 +188,7 @@ export class TcpSockets {
     return e === 0 ? 0 : -e;
   }
 
+  /** listen: LISTEN with an accept queue of min(backlog, kern.ipc.soacceptqueue) (binds an ephemeral port when unbound). */
   listen(id: number, backlog: number): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -201,6 +206,7 @@ export class TcpSockets {
     return 0;
   }
 
+  /** accept: the oldest completed connection under a new id, or -EAGAIN. */
   accept(id: number): number {
     const lp = this.get(id);
     if (lp === null) return -EBADF;
@@ -214,6 +220,7 @@ export class TcpSockets {
     return nid;
   }
 
+  /** connect: route, ephemeral port, ISN (RFC 6528), SYN out; always -EINPROGRESS (poll for POLLOUT / POLLERR). */
   connect(id: number, addr: number, port: number): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -237,6 +244,7 @@ export class TcpSockets {
     return -EINPROGRESS;
   }
 
+  /** soreceive: copy from so_rcv (MSG_PEEK leaves it, MSG_WAITALL waits for a full buffer), then tell the peer about the opened window. */
   read(id: number, buf: Uint8Array, flags = 0): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -264,6 +272,7 @@ export class TcpSockets {
     return n;
   }
 
+  /** sosend: copy into so_snd as room allows (a partial count when it fills), then tcp_output. */
   write(id: number, buf: Uint8Array, flags = 0): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -286,6 +295,7 @@ export class TcpSockets {
     return n;
   }
 
+  /** shutdown: SHUT_RD discards and refuses input, SHUT_WR sends the FIN (tcp_usrclosed). */
   shutdown(id: number, how: number): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -332,6 +342,11 @@ export class TcpSockets {
     }
   }
 
+  /**
+   * soclose + tcp_disconnect: the id goes at once; unread data is discarded; an open connection
+   * sends its FIN and finishes in the stack (SO_LINGER {1, 0}: a RST instead); a listener drops
+   * its queue; a connection not yet established just ends.
+   */
   close(id: number): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -365,6 +380,7 @@ export class TcpSockets {
     return 0;
   }
 
+  /** setsockopt (sosetopt / tcp_ctloutput / ip_ctloutput for the options listed above). */
   setsockopt(id: number, level: number, name: number, value: number, value2 = 0): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -455,6 +471,11 @@ export class TcpSockets {
           if (value <= 0) return -EINVAL;
           tp.t_keepcnt = value;
           return 0;
+        case TCP_REMOTE_UDP_ENCAPS_PORT:
+          // Only before the connection exists, and only with a tunneling port configured.
+          if (tp.state !== TCPS_CLOSED || cfg.udp_tunneling_port === 0 || value < 0 || value > 65535) return -EINVAL;
+          tp.t_port = value;
+          return 0;
         default:
           return -ENOPROTOOPT;
       }
@@ -462,6 +483,7 @@ export class TcpSockets {
     return -ENOPROTOOPT;
   }
 
+  /** getsockopt: the value in out[0] (SO_LINGER: out[0..1]); reading SO_ERROR clears it. */
   getsockopt(id: number, level: number, name: number, out: Int32Array): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -535,6 +557,9 @@ export class TcpSockets {
         case TCP_KEEPCNT:
           out[0] = tp.keepcnt();
           return 0;
+        case TCP_REMOTE_UDP_ENCAPS_PORT:
+          out[0] = tp.t_port;
+          return 0;
         default:
           return -ENOPROTOOPT;
       }
@@ -542,6 +567,7 @@ export class TcpSockets {
     return -ENOPROTOOPT;
   }
 
+  /** TCP_INFO (tcp_fill_info): FreeBSD's fields and units (µs for RTT/RTO). */
   info(id: number): TcpInfo | null {
     const tp = this.get(id);
     if (tp === null) return null;
@@ -582,6 +608,7 @@ export class TcpSockets {
     };
   }
 
+  /** fcntl F_GETFL / F_SETFL: O_RDWR, and O_NONBLOCK as set (every call here returns at once anyway). */
   fcntl(id: number, cmd: number, arg = 0): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
@@ -594,17 +621,20 @@ export class TcpSockets {
     return -EINVAL;
   }
 
+  /** getsockname */
   sockname(id: number): { addr: number; port: number } | null {
     const tp = this.get(id);
     return tp === null ? null : { addr: tp.laddr, port: tp.lport };
   }
 
+  /** getpeername (null when not connected). */
   peername(id: number): { addr: number; port: number } | null {
     const tp = this.get(id);
     if (tp === null || tp.faddr === 0) return null;
     return { addr: tp.faddr, port: tp.fport };
   }
 
+  /** poll: POLLIN / POLLOUT / POLLERR / POLLHUP as the socket stands now (POLLNVAL for a bad id). */
   poll(id: number): number {
     const tp = this.get(id);
     if (tp === null) return POLLNVAL;
@@ -621,6 +651,7 @@ export class TcpSockets {
     return r;
   }
 
+  /** Every PCB and syncache entry (netstat -an, sockstat): id 0 for what no socket holds. */
   list(): TcpConnInfo[] {
     const out: TcpConnInfo[] = [];
     for (const tp of this.tcp.all) out.push({ id: tp.sockId, laddr: tp.laddr, lport: tp.lport, faddr: tp.faddr, fport: tp.fport, state: tp.state, recvQ: tp.so_rcv.cc, sendQ: tp.so_snd.cc });
@@ -628,6 +659,7 @@ export class TcpSockets {
     return out;
   }
 
+  /** tcpdrop: reset the connection of a 4-tuple (a TIME_WAIT one just ends). */
   drop(laddr: number, lport: number, faddr: number, fport: number): number {
     const tp = this.tcp.lookupConn(laddr >>> 0, lport, faddr >>> 0, fport);
     if (tp === null) return -ESRCH_;

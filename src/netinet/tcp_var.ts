@@ -91,6 +91,8 @@ export class Tcpcb {
   fport = 0;
   ttl: number;
   tos = 0;
+  /** TCP over UDP: the peer's UDP port (0: plain TCP). */
+  t_port = 0;
   /** In the table's connection hash (4-tuple known). */
   hashed = false;
 

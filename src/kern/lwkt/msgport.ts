@@ -90,6 +90,8 @@ export class MsgContext {
   readonly spinIdx: number;
   /** mbuf API of this thread, bound on the first cargo that must be freed. */
   private mbufs: Mbufs | null = null;
+  /** domsgAsync messages sent and not answered yet (this thread's; see abandonInflight). */
+  private readonly inflight = new Set<number>();
 
   constructor(uma: Uma, record: number, curcpu: number, magic: number) {
     this.uma = uma;
@@ -376,14 +378,35 @@ export class MsgContext {
       i32[m + MSG_FLAGS] = 0;
       return ESHUTDOWN;
     }
-    for (;;) {
-      const f = Atomics.load(i32, m + MSG_FLAGS);
-      if ((f & MSGF_DONE) !== 0) break;
-      if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
-      const r = Atomics.waitAsync(i32, m + MSG_FLAGS, f | MSGF_WAITING);
-      if (r.async) await r.value;
+    this.inflight.add(msg);
+    try {
+      for (;;) {
+        const f = Atomics.load(i32, m + MSG_FLAGS);
+        if ((f & MSGF_DONE) !== 0) break;
+        if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
+        const r = Atomics.waitAsync(i32, m + MSG_FLAGS, f | MSGF_WAITING);
+        if (r.async) await r.value;
+      }
+    } finally {
+      this.inflight.delete(msg);
     }
     return i32[m + MSG_ERROR];
+  }
+
+  /**
+   * After every CPU has exited (Machine.stop): answer ESHUTDOWN to this
+   * thread's domsgAsync messages nobody answered: the ones a CPU held when
+   * it died, or a handler kept and its layer forgot at shutdown. No waiter
+   * of the main thread hangs on a stopped machine. Never sleeps.
+   */
+  abandonInflight(): number {
+    let n = 0;
+    for (const msg of this.inflight) {
+      if ((Atomics.load(this.i32, (msg >> 2) + MSG_FLAGS) & MSGF_DONE) !== 0) continue;
+      this.replymsg(msg, ESHUTDOWN);
+      n++;
+    }
+    return n;
   }
 
   /**

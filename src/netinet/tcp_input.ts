@@ -400,6 +400,17 @@ function soisconnected(tp: Tcpcb): void {
  * snd_cwnd at 1 then) and ssthresh.
  */
 function ccConnInit(tp: Tcpcb): void {
+  // A peer we talked to before: start from its remembered RTT and ssthresh (tcp_hc_get).
+  const hc = tp.tcp.hostcache.get(tp, tp.tcp.st.now());
+  if (hc !== null) {
+    if (tp.t_srtt === 0 || tp.t_rttupdated <= 1) {
+      tp.t_srtt = hc.srtt;
+      tp.t_rttvar = hc.rttvar;
+      tp.t_rxtcur = tcpRangeset(tp, tcpRexmtval(tp), tp.t_rttmin, TCPTV_REXMTMAX);
+      tp.tcp.stats[TCPS_STAT.usedrtt]++;
+    }
+    if (hc.ssthresh !== 0) tp.snd_ssthresh = Math.max(2 * tp.t_maxseg, hc.ssthresh);
+  }
   tp.snd_cwnd = tp.snd_cwnd === 1 ? tp.t_maxseg : initialWindow(tp);
   if (tp.snd_ssthresh === 0) tp.snd_ssthresh = TCP_MAXWIN << 14;
 }

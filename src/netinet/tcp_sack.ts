@@ -99,10 +99,9 @@ export function tcpSackDoack(tp: Tcpcb, to: TcpOpt, thAck: number): void {
   const ss = tp.sb_start;
   const se = tp.sb_end;
   // Cumulative ACK: drop covered ranges.
-  while (ss.length > 0 && SEQ_LEQ(se[0], thAck)) {
-    ss.shift();
-    se.shift();
-  }
+  let drop = 0;
+  while (drop < ss.length && SEQ_LEQ(se[drop], thAck)) drop++;
+  if (drop > 0) removeRanges(ss, se, 0, drop, 0, 0, false);
   if (ss.length > 0 && SEQ_LT(ss[0], thAck)) ss[0] = thAck;
   for (let i = 0; i < to.nsacks; i++) {
     const s = to.sacks[2 * i];
@@ -127,8 +126,27 @@ function insertRange(ss: number[], se: number[], s: number, e: number): void {
     if (SEQ_GT(se[j], e)) e = se[j];
     j++;
   }
-  ss.splice(i, j - i, s);
-  se.splice(i, j - i, e);
+  removeRanges(ss, se, i, j - i, s, e, true);
+}
+
+/** Replace ranges [i, i+count) by (s, e) when `put`, else remove them; in place, no array made. */
+function removeRanges(ss: number[], se: number[], i: number, count: number, s: number, e: number, put: boolean): void {
+  const add = put ? 1 : 0;
+  const n = ss.length;
+  const shift = add - count;
+  if (shift > 0) for (let k = n - 1; k >= i + count; k--) {
+    ss[k + shift] = ss[k];
+    se[k + shift] = se[k];
+  }
+  else if (shift < 0) for (let k = i + count; k < n; k++) {
+    ss[k + shift] = ss[k];
+    se[k + shift] = se[k];
+  }
+  if (put) {
+    ss[i] = s;
+    se[i] = e;
+  }
+  ss.length = se.length = n + shift;
 }
 
 /**

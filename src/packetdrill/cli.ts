@@ -15,6 +15,7 @@ interface Opts {
   writeExpectedFailures?: string;
   root?: string;
   verbose?: boolean;
+  trace?: boolean;
   define: string[];
 }
 
@@ -29,7 +30,11 @@ export function runPacketdrillCli(paths: string[], o: Opts): number {
   }
   const env = createEnv();
   const defines = new Set(o.define);
-  const results: RunResult[] = files.map((f) => runFile(f, env, { defines }));
+  const trace = o.trace ? (l: string) => process.stderr.write(l + '\n') : undefined;
+  const results: RunResult[] = files.map((f) => {
+    if (trace) trace(`# ${f}`);
+    return runFile(f, env, { defines, trace });
+  });
   const root = o.root ?? (paths.length === 1 && statSync(paths[0]).isDirectory() ? paths[0] : process.cwd());
   let ok = results.every((r) => r.pass);
   let extra: Record<string, unknown> = { groups: Object.fromEntries(groupCounts(root, results)) };
@@ -63,6 +68,7 @@ export function registerPacketdrill(program: Command): void {
     .option('--write-expected-failures <file>', 'write the failing scripts, each with its first error as the reason, to file')
     .option('--root <dir>', 'directory the expected-failures paths are relative to (default: the one directory given, else .)')
     .option('-v, --verbose', 'list passing scripts and notes too')
+    .option('--trace', 'print every packet injected and sniffed, with live values, on stderr')
     .option('-D, --define <name>', 'define NAME for #ifdef (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action((paths: string[], o: Opts) => {
       process.exitCode = runPacketdrillCli(paths, o);

@@ -108,8 +108,16 @@ class AdaptedSocket implements PdSocket {
     const r = this.so.getsockopt(this.id, level, name, out);
     return r < 0 ? r : out[0];
   }
-  setsockopt(level: number, name: number, value: number): number {
-    return errno(this.so.setsockopt(this.id, level, name, value));
+  getsockoptPair(level: number, name: number): [number, number] | number {
+    const out = new Int32Array(2);
+    const r = this.so.getsockopt(this.id, level, name, out);
+    return r < 0 ? r : [out[0], out[1]];
+  }
+  setsockopt(level: number, name: number, value: number, value2 = 0): number {
+    return errno(this.so.setsockopt(this.id, level, name, value, value2));
+  }
+  poll(): number {
+    return this.so.poll(this.id);
   }
   tcpInfo(): TcpInfo | number {
     const i = this.so.info(this.id);

@@ -50,6 +50,9 @@ import { tunableIndex } from '../sysctl/tunables.js';
 export const SPIN_US_DEFAULT = 20;
 import { portPut, portPutReply, portPutWait, portPutWaitAsync } from './port.js';
 
+/** A sleeping domsg waiter checks every this often whether its machine is gone. */
+const ORPHAN_CHECK_MS = 200;
+
 /** sendmsg flags. */
 export const MSG_F_NOWAIT = 0;
 export const MSG_F_WAITOK = 1;
@@ -360,8 +363,20 @@ export class MsgContext {
       const f = Atomics.load(i32, m + MSG_FLAGS);
       if ((f & MSGF_DONE) !== 0) return;
       if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
-      Atomics.wait(i32, m + MSG_FLAGS, f | MSGF_WAITING);
+      if (Atomics.wait(i32, m + MSG_FLAGS, f | MSGF_WAITING, ORPHAN_CHECK_MS) === 'timed-out' && this.orphaned(m)) return;
     }
+  }
+
+  /**
+   * A synchronous waiter's check while it sleeps: the machine is gone (its
+   * record freed after stop) and nobody answered, because the CPU died
+   * holding the message. Answer it ESHUTDOWN here so the waiter returns.
+   */
+  private orphaned(m: number): boolean {
+    if (Atomics.load(this.i32, (this.record >> 2) + MC_MAGIC) === this.magic) return false;
+    this.i32[m + MSG_ERROR] = ESHUTDOWN;
+    Atomics.or(this.i32, m + MSG_FLAGS, MSGF_DONE);
+    return true;
   }
 
   /**

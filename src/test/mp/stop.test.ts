@@ -11,6 +11,7 @@ import { portDepth } from '../../kern/lwkt/port.js';
 import { zoneStats } from '../../uma/stats.js';
 import { L_DEFER, L_FLOOD, L_HOLD, L_NOW, L_TIMER } from '../workers/mp-lwkt.js';
 import { MSG_F_NOWAIT } from '../../kern/lwkt/msgport.js';
+import { Worker } from 'node:worker_threads';
 
 const HANDLERS = fileURLToPath(new URL('../workers/mp-lwkt.js', import.meta.url));
 const BAD_REGISTER = fileURLToPath(new URL('../workers/mp-badregister.js', import.meta.url));
@@ -129,4 +130,37 @@ test('a CPU failing during start: start rejects with its MachineError, the CPUs 
   );
   assert.ok(logs.some((l) => /cpu2 failed/.test(l)), 'the failure is logged');
   done();
+});
+
+test('a CPU that dies holding a request: a user worker blocked in domsg gets ESHUTDOWN, not an endless sleep', async () => {
+  const s = await setup(2);
+  const w = s.words.alloc(M_NOWAIT | M_ZERO);
+  const w2 = s.words.alloc(M_NOWAIT | M_ZERO);
+  const i32 = s.uma.arena.i32;
+  // The main thread's call is held by cpu0 (which does not die); a user worker's call is held by cpu1, which dies.
+  const mainCall = s.m.call(0, L_HOLD, [w2, 0]);
+  const worker = new Worker(new URL('../workers/mp-caller.js', import.meta.url), { workerData: { info: s.m.info(), cpu: 1, cmd: L_HOLD, args: [w, 1] } });
+  const exited = new Promise((res) => worker.once('exit', res));
+  const result = new Promise<number[]>((res, rej) => {
+    worker.on('message', (r) => r !== 'calling' && res(r as number[]));
+    worker.on('error', rej);
+  });
+  for (const word of [w, w2]) {
+    const parked = Atomics.waitAsync(i32, (word >> 2) + 1, 0);
+    if (parked.async) await parked.value;
+  }
+  const failed = new Promise((res) => s.m.once('cpuerror', res));
+  Atomics.store(i32, w >> 2, 1);
+  Atomics.notify(i32, w >> 2);
+  await failed;
+  const stopped = s.m.stop();
+  Atomics.store(i32, w2 >> 2, 1); // cpu0 answers its call, then stops
+  Atomics.notify(i32, w2 >> 2);
+  await stopped;
+  assert.deepEqual(await mainCall, [0]);
+  assert.deepEqual((await result)[0], ESHUTDOWN, 'the worker is not left sleeping on a message nobody will answer');
+  await exited;
+  s.words.free(w);
+  s.words.free(w2);
+  s.done();
 });

@@ -150,3 +150,44 @@ test('inbound packets to a socket without a tuple get a child, and CLOSED-state 
 test('many runs leave no mbuf behind (the runner checks every zone after each script)', () => {
   for (let i = 0; i < 20; i++) assert.equal(run(PASSIVE + '+0.1 < . 1:1(0) ack 1 win 32767\n+0 accept(3, ..., ...) = 4\n').error, null);
 });
+
+test('poll() on virtual time: a timeout runs out on the clock, ready descriptors and revents are checked', () => {
+  const est = PASSIVE + '+0.1 < . 1:1(0) ack 1 win 32767\n+0 accept(3, ..., ...) = 4\n';
+  const r = run(
+    est +
+      `+0 poll([{fd=4, events=POLLIN, revents=0}], 1, 250) = 0
++0 poll([{fd=4, events=POLLIN|POLLOUT, revents=POLLOUT}], 1, 0) = 1
++0 ...0.2 poll([{fd=4, events=POLLIN, revents=POLLIN}], 1, -1) = 1
++0.2 < P. 1:11(10) ack 1 win 32767
++0 > . 1:1(0) ack 11 win 65535
++0 recvfrom(4, ..., 100, 0, ..., ...) = 10
++0 sendto(4, ..., 5, 0, ..., ...) = 5
++0 > P. 1:6(5) ack 11 win 65535
++0 writev(4, [{..., 3}, {iov_base=..., iov_len=4}], 2) = 7
++0 > P. 6:13(7) ack 11 win 65535
++0 close(4) = 0
+`,
+  );
+  assert.equal(r.error, null);
+  // The first poll returned after its 250 ms timeout, on the virtual clock.
+  assert.ok(Math.abs(r.virtualSecs - 0.55) < 1e-6, `virtual time ${r.virtualSecs}`);
+  const bad = run(est + '+0 poll([{fd=4, events=POLLIN|POLLOUT, revents=POLLIN}], 1, 0) = 1\n');
+  assert.equal(bad.error, 't.pkt:9: runtime error in poll call: Expected revents of POLLIN but got POLLOUT for pollfd 0');
+});
+
+test('range timing errors are reported as ranges (relative ones relative to their base)', () => {
+  const abs = run(PASSIVE + '0.2~0.5 > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>\n');
+  assert.match(abs.error!, /timing error: expected outbound packet in time range 0\.200000~0\.500000 sec but happened at 1\.000000 sec/);
+  const rel = run(PASSIVE + '+0.2~+0.5 > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>\n');
+  assert.match(rel.error!, /timing error: expected outbound packet in relative time range \+0\.200000~\+0\.500000 sec but happened at \+1\.000000 sec/);
+});
+
+test('trace: every injected and sniffed packet with live values and its time', () => {
+  const lines: string[] = [];
+  const r = runScriptText(`--ip_version=ipv4 --tolerance_usecs=50000 ${PASSIVE}`, 't.pkt', env, { tcp: toy, trace: (l) => lines.push(l) });
+  assert.equal(r.error, null);
+  assert.deepEqual(lines, [
+    'inbound injected packet:  0.000000 192.0.2.1:49153 > 192.168.0.1:8080 S 0:0(0) win 32767 <mss 1460,sackOK,eol,eol>',
+    'outbound sniffed packet:  0.000000 192.168.0.1:8080 > 192.0.2.1:49153 S. 1000000:1000000(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>',
+  ]);
+});

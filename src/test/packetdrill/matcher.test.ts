@@ -109,3 +109,20 @@ test('inbound SACK blocks and acks move by the local offset; absolute seq (!) is
   assert.ok(typeof r !== 'string');
   assert.equal(r.tcp!.seq, 5);
 });
+
+test('--tcp_ts_tick_usecs checks outbound TS vals within the tolerance', () => {
+  const opts = (val: number): TcpOption[] => [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'ts', val, ecr: 0 }];
+  const s1 = spec('> . 1:1(0) ack 1 <nop,nop,TS val 100 ecr 0>');
+  const s2 = spec('> . 1:1(0) ack 1 <nop,nop,TS val 200 ecr 0>');
+  const tick = { tsTickUsecs: 1000, toleranceUsecs: 4000 };
+  const c = conn();
+  const first = live('.', 3_000_000_001, 1, 1, opts(5000));
+  assert.equal(verifyOutbound(s1, scriptWire(s1), mapOutbound(c, first.p, s1.tcp!), first.bytes, tick), null);
+  // 103 ticks later in the live clock against 100 in the script: 3 ms off, within 4 ms.
+  const ok = live('.', 3_000_000_001, 1, 1, opts(5103));
+  assert.equal(verifyOutbound(s2, scriptWire(s2), mapOutbound(c, ok.p, s2.tcp!), ok.bytes, tick), null);
+  const off = live('.', 3_000_000_001, 1, 1, opts(5110));
+  assert.equal(verifyOutbound(s2, scriptWire(s2), mapOutbound(c, off.p, s2.tcp!), off.bytes, tick), 'bad outbound TCP timestamp value, tolerance 4000');
+  // Without a tick the TS val is not checked (packetdrill's default).
+  assert.equal(verifyOutbound(s2, scriptWire(s2), mapOutbound(c, off.p, s2.tcp!), off.bytes, ctx), null);
+});

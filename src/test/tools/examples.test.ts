@@ -27,12 +27,6 @@ test('examples/udp.mjs gets its datagram echoed by the stack on two CPUs', () =>
   assert.equal(r.stdout, 'hello, slabnet from 10.0.0.2:7\n');
 });
 
-test('examples/http.mjs serves Node\'s http.Server on one stack to a client on another', () => {
-  const r = run('examples/http.mjs');
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, '200 hello 10.0.0.1, this is /\n200 hello 10.0.0.1, this is /slabnet\n');
-});
-
 test('examples/router.mjs: three stacks, a router between two networks, default routes both ways', () => {
   const r = run('examples/router.mjs');
   assert.equal(r.status, 0, r.stderr);
@@ -64,4 +58,10 @@ test('package entries: slabnet (the product), slabnet/uma and slabnet/mbuf (the 
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), Array(8).fill('function').join(' '));
+});
+
+test('examples/http.mjs serves Node\'s http.Server on one stack to a client on another', () => {
+  const r = run('examples/http.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '200 hello 10.0.0.1, this is /\n200 hello 10.0.0.1, this is /slabnet\n');
 });

@@ -71,6 +71,7 @@ export type StackLike = Stack | { readonly stack: Stack };
 
 function stackOf(s: StackLike | undefined, what: string): Stack {
   if (s === undefined || s === null) throw new ArgumentError(`${what}: a slabnet stack is required (option "stack")`);
+  if (isMpStack(s)) throw new ArgumentError(`${what}: stack runs on the worker CPUs: use connect({ stack, ... }) / createServer({ stack }) (lib/netmp.ts)`);
   const st = (s as { tcp?: unknown }).tcp !== undefined ? (s as Stack) : (s as { stack: Stack }).stack;
   if (st === undefined || (st as { tcp?: { sockets?: unknown } }).tcp?.sockets == null) throw new ArgumentError(`${what}: not a slabnet stack with TCP`);
   return st;

@@ -635,4 +635,3 @@ export function createServer(o: MpServerOptions, listener?: (s: MpSocket) => voi
   return new MpServer(o, listener);
 }
 
-void POLLHUP;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Debian packages the tests use (real Linux peers for the TAP tests, tmux for slabnet top, dig). Root only.
+# Debian packages the tests use (real Linux peers for the TAP tests, tmux for slabnet top, dig, python3 for raw frames). Root only.
 set -euo pipefail
 need=()
-for pkg in iproute2 iputils-ping iputils-arping socat tcpdump tshark tmux bind9-dnsutils; do
+for pkg in iproute2 iputils-ping iputils-arping socat tcpdump tshark tmux bind9-dnsutils python3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -55,8 +55,15 @@ export async function runTradingWorkload(sys: System, opts: DemoOptions): Promis
     opts.progress && process.stderr.isTTY
       ? new cliProgress.SingleBar({ format: 'trading items [{bar}] {percentage}% | {ops} ops on {workers} CPUs', stream: process.stderr }, cliProgress.Presets.shades_classic)
       : null;
-  const t0 = performance.now();
+  let t0 = performance.now();
   const totalMs = opts.seconds * 1000;
+  // The timed run starts once every worker is trading (a loaded machine may start workers late;
+  // a run that ended before some worker began would report nothing for it).
+  let allStarted = false;
+  const everyWorkerStarted = (): boolean => {
+    for (let i = 0; i < n; i++) if (Atomics.load(ctrl, C_PROGRESS + i * C_STRIDE) === 0) return false;
+    return true;
+  };
   const opsNow = (): number => {
     let s = 0;
     for (let i = 0; i < n; i++) s += Atomics.load(ctrl, C_PROGRESS + i * C_STRIDE);
@@ -68,6 +75,11 @@ export async function runTradingWorkload(sys: System, opts: DemoOptions): Promis
       const failed = Promise.race(reports).catch(reject); // a worker dying early ends the wait
       void failed;
       const timer = setInterval(() => {
+        if (!allStarted) {
+          if (!everyWorkerStarted()) return;
+          allStarted = true;
+          t0 = performance.now();
+        }
         const el = performance.now() - t0;
         bar?.update(Math.min(100, Math.floor((100 * el) / totalMs)), { ops: opsNow(), workers: n });
         if (el >= totalMs) {

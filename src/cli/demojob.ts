@@ -3,8 +3,8 @@
  * sysctls once the system is up, opens its control socket (so that
  * `slabnet netstat -m`, `top`, `sysctl` attach to it), shows live figures
  * while a --tap run serves (the timed run has its progress bar), and on
- * Ctrl-C (SIGINT) ends the run early so the summary and the leak check
- * still print; a second Ctrl-C exits at once.
+ * Ctrl-C (SIGINT) or SIGTERM ends the run early so the summary and the leak
+ * check still print; a second signal exits at once.
  */
 import { runNetDemo, runTapMpDemo, type DemoHooks } from './netdemo.js';
 import { ControlServer } from '../kern/ctl/server.js';
@@ -73,16 +73,20 @@ export async function runDemoJob(o: DemoJobOptions): Promise<number> {
   let stopEarly!: () => void;
   const until = new Promise<void>((res) => (stopEarly = res));
   let interrupted = 0;
-  const onSigint = (): void => {
+  let signal = '';
+  const onSignal = (sig: NodeJS.Signals): void => {
     interrupted++;
+    signal = sig;
     if (interrupted > 1) {
       err('demo: interrupted again, exiting without the summary');
       process.exit(130);
     }
-    err('\ndemo: interrupted: finishing (summary and leak check follow; Ctrl-C again to quit at once)');
+    err(`\ndemo: ${sig === 'SIGINT' ? 'interrupted' : sig}: finishing (summary and leak check follow; Ctrl-C again to quit at once)`);
     stopEarly();
   };
-  process.on('SIGINT', onSigint);
+  // SIGTERM too: a shell's background job (cmd &) starts with SIGINT ignored, `kill %1` still works.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let ctl: ControlServer | null = null;
   let live: NodeJS.Timeout | undefined;
   const hooks: DemoHooks = {
@@ -129,7 +133,8 @@ export async function runDemoJob(o: DemoJobOptions): Promise<number> {
   } finally {
     if (live !== undefined) clearInterval(live);
     await (ctl as ControlServer | null)?.close();
-    process.off('SIGINT', onSigint);
-    if (interrupted > 0) out('demo: stopped by SIGINT');
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (interrupted > 0) out(`demo: stopped by ${signal}`);
   }
 }

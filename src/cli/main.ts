@@ -9,9 +9,9 @@
 import { Command } from 'commander';
 import { TOOL_COMMANDS } from './ctlcmds.js';
 import { registerTop } from './top.js';
-import { registerDemo, registerNetDemo, registerNetstat, registerSysctl, registerVmstat, type Registrar } from './commands.js';
+import { registerDemo, registerNetDemo, registerNetstat, registerPacketdrill, registerSysctl, registerVmstat, type Registrar } from './commands.js';
 
-export const COMMANDS: Registrar[] = [registerNetDemo, registerDemo, registerNetstat, registerVmstat, registerSysctl];
+export const COMMANDS: Registrar[] = [registerNetDemo, registerDemo, registerNetstat, registerVmstat, registerSysctl, registerPacketdrill];
 // The tools that attach to a running system's control socket (ctlcmds.ts, top.ts).
 COMMANDS.push(...TOOL_COMMANDS, registerTop);
 

@@ -11,13 +11,17 @@
  * its stack; nothing here locks or sleeps.
  */
 import { EventEmitter } from 'node:events';
-import { M_DATA, M_LEN, M_NEXT, PH_LEN } from '../kern/mbuf/layout.js';
 import { ArgumentError } from '../kern/errors.js';
 import { msgBytes, parseBindArgs, type MsgInput, type SendCb } from './dgramargs.js';
 import { ipToString } from '../wire/ipv4.js';
 import type { UdpPcb } from '../netinet/udp_usrreq.js';
 import { toAddr, type Stack } from '../netinet/stack.js';
-import { EINVAL, EISCONN, ENOTCONN, ErrnoError } from '../kern/errno.js';
+import { EINVAL, EISCONN, ENOBUFS, ENOTCONN, ErrnoError } from '../kern/errno.js';
+import { m_copydata } from '../kern/mbuf/ops.js';
+import { SO_REUSEADDR, SO_REUSEPORT_LB } from '../kern/socket/sockopt.js';
+
+/** Datagrams one pass of the socket's poll hook emits before yielding the pass. */
+const DRAIN_BATCH = 64;
 
 export interface RemoteInfo {
   address: string;
@@ -28,48 +32,79 @@ export interface RemoteInfo {
 
 export interface SocketOptions {
   type: 'udp4';
-  /** Receive buffer size in bytes (SO_RCVBUF); default the stack's udp recvspace. */
+  /** Receive buffer size in bytes (SO_RCVBUF); default net.inet.udp.recvspace; capped at sb_max_adj as Linux caps at rmem_max. */
   recvBufferSize?: number;
+  /** Send buffer size (SO_SNDBUF: the largest datagram); default net.inet.udp.maxdgram. */
+  sendBufferSize?: number;
+  /** SO_REUSEADDR before bind (Node's option). */
+  reuseAddr?: boolean;
+  /** SO_REUSEPORT_LB before bind: sockets on one address and port share its datagrams by flow (libuv's reusePort on FreeBSD). */
+  reusePort?: boolean;
 }
 
+/**
+ * A node:dgram socket over a Stack in this thread. Its PCB delivers into the
+ * socket record's receive ring (udp_usrreq.ts) and calls the upcall, which
+ * only marks the socket readable and kicks the stack's thread; the socket's
+ * poll hook then copies the datagrams out and emits them, in the thread's
+ * pass and never inside udp_input (a 'message' listener that sends does
+ * not re-enter the input path). On a manual clock, td.runUntilIdle()
+ * delivers every queued datagram.
+ */
 export class Socket extends EventEmitter {
   readonly stack: Stack;
   private readonly pcb: UdpPcb;
   private bound = false;
   private closed = false;
+  private readable = false;
 
   constructor(stack: Stack, opts: SocketOptions) {
     super();
     if (opts.type !== 'udp4') throw new ArgumentError(`only udp4 sockets are supported, got ${String(opts.type)}`);
     this.stack = stack;
     this.pcb = stack.udp.attach();
-    this.pcb.onReadable = () => this.drain();
-    this.pcb.onError = (e) => {
-      this.pcb.soError = 0;
-      this.emit('error', new ErrnoError(e, 'recvmsg'));
-    };
-    if (opts.recvBufferSize !== undefined) this.setRecvBufferSize(opts.recvBufferSize);
+    this.pcb.upcall = this.upcall;
+    if (opts.reuseAddr === true) this.pcb.soOptions |= SO_REUSEADDR;
+    if (opts.reusePort === true) this.pcb.soOptions |= SO_REUSEPORT_LB;
+    if (opts.recvBufferSize !== undefined) this.setRecvBufferSize(Math.min(opts.recvBufferSize, stack.udp.sbs.maxAdj));
+    if (opts.sendBufferSize !== undefined) this.setSendBufferSize(opts.sendBufferSize);
+    stack.td.addPollHook(this.poll);
   }
 
-  /** SO_RCVBUF. */
+  /** SO_RCVBUF (FreeBSD rules: at least 1, at most sb_max_adj, kept as given). Throws ErrnoError EINVAL / ENOBUFS. */
   setRecvBufferSize(size: number): void {
-    if (!Number.isInteger(size) || size < 1 || size > 64 << 20) throw new ArgumentError(`recvBufferSize must be 1..64 MiB, got ${size}`);
-    this.pcb.recvspace = size;
+    this.checkOpen('setsockopt');
+    if (!Number.isInteger(size) || size < 1) throw new ErrnoError(EINVAL, 'setsockopt', { info: `SO_RCVBUF ${size}` });
+    const sbs = this.stack.udp.sbs;
+    if (size > sbs.maxAdj || !sbs.sbreserve(this.pcb.rcv, size)) throw new ErrnoError(ENOBUFS, 'setsockopt', { info: `SO_RCVBUF ${size}` });
   }
 
   getRecvBufferSize(): number {
-    return this.pcb.recvspace;
+    return this.stack.udp.sbs.hiwat(this.pcb.rcv);
+  }
+
+  /** SO_SNDBUF: for UDP the largest datagram send() accepts (EMSGSIZE above). */
+  setSendBufferSize(size: number): void {
+    this.checkOpen('setsockopt');
+    if (!Number.isInteger(size) || size < 1) throw new ErrnoError(EINVAL, 'setsockopt', { info: `SO_SNDBUF ${size}` });
+    if (size > this.stack.udp.sbs.maxAdj) throw new ErrnoError(ENOBUFS, 'setsockopt', { info: `SO_SNDBUF ${size}` });
+    this.pcb.sndbuf = size;
+  }
+
+  getSendBufferSize(): number {
+    return this.pcb.sndbuf;
   }
 
   /** bind([port][, address][, callback]) or bind({port, address}[, callback]). */
   bind(...args: unknown[]): this {
     const { port, address, cb } = parseBindArgs(args);
-    this.checkOpen();
-    if (this.bound) throw new ErrnoError(EINVAL, 'bind');
+    this.checkOpen('bind');
+    if (this.bound) throw new ErrnoError(EINVAL, 'bind', { info: 'already bound' });
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`port must be 0..65535, got ${port}`);
-    const e = this.stack.udp.bind(this.pcb, address === '0.0.0.0' ? 0 : toAddr(address), port);
+    const laddr = address === '0.0.0.0' ? 0 : toAddr(address);
+    const e = this.stack.udp.bind(this.pcb, laddr, port);
     if (e !== 0) {
-      const err = new ErrnoError(e, 'bind');
+      const err = new ErrnoError(e, 'bind', { address: ipToString(laddr), port });
       process.nextTick(() => this.emit('error', err));
       return this;
     }
@@ -85,11 +120,12 @@ export class Socket extends EventEmitter {
       cb = address;
       address = undefined;
     }
-    this.checkOpen();
-    const e = this.stack.udp.connect(this.pcb, toAddr(address ?? '127.0.0.1'), port);
+    this.checkOpen('connect');
+    const faddr = toAddr(address ?? '127.0.0.1');
+    const e = this.pcb.faddr !== 0 ? EISCONN : this.stack.udp.connect(this.pcb, faddr, port);
     if (e !== 0) {
-      const err = new ErrnoError(e, 'connect');
-      process.nextTick(() => (cb ? this.emit('error', err) : this.emit('error', err)));
+      const err = new ErrnoError(e, 'connect', { address: ipToString(faddr), port });
+      process.nextTick(() => this.emit('error', err));
       return;
     }
     this.bound = true;
@@ -123,7 +159,7 @@ export class Socket extends EventEmitter {
     }
     const port = rest[0] as number | undefined;
     const address = rest[1] as string | undefined;
-    this.checkOpen();
+    this.checkOpen('send');
     let faddr = 0;
     let fport = 0;
     if (port !== undefined) {
@@ -133,7 +169,7 @@ export class Socket extends EventEmitter {
     }
     const e = this.stack.udp.output(this.pcb, data, off, len, faddr, fport);
     this.bound = true;
-    const err = e === 0 ? null : new ErrnoError(e, 'send');
+    const err = e === 0 ? null : new ErrnoError(e, 'send', faddr !== 0 ? { address: ipToString(faddr), port: fport } : {});
     process.nextTick(() => {
       if (cb) cb(err, e === 0 ? len : undefined);
       else if (err) this.emit('error', err);
@@ -160,7 +196,7 @@ export class Socket extends EventEmitter {
     return ttl;
   }
 
-  /** Datagrams dropped because the receive buffer was full. */
+  /** Datagrams dropped because the receive buffer was full (this socket's share of udps_fullsock). */
   get drops(): number {
     return this.pcb.drops;
   }
@@ -175,39 +211,51 @@ export class Socket extends EventEmitter {
   close(cb?: () => void): this {
     if (this.closed) return this;
     this.closed = true;
+    this.stack.td.removePollHook(this.poll);
     this.stack.udp.detach(this.pcb);
     if (cb) this.once('close', cb);
     process.nextTick(() => this.emit('close'));
     return this;
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new ErrnoError(EINVAL, 'socket is closed');
+  private checkOpen(syscall: string): void {
+    if (this.closed) throw new ErrnoError(EINVAL, syscall, { info: 'socket is closed' });
   }
 
-  /** Copy every queued datagram out of the arena into a Buffer and emit it. */
-  private drain(): void {
+  /** so_upcall from udp_input (inside the pass): mark readable and ask for a pass; nothing else. */
+  private readonly upcall = (): void => {
+    this.readable = true;
+    this.stack.td.kick();
+  };
+
+  /**
+   * The socket's poll hook: take so_error (emitted as 'error', syscall
+   * 'recvmsg'), then copy up to DRAIN_BATCH datagrams out of the arena
+   * into Buffers and emit them, freeing each chain at once. Returns the
+   * work done (more queued: stays readable for the next pass).
+   */
+  private readonly poll = (): number => {
+    if (!this.readable || this.closed) return 0;
+    this.readable = false;
+    const udp = this.stack.udp;
+    const e = udp.sor.soTakeError(this.pcb.so);
+    if (e !== 0) this.emit('error', new ErrnoError(e, 'recvmsg'));
     const mb = this.stack.mb;
-    const i32 = mb.i32;
-    for (;;) {
+    let n = 0;
+    for (; n < DRAIN_BATCH && !this.closed; n++) {
       const m = this.pcb.dequeue();
-      if (m === 0) return;
-      const len = i32[(m + PH_LEN) >> 2];
+      if (m === 0) break;
+      const len = this.pcb.lastLen;
       const buf = Buffer.allocUnsafe(len);
-      let k = 0;
-      for (let x = m; x !== 0 && k < len; x = i32[(x + M_NEXT) >> 2]) {
-        const n = Math.min(i32[(x + M_LEN) >> 2], len - k);
-        const d = i32[(x + M_DATA) >> 2];
-        buf.set(mb.u8.subarray(d, d + n), k);
-        k += n;
-      }
+      if (len > 0) m_copydata(mb, m, 0, len, buf);
       mb.m_freem(m);
       const rinfo: RemoteInfo = { address: ipToString(this.pcb.lastAddr), family: 'IPv4', port: this.pcb.lastPort, size: len };
-      if (!this.closed) this.emit('message', buf, rinfo);
+      this.emit('message', buf, rinfo);
     }
-  }
+    if (n === DRAIN_BATCH) this.readable = true;
+    return n + (e !== 0 ? 1 : 0);
+  };
 }
-
 /** dgram.createSocket for a slabnet stack. */
 export function createSocket(stack: Stack, type: 'udp4' | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): Socket {
   const s = new Socket(stack, typeof type === 'string' ? { type } : type);

@@ -18,60 +18,47 @@
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
 import { msgBytes, parseBindArgs, type MsgInput, type SendCb } from './dgramargs.js';
-
+import { EADDRINUSE, EINVAL, EISCONN, ENOBUFS, ENOTCONN, ESHUTDOWN, ErrnoError, type ErrnoDetail } from '../kern/errno.js';
 import { M_PKTHDR, MT_DATA, M_DATA } from '../kern/mbuf/layout.js';
 import { m_append, m_copydata } from '../kern/mbuf/ops.js';
 import { M_NOWAIT } from '../uma/flags.js';
-import type { Zone } from '../uma/zone.js';
-import { A_X, A_Y, A_Z, PRU_ATTACH, PRU_BIND, PRU_CONNECT, PRU_CTLOUTPUT, PRU_DETACH, PRU_SEND, SOPT_SET } from '../kern/socket/protosw.js';
+import { A_X, A_Y, A_Z, PRU_ATTACH, PRU_BIND, PRU_CONNECT, PRU_CTLOUTPUT, PRU_DETACH, PRU_SEND, SOCK_DGRAM, SOPT_GET, SOPT_SET } from '../kern/socket/protosw.js';
 import { SBS_CANTRCVMORE, SbRecordBuf } from '../kern/socket/sockbuf.js';
 import type { SocketLayer } from '../kern/socket/socket.js';
-import { SOL_SOCKET } from '../kern/socket/sockopt.js';
+import { SO_ERROR, SO_MAX_RINGS, SO_RCV, SO_RSEQ, SO_RWAIT } from '../kern/socket/layout.js';
+import { SOL_SOCKET, SO_BROADCAST, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT_LB, SO_SNDBUF } from '../kern/socket/sockopt.js';
 import { IPPROTO_UDP, ipToString } from '../wire/ipv4.js';
-import { EINVAL, EISCONN, ENOBUFS, ENOTCONN, ESHUTDOWN, ErrnoError } from '../kern/errno.js';
 import { MAX_HDR } from '../net/mchain.js';
 import { toAddr } from '../netinet/stack.js';
+import { UDP_DEFAULTS } from '../netinet/udp_usrreq.js';
 import type { RemoteInfo } from './dgram.js';
-import {
-  A_PHASE,
-  CONNECT_INSERT,
-  CONNECT_SELECT,
-  IP_TTL,
-  IPPROTO_IP,
-  SO_BROADCAST,
-  UDPSOCK_MAGIC,
-  US_CPU,
-  US_HOST,
-  US_MAGIC,
-  US_MAX_CPUS,
-  US_NCPUS,
-  US_RCV,
-  US_RSEQ,
-  US_RWAIT,
-  US_SOERROR,
-  connectedCpu,
-  udpSocketZone,
-} from '../netinet/udp_socket.js';
+import { A_PHASE, CONNECT_ABORT, CONNECT_INSERT, CONNECT_SELECT, IP_TTL, IPPROTO_IP, connectedCpu } from '../netinet/udp_socket.js';
 
 export interface UserSocketOptions {
   type: 'udp4';
   /** Which host of the machine's stack the socket belongs to (default 0). */
   host?: number;
-  /** Bytes each CPU's receive ring may hold (SO_RCVBUF per CPU; default 256 KiB). */
+  /** SO_RCVBUF of each CPU's receive ring (default net.inet.udp.recvspace; capped at sb_max_adj). */
   recvBufferSize?: number;
+  /** SO_SNDBUF: the largest datagram (default net.inet.udp.maxdgram). */
+  sendBufferSize?: number;
+  /** SO_REUSEADDR before bind (Node's option). */
+  reuseAddr?: boolean;
+  /** SO_REUSEPORT_LB before bind: sockets on one address and port share its datagrams by flow (libuv's reusePort on FreeBSD). */
+  reusePort?: boolean;
 }
+
+/** Tries of an ephemeral bind whose port turned out taken on another CPU. */
+const BIND_RETRIES = 8;
 
 /** How long the reader sleeps before re-checking on its own (a lost wake-up costs at most this). */
 const READ_WAIT_MS = 50;
 
-const zones = new WeakMap<object, Zone>();
-
 export class UdpSocket extends EventEmitter {
   readonly layer: SocketLayer;
   readonly host: number;
-  /** Socket record (zone "udp socket"): also the PCB id on every CPU. */
+  /** The socket record (zone "socket", one receive ring per CPU): also the PCB id on every CPU. */
   readonly rec: number;
-  private readonly zone: Zone;
   private readonly ncpus: number;
   /** CPUs holding a PCB of this socket. */
   private replicas: boolean[];
@@ -86,6 +73,9 @@ export class UdpSocket extends EventEmitter {
   private reader: Promise<void> | null = null;
   private keepalive: NodeJS.Timeout | null = null;
   private refed = true;
+  private sndbuf = UDP_DEFAULTS.maxdgram;
+  /** SO_RCVBUF given at creation, re-applied to replicas made again after a failed bind. */
+  private rcvbuf = 0;
   /** Datagrams read from each CPU's ring (which CPUs served this socket). */
   readonly receivedPerCpu: number[];
   /** Reused for every datagram read (sbrecvrecordInto), so a read allocates no record. */
@@ -100,30 +90,14 @@ export class UdpSocket extends EventEmitter {
     this.layer = layer;
     this.host = opts.host ?? 0;
     this.ncpus = ctx.ncpus;
-    if (this.ncpus > US_MAX_CPUS) throw new ArgumentError(`UDP sockets support at most ${US_MAX_CPUS} CPUs`);
-    const hiwat = opts.recvBufferSize ?? 256 * 1024;
-    if (!Number.isInteger(hiwat) || hiwat < 1) throw new ArgumentError(`recvBufferSize must be a positive integer, got ${hiwat}`);
-    let z = zones.get(ctx.uma);
-    if (z === undefined) zones.set(ctx.uma, (z = udpSocketZone(ctx.uma)));
-    this.zone = z;
-    const rec = z.alloc(M_NOWAIT);
-    if (rec === 0) throw new ErrnoError(ENOBUFS, 'socket');
-    const i32 = ctx.i32;
-    const w = rec >> 2;
-    i32.fill(0, w, w + (z.keg.size >> 2));
-    i32[w + US_NCPUS] = this.ncpus;
-    i32[w + US_HOST] = this.host;
-    i32[w + US_CPU] = -1;
-    for (let c = 0; c < this.ncpus; c++) {
-      const sb = layer.sbs.sbcreate(hiwat);
-      if (sb === 0) {
-        this.freeRings(rec);
-        throw new ErrnoError(ENOBUFS, 'socket');
-      }
-      i32[w + US_RCV + c] = sb;
-    }
-    i32[w + US_MAGIC] = UDPSOCK_MAGIC;
-    this.rec = rec;
+    if (this.ncpus > SO_MAX_RINGS) throw new ArgumentError(`UDP sockets support at most ${SO_MAX_RINGS} CPUs`);
+    const rcvbuf = opts.recvBufferSize;
+    if (rcvbuf !== undefined && (!Number.isInteger(rcvbuf) || rcvbuf < 1)) throw new ArgumentError(`recvBufferSize must be a positive integer, got ${rcvbuf}`);
+    const sndbuf = opts.sendBufferSize;
+    if (sndbuf !== undefined && (!Number.isInteger(sndbuf) || sndbuf < 1)) throw new ArgumentError(`sendBufferSize must be a positive integer, got ${sndbuf}`);
+    // Each CPU's pru_attach sizes its own ring (soreserve: net.inet.udp.recvspace).
+    this.rec = layer.sor.soalloc({ type: SOCK_DGRAM, proto: IPPROTO_UDP, rings: this.ncpus, cpu: -1, host: this.host, rcvspace: UDP_DEFAULTS.recvspace });
+    const rec = this.rec;
     this.replicas = new Array<boolean>(this.ncpus).fill(false);
     this.receivedPerCpu = new Array<number>(this.ncpus).fill(0);
     // pru_attach on every CPU: an unconnected socket is served by all of them.
@@ -136,6 +110,17 @@ export class UdpSocket extends EventEmitter {
           this.hostAddr = r.res[A_X] >>> 0;
         }),
       );
+      // Options given at creation, by message to every replica (early copy-in).
+      if (opts.reuseAddr === true) await this.setOptAll('socket', SOL_SOCKET, SO_REUSEADDR, 1);
+      if (opts.reusePort === true) await this.setOptAll('socket', SOL_SOCKET, SO_REUSEPORT_LB, 1);
+      if (rcvbuf !== undefined) {
+        this.rcvbuf = Math.min(rcvbuf, layer.sbs.maxAdj);
+        await this.setOptAll('socket', SOL_SOCKET, SO_RCVBUF, this.rcvbuf);
+      }
+      if (sndbuf !== undefined) {
+        await this.setOptAll('socket', SOL_SOCKET, SO_SNDBUF, sndbuf);
+        this.sndbuf = sndbuf;
+      }
     });
   }
 
@@ -145,7 +130,7 @@ export class UdpSocket extends EventEmitter {
   bind(...args: unknown[]): this {
     const { port, address, cb } = parseBindArgs(args);
     this.checkOpen('bind');
-    if (this.bound) throw new ErrnoError(EINVAL, 'bind');
+    if (this.bound) throw new ErrnoError(EINVAL, 'bind', { info: 'already bound' });
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ArgumentError(`port must be 0..65535, got ${port}`);
     const laddr = address === '0.0.0.0' ? 0 : toAddr(address);
     this.bound = true;
@@ -205,7 +190,10 @@ export class UdpSocket extends EventEmitter {
     // An unbound socket binds an ephemeral port first, as Node does.
     if (!this.bound) this.bind();
     const bytes = data.subarray(off, off + len);
+    // After the control requests before it, whatever their outcome (a failed
+    // connect was reported as its own 'error'; the send stands on its own).
     this.ops
+      .catch(() => {})
       .then(() => this.doSend(bytes, faddr, fport))
       .then(
         () => cb?.(null, len),
@@ -225,7 +213,7 @@ export class UdpSocket extends EventEmitter {
 
   /** The CPU a connected socket's PCB lives on; -1 while every CPU has one. */
   get cpu(): number {
-    return this.layer.ctx.i32[(this.rec >> 2) + US_CPU];
+    return this.layer.sor.cpu(this.rec);
   }
 
   /** CPUs that hold a PCB of this socket. */
@@ -235,6 +223,52 @@ export class UdpSocket extends EventEmitter {
 
   setBroadcast(flag: boolean): void {
     this.setOpt('setBroadcast', SOL_SOCKET, SO_BROADCAST, flag ? 1 : 0);
+  }
+
+  /** SO_RCVBUF of every CPU's ring, by message (FreeBSD rules: 1..sb_max_adj, else an 'error' EINVAL / ENOBUFS). */
+  setRecvBufferSize(size: number): void {
+    this.setOpt('setsockopt', SOL_SOCKET, SO_RCVBUF, size);
+  }
+
+  /** The receive ring's size (read from the ring itself, no message). */
+  getRecvBufferSize(): number {
+    const sor = this.layer.sor;
+    const cpu = sor.cpu(this.rec);
+    return this.layer.sbs.hiwat(sor.rcv(this.rec, cpu >= 0 ? cpu : 0));
+  }
+
+  /** SO_SNDBUF (for UDP the largest datagram: EMSGSIZE above), by message. */
+  setSendBufferSize(size: number): void {
+    this.setOpt('setsockopt', SOL_SOCKET, SO_SNDBUF, size);
+    if (Number.isInteger(size) && size >= 1 && size <= this.layer.sbs.maxAdj) this.sndbuf = size;
+  }
+
+  getSendBufferSize(): number {
+    return this.sndbuf;
+  }
+
+  /**
+   * setsockopt(level, name, int) on every PCB of the socket (SO_REUSEADDR,
+   * SO_REUSEPORT, SO_REUSEPORT_LB, IP_PORTRANGE ...): queued after the
+   * control requests before it; rejects with the protocol's ErrnoError.
+   */
+  async setsockoptInt(level: number, name: number, v: number): Promise<void> {
+    this.checkOpen('setsockopt');
+    const p = this.control('setsockopt', () => this.setOptAll('setsockopt', level, name, v));
+    await p;
+  }
+
+  /** getsockopt(level, name) as an int, from the owning CPU (or the first replica): late copy-out. */
+  async getsockoptInt(level: number, name: number): Promise<number> {
+    this.checkOpen('getsockopt');
+    let out = 0;
+    await this.control('getsockopt', async () => {
+      const cpu = this.cpu >= 0 ? this.cpu : this.pcbCpus()[0];
+      const r = await this.req(cpu, PRU_CTLOUTPUT, [IPPROTO_UDP, this.rec, this.rec, SOPT_GET, level, name], 0, new Uint8Array(4));
+      if (r.err !== 0) throw new ErrnoError(r.err, 'getsockopt');
+      out = new Int32Array(r.out!.buffer, r.out!.byteOffset, 1)[0];
+    });
+    return out;
   }
 
   setTTL(ttl: number): number {
@@ -270,9 +304,7 @@ export class UdpSocket extends EventEmitter {
         if (this.keepalive !== null) clearInterval(this.keepalive);
         this.keepalive = null;
         this.replicas.fill(false);
-        this.freeRings(this.rec);
-        this.layer.ctx.i32[(this.rec >> 2) + US_MAGIC] = 0;
-        this.zone.free(this.rec);
+        this.layer.sor.sofree(this.rec);
         const bad = errs.find((e) => e !== 0 && e !== ESHUTDOWN);
         if (bad !== undefined) this.emit('error', new ErrnoError(bad, 'close'));
         this.emit('close');
@@ -287,8 +319,8 @@ export class UdpSocket extends EventEmitter {
 
   // ------------------------------------------------------------ internals
 
-  private checkOpen(what: string): void {
-    if (this.closed) throw new ErrnoError(EINVAL, `${what}: socket is closed`);
+  private checkOpen(syscall: string): void {
+    if (this.closed) throw new ErrnoError(EINVAL, syscall, { info: 'socket is closed' });
   }
 
   private req(cpu: number, cmd: number, args: number[], nres = 0, payload?: Uint8Array) {
@@ -300,26 +332,34 @@ export class UdpSocket extends EventEmitter {
     const p = (this.ops ?? Promise.resolve()).catch(() => {}).then(fn);
     this.ops = p;
     p.catch((e: Error) => {
-      if (!this.closed) this.emit('error', e instanceof ErrnoError ? e : new ErrnoError(EINVAL, `${what}: ${e.message}`));
+      if (!this.closed) this.emit('error', e instanceof ErrnoError ? e : new ErrnoError(EINVAL, what, { info: e.message }));
     });
     return p;
   }
 
-  /** in_pcbbind on every replica: the first CPU picks the port, the others take the same. */
+  /**
+   * in_pcbbind on every replica: the first CPU picks the port, the others
+   * take the same. An ephemeral port another CPU already holds (a connected
+   * socket moved there) is given back and another one tried.
+   */
   private async doBind(laddr: number, port: number): Promise<void> {
-    const cpus = this.pcbCpus();
-    const first = await this.req(cpus[0], PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, port], 5);
-    if (first.err !== 0) throw new ErrnoError(first.err, 'bind');
-    const lport = first.res[A_Y];
-    const rest = await Promise.all(cpus.slice(1).map((c) => this.req(c, PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, lport])));
-    const bad = rest.find((r) => r.err !== 0);
-    if (bad !== undefined) {
+    const detail: ErrnoDetail = { address: ipToString(laddr), port };
+    for (let attempt = 0; ; attempt++) {
+      const cpus = this.pcbCpus();
+      const first = await this.req(cpus[0], PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, port], 5);
+      if (first.err !== 0) throw new ErrnoError(first.err, 'bind', detail);
+      const lport = first.res[A_Y];
+      const rest = await Promise.all(cpus.slice(1).map((c) => this.req(c, PRU_BIND, [IPPROTO_UDP, this.rec, this.rec, laddr, lport])));
+      const bad = rest.find((r) => r.err !== 0);
+      if (bad === undefined) {
+        this.laddr = laddr;
+        this.lport = lport;
+        this.startReader();
+        return;
+      }
       await this.resetReplicas();
-      throw new ErrnoError(bad.err, 'bind');
+      if (port !== 0 || bad.err !== EADDRINUSE || attempt + 1 >= BIND_RETRIES) throw new ErrnoError(bad.err, 'bind', { address: detail.address, port: lport });
     }
-    this.laddr = laddr;
-    this.lport = lport;
-    this.startReader();
   }
 
   /** A bind failed half way: replace every replica by a fresh unbound one. */
@@ -332,20 +372,31 @@ export class UdpSocket extends EventEmitter {
       const r = await this.req(c, PRU_ATTACH, [IPPROTO_UDP, 0, this.rec, this.host]);
       if (r.err === 0) this.replicas[c] = true;
     }
+    // so_options come back from the record's word; the buffer sizes by message again.
+    if (this.rcvbuf !== 0) await this.setOptAll('bind', SOL_SOCKET, SO_RCVBUF, this.rcvbuf).catch(() => {});
+    if (this.sndbuf !== UDP_DEFAULTS.maxdgram) await this.setOptAll('bind', SOL_SOCKET, SO_SNDBUF, this.sndbuf).catch(() => {});
   }
 
-  /** The PCB move: select on the current CPU, insert on the target, delete every other replica. */
+  /**
+   * The PCB move: select on the current CPU (it connects its replica and
+   * names the target), insert on the target, delete every other replica.
+   * A failed insert is backed out on the selecting CPU (CONNECT_ABORT).
+   */
   private async doConnect(faddr: number, fport: number): Promise<void> {
+    const detail: ErrnoDetail = { address: ipToString(faddr), port: fport };
     const from = this.cpu >= 0 ? this.cpu : this.pcbCpus()[0];
     const sel = await this.req(from, PRU_CONNECT, [IPPROTO_UDP, this.rec, this.rec, faddr, fport, 0, CONNECT_SELECT], 6);
-    if (sel.err !== 0) throw new ErrnoError(sel.err, 'connect');
+    if (sel.err !== 0) throw new ErrnoError(sel.err, 'connect', detail);
     const laddr = sel.res[A_X] >>> 0;
     const lport = sel.res[A_Y];
     const target = sel.res[A_Z];
     const ins = await this.req(target, PRU_CONNECT, [IPPROTO_UDP, this.rec, this.rec, faddr, fport, laddr, CONNECT_INSERT, lport, this.host]);
-    if (ins.err !== 0) throw new ErrnoError(ins.err, 'connect');
+    if (ins.err !== 0) {
+      await this.req(from, PRU_CONNECT, [IPPROTO_UDP, this.rec, this.rec, faddr, fport, 0, CONNECT_ABORT]);
+      throw new ErrnoError(ins.err, 'connect', detail);
+    }
     this.replicas[target] = true;
-    this.layer.ctx.i32[(this.rec >> 2) + US_CPU] = target;
+    this.layer.sor.setCpu(this.rec, target);
     await Promise.all(
       this.pcbCpus()
         .filter((c) => c !== target)
@@ -363,7 +414,7 @@ export class UdpSocket extends EventEmitter {
 
   /** Copy the datagram into a pkthdr chain (leading room for the headers) and hand it to a CPU. */
   private async doSend(data: Uint8Array, faddr: number, fport: number): Promise<void> {
-    if (this.closed) throw new ErrnoError(EINVAL, 'send: socket is closed');
+    if (this.closed) throw new ErrnoError(EINVAL, 'send', { info: 'socket is closed' });
     if (faddr !== 0 && this.fport !== 0) throw new ErrnoError(EISCONN, 'send');
     if (faddr === 0 && this.fport === 0) throw new ErrnoError(ENOTCONN, 'send');
     const mb = this.layer.mb;
@@ -379,33 +430,25 @@ export class UdpSocket extends EventEmitter {
     const r = await this.req(cpu, PRU_SEND, [IPPROTO_UDP, this.rec, this.rec, m, faddr, fport]);
     // ESHUTDOWN: no handler ran, the chain is still ours.
     if (r.err === ESHUTDOWN) mb.m_freem(m);
-    if (r.err !== 0) throw new ErrnoError(r.err, 'send');
+    if (r.err !== 0) throw new ErrnoError(r.err, 'send', faddr !== 0 ? { address: ipToString(faddr), port: fport } : {});
   }
 
   private setOpt(what: string, level: number, name: number, v: number): void {
     this.checkOpen(what);
-    const val = new Uint8Array(Int32Array.of(v).buffer);
-    this.control(what, async () => {
-      for (const c of this.pcbCpus()) {
-        const r = await this.req(c, PRU_CTLOUTPUT, [IPPROTO_UDP, this.rec, this.rec, SOPT_SET, level, name], 0, val);
-        if (r.err !== 0) throw new ErrnoError(r.err, what);
-      }
-    });
+    this.control(what, () => this.setOptAll(what, level, name, v));
   }
 
-  private freeRings(rec: number): void {
-    const i32 = this.layer.ctx.i32;
-    for (let c = 0; c < this.ncpus; c++) {
-      const sb = i32[(rec >> 2) + US_RCV + c];
-      if (sb !== 0) this.layer.sbs.sbdestroy(sb);
-      i32[(rec >> 2) + US_RCV + c] = 0;
+  /** setsockopt on every replica now (inside a control request); the protocol's errno as ErrnoError. */
+  private async setOptAll(what: string, level: number, name: number, v: number): Promise<void> {
+    const val = new Uint8Array(Int32Array.of(v).buffer);
+    for (const c of this.pcbCpus()) {
+      const r = await this.req(c, PRU_CTLOUTPUT, [IPPROTO_UDP, this.rec, this.rec, SOPT_SET, level, name], 0, val);
+      if (r.err !== 0) throw new ErrnoError(r.err, what);
     }
   }
 
   private wakeReader(): void {
-    const i32 = this.layer.ctx.i32;
-    Atomics.add(i32, (this.rec >> 2) + US_RSEQ, 1);
-    Atomics.notify(i32, (this.rec >> 2) + US_RSEQ);
+    this.layer.sor.sowakeupAlways(this.rec);
   }
 
   /** Start the receive loop once the socket has an address (idempotent). */
@@ -427,7 +470,7 @@ export class UdpSocket extends EventEmitter {
     const i32 = ctx.i32;
     const w = this.rec >> 2;
     const rings: number[] = [];
-    for (let c = 0; c < this.ncpus; c++) rings.push(i32[w + US_RCV + c]);
+    for (let c = 0; c < this.ncpus; c++) rings.push(i32[w + SO_RCV + c]);
     while (!this.closed) {
       this.takeError();
       if (this.closed) return;
@@ -448,27 +491,27 @@ export class UdpSocket extends EventEmitter {
         await new Promise<void>((res) => setImmediate(res));
         continue;
       }
-      const seq = Atomics.load(i32, w + US_RSEQ);
-      Atomics.store(i32, w + US_RWAIT, 1);
-      let any = Atomics.load(i32, w + US_SOERROR) !== 0;
+      const seq = Atomics.load(i32, w + SO_RSEQ);
+      Atomics.store(i32, w + SO_RWAIT, 1);
+      let any = Atomics.load(i32, w + SO_ERROR) !== 0;
       for (let c = 0; c < rings.length; c++) if (sbs.sbavail(rings[c]) > 0) any = true;
       if (!any && !this.closed) {
-        const r = Atomics.waitAsync(i32, w + US_RSEQ, seq, READ_WAIT_MS);
+        const r = Atomics.waitAsync(i32, w + SO_RSEQ, seq, READ_WAIT_MS);
         if (r.async) await r.value;
       }
-      Atomics.store(i32, w + US_RWAIT, 0);
+      Atomics.store(i32, w + SO_RWAIT, 0);
     }
   }
 
   /**
    * soreceive's so_error check: take the pending error the owning CPU
-   * published (udpsock.ts US_SOERROR), clearing it in the same atomic step
+   * published (the record's SO_ERROR word), clearing it in the same atomic step
    * so it is reported exactly once, and emit it as 'error' (code
    * ECONNREFUSED, errno 61 for an ICMP port unreachable) if anyone listens.
    * The socket stays usable. User thread; no lock, never sleeps.
    */
   private takeError(): void {
-    const e = Atomics.exchange(this.layer.ctx.i32, (this.rec >> 2) + US_SOERROR, 0);
+    const e = this.layer.sor.soTakeError(this.rec);
     if (e === 0) return;
     this.soErrors++;
     // On the next tick, so a throwing listener cannot stop the reader; with

@@ -11,7 +11,7 @@
  * owning thread and never sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_LEN, M_NEXT, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
 import type { PcapWriter } from './phy/pcap.js';
 import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
@@ -44,7 +44,31 @@ export const IFC_OPACKETS = 4;
 export const IFC_OBYTES = 5;
 export const IFC_OERRORS = 6;
 export const IFC_OQDROPS = 7;
-export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops'] as const;
+/** Received frames whose handling threw (contained: see Ifnet.input). */
+export const IFC_IFAULTS = 8;
+export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops', 'ifaults'] as const;
+
+/**
+ * Input ownership stamp, in the pkthdr's spare word: input() writes a fresh
+ * one into each frame; whoever takes the packet off the input path (a
+ * transmit, a queue that keeps it) clears it with ifInputHandoff. After an
+ * exception the frame is freed only if its handle is still an allocated
+ * mbuf with a packet header and the same stamp, so a packet already freed,
+ * reused, queued or sent is never freed twice. Per thread; the random
+ * start keeps another thread's stamps from matching ours.
+ */
+let inputStamp = (Math.random() * 0x7fff_ffff) | 1;
+
+/** The input path no longer owns m (it is being queued or sent): an exception from here on must not free it. */
+export function ifInputHandoff(mb: Mbufs, m: number): void {
+  mb.i32[(m + PH_SPARE) >> 2] = 0;
+}
+
+/** Does the input path still own m, stamped `stamp` when it arrived? */
+function inputOwns(mb: Mbufs, m: number, stamp: number): boolean {
+  const i32 = mb.i32;
+  return i32[(m + M_TYPE) >> 2] !== MT_NOTMBUF && (i32[(m + M_FLAGS) >> 2] & M_PKTHDR) !== 0 && i32[(m + PH_SPARE) >> 2] === stamp;
+}
 
 /** What a driver provides: send one frame (the driver owns m afterwards, and frees it). */
 export interface IfDriver {
@@ -80,6 +104,11 @@ export class Ifnet {
   /** The stack's input routine (ether_input), set when the interface is attached to a stack. */
   inputHandler: ((ifp: Ifnet, m: number) => void) | null = null;
   pcap: PcapWriter | null = null;
+  /**
+   * Told (after counting) when the input handler threw on a frame: the
+   * attaching stack logs it, rate-limited, naming itself and the handler.
+   */
+  onInputFault: ((ifp: Ifnet, e: unknown, freed: boolean) => void) | null = null;
   /** Run by detach(), after the driver's own detach (wrappers free what they hold). */
   readonly onDetach: (() => void)[] = [];
 
@@ -108,12 +137,35 @@ export class Ifnet {
       this.mb.m_freem(m);
       return;
     }
-    this.inputHandler(this, m);
+    const stamp = (inputStamp = (inputStamp + 1) | 0 || 1);
+    i32[(m + PH_SPARE) >> 2] = stamp;
+    try {
+      this.inputHandler(this, m);
+    } catch (e) {
+      this.inputFault(m, stamp, e);
+    }
+  }
+
+  /**
+   * Containment of a handler that threw on frame m: one bad packet must not
+   * stop the CPU. Count it (ifaults, and ierrors), free m if the input path still owns
+   * it (inputOwns), report it. In debug mode (the arena's debug flag, as
+   * UMA's checks) rethrow, so tests fail loudly. Never sleeps.
+   */
+  private inputFault(m: number, stamp: number, e: unknown): void {
+    this.counters[IFC_IFAULTS]++;
+    this.counters[IFC_IERRORS]++; // seen in netstat -i's Ierrs
+    const debug = this.mb.uma.arena.debug;
+    const freed = !debug && inputOwns(this.mb, m, stamp);
+    if (freed) this.mb.m_freem(m);
+    this.onInputFault?.(this, e, freed);
+    if (debug) throw e;
   }
 
   /** Send a complete frame: count, capture, give it to the driver (which owns m afterwards). */
   transmit(m: number): void {
     const len = this.mb.i32[(m + PH_LEN) >> 2];
+    ifInputHandoff(this.mb, m);
     if (this.driver === null || (this.flags & IFF_UP) === 0) {
       this.counters[IFC_OQDROPS]++;
       this.mb.m_freem(m);

@@ -22,7 +22,7 @@ import { MT_DATA } from '../kern/mbuf/layout.js';
 import { ARP_LEN, ARPOP_REPLY, ARPOP_REQUEST, arpEmit, arpOp, arpParse, arpSha, arpSpa, arpTpa } from '../wire/arp.js';
 import { WIRE_OK } from '../wire/codes.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ethEmit, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
-import type { Ifnet } from '../net/if.js';
+import { ifInputHandoff, type Ifnet } from '../net/if.js';
 import { pullup } from '../net/mchain.js';
 import { ARPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -102,6 +102,7 @@ export class ArpTable {
       this.st.mb.m_freem(e.hold.shift()!);
       this.st.stats.arp[ARPS.dropped]++;
     }
+    ifInputHandoff(this.st.mb, m);
     e.hold.push(m);
     if (now - e.lastAsk >= this.cfg.retryMs) {
       e.lastAsk = now;
@@ -187,17 +188,22 @@ export class ArpTable {
     }
   }
 
-  /** in_lltable_rtcheck: is ip on one of ifp's connected networks (a neighbour, not something behind a router)? */
+  /**
+   * in_lltable_rtcheck: is ip a neighbour on ifp (not something behind a
+   * router)? On one of ifp's networks, or routed directly (no gateway) out
+   * of ifp, as an interface route is.
+   */
   onLink(ifp: Ifnet, ip: number): boolean {
     for (const x of ifp.addrs) if (((ip ^ x.addr) & x.mask) === 0) return true;
-    return false;
+    const r = this.st.routes.lookup(ip);
+    return r !== null && r.ifp === ifp && r.gateway === 0;
   }
 
   /**
    * Record a learned mapping and send the packets that waited for it.
    * Refused (and counted, nothing changed): a static entry, a MAC that is a
-   * group address, an address off ifp's networks, a new entry in a full
-   * table. Returns whether the mapping was recorded.
+   * group address, a new entry for an address that is not on-link, a new
+   * entry in a full table. Returns whether the mapping was recorded.
    */
   update(ifp: Ifnet, ip: number, mac: number): boolean {
     const s = this.st.stats.arp;
@@ -210,12 +216,13 @@ export class ArpTable {
       s[ARPS.badsha]++;
       return false;
     }
-    if (!this.onLink(ifp, ip)) {
-      s[ARPS.offlink]++;
-      return false;
-    }
     const now = this.st.now();
     if (e === undefined) {
+      // An existing entry was made by resolve() for a next hop, which is on-link by the routes; a new one must be.
+      if (!this.onLink(ifp, ip)) {
+        s[ARPS.offlink]++;
+        return false;
+      }
       if (this.entries.size >= this.cfg.maxEntries) {
         s[ARPS.tablefull]++;
         return false;

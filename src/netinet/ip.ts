@@ -22,6 +22,7 @@ import {
   IPPROTO_ICMP,
   IPPROTO_UDP,
   INADDR_ANY,
+  IPPROTO_TCP,
   INADDR_BROADCAST,
   ipDst,
   ipSrc,
@@ -43,7 +44,7 @@ import {
   WIRE_TRUNCATED,
 } from '../wire/codes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM, IFF_LOOPBACK, type Ifnet } from '../net/if.js';
+import { IFCAP_RXCSUM, IFCAP_TXCSUM, IFF_LOOPBACK, ifInputHandoff, type Ifnet } from '../net/if.js';
 
 /** IN_LOOPBACKNET: the loopback network, 127/8. */
 const IN_LOOPBACKNET = 127;
@@ -159,7 +160,11 @@ export function ipInput(st: Stack, ifp: Ifnet, m: number): void {
     if (m === 0) return;
     // On a multi-CPU stack the fragments met on the CPU of their 2-tuple hash;
     // the whole datagram may belong to another CPU's PCB (4-tuple): hand it over.
-    if (st.redispatch !== null && st.redispatch(m)) return;
+    if (st.redispatch !== null) {
+      // Another CPU may take it: from here the input path of this frame no longer owns it.
+      ifInputHandoff(mb, m);
+      if (st.redispatch(m)) return;
+    }
   }
   s[IPS.delivered]++;
   ipDeliver(st, m);
@@ -172,6 +177,11 @@ export function ipDeliver(st: Stack, m: number): void {
   const proto = ipProto(mb.u8, h);
   const hlen = ipHlen(mb.u8, h);
   if (proto === IPPROTO_UDP) st.udp.input(m, hlen);
+  else if (proto === IPPROTO_TCP) {
+    // TCP keeps segments (reassembly queue, socket buffers) without telling the input path: hand off first, so a fault in it can leak a segment but never free one twice.
+    ifInputHandoff(mb, m);
+    st.tcp.input(m, hlen);
+  }
   else if (proto === IPPROTO_ICMP) st.icmp.input(m, hlen);
   else {
     st.stats.ip[IPS.noproto]++;
@@ -194,6 +204,7 @@ export interface IpOutOpts {
  */
 export function ipOutput(st: Stack, m: number, src: number, dst: number, proto: number, o: IpOutOpts): number {
   const mb = st.mb;
+  ifInputHandoff(mb, m); // a reflected packet (echo reply) leaves the input path here
   const s = st.stats.ip;
   let ifp: Ifnet | null;
   let nexthop: number;

@@ -135,11 +135,13 @@ export class Icmp {
       case ICMP_UNREACH:
         s[ICPS.inhist_unreach]++;
         m = this.ctlinput(m, d, len);
+        if (m !== 0) m = st.tcp.ctlinput(m, ICMP_UNREACH, mb.u8[mtod(mb, m) + 1], len);
         if (m !== 0) this.reportError(m, src, len);
         break;
       case ICMP_TIMXCEED:
         s[ICPS.inhist_timxceed]++;
         m = pullup(mb, m, Math.min(len, ICMP_HLEN + IP_HLEN_MIN));
+        if (m !== 0) m = st.tcp.ctlinput(m, ICMP_TIMXCEED, mb.u8[mtod(mb, m) + 1], len);
         if (m !== 0) this.reportError(m, src, len);
         break;
       default:

@@ -14,11 +14,12 @@
  * RSS sends every fragment of a datagram to the same CPU (the 2-tuple hash),
  * so this state is per stack instance: no lock; never sleeps.
  */
-import { M_FLAGS, M_NEXT, M_PKTHDR, PH_LEN, PH_TAGS } from '../kern/mbuf/layout.js';
+import { M_BCAST, M_FLAGS, M_MCAST, M_NEXT, M_PKTHDR, PH_LEN, PH_TAGS } from '../kern/mbuf/layout.js';
 import { m_last } from '../kern/mbuf/ops.js';
 import { IP_HLEN_MIN, IP_MAXPACKET, IP_MF, ipDst, ipHlen, ipId, ipOffField, ipFragOff, ipProto, ipSrc, ipTotalLen, ipv4Emit } from '../wire/ipv4.js';
 import { ICMP_TIMXCEED, ICMP_TIMXCEED_REASS } from '../wire/icmp.js';
 import { mtod, prepend, trimFront } from '../net/mchain.js';
+import { ifInputHandoff } from '../net/if.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
 
@@ -103,7 +104,8 @@ export class Reassembly {
       q = { key, src, dst, id, proto, tos: u8[h + 1], ttl: u8[h + 8], frags: [], total: -1, bytes: 0, expire: this.st.now() + this.cfg.fragTtlMs, quote: null };
       this.queues.set(key, q);
     }
-    if (off === 0 && q.quote === null) {
+    // No ICMP error about a datagram that came in link-layer broadcast or multicast frames (RFC 1122 3.2.2).
+    if (off === 0 && q.quote === null && (mb.i32[(m + M_FLAGS) >> 2] & (M_BCAST | M_MCAST)) === 0) {
       q.quote = new Uint8Array(IP_HLEN_MIN + 8);
       q.quote.set(u8.subarray(h, h + IP_HLEN_MIN));
       q.quote[0] = 0x45;
@@ -168,6 +170,7 @@ export class Reassembly {
       n.off += cut;
       break;
     }
+    ifInputHandoff(mb, m); // kept by the queue now
     fs.splice(i, 0, { off, end, m });
     this.bytes += end - off;
     q.bytes += end - off;

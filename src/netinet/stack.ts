@@ -20,6 +20,7 @@ import { ArgumentError } from '../kern/errors.js';
 import { ETH_HLEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethEmit, ethDst, ethType, MAC_BROADCAST, macIsGroup } from '../wire/ethernet.js';
 import { INADDR_BROADCAST, IPDEFTTL, ipFromString, ipToString, prefixToMask } from '../wire/ipv4.js';
 import { ArpTable, type ArpConfig } from './if_ether.js';
+import { inputFaultReporter } from './if_fault.js';
 import { IFC_OQDROPS, IFF_LOOPBACK, IFF_NOARP, IFF_BROADCAST, IFT_PROPVIRTUAL, type Ifnet } from '../net/if.js';
 import { ENETDOWN } from '../kern/errno.js';
 import { ipDeliver, ipInput, ipOutput, type IpOutOpts } from './ip.js';
@@ -29,9 +30,13 @@ import { RouteTable } from '../net/route.js';
 import { HostCache, PMTU_EXPIRE_DEFAULT } from './hostcache.js';
 import { ETHS, IPS, formatNetstatS, newStats, type NetStats } from './stats.js';
 import { UdpTable, type UdpConfig } from './udp_usrreq.js';
+import { TcpTable } from './tcp_subr.js';
+import { TcpSockets } from './tcp_usrreq.js';
+import type { TcpConfig } from './tcp_tunables.js';
 import { mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { LocalThread, type NetThread } from '../kern/lwkt/netthread.js';
 import type { Callout } from '../kern/lwkt/callout.js';
+import { ipRandomId } from '../kern/prng.js';
 
 export interface StackConfig {
   /** net.inet.ip.ttl */
@@ -54,6 +59,7 @@ export interface StackOptions {
   reass?: Partial<ReassConfig>;
   icmp?: Partial<IcmpConfig>;
   udp?: Partial<UdpConfig>;
+  tcp?: Partial<TcpConfig>;
   /** Seed of the ephemeral-port and IP-id sources. */
   seed?: number;
   log?: (msg: string) => void;
@@ -92,6 +98,7 @@ export class Stack {
   readonly reass: Reassembly;
   readonly icmp: Icmp;
   readonly udp: UdpTable;
+  readonly tcp: TcpTable;
   /** Path MTU per destination, learned from ICMP fragmentation needed. */
   readonly pmtu: HostCache;
   private ipId: number;
@@ -121,6 +128,8 @@ export class Stack {
     this.reass = new Reassembly(this, opts.reass);
     this.icmp = new Icmp(this, opts.icmp);
     this.udp = new UdpTable(this, opts.udp, opts.seed ?? 0x5eed);
+    this.tcp = new TcpTable(this, opts.tcp, opts.seed ?? 0x5eed);
+    this.tcp.sockets = new TcpSockets(this);
     this.ipId = ((opts.seed ?? 0x5eed) * 2654435761) & 0xffff;
     this.logFn = opts.log ?? (() => {});
     this.td.addPollHook(this.pollLocal);
@@ -156,6 +165,7 @@ export class Stack {
     ifp.td = this.td;
     // A layer-3 (tun-style) device carries bare IPv4 packets: no Ethernet, no ARP.
     ifp.inputHandler = ifp.type === IFT_PROPVIRTUAL ? (i, m) => this.l3Input(i, m) : (i, m) => this.etherInput(i, m);
+    ifp.onInputFault = inputFaultReporter(this);
     if (addr !== undefined) this.addAddress(ifp, addr, prefix);
     return ifp;
   }
@@ -225,6 +235,12 @@ export class Stack {
       n('net.inet.udp.checksum', u, 'checksum', 'compute udp checksum'),
       n('net.inet.ip.portrange.first', u, 'portFirst', 'First ephemeral port'),
       n('net.inet.ip.portrange.last', u, 'portLast', 'Last ephemeral port'),
+      n('net.inet.ip.portrange.hifirst', u, 'portHiFirst', 'First port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.hilast', u, 'portHiLast', 'Last port of IP_PORTRANGE_HIGH'),
+      n('net.inet.ip.portrange.lowfirst', u, 'portLowFirst', 'First port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.lowlast', u, 'portLowLast', 'Last port of IP_PORTRANGE_LOW'),
+      n('net.inet.ip.portrange.randomized', u, 'portRandomized', 'Enable random port allocation'),
+      ...this.tcp.sysctlNodes(),
     ];
   }
 
@@ -269,7 +285,7 @@ export class Stack {
   }
 
   nextIpId(): number {
-    this.ipId = (this.ipId + 1) & 0xffff;
+    this.ipId = ipRandomId(this.mb.uma.arena); // RFC 6864: random, per CPU, keyed by the boot secret
     return this.ipId;
   }
 
@@ -431,7 +447,7 @@ export class Stack {
 
   /** `netstat -s` text. */
   netstatS(): string {
-    return formatNetstatS(this.stats);
+    return formatNetstatS(this.stats) + '\n' + this.tcp.netstatS();
   }
 
   /** Stop timers, close sockets, free every held packet, detach interfaces. */
@@ -440,6 +456,7 @@ export class Stack {
     this.slowCallout.stop();
     this.td.removePollHook(this.pollLocal);
     this.udp.flush();
+    this.tcp.flush();
     this.arp.flush();
     this.reass.flush();
     this.pmtu.flush();

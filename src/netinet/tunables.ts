@@ -67,8 +67,13 @@ export const NET_TUNABLES: readonly NetTunable[] = [
   t('net.inet.udp.recvspace', 'udp', 'recvspace', 'Maximum space for incoming UDP datagrams', UDP_DEFAULTS.recvspace, 1),
   t('net.inet.udp.maxdgram', 'udp', 'maxdgram', 'Maximum outgoing UDP datagram size', UDP_DEFAULTS.maxdgram, 0, 65507),
   t('net.inet.udp.checksum', 'udp', 'checksum', 'compute udp checksum', UDP_DEFAULTS.checksum),
-  t('net.inet.ip.portrange.first', 'udp', 'portFirst', 'First ephemeral port', UDP_DEFAULTS.portFirst, 1, 65535),
-  t('net.inet.ip.portrange.last', 'udp', 'portLast', 'Last ephemeral port', UDP_DEFAULTS.portLast, 1, 65535),
+  t('net.inet.ip.portrange.first', 'udp', 'portFirst', 'First ephemeral port', UDP_DEFAULTS.portFirst, 1024, 65535),
+  t('net.inet.ip.portrange.last', 'udp', 'portLast', 'Last ephemeral port', UDP_DEFAULTS.portLast, 1024, 65535),
+  t('net.inet.ip.portrange.hifirst', 'udp', 'portHiFirst', 'First port of IP_PORTRANGE_HIGH', UDP_DEFAULTS.portHiFirst, 1024, 65535),
+  t('net.inet.ip.portrange.hilast', 'udp', 'portHiLast', 'Last port of IP_PORTRANGE_HIGH', UDP_DEFAULTS.portHiLast, 1024, 65535),
+  t('net.inet.ip.portrange.lowfirst', 'udp', 'portLowFirst', 'First port of IP_PORTRANGE_LOW', UDP_DEFAULTS.portLowFirst, 1, 1023),
+  t('net.inet.ip.portrange.lowlast', 'udp', 'portLowLast', 'Last port of IP_PORTRANGE_LOW', UDP_DEFAULTS.portLowLast, 1, 1023),
+  t('net.inet.ip.portrange.randomized', 'udp', 'portRandomized', 'Enable random port allocation', UDP_DEFAULTS.portRandomized),
 ];
 
 /** MTU of the machine's in-memory link interfaces (every host, every CPU). */

@@ -20,80 +20,62 @@
  *   deleted with PRU_DETACH. A datagram that reached an old replica
  *   meanwhile is already in that CPU's ring, which the user still reads.
  *
- * The user socket record (zone "udp socket", US_* words) holds the ring of
- * every CPU and a wake word: each CPU, after appending, bumps US_RSEQ when
- * the user announced it is about to sleep (US_RWAIT), the same Dekker
- * protocol the sockbuf uses for one ring, extended to a socket with many.
+ * The socket record is the one record of every protocol (zone "socket",
+ * src/kern/socket/layout.ts): SO_RCV + c is CPU c's receive ring, into which
+ * that CPU's udp_input appends directly (udp_usrreq.ts), then sorwakeup on
+ * the record's wake word (SO_RWAIT / SO_RSEQ, the sockbuf's Dekker protocol
+ * extended to a socket with many rings).
  *
  * so_error: an ICMP port unreachable about a datagram a CONNECTED socket
  * sent reaches the CPU that owns its PCB (mpnet.ts frameCpu dispatches the
  * error by the quoted 4-tuple, as DragonFly's udp_ctlport), where icmp.ts
- * sets ECONNREFUSED on the PCB and calls pcb.onError. That CPU moves the
- * error into the socket record's US_SOERROR word (so_error belongs to the
- * socket, not to one CPU's replica: it clears the PCB's copy) and wakes the
- * user with the same Dekker protocol as a datagram (store US_SOERROR, then
- * look at US_RWAIT; the user stores US_RWAIT, then looks at US_SOERROR). The
- * user takes it with an atomic exchange to 0 (BSD's so_error read-and-clear
- * in soreceive), so each error is reported once and the next send/recv
- * works; a second ICMP before the user looked overwrites the first, as
- * so_error does. An error word rather than a record in the sockbuf because
- * so_error is not data: it must not wait behind queued datagrams nor take
- * ring space (a full ring would lose it). Unconnected sockets are never told
- * (icmp.ts only notifies a PCB whose foreign address and port match).
+ * sets ECONNREFUSED on the PCB and calls pcb.onError, which moves it into
+ * the record's SO_ERROR word (so_error belongs to the socket, not to one
+ * CPU's replica) and wakes the user (store SO_ERROR, then look at SO_RWAIT;
+ * the user stores SO_RWAIT, then looks at SO_ERROR). The user takes it with
+ * an atomic exchange to 0 (so_error's read-and-clear in soreceive), so each
+ * error is reported once; a second ICMP before the user looked overwrites
+ * the first, as so_error does. A word rather than a record in the sockbuf
+ * because so_error is not data: it must not wait behind queued datagrams
+ * nor take ring space. Unconnected sockets are never told.
  *
  * Every handler runs on its CPU's protocol thread; nothing locks or sleeps.
  */
 import type { ProtocolThread } from '../kern/lwkt/protothread.js';
-import { EINVAL, EMSGSIZE, ENOPROTOOPT, ENOTCONN } from '../kern/errno.js';
+import { EADDRINUSE, EINVAL, EMSGSIZE, ENOPROTOOPT, ENOTCONN } from '../kern/errno.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { PH_LEN } from '../kern/mbuf/layout.js';
 import type { Uma } from '../uma/uma.js';
 import type { Zone } from '../uma/zone.js';
 import { A_PCB, A_SO, A_X, A_Y, A_Z, SOCK_DGRAM, SOPT_SET, type ProtoSw } from '../kern/socket/protosw.js';
 import type { SockBufs } from '../kern/socket/sockbuf.js';
-import { solevelCtloutput, soptOf, SOL_SOCKET, type SockLevelOpts } from '../kern/socket/sockopt.js';
-import { IPPROTO_UDP, INADDR_ANY, INADDR_BROADCAST } from '../wire/ipv4.js';
+import { SocketRecords, socketZone } from '../kern/socket/socketvar.js';
+import { SO_PROTO, SO_TYPE } from '../kern/socket/layout.js';
+import { solevelCtloutput, soptOf, SOL_SOCKET } from '../kern/socket/sockopt.js';
+import { IPPROTO_UDP, INADDR_ANY } from '../wire/ipv4.js';
 import { rssFlowCpu } from '../net/rss.js';
 import type { Stack } from './stack.js';
-import type { UdpPcb } from './udp_usrreq.js';
+import { UDP_ADDR_LEN, type UdpPcb } from './udp_usrreq.js';
 import { UDPS } from './stats.js';
+import { INP_HIGHPORT, INP_LOWPORT, INP_MOVING, IP_PORTRANGE, IP_PORTRANGE_DEFAULT, IP_PORTRANGE_HIGH, IP_PORTRANGE_LOW } from './in_pcb.js';
 
-/** Zone of the user-side UDP socket records. */
-export const US_ZONE = 'udp socket';
-export const US_BYTES = 256;
-export const US_MAGIC = 0;
-export const US_NCPUS = 1;
-/** Host (stack instance index on each CPU) the socket belongs to. */
-export const US_HOST = 2;
-/** CPU of a connected socket, -1 while it has a replica on every CPU. */
-export const US_CPU = 3;
-/** The user's wake word (own cache line): RWAIT announced by the user, RSEQ bumped by CPUs. */
-export const US_RWAIT = 16;
-export const US_RSEQ = 17;
-/** Pending so_error (errno, 0: none), set by the owning CPU, taken by the user (in the wake word's line). */
-export const US_SOERROR = 18;
-/** Receive sockbuf of CPU c at word US_RCV + c. */
-export const US_RCV = 32;
-export const US_MAX_CPUS = US_BYTES / 4 - US_RCV;
-export const UDPSOCK_MAGIC = 0x55445053; // "UDPS"
+export { UDP_ADDR_LEN };
+export { SO_BROADCAST } from '../kern/socket/sockopt.js';
 
 /** Request arguments beyond the socket layer's A_X..A_Z. */
 export const A_PHASE = 6;
-/** PRU_CONNECT phases. */
+/** PRU_CONNECT phases: pick and reserve on the current CPU, enter on the target, or undo a select. */
 export const CONNECT_SELECT = 0;
 export const CONNECT_INSERT = 1;
+export const CONNECT_ABORT = 2;
 
-/** SO_BROADCAST (sys/socket.h) and IP_TTL (netinet/in.h). */
-export const SO_BROADCAST = 0x0020;
+/** IP_TTL (netinet/in.h). */
 export const IPPROTO_IP = 0;
 export const IP_TTL = 4;
 
-/** Length of the address sbappendaddr records: IPv4 address and port, network order. */
-export const UDP_ADDR_LEN = 6;
-
-/** Bind the zone of UDP socket records, or create it (first thread). */
+/** The socket record zone (the one record of every protocol; kept under this name for its callers). */
 export function udpSocketZone(uma: Uma): Zone {
-  return uma.zfindOrCreate(US_ZONE, { size: US_BYTES });
+  return socketZone(uma);
 }
 
 /**
@@ -106,13 +88,11 @@ export function connectedCpu(laddr: number, lport: number, faddr: number, fport:
 }
 
 /** One CPU's half of a socket. */
-interface SoUdp extends SockLevelOpts {
+interface SoUdp {
   rec: number;
   host: number;
   stack: Stack;
   pcb: UdpPcb;
-  /** Marked by CONNECT_SELECT: the PCB is leaving this CPU. */
-  moving: boolean;
 }
 
 /** One row of the socket table (netstat -an). */
@@ -134,71 +114,66 @@ export interface PcbRow {
 export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackOf: (host: number) => Stack | null): ProtoSw & { rows(): PcbRow[] } {
   const ctx = td.ctx;
   const i32 = mb.i32;
+  const sor = new SocketRecords(sbs);
   const pcbs = new Map<number, SoUdp>();
-  const addr = new Uint8Array(UDP_ADDR_LEN);
   const pcbOf = (msg: number): SoUdp | undefined => pcbs.get(ctx.arg(msg, A_PCB));
 
-  /**
-   * Move what udp_input queued on the PCB into this CPU's ring of the socket
-   * and wake the user if it is (about to be) asleep. Runs once per batch.
-   */
-  const toSockbuf = (s: SoUdp): void => {
-    const st = s.stack.stats.udp;
-    let n = 0;
-    for (let m = s.pcb.dequeue(); m !== 0; m = s.pcb.dequeue()) {
-      const a = s.pcb.lastAddr;
-      const p = s.pcb.lastPort;
-      addr[0] = a >>> 24;
-      addr[1] = (a >>> 16) & 0xff;
-      addr[2] = (a >>> 8) & 0xff;
-      addr[3] = a & 0xff;
-      addr[4] = p >>> 8;
-      addr[5] = p & 0xff;
-      if (sbs.sbappendaddr(s.rcv, addr, m)) n++;
-      else {
-        // so_rcv full: a counted drop, as udp_append's sbappendaddr failure.
-        st[UDPS.delivered]--;
-        st[UDPS.fullsock]++;
-        mb.m_freem(m);
-      }
-    }
-    if (n > 0) wakeUser(s.rec);
-  };
+  /** A UDP socket record this CPU may attach to. */
+  const validRecord = (rec: number): boolean => sor.valid(rec) && i32[(rec >> 2) + SO_TYPE] === SOCK_DGRAM && i32[(rec >> 2) + SO_PROTO] === IPPROTO_UDP;
 
-  const wakeUser = (rec: number): void => {
-    const w = rec >> 2;
-    if (Atomics.load(i32, w + US_RWAIT) !== 0) {
-      Atomics.add(i32, w + US_RSEQ, 1);
-      Atomics.notify(i32, w + US_RSEQ);
-    }
-  };
-
-  /**
-   * in_pcbnotify's sorwakeup with so_error: publish the PCB's pending error in
-   * the socket record (clearing the PCB's copy) and wake the user. Runs on
-   * this CPU's protocol thread; no lock, never sleeps.
-   */
-  const postError = (s: SoUdp, errno: number): void => {
-    s.pcb.soError = 0;
-    Atomics.store(i32, (s.rec >> 2) + US_SOERROR, errno);
-    wakeUser(s.rec);
-  };
-
+  /** pru_attach's PCB: it delivers into this CPU's ring of the record (ring 0 of a one-ring record). */
   const newPcb = (rec: number, host: number, stack: Stack): SoUdp => {
-    const pcb = stack.udp.attach();
-    // The sockbuf bounds what is queued; the PCB's own ring only carries a batch.
-    pcb.recvspace = 64 << 20;
-    const s: SoUdp = { rec, host, stack, pcb, moving: false, rcv: i32[(rec >> 2) + US_RCV + td.cpu], sndbuf: 9216, lingerOn: 0, lingerSecs: 0 };
-    pcb.onReadable = () => toSockbuf(s);
-    pcb.onError = (errno) => postError(s, errno);
-    return s;
+    const pcb = stack.udp.attach(rec, sor.rings(rec) > 1 ? td.cpu : 0);
+    pcb.soOptions = sor.options(rec);
+    return { rec, host, stack, pcb };
   };
 
-  /** Delete a PCB: what udp_input queued still reaches the ring first. */
   const remove = (s: SoUdp): void => {
-    if (!s.pcb.closed) toSockbuf(s);
     s.stack.udp.detach(s.pcb);
     if (pcbs.get(s.rec) === s) pcbs.delete(s.rec);
+  };
+
+  /** CONNECT_SELECT: connect this CPU's replica (binding a port unique for the 4-tuple) and name the target CPU. */
+  const select = (s: SoUdp, msg: number, faddr: number, fport: number): number => {
+    const udp = s.stack.udp;
+    if (s.pcb.faddr !== INADDR_ANY) udp.disconnect(s.pcb); // a connected socket may connect again
+    const e = udp.connect(s.pcb, faddr, fport);
+    if (e !== 0) return e;
+    s.stack.udp.pcbinfo.markMoving(s.pcb);
+    ctx.setArg(msg, A_X, s.pcb.laddr);
+    ctx.setArg(msg, A_Y, s.pcb.lport);
+    ctx.setArg(msg, A_Z, connectedCpu(s.pcb.laddr, s.pcb.lport, faddr, fport, ctx.ncpus));
+    return 0;
+  };
+
+  /** CONNECT_INSERT on the target: a new connected PCB replaces this CPU's replica (or is the selected one). */
+  const insert = (s: SoUdp | undefined, msg: number, faddr: number, fport: number): number => {
+    const rec = ctx.arg(msg, A_SO);
+    const laddr = ctx.arg(msg, A_Z) >>> 0;
+    const lport = ctx.arg(msg, A_PHASE + 1);
+    if (s !== undefined && s.pcb.faddr === faddr && s.pcb.fport === fport && s.pcb.lport === lport && s.pcb.laddr === laddr) {
+      s.pcb.flags &= ~INP_MOVING; // selected here: it stays
+      return 0;
+    }
+    const host = s?.host ?? ctx.arg(msg, A_PHASE + 2);
+    const stack = stackOf(host);
+    if (stack === null || !validRecord(rec)) return EINVAL;
+    const n = newPcb(rec, host, stack);
+    if (s !== undefined) {
+      n.pcb.soOptions = s.pcb.soOptions;
+      n.pcb.ttl = s.pcb.ttl;
+      n.pcb.sndbuf = s.pcb.sndbuf;
+      n.pcb.flags |= s.pcb.flags & (INP_HIGHPORT | INP_LOWPORT);
+    }
+    // Insert the new one first: if this CPU holds the 4-tuple, its replica stays as it was.
+    const e = stack.udp.insertConnected(n.pcb, laddr, lport, faddr, fport);
+    if (e !== 0) {
+      stack.udp.detach(n.pcb);
+      return e;
+    }
+    if (s !== undefined) remove(s);
+    pcbs.set(rec, n);
+    return 0;
   };
 
   return {
@@ -210,7 +185,7 @@ export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackO
       const rec = ctx.arg(msg, A_SO);
       const host = ctx.arg(msg, A_X);
       const stack = stackOf(host);
-      if (stack === null || rec === 0 || i32[rec >> 2] !== UDPSOCK_MAGIC || pcbs.has(rec)) return EINVAL;
+      if (stack === null || !validRecord(rec) || pcbs.has(rec)) return EINVAL;
       pcbs.set(rec, newPcb(rec, host, stack));
       ctx.setArg(msg, A_PCB, rec);
       ctx.setArg(msg, A_X, stack.ifs.length > 0 ? stack.ifs[0].addr : 0);
@@ -232,53 +207,25 @@ export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackO
       return 0;
     },
     /**
-     * pru_connect in two phases (see the file comment). SELECT: A_X faddr,
+     * pru_connect in phases (see the file comment). SELECT: A_X faddr,
      * A_Y fport; answers A_X laddr, A_Y lport, A_Z the target CPU. INSERT:
-     * A_X faddr, A_Y fport, A_Z laddr, A_PHASE+1 lport.
+     * A_X faddr, A_Y fport, A_Z laddr, A_PHASE+1 lport, A_PHASE+2 host.
+     * ABORT: back out of a SELECT whose INSERT failed.
      */
     connect(_td, msg) {
       const faddr = ctx.arg(msg, A_X) >>> 0;
       const fport = ctx.arg(msg, A_Y);
-      if (faddr === INADDR_ANY || fport <= 0 || fport > 65535) return EINVAL;
+      const phase = ctx.arg(msg, A_PHASE);
       const s = pcbOf(msg);
-      if (ctx.arg(msg, A_PHASE) === CONNECT_SELECT) {
+      if (phase === CONNECT_ABORT) {
         if (s === undefined) return EINVAL;
-        const st = s.stack;
-        let laddr = s.pcb.laddr;
-        if (laddr === INADDR_ANY || laddr === INADDR_BROADCAST) {
-          const r = st.routes.lookup(faddr);
-          if (r === null) return 51; // ENETUNREACH
-          laddr = r.ifp.addr;
-        }
-        if (s.pcb.lport === 0) {
-          const e = st.udp.bind(s.pcb, INADDR_ANY, 0);
-          if (e !== 0) return e;
-        }
-        s.moving = true;
-        ctx.setArg(msg, A_X, laddr);
-        ctx.setArg(msg, A_Y, s.pcb.lport);
-        ctx.setArg(msg, A_Z, connectedCpu(laddr, s.pcb.lport, faddr, fport, ctx.ncpus));
+        s.pcb.flags &= ~INP_MOVING;
+        s.stack.udp.disconnect(s.pcb);
         return 0;
       }
-      // INSERT: mark (done by SELECT), insert the new, delete the old replica here.
-      const rec = ctx.arg(msg, A_SO);
-      const host = s?.host ?? ctx.arg(msg, A_PHASE + 2);
-      const stack = stackOf(host);
-      if (stack === null || i32[rec >> 2] !== UDPSOCK_MAGIC) return EINVAL;
-      const n = newPcb(rec, host, stack);
-      n.pcb.laddr = ctx.arg(msg, A_Z) >>> 0;
-      n.pcb.lport = ctx.arg(msg, A_PHASE + 1);
-      n.pcb.faddr = faddr;
-      n.pcb.fport = fport;
-      if (s !== undefined) {
-        n.pcb.broadcast = s.pcb.broadcast;
-        n.pcb.ttl = s.pcb.ttl;
-        n.sndbuf = s.sndbuf;
-      }
-      stack.udp.insert(n.pcb);
-      if (s !== undefined) remove(s);
-      pcbs.set(rec, n);
-      return 0;
+      if (faddr === INADDR_ANY || fport <= 0 || fport > 65535) return EINVAL;
+      if (phase === CONNECT_SELECT) return s === undefined ? EINVAL : select(s, msg, faddr, fport);
+      return insert(s, msg, faddr, fport);
     },
     /** pru_send: A_X the chain (ours from now on), A_Y/A_Z destination (0: the connected peer). */
     send(_td, msg) {
@@ -299,46 +246,62 @@ export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackO
         return faddr === 0 ? ENOTCONN : EINVAL;
       }
       const len = i32[(m + PH_LEN) >> 2];
-      if (len > s.stack.udp.cfg.maxdgram) {
+      // sosend_dgram: larger than so_snd (SO_SNDBUF, default net.inet.udp.maxdgram) is EMSGSIZE.
+      if (len > s.stack.udp.cfg.maxdgram || len > s.pcb.sndbuf) {
         s.stack.stats.udp[UDPS.odropped]++;
         mb.m_freem(m);
         return EMSGSIZE;
       }
+      if (s.pcb.lport === 0) {
+        const e = s.stack.udp.bind(s.pcb, INADDR_ANY, 0);
+        if (e !== 0) {
+          mb.m_freem(m);
+          return e;
+        }
+      }
       return s.stack.udp.outputChain(s.pcb, m, len, faddr, fport);
     },
-    /** SOL_SOCKET options (SO_RCVBUF... and SO_BROADCAST) and IP_TTL, by message. */
+    /** SOL_SOCKET options (sockopt.ts: SO_REUSEADDR/PORT/PORT_LB, SO_BROADCAST, SO_RCVBUF...), IP_TTL, IP_PORTRANGE. */
     ctloutput(_td, msg) {
       const s = pcbOf(msg);
       if (s === undefined) return EINVAL;
       const o = soptOf(ctx, msg);
-      const flag = o.level === SOL_SOCKET && o.name === SO_BROADCAST;
-      const ttl = o.level === IPPROTO_IP && o.name === IP_TTL;
-      if (!flag && !ttl) {
-        if (o.level === SOL_SOCKET) return solevelCtloutput(ctx, sbs, msg, s);
-        return ENOPROTOOPT;
-      }
+      if (o.level === SOL_SOCKET) return solevelCtloutput(ctx, sbs, msg, s.pcb);
+      if (o.level !== IPPROTO_IP || (o.name !== IP_TTL && o.name !== IP_PORTRANGE)) return ENOPROTOOPT;
       if (o.size !== 4) return EINVAL;
-      if (o.dir === SOPT_SET) {
-        const v = i32[o.val >> 2];
-        if (flag) s.pcb.broadcast = v !== 0;
-        else if (v < 1 || v > 255) return EINVAL;
-        else s.pcb.ttl = v;
-      } else i32[o.val >> 2] = flag ? (s.pcb.broadcast ? 1 : 0) : s.pcb.ttl;
+      const p = s.pcb;
+      if (o.name === IP_TTL) {
+        if (o.dir !== SOPT_SET) i32[o.val >> 2] = p.ttl;
+        else {
+          const v = i32[o.val >> 2];
+          if (v < 1 || v > 255) return EINVAL;
+          p.ttl = v;
+        }
+        return 0;
+      }
+      if (o.dir !== SOPT_SET) {
+        i32[o.val >> 2] = (p.flags & INP_HIGHPORT) !== 0 ? IP_PORTRANGE_HIGH : (p.flags & INP_LOWPORT) !== 0 ? IP_PORTRANGE_LOW : IP_PORTRANGE_DEFAULT;
+        return 0;
+      }
+      const v = i32[o.val >> 2];
+      if (v !== IP_PORTRANGE_DEFAULT && v !== IP_PORTRANGE_HIGH && v !== IP_PORTRANGE_LOW) return EINVAL;
+      p.flags = (p.flags & ~(INP_HIGHPORT | INP_LOWPORT)) | (v === IP_PORTRANGE_HIGH ? INP_HIGHPORT : v === IP_PORTRANGE_LOW ? INP_LOWPORT : 0);
       return 0;
     },
     /** CPU shutdown: drop every PCB; the user reads EOF from its rings. */
     drain() {
       for (const s of [...pcbs.values()]) {
+        const rcv = s.pcb.rcv;
         remove(s);
-        sbs.sbmarkeof(s.rcv);
-        wakeUser(s.rec);
+        sbs.sbmarkeof(rcv);
+        sor.sowakeupAlways(s.rec);
       }
     },
     rows() {
       const out: PcbRow[] = [];
       for (const s of pcbs.values()) {
         const p = s.pcb;
-        out.push({ cpu: td.cpu, host: s.host, laddr: p.laddr, lport: p.lport, faddr: p.faddr, fport: p.fport, queued: sbs.sbavail(s.rcv), user: true });
+        out.push({ cpu: td.cpu, host: s.host, laddr: p.laddr, lport: p.lport, faddr: p.faddr, fport: p.fport, queued: p.rcvBytes, user: true });
       }
       return out;
     },

@@ -1,17 +1,22 @@
 /**
- * UDP (udp_usrreq.c): the PCB table, input demultiplexing (connected
- * 4-tuple first, then the best wildcard match; every matching socket for
- * broadcasts), checksum verification over the chain, port unreachable for
- * closed ports, per-socket receive queues bounded in bytes (udp recvspace),
- * and output with pseudo-header checksum and ephemeral ports.
+ * UDP (udp_usrreq.c): input demultiplexing over the shared PCB module
+ * (in_pcb.ts: connected 4-tuple first, then SO_REUSEPORT_LB groups, then the
+ * best wildcard; every matching socket for broadcasts), checksum
+ * verification over the chain, port unreachable for closed ports, delivery
+ * straight into the socket's receive sockbuf, and output with
+ * pseudo-header checksum and ephemeral ports.
  *
- * A received datagram is queued on its PCB as an mbuf chain holding only the
- * payload, with the sender's address and port beside it in a ring of Int32
- * (no JS object per datagram); the socket layer copies it out at the edge.
+ * Delivery (udp_append): the payload-only chain goes into the socket
+ * record's receive ring of this CPU with sbappendaddr (the sender's address
+ * and port, 6 bytes, in an MT_SONAME mbuf before it); a ring without room
+ * for it (its hiwat: net.inet.udp.recvspace, or SO_RCVBUF) is a counted
+ * drop (udps_fullsock), never a second queue. Then sorwakeup on the record
+ * (the user sleeping on its wake word) and the PCB's upcall (so_upcall: a
+ * user in this same thread, node:dgram over a single stack). No microtask,
+ * no copy, nothing allocated per datagram.
  *
- * Per stack instance (per CPU: the per-CPU PCB design lives in the
- * multi-CPU stack, which gives each CPU a UdpTable and places connected PCBs
- * on the CPU their 4-tuple hashes to). No lock; never sleeps.
+ * Per stack instance, i.e. per CPU in the multi-CPU stack (which places
+ * connected PCBs on the CPU their 4-tuple hashes to); no lock; never sleeps.
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import { M_DATA, M_LEN, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
@@ -21,209 +26,211 @@ import { UDP_HLEN, udpCksumValue, udpDport, udpLen, udpSport, udpSum } from '../
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import { write16 } from '../wire/bytes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PORT } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM } from '../net/if.js';
+import { IFCAP_RXCSUM, IFCAP_TXCSUM, ifInputHandoff } from '../net/if.js';
 import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
-import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENOBUFS } from '../kern/errno.js';
-import { Prng } from '../kern/prng.js';
+import { EACCES, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS } from '../kern/errno.js';
+import { Prng, bootSeed } from '../kern/prng.js';
+import { InPcb, InPcbInfo, INPLOOKUP_WILDCARD, PORTRANGE_DEFAULTS, type PortRangeConfig } from './in_pcb.js';
+import { SbRecordBuf, SockBufs } from '../kern/socket/sockbuf.js';
+import { SocketRecords } from '../kern/socket/socketvar.js';
+import { SO_BROADCAST, type SockLevelOpts } from '../kern/socket/sockopt.js';
+import { SOCK_DGRAM } from '../kern/socket/protosw.js';
 
-export interface UdpConfig {
-  /** net.inet.udp.recvspace: bytes a socket may queue. */
+export interface UdpConfig extends PortRangeConfig {
+  /** net.inet.udp.recvspace: bytes a socket's receive buffer holds (per CPU ring). */
   recvspace: number;
-  /** net.inet.udp.maxdgram: largest datagram we send. */
+  /** net.inet.udp.maxdgram: largest datagram we send (the default SO_SNDBUF of a UDP socket). */
   maxdgram: number;
   /** net.inet.udp.checksum: compute checksums on output. */
   checksum: boolean;
-  /** net.inet.ip.portrange.first / last: ephemeral ports. */
-  portFirst: number;
-  portLast: number;
   /** Send ICMP port unreachable for closed ports (net.inet.udp.blackhole = 0). */
   unreach: boolean;
 }
 
-export const UDP_DEFAULTS: UdpConfig = { recvspace: 42080, maxdgram: 65507, checksum: true, portFirst: 49152, portLast: 65535, unreach: true };
+export const UDP_DEFAULTS: UdpConfig = { recvspace: 42080, maxdgram: 65507, checksum: true, unreach: true, ...PORTRANGE_DEFAULTS };
 
-/** A UDP protocol control block (struct inpcb): the socket's endpoint in this stack instance. */
-export class UdpPcb {
-  laddr = 0;
-  lport = 0;
-  faddr = 0;
-  fport = 0;
-  broadcast = false;
+/** Length of the address sbappendaddr records: IPv4 address and port, network order. */
+export const UDP_ADDR_LEN = 6;
+
+/** A UDP protocol control block (struct inpcb + udpcb): the socket's endpoint in this stack instance. */
+export class UdpPcb extends InPcb implements SockLevelOpts {
+  /** The socket record; its receive ring for this CPU. */
+  so = 0;
+  rcv = 0;
+  /** attach() made the record itself (a PCB without a user-side socket): detach frees it. */
+  ownsRecord = false;
+  sndbuf: number;
+  sndlowat = 2048;
+  lingerOn = 0;
+  lingerSecs = 0;
   /** IP_DONTFRAG: send with DF set (EMSGSIZE above the path MTU). */
   dontfrag = false;
   closed = false;
   ttl: number;
-  /** Receive queue: ring of (mbuf, src addr, src port) triples. */
-  private ring = new Int32Array(3 * 64);
-  private head = 0;
-  private count = 0;
-  rcvBytes = 0;
-  /** Datagrams dropped because the queue was full (so_rcv overflow). */
+  /** Datagrams this PCB dropped because its receive ring was full (so_rcv overflow). */
   drops = 0;
-  /** so_error: a pending asynchronous error (ECONNREFUSED from ICMP port unreachable on a connected socket). */
+  /** so_error as ICMP set it, before onError moves it into the socket record. */
   soError = 0;
-  /** Called when soError is set (the socket layer reports it, as BSD's sorwakeup with so_error). */
+  /** in_pcbnotify's wakeup: by default publish soError in the record (SO_ERROR) and wake the user. */
   onError: ((errno: number) => void) | null = null;
-  /** Called (once per batch, by the stack) when datagrams were queued. */
-  onReadable: (() => void) | null = null;
-  readablePending = false;
-
-  /** SO_RCVBUF: bytes this socket may queue. */
-  recvspace: number;
+  /** so_upcall: called after each datagram queued (a reader in this thread). */
+  upcall: (() => void) | null = null;
 
   constructor(readonly table: UdpTable) {
+    super();
     this.ttl = table.st.cfg.ttl;
-    this.recvspace = table.cfg.recvspace;
+    this.sndbuf = table.cfg.maxdgram;
   }
 
+  /** SO_BROADCAST, as a bit of so_options. */
+  get broadcast(): boolean {
+    return (this.soOptions & SO_BROADCAST) !== 0;
+  }
+  set broadcast(on: boolean) {
+    this.soOptions = on ? this.soOptions | SO_BROADCAST : this.soOptions & ~SO_BROADCAST;
+  }
+
+  /** Datagrams queued in this CPU's receive ring (one slot each; the reader's view). */
   get queued(): number {
-    return this.count;
+    return this.rcv === 0 ? 0 : this.table.sbs.sbslots(this.rcv);
   }
 
-  /** Queue a payload-only chain; false if the receive buffer is full. */
-  enqueue(m: number, src: number, sport: number, len: number): boolean {
-    if (this.rcvBytes + len > this.recvspace) return false;
-    if (this.count * 3 === this.ring.length) this.grow();
-    const i = ((this.head + this.count) % (this.ring.length / 3)) * 3;
-    this.ring[i] = m;
-    this.ring[i + 1] = src | 0;
-    this.ring[i + 2] = sport;
-    this.count++;
-    this.rcvBytes += len;
-    return true;
-  }
-
-  private grow(): void {
-    const n = new Int32Array(this.ring.length * 2);
-    const cap = this.ring.length / 3;
-    for (let k = 0; k < this.count; k++) {
-      const i = ((this.head + k) % cap) * 3;
-      n.set(this.ring.subarray(i, i + 3), k * 3);
-    }
-    this.ring = n;
-    this.head = 0;
-  }
-
-  /**
-   * Take the oldest datagram: returns its mbuf (0 if none) and leaves the
-   * sender in lastAddr/lastPort. The caller owns and frees the mbuf.
-   */
-  dequeue(): number {
-    if (this.count === 0) return 0;
-    const i = this.head * 3;
-    const m = this.ring[i];
-    this.lastAddr = this.ring[i + 1] >>> 0;
-    this.lastPort = this.ring[i + 2];
-    this.head = (this.head + 1) % (this.ring.length / 3);
-    this.count--;
-    this.rcvBytes -= this.table.st.mb.i32[(m + PH_LEN) >> 2];
-    return m;
-  }
+  /** The sender of the datagram dequeue() returned last. */
   lastAddr = 0;
   lastPort = 0;
+  /** Its payload bytes. */
+  lastLen = 0;
+  private readonly rec = new SbRecordBuf();
 
-  /** Free queued datagrams (close). */
-  flush(): void {
-    for (let m = this.dequeue(); m !== 0; m = this.dequeue()) this.table.st.mb.m_freem(m);
+  /**
+   * soreceive for a reader in this stack's own thread (protocol tests, the
+   * single-stack dgram): the oldest datagram's payload chain (the caller
+   * frees it), its sender in lastAddr / lastPort; 0 when none is queued.
+   */
+  dequeue(): number {
+    const r = this.rec;
+    if (this.rcv === 0 || !this.table.sbs.sbrecvrecordInto(this.rcv, r)) return 0;
+    const a = r.addr;
+    this.lastAddr = r.addrLen >= UDP_ADDR_LEN ? ((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) >>> 0 : 0;
+    this.lastPort = r.addrLen >= UDP_ADDR_LEN ? (a[4] << 8) | a[5] : 0;
+    this.lastLen = r.len;
+    return r.m;
+  }
+
+  /** Bytes queued in this CPU's receive ring (netstat's Recv-Q: the reader's lower bound). */
+  get rcvBytes(): number {
+    return this.rcv === 0 ? 0 : this.table.sbs.sbavail(this.rcv);
   }
 }
 
 export class UdpTable {
   readonly cfg: UdpConfig;
-  /** Local port -> PCBs bound to it (SO_REUSEADDR-free: one per (laddr, lport), but a connected and a wildcard may share). */
-  readonly ports = new Map<number, UdpPcb[]>();
+  /** The PCB hash tables of this stack instance (in_pcb.ts). */
+  readonly pcbinfo: InPcbInfo<UdpPcb>;
+  readonly sbs: SockBufs;
+  readonly sor: SocketRecords;
   private readonly rng: Prng;
-  private readonly readable: UdpPcb[] = [];
-  private notifyScheduled = false;
+  /** Every attached PCB, bound or not (flush detaches them all; records they made are freed). */
+  private readonly attached = new Set<UdpPcb>();
+  /** The sender's address of the datagram being delivered (sbappendaddr's MT_SONAME bytes). */
+  private readonly addr = new Uint8Array(UDP_ADDR_LEN);
 
   constructor(readonly st: Stack, cfg: Partial<UdpConfig> = {}, seed = 0x5eed) {
     this.cfg = { ...UDP_DEFAULTS, ...cfg };
-    this.rng = new Prng(seed);
+    this.rng = new Prng(bootSeed(st.mb.uma.arena, seed)); // ephemeral ports differ per boot (RFC 6056)
+    this.sbs = new SockBufs(st.mb);
+    this.sor = new SocketRecords(this.sbs);
+    this.pcbinfo = new InPcbInfo<UdpPcb>({
+      ports: this.cfg,
+      isLocal: (a) => a === INADDR_BROADCAST || st.isLocal(a) || st.isBroadcast(a),
+      random: () => this.rng.u32(),
+      lbAtBind: true,
+    });
   }
 
-  /** A new unbound PCB. */
-  attach(): UdpPcb {
-    return new UdpPcb(this);
+  /**
+   * pru_attach: a new unbound PCB delivering into ring `ring` of socket
+   * record `so` (soreserve: the ring's hiwat becomes net.inet.udp.recvspace).
+   * Without a record (so = 0) the PCB makes its own one-ring record, freed
+   * at detach. Throws ErrnoError ENOBUFS when memory is short. Never sleeps.
+   */
+  attach(so = 0, ring = 0): UdpPcb {
+    const pcb = new UdpPcb(this);
+    if (so === 0) {
+      so = this.sor.soalloc({ type: SOCK_DGRAM, proto: IPPROTO_UDP, rcvspace: this.cfg.recvspace });
+      pcb.ownsRecord = true;
+    }
+    pcb.so = so;
+    pcb.rcv = this.sor.rcv(so, ring);
+    this.attached.add(pcb);
+    this.sbs.sbreserve(pcb.rcv, Math.min(this.cfg.recvspace, this.sbs.maxsockbuf));
+    pcb.onError = (errno) => {
+      pcb.soError = 0;
+      this.sor.soSetError(pcb.so, errno);
+      pcb.upcall?.();
+    };
+    return pcb;
   }
 
   /** in_pcbbind: bind to (laddr, lport); lport 0 picks an ephemeral port. Returns 0 or an errno. */
   bind(pcb: UdpPcb, laddr: number, lport: number): number {
-    if (pcb.lport !== 0) return EINVAL;
-    if (laddr !== INADDR_ANY && !this.st.isLocal(laddr) && laddr !== INADDR_BROADCAST) return EADDRNOTAVAIL;
-    if (lport === 0) {
-      lport = this.ephemeral(laddr);
-      if (lport === 0) return EADDRINUSE;
-    } else if (this.conflict(laddr, lport)) {
-      return EADDRINUSE;
-    }
-    pcb.laddr = laddr;
-    pcb.lport = lport;
-    let l = this.ports.get(lport);
-    if (l === undefined) this.ports.set(lport, (l = []));
-    l.push(pcb);
-    return 0;
-  }
-
-  private conflict(laddr: number, lport: number): boolean {
-    const l = this.ports.get(lport);
-    if (l === undefined) return false;
-    return l.some((p) => p.faddr === 0 && (p.laddr === laddr || p.laddr === INADDR_ANY || laddr === INADDR_ANY));
-  }
-
-  /** A free port of the ephemeral range, from a random start (0 if the range is full). */
-  private ephemeral(laddr: number): number {
-    const first = this.cfg.portFirst;
-    const n = this.cfg.portLast - first + 1;
-    const start = this.rng.below(n);
-    for (let k = 0; k < n; k++) {
-      const p = first + ((start + k) % n);
-      if (!this.ports.has(p) || !this.conflict(laddr, p)) return p;
-    }
-    return 0;
-  }
-
-  /** in_pcbconnect: fix the foreign address; binds an ephemeral port first if needed. */
-  connect(pcb: UdpPcb, faddr: number, fport: number): number {
-    if (fport === 0 || faddr === INADDR_ANY) return EADDRNOTAVAIL;
-    if (pcb.lport === 0) {
-      const e = this.bind(pcb, INADDR_ANY, 0);
-      if (e !== 0) return e;
-    }
-    pcb.faddr = faddr;
-    pcb.fport = fport;
-    return 0;
+    return this.pcbinfo.bind(pcb, laddr >>> 0, lport);
   }
 
   /**
-   * in_pcbinshash for a PCB that arrives already bound and connected (the
-   * new half of a PCB move to this CPU): enter it under its local port with
-   * no conflict check, since the port was bound on the CPU it came from.
+   * The source address for a datagram to faddr (in_pcbladdr): the PCB's
+   * own, else the outgoing interface's; 0 when there is no route.
    */
-  insert(pcb: UdpPcb): void {
-    let l = this.ports.get(pcb.lport);
-    if (l === undefined) this.ports.set(pcb.lport, (l = []));
-    l.push(pcb);
+  sourceFor(pcb: UdpPcb, faddr: number): number {
+    if (pcb.laddr !== INADDR_ANY && pcb.laddr !== INADDR_BROADCAST) return pcb.laddr;
+    const ifp = faddr === INADDR_BROADCAST ? this.st.broadcastIf(0) : this.st.routes.lookup(faddr)?.ifp ?? null;
+    return ifp === null ? 0 : ifp.addr;
   }
 
-  /** Undo connect (connect to AF_UNSPEC). */
+  /**
+   * in_pcbconnect: fix the foreign address (and the local one from the
+   * route); binds an ephemeral port unique for the 4-tuple if needed.
+   * ENETUNREACH without a route; see InPcbInfo.connect for the rest.
+   */
+  connect(pcb: UdpPcb, faddr: number, fport: number): number {
+    faddr >>>= 0;
+    if (fport === 0 || faddr === INADDR_ANY) return EADDRNOTAVAIL;
+    const src = this.sourceFor(pcb, faddr);
+    if (src === 0) return ENETUNREACH;
+    return this.pcbinfo.connect(pcb, faddr, fport, src);
+  }
+
+  /**
+   * The new half of a PCB move to this CPU (in_pcbinshash): enter a PCB
+   * bound and connected on the CPU it came from. EADDRINUSE when this CPU
+   * already has the 4-tuple.
+   */
+  insertConnected(pcb: UdpPcb, laddr: number, lport: number, faddr: number, fport: number): number {
+    return this.pcbinfo.insertConnected(pcb, laddr, lport, faddr, fport);
+  }
+
+  /** Undo connect (connect to AF_UNSPEC): unconnected, bound to INADDR_ANY on the same port. */
   disconnect(pcb: UdpPcb): void {
-    pcb.faddr = 0;
-    pcb.fport = 0;
+    this.pcbinfo.disconnect(pcb);
   }
 
-  /** Remove the PCB from the table and free its queue. */
+  /** pru_detach: out of the tables; the record too when the PCB made it. Idempotent. */
   detach(pcb: UdpPcb): void {
     if (pcb.closed) return;
     pcb.closed = true;
-    const l = this.ports.get(pcb.lport);
-    if (l !== undefined) {
-      const i = l.indexOf(pcb);
-      if (i >= 0) l.splice(i, 1);
-      if (l.length === 0) this.ports.delete(pcb.lport);
-    }
-    pcb.flush();
+    pcb.upcall = null;
+    this.attached.delete(pcb);
+    this.pcbinfo.remove(pcb);
+    if (pcb.ownsRecord) this.sor.sofree(pcb.so);
+    pcb.so = 0;
+    pcb.rcv = 0;
+  }
+
+  /** in_pcblookup (ICMP errors, tests): the PCB a datagram faddr:fport -> laddr:lport goes to. */
+  lookup(laddr: number, lport: number, faddr: number, fport: number): UdpPcb | null {
+    return this.pcbinfo.lookup(laddr >>> 0, lport, faddr >>> 0, fport, INPLOOKUP_WILDCARD, flowHash(laddr, lport, faddr, fport));
   }
 
   /** udp_input: m has the IP header (hlen bytes) in front. Consumes m. */
@@ -262,12 +269,17 @@ export class UdpTable {
         return;
       }
     }
+    // TCP over UDP (net.inet.tcp.udp_tunneling_port, FreeBSD's kernel tunneling socket): the port is TCP's.
+    if (dport !== 0 && dport === st.tcp.cfg.udp_tunneling_port) {
+      st.tcp.udpTunnelInput(m, hlen, ulen, sport);
+      return;
+    }
     const bcast = dst === INADDR_BROADCAST || st.isBroadcast(dst);
     if (bcast) {
       this.inputBroadcast(m, hlen, ulen, src, dst, sport, dport);
       return;
     }
-    const pcb = this.lookup(dst, dport, src, sport);
+    const pcb = this.pcbinfo.lookup(dst, dport, src, sport, INPLOOKUP_WILDCARD, flowHash(dst, dport, src, sport));
     if (pcb === null) {
       s[UDPS.noport]++;
       if (this.cfg.unreach) st.icmp.error(m, ICMP_UNREACH, ICMP_UNREACH_PORT, 0);
@@ -277,29 +289,10 @@ export class UdpTable {
     this.deliver(pcb, m, hlen, ulen, src, sport);
   }
 
-  /** in_pcblookup: an exact connected match wins over a bound wildcard. */
-  lookup(laddr: number, lport: number, faddr: number, fport: number): UdpPcb | null {
-    const l = this.ports.get(lport);
-    if (l === undefined) return null;
-    let best: UdpPcb | null = null;
-    let bestScore = -1;
-    for (let i = 0; i < l.length; i++) {
-      const p = l[i];
-      if (p.faddr !== 0 && (p.faddr !== faddr || p.fport !== fport)) continue;
-      if (p.laddr !== INADDR_ANY && p.laddr !== laddr) continue;
-      const score = (p.faddr !== 0 ? 2 : 0) + (p.laddr !== INADDR_ANY ? 1 : 0);
-      if (score > bestScore) {
-        best = p;
-        bestScore = score;
-      }
-    }
-    return best;
-  }
-
   /** Every PCB bound to the port (wildcard or the broadcast address) gets a copy. */
   private inputBroadcast(m: number, hlen: number, ulen: number, src: number, dst: number, sport: number, dport: number): void {
     const mb = this.st.mb;
-    const l = (this.ports.get(dport) ?? []).filter(
+    const l = this.pcbinfo.portList(dport).filter(
       (p) => (p.laddr === INADDR_ANY || p.laddr === dst || this.st.isBroadcast(p.laddr) || p.laddr === INADDR_BROADCAST || this.st.broadcastMatches(p.laddr, dst)) && (p.faddr === 0 || (p.faddr === src && p.fport === sport)),
     );
     if (l.length === 0) {
@@ -324,33 +317,30 @@ export class UdpTable {
     this.deliverPayload(pcb, m, dlen, src, sport);
   }
 
+  /**
+   * udp_append: the payload chain and the sender's address into the
+   * socket's receive ring of this CPU; a full ring (or no mbuf for the
+   * address) is a counted drop. Then sorwakeup and the upcall. Consumes m.
+   */
   private deliverPayload(pcb: UdpPcb, m: number, dlen: number, src: number, sport: number): void {
     const s = this.st.stats.udp;
-    if (!pcb.enqueue(m, src, sport, dlen)) {
+    const a = this.addr;
+    a[0] = src >>> 24;
+    a[1] = (src >>> 16) & 0xff;
+    a[2] = (src >>> 8) & 0xff;
+    a[3] = src & 0xff;
+    a[4] = sport >>> 8;
+    a[5] = sport & 0xff;
+    ifInputHandoff(this.st.mb, m); // the socket (or the drop below) owns it now, not the input path
+    if (pcb.rcv === 0 || !this.sbs.sbappendaddr(pcb.rcv, a, m)) {
       s[UDPS.fullsock]++;
       pcb.drops++;
       this.st.mb.m_freem(m);
       return;
     }
     s[UDPS.delivered]++;
-    if (!pcb.readablePending && pcb.onReadable !== null) {
-      pcb.readablePending = true;
-      this.readable.push(pcb);
-      if (!this.notifyScheduled) {
-        this.notifyScheduled = true;
-        queueMicrotask(() => this.notify());
-      }
-    }
-  }
-
-  /** sorwakeup for every PCB that got data during this batch. */
-  private notify(): void {
-    this.notifyScheduled = false;
-    const l = this.readable.splice(0);
-    for (const p of l) {
-      p.readablePending = false;
-      if (!p.closed) p.onReadable?.();
-    }
+    this.sor.sorwakeup(pcb.so);
+    if (pcb.upcall !== null) pcb.upcall();
   }
 
   /**
@@ -366,7 +356,7 @@ export class UdpTable {
       fport = pcb.fport;
     }
     if (faddr === 0 || fport === 0) return EADDRNOTAVAIL;
-    if (len > this.cfg.maxdgram) {
+    if (len > this.cfg.maxdgram || len > pcb.sndbuf) {
       s[UDPS.odropped]++;
       return EMSGSIZE;
     }
@@ -395,11 +385,7 @@ export class UdpTable {
     const st = this.st;
     const mb = st.mb;
     const s = st.stats.udp;
-    let laddr = pcb.laddr;
-    if (laddr === 0 || laddr === INADDR_BROADCAST) {
-      const ifp = faddr === INADDR_BROADCAST ? st.broadcastIf(0) : st.routes.lookup(faddr)?.ifp ?? null;
-      laddr = ifp === null ? 0 : ifp.addr;
-    }
+    const laddr = this.sourceFor(pcb, faddr);
     m = prepend(mb, m, UDP_HLEN);
     if (m === 0) {
       s[UDPS.odropped]++;
@@ -423,13 +409,23 @@ export class UdpTable {
 
   /** Every bound PCB (netstat -an). */
   all(): UdpPcb[] {
-    return [...this.ports.values()].flat();
+    return this.pcbinfo.all();
   }
 
-  /** Close every PCB (stack shutdown). */
+  /** Close every PCB, bound or not (stack shutdown). */
   flush(): void {
-    for (const p of this.all()) this.detach(p);
+    for (const p of [...this.attached]) this.detach(p);
   }
+}
+
+/**
+ * A cheap hash of a datagram's 4-tuple for choosing among a
+ * SO_REUSEPORT_LB group (the same flow always picks the same member).
+ */
+function flowHash(laddr: number, lport: number, faddr: number, fport: number): number {
+  let h = Math.imul(faddr ^ Math.imul(laddr, 0x9e3779b1), 0x85ebca6b) ^ ((fport << 16) | lport);
+  h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
+  return (h ^ (h >>> 13)) >>> 0;
 }
 
 /** Trim a payload chain to exactly `len` bytes. */

@@ -19,10 +19,10 @@
  * The first error ends the run (as packetdrill dies); --non_fatal=packet or
  * syscall turns those mismatches into warnings. Runs on the caller's thread.
  */
-import type { PdEvent, Script, SyscallSpec } from './ast.js';
+import type { PacketSpec, PdEvent, Script, SyscallSpec } from './ast.js';
 import type { PdConn } from './conn.js';
 import { buildInbound, mapOutbound, scriptWire, verifyOutbound } from './matcher.js';
-import { decodePacket, packetToString, type WirePacket } from './packet.js';
+import { decodePacket, endpointsToString, packetToString, type WirePacket } from './packet.js';
 import { runCommand } from './shell.js';
 import { evalInt, newPending, SyscallLayer, type Pending } from './syscalls.js';
 import { strerror, symbolValue } from './symbols.js';
@@ -72,6 +72,8 @@ export class Executor {
   constructor(
     private readonly script: Script,
     private readonly st: RunState,
+    /** packetdrill --verbose: every injected and sniffed packet, live values, as they happen. */
+    private readonly trace: ((line: string) => void) | null = null,
   ) {
     this.sys = new SyscallLayer(st);
   }
@@ -187,7 +189,7 @@ export class Executor {
 
   private inbound(ev: PdEvent): void {
     const st = this.st;
-    const spec = (ev.action as { packet: import('./ast.js').PacketSpec }).packet;
+    const spec = (ev.action as { packet: PacketSpec }).packet;
     let conn = st.socketUnderTest;
     if (conn !== null && conn.state === 'listening' && spec.tcp !== null) conn = st.newChild(spec.tcp.seq);
     if (conn === null) this.packetError(ev, 'no matching socket for script packet');
@@ -209,13 +211,17 @@ export class Executor {
   }
 
   private inject(ev: PdEvent, bytes: Uint8Array): void {
+    if (this.trace !== null) {
+      const p = decodePacket(bytes);
+      this.trace(`inbound injected packet: ${secs(this.st.nowUsecs()).padStart(9)} ${typeof p === 'string' ? p : `${endpointsToString(p)} ${packetToString(p)}`}`);
+    }
     if (!this.st.net.inject(bytes)) this.packetError(ev, 'could not inject the packet (no mbufs)');
     this.pollBlocking();
   }
 
   private outbound(ev: PdEvent, start: number, end: number): void {
     const st = this.st;
-    const spec = (ev.action as { packet: import('./ast.js').PacketSpec }).packet;
+    const spec = (ev.action as { packet: PacketSpec }).packet;
     if (spec.icmp !== null) this.packetError(ev, 'outbound ICMP packets are not supported');
     const t = spec.tcp!;
     const syn = t.flags.includes('S');
@@ -235,7 +241,7 @@ export class Executor {
       const now = this.st.nowUsecs();
       const expect = ev.time.type === 'any' ? 'at any time' : end >= 0 ? `in time range ${secs(start)}~${secs(end)} sec` : `at ${secs(start)} sec`;
       const script = scriptWire(spec);
-      this.packetError(ev, `timing error: expected outbound packet ${expect} but no packet was sent by ${secs(now)} sec\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}`);
+      this.packetError(ev, `timing error: expected outbound packet ${expect} but none was sent (waited until ${secs(now)} sec)\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}`);
     }
     const { live, bytes, usecs } = got;
     if (conn.state === 'passive_packet_received' && syn && ack) {
@@ -246,23 +252,26 @@ export class Executor {
     const actual = mapOutbound(conn, live, t);
     const dumps = `\nscript packet: ${secs(start).padStart(9)} ${packetToString(script, { showWin: t.win >= 0 })}\nactual packet: ${secs(usecs).padStart(9)} ${packetToString(actual)}`;
     let msg = verifyOutbound(spec, script, actual, bytes, { tsTickUsecs: st.cfg.tsTickUsecs, toleranceUsecs: tol });
-    if (msg === null && ev.time.type !== 'any') {
-      const lo = start - tol;
-      const hi = (end >= 0 ? end : start) + tol;
-      if (usecs < lo || usecs > hi) {
-        msg =
-          end >= 0
-            ? ev.time.type === 'relative_range'
-              ? `timing error: expected outbound packet in relative time range +${secs(ev.time.usecs)}~+${secs(ev.time.endUsecs)} sec but happened at ${(usecs - (start - ev.time.usecs)) / 1e6 >= 0 ? '+' : ''}${secs(usecs - (start - ev.time.usecs))} sec`
-              : `timing error: expected outbound packet in time range ${secs(start)}~${secs(end)} sec but happened at ${secs(usecs)} sec`
-            : `timing error: expected outbound packet at ${secs(start)} sec but happened at ${secs(usecs)} sec`;
-      }
-    }
+    if (msg === null) msg = this.outboundTiming(ev, start, end, usecs, tol);
     if (msg !== null) {
       const full = `${this.where(ev.line)}: ${st.cfg.nonFatalPacket ? 'warning' : 'error'} handling packet: ${msg}${dumps}`;
       if (st.cfg.nonFatalPacket) this.warnings.push(full);
       else throw new RunError(full, ev.line);
     }
+  }
+
+  /** verify_time for an outbound packet sent at usecs: null when in time, else packetdrill's message. */
+  private outboundTiming(ev: PdEvent, start: number, end: number, usecs: number, tol: number): string | null {
+    if (ev.time.type === 'any') return null;
+    if (usecs >= start - tol && usecs <= (end >= 0 ? end : start) + tol) return null;
+    if (ev.time.type === 'relative_range') {
+      // Relative ranges are reported relative to the event's base time.
+      const base = start - ev.time.usecs;
+      const at = usecs - base;
+      return `timing error: expected outbound packet in relative time range +${secs(ev.time.usecs)}~+${secs(ev.time.endUsecs)} sec but happened at ${at >= 0 ? '+' : ''}${secs(at)} sec`;
+    }
+    if (end >= 0) return `timing error: expected outbound packet in time range ${secs(start)}~${secs(end)} sec but happened at ${secs(usecs)} sec`;
+    return `timing error: expected outbound packet at ${secs(start)} sec but happened at ${secs(usecs)} sec`;
   }
 
   /**
@@ -278,7 +287,9 @@ export class Executor {
       for (let c = net.take(); c !== null; c = net.take()) {
         const live = decodePacket(c.bytes);
         if (typeof live === 'string' || live.tcp === null) continue;
-        if (this.belongsTo(conn, live)) return { live, bytes: c.bytes, usecs: Math.round(c.timeMs * 1000) };
+        const usecs = Math.round(c.timeMs * 1000);
+        this.trace?.(`outbound sniffed packet: ${secs(usecs).padStart(9)} ${endpointsToString(live)} ${packetToString(live)}`);
+        if (this.belongsTo(conn, live)) return { live, bytes: c.bytes, usecs };
       }
       this.pollBlocking();
       if (net.pending > 0) continue;
@@ -320,7 +331,7 @@ export class Executor {
     this.waitUntil(start);
     this.checkTime(ev, start, 'system call start');
     const pending = newPending();
-    const first = this.sys.attempt(sc, pending);
+    const first = this.settled(this.sys.attempt(sc, pending));
     if (sc.endUsecs >= 0) {
       const relative = ev.time.type === 'relative';
       const endUsecs = relative ? start - ev.time.usecs + sc.endUsecs : sc.endUsecs;
@@ -336,10 +347,17 @@ export class Executor {
         this.syscallError(ev, sc, `the call blocked and nothing in the stack can unblock it (give it a ...END time if it is meant to block)`);
         return;
       }
-      this.step(limit - now);
-      r = this.sys.attempt(sc, pending);
+      // Stop at a poll() timeout too, so the call returns when it runs out.
+      this.step((pending.pollDeadline > now ? Math.min(limit, pending.pollDeadline) : limit) - now);
+      r = this.settled(this.sys.attempt(sc, pending));
     }
     this.endSyscall(ev, sc, r);
+  }
+
+  /** Run what the call queued at the current time (as a kernel finishes a system call's work before it returns). */
+  private settled<T>(r: T): T {
+    this.st.net.settle();
+    return r;
   }
 
   /** Retry the background blocking call, if any (after every clock step and injected packet). */
@@ -388,7 +406,7 @@ export class Executor {
   // ------------------------------------------------------------ commands and code
 
   private command(ev: PdEvent, cmd: string): void {
-    const r = runCommand(this.st, cmd);
+    const r = this.settled(runCommand(this.st, cmd));
     if (r.status !== 0) {
       const stderr = r.stderr.trim();
       throw new RunError(`${this.where(ev.line)}: error executing \`${cmd}\` command: '${cmd}' returned non-zero status ${r.status}${stderr ? `\n${stderr}` : ''}`, ev.line);

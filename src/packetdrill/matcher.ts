@@ -9,7 +9,7 @@
 import type { PacketSpec, TcpOption, TcpSpec } from './ast.js';
 import { PdConn, u32 } from './conn.js';
 import type { Endpoint } from './tcpapi.js';
-import { buildIcmp, buildTcp, ipChecksumOk, IPPROTO_TCP, IPPROTO_UDP, tcpFlagsFrom, type TcpFields, type WirePacket } from './packet.js';
+import { buildIcmp, buildTcp, ipChecksumOk, tcpChecksumOk, IPPROTO_TCP, IPPROTO_UDP, tcpFlagsFrom, type TcpFields, type WirePacket } from './packet.js';
 import { tcpOptionLength } from './parser.js';
 import { icmpTypeCode } from './symbols.js';
 
@@ -182,6 +182,8 @@ export interface VerifyContext {
  */
 export function verifyOutbound(spec: PacketSpec, script: WirePacket, actual: WirePacket, liveBytes: Uint8Array, ctx: VerifyContext): string | null {
   if (!ipChecksumOk(liveBytes)) return 'bad outbound IP checksum';
+  // packetdrill leaves the TCP checksum unchecked (offload); nothing here offloads it, so a bad one is a bug.
+  if (actual.tcp !== null && !tcpChecksumOk(liveBytes)) return 'bad outbound TCP checksum';
   const t = spec.tcp!;
   const st = script.tcp!;
   const at = actual.tcp;

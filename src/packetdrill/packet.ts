@@ -443,3 +443,18 @@ export function endpointsToString(p: WirePacket): string {
   const t = p.tcp;
   return t === null ? `${ipToString(p.ip.src)} > ${ipToString(p.ip.dst)}` : `${ipToString(p.ip.src)}:${t.srcPort} > ${ipToString(p.ip.dst)}:${t.dstPort}`;
 }
+
+/**
+ * True when the TCP checksum of an IPv4 datagram b verifies (over the
+ * pseudo-header; for UDP-encapsulated TCP, over the inner segment).
+ */
+export function tcpChecksumOk(b: Uint8Array): boolean {
+  const ihl = (b[0] & 15) * 4;
+  const total = (b[2] << 8) | b[3];
+  const off = b[9] === IPPROTO_UDP ? ihl + 8 : ihl;
+  const src = ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0;
+  const dst = ((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19]) >>> 0;
+  const seglen = total - off;
+  if (seglen < 20) return false;
+  return cksumFinish(cksumAdd(b, off, seglen, pseudoHeaderSum(src, dst, IPPROTO_TCP, seglen))) === 0;
+}

@@ -550,10 +550,13 @@ class Parser {
           this.next();
           const fields = new Map<string, Expr>();
           if (!this.isPunct('}')) {
-            for (;;) {
-              const k = this.expectWord().text;
-              this.expectPunct('=');
-              fields.set(k, this.expr());
+            for (let pos = 0; ; pos++) {
+              // name=value, or a positional member ({..., 100} is an iovec).
+              if (this.peek().kind === 'word' && this.isPunct('=', 1)) {
+                const k = this.next().text;
+                this.next();
+                fields.set(k, this.expr());
+              } else fields.set(String(pos), this.expr());
               if (!this.isPunct(',')) break;
               this.next();
             }

@@ -45,6 +45,8 @@ export interface RunOptions {
   defines?: ReadonlySet<string>;
   /** The TCP under test (default: the stack's own). */
   tcp?: TcpFactory;
+  /** Called with each packet injected and sniffed (packetdrill --verbose). */
+  trace?: (line: string) => void;
 }
 
 /** An arena and mbufs for a run of scripts. */
@@ -146,7 +148,7 @@ export function runScriptText(text: string, path: string, env: PdEnv, opts: RunO
     for (const n of net.stack.sysctlNodes()) if (!sysctl.has(n.name)) sysctl.registerNode({ ...n, type: 'int', set: (v) => n.set(Number(v)) });
     for (const n of tut?.sysctlNodes ?? []) if (!sysctl.has(n.name)) sysctl.registerNode(n);
     const st = new RunState(net, tut?.tcp ?? null, sysctl, c.cfg);
-    exec = new Executor(script, st);
+    exec = new Executor(script, st, opts.trace ?? null);
     exec.run();
   } catch (e) {
     if (e instanceof RunError) {

@@ -77,11 +77,10 @@ type Tool = (st: RunState, args: string[], stdin: string) => CommandResult;
 const res = (status: number, stdout = '', stderr = ''): CommandResult => ({ status, stdout, stderr });
 
 function sysctl(st: RunState, args: string[]): CommandResult {
-  let write = false;
   let valuesOnly = false;
   const names: string[] = [];
   for (const a of args) {
-    if (a === '-w') write = true;
+    if (a === '-w') continue; // name=value writes with or without it
     else if (a === '-n') valuesOnly = true;
     else if (a.startsWith('-')) return res(1, '', `sysctl: option ${a} is not supported here`);
     else names.push(a);
@@ -107,12 +106,11 @@ function sysctl(st: RunState, args: string[]): CommandResult {
         out += valuesOnly ? `${now}\n` : `${name}: ${old} -> ${now}\n`;
       } else out += valuesOnly ? `${old}\n` : `${name}: ${old}\n`;
     } catch (e) {
-      if (!(e instanceof SysctlError) && !(e instanceof Error)) throw e;
-      errs += `sysctl: ${name}: ${e.message}\n`;
+      if (!(e instanceof Error)) throw e;
+      errs += e instanceof SysctlError && e.errno === 'ENOENT' ? `sysctl: unknown oid '${name}'\n` : `sysctl: ${name}: ${e.message}\n`;
       status = 1;
     }
   }
-  void write;
   return res(status, out, errs);
 }
 

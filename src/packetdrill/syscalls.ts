@@ -27,10 +27,49 @@ export type Attempt =
 export interface Pending {
   sent: number;
   connectStarted: boolean;
+  /** poll(): when its timeout runs out, usecs since the start (-1: none yet). */
+  pollDeadline: number;
 }
 
 export function newPending(): Pending {
-  return { sent: 0, connectStarted: false };
+  return { sent: 0, connectStarted: false, pollDeadline: -1 };
+}
+
+/** The total length of an iovec list ([{..., N}, {iov_base=..., iov_len=N}]). */
+function iovLength(e: Expr): number | string {
+  if (e.t !== 'list') return 'Bad type for iovec list';
+  let n = 0;
+  for (const it of e.items) {
+    if (it.t !== 'struct') return 'Bad type for iovec';
+    const len = it.fields.get('iov_len') ?? it.fields.get('1');
+    if (len === undefined) return 'iovec without iov_len';
+    const v = evalInt(len);
+    if (typeof v === 'string') return v;
+    n += v;
+  }
+  return n;
+}
+
+/** {onoff=N, linger=M} (either may be `...`: not checked). */
+function lingerArg(e: Expr & { t: 'struct' }): { onoff: number | null; linger: number | null } | string {
+  const get = (k: string): number | null | string => {
+    const v = e.fields.get(k);
+    if (v === undefined) return `linger without ${k}`;
+    return v.t === 'ellipsis' ? null : evalInt(v);
+  };
+  const onoff = get('onoff');
+  const linger = get('linger');
+  if (typeof onoff === 'string') return onoff;
+  if (typeof linger === 'string') return linger;
+  return { onoff, linger };
+}
+
+/** poll flags as "POLLIN|POLLOUT" (flags_to_string). */
+function pollFlags(v: number): string {
+  const names = S.POLL_FLAGS.filter(([, b]) => (v & b) !== 0).map(([n]) => n);
+  const rest = v & ~S.POLL_FLAGS.reduce((a, [, b]) => a | b, 0);
+  if (rest !== 0) names.push(`0x${rest.toString(16)}`);
+  return names.length === 0 ? '0' : names.join('|');
 }
 
 /** Evaluate an integer expression (numbers, symbols, `|`, htons/htonl, one-element lists). */
@@ -142,6 +181,32 @@ export class SyscallLayer {
         if (bad) return err(bad);
         const isRead = sc.name === 'read' || sc.name === 'recv';
         return isRead ? this.recv(fd as number, len as number, flags as number) : this.send(fd as number, len as number, flags as number, p);
+      }
+      case 'sendto':
+      case 'recvfrom': {
+        const e = nargs(6);
+        if (e) return err(e);
+        const fd = n(0);
+        const len = n(2);
+        const flags = n(3);
+        const bad = argErr(fd, len, flags);
+        if (bad) return err(bad);
+        return sc.name === 'recvfrom' ? this.recv(fd as number, len as number, flags as number) : this.send(fd as number, len as number, flags as number, p);
+      }
+      case 'writev':
+      case 'readv': {
+        const e = nargs(3);
+        if (e) return err(e);
+        const fd = n(0);
+        const len = iovLength(a[1]);
+        const bad = argErr(fd, len);
+        if (bad) return err(bad);
+        return sc.name === 'readv' ? this.recv(fd as number, len as number, 0) : this.send(fd as number, len as number, 0, p);
+      }
+      case 'poll': {
+        const e = nargs(3);
+        if (e) return err(e);
+        return this.poll(a[0], a[1], a[2], p);
       }
       case 'close': {
         const e = nargs(1);
@@ -294,6 +359,52 @@ export class SyscallLayer {
     });
   }
 
+  /**
+   * poll(fds, nfds, timeout): ready descriptors now, else wait (as a blocking
+   * call) until one is or the timeout (ms; -1: none) runs out on the clock.
+   * Each pollfd's revents is checked against the script's.
+   */
+  private poll(fdsE: Expr, nfdsE: Expr, timeoutE: Expr, p: Pending): Attempt {
+    if (fdsE.t !== 'list') return err('Bad type for pollfd list');
+    const nfds = evalInt(nfdsE);
+    const timeout = evalInt(timeoutE);
+    if (typeof nfds === 'string') return err(nfds);
+    if (typeof timeout === 'string') return err(timeout);
+    if (nfds !== fdsE.items.length) return err(`poll nfds ${nfds} does not match the ${fdsE.items.length} pollfds given`);
+    const entries: { fd: number; events: number; want: number }[] = [];
+    for (const it of fdsE.items) {
+      if (it.t !== 'struct') return err('Bad type for pollfd');
+      const fd = evalInt(it.fields.get('fd') ?? { t: 'null' });
+      const events = evalInt(it.fields.get('events') ?? { t: 'null' });
+      const want = evalInt(it.fields.get('revents') ?? { t: 'int', v: 0, hex: false });
+      const bad = [fd, events, want].find((v): v is string => typeof v === 'string');
+      if (bad !== undefined) return err(bad);
+      entries.push({ fd: fd as number, events: events as number, want: want as number });
+    }
+    const always = S.POLLERR | S.POLLHUP | S.POLLNVAL;
+    const revents = entries.map((x) => {
+      const f = this.st.fds.get(x.fd);
+      if (f === undefined) return S.POLLNVAL;
+      return f.so.poll() & (x.events | always);
+    });
+    const ready = revents.filter((r) => r !== 0).length;
+    if (ready === 0 && timeout !== 0) {
+      if (timeout < 0) return { kind: 'wouldblock' };
+      if (p.pollDeadline < 0) p.pollDeadline = this.st.nowUsecs() + timeout * 1000;
+      if (this.st.nowUsecs() < p.pollDeadline) return { kind: 'wouldblock' };
+    }
+    return {
+      kind: 'done',
+      ret: ready,
+      errno: 0,
+      check: () => {
+        for (let i = 0; i < entries.length; i++)
+          if (entries[i].want !== revents[i]) return `Expected revents of ${pollFlags(entries[i].want)} but got ${pollFlags(revents[i])} for pollfd ${i}`;
+        return null;
+      },
+    };
+  }
+
   private close(fd: number): Attempt {
     return this.withFd(fd, (f) => {
       this.st.fds.delete(fd);
@@ -329,11 +440,38 @@ export class SyscallLayer {
     const bad = [fd, level, opt].find((v): v is string => typeof v === 'string');
     if (bad !== undefined) return err(bad);
     return this.withFd(fd as number, (f) => {
+      const linger = a[3].t === 'struct' ? lingerArg(a[3]) : null;
+      if (typeof linger === 'string') return err(linger);
       if (name === 'setsockopt') {
+        if (linger !== null) {
+          if (linger.onoff === null || linger.linger === null) return err('linger values must be given for setsockopt');
+          const r = f.so.setsockopt(level as number, opt as number, linger.onoff, linger.linger);
+          return r === 0 ? ok(0) : fail(r);
+        }
         const v = evalInt(a[3]);
         if (typeof v === 'string') return err(v);
         const r = f.so.setsockopt(level as number, opt as number, v);
         return r === 0 ? ok(0) : fail(r);
+      }
+      if (linger !== null) {
+        const r = f.so.getsockoptPair(level as number, opt as number);
+        if (typeof r === 'number') return fail(-r);
+        const wantLen = a[4].t === 'ellipsis' ? null : evalInt(a[4]);
+        return {
+          kind: 'done',
+          ret: 0,
+          errno: 0,
+          check: () =>
+            typeof wantLen === 'string'
+              ? wantLen
+              : wantLen !== null && wantLen !== 8
+                ? `optlen: expected: ${wantLen} actual: 8`
+                : linger.onoff !== null && linger.onoff !== r[0]
+              ? `linger.l_onoff: expected: ${linger.onoff} actual: ${r[0]}`
+              : linger.linger !== null && linger.linger !== r[1]
+                ? `linger.l_linger: expected: ${linger.linger} actual: ${r[1]}`
+                : null,
+        };
       }
       const r = f.so.getsockopt(level as number, opt as number);
       if (r < 0) return fail(-r);

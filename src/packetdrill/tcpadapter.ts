@@ -1,13 +1,9 @@
 /**
- * The stack's TCP as the runner's PdTcp (tcpapi.ts).
- *
- * slabnet's TCP (src/netinet/tcp_usrreq.ts: `stack.tcp.sockets`, a
- * TcpSockets with integer socket ids and negative-errno results) is written
- * on its own branch. This adapter is typed against the API that file
- * documents, reached through `stack.tcp` at run time, so the runner builds
- * whether or not the TCP is in the tree: while the stack has no `tcp`,
- * stackTcp() answers null and every script's socket() fails with
- * EPROTONOSUPPORT, which is the truth.
+ * The stack's TCP as the runner's PdTcp (tcpapi.ts): `stack.tcp.sockets`
+ * (src/netinet/tcp_usrreq.ts, TcpSockets: integer socket ids, negative
+ * errno results, nothing blocks) and `stack.tcp.sysctlNodes()`. The runner
+ * keeps its own narrow view of that API (TcpSocketsApi) so tests can plug in
+ * a stand-in; stackTcp() checks at compile time that the real one fits it.
  */
 import type { SysctlNodeSpec } from '../kern/sysctl/sysctl.js';
 import { EAGAIN, EINPROGRESS, EINVAL } from '../kern/errno.js';
@@ -112,8 +108,16 @@ class AdaptedSocket implements PdSocket {
     const r = this.so.getsockopt(this.id, level, name, out);
     return r < 0 ? r : out[0];
   }
-  setsockopt(level: number, name: number, value: number): number {
-    return errno(this.so.setsockopt(this.id, level, name, value));
+  getsockoptPair(level: number, name: number): [number, number] | number {
+    const out = new Int32Array(2);
+    const r = this.so.getsockopt(this.id, level, name, out);
+    return r < 0 ? r : [out[0], out[1]];
+  }
+  setsockopt(level: number, name: number, value: number, value2 = 0): number {
+    return errno(this.so.setsockopt(this.id, level, name, value, value2));
+  }
+  poll(): number {
+    return this.so.poll(this.id);
   }
   tcpInfo(): TcpInfo | number {
     const i = this.so.info(this.id);
@@ -157,8 +161,9 @@ export function adaptTcp(tcp: StackTcpApi): TcpUnderTest {
   };
 }
 
-/** The stack's own TCP (`stack.tcp`), or null while the stack has none. */
+/** The stack's own TCP (`stack.tcp`). */
 export const stackTcp: TcpFactory = (net) => {
-  const tcp = (net.stack as unknown as { tcp?: StackTcpApi }).tcp;
-  return tcp === undefined || tcp === null ? null : adaptTcp(tcp);
+  const sockets: TcpSocketsApi | null = net.stack.tcp.sockets;
+  if (sockets === null) return null;
+  return adaptTcp({ sockets, sysctlNodes: () => net.stack.tcp.sysctlNodes() });
 };

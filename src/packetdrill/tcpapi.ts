@@ -51,7 +51,12 @@ export interface PdSocket {
   close(): number;
   /** An integer option's value, or -errno. */
   getsockopt(level: number, name: number): number;
-  setsockopt(level: number, name: number, value: number): number;
+  /** A two-int option (SO_LINGER: [l_onoff, l_linger]), or -errno. */
+  getsockoptPair(level: number, name: number): [number, number] | number;
+  /** 0 or an errno; value2 is SO_LINGER's l_linger. */
+  setsockopt(level: number, name: number, value: number, value2?: number): number;
+  /** poll(2) bits now ready: POLLIN, POLLOUT, POLLERR, POLLHUP (FreeBSD values). */
+  poll(): number;
   /** TCP_INFO, or an errno (FreeBSD: EINVAL/ECONNRESET once the connection is gone). */
   tcpInfo(): TcpInfo | number;
 }

@@ -32,12 +32,18 @@ export function ctlDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(tmpdir(), `slabnet-${process.getuid?.() ?? 'user'}`);
 }
 
-/** Make the directory (mode 0700) if it is missing. */
+/**
+ * Make the directory (mode 0700) if it is missing. Refuses one that is a
+ * symbolic link or belongs to another user (someone could read the sockets).
+ */
 function ensureDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
-  if (process.getuid !== undefined && st.uid === process.getuid() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  if (!st.isDirectory()) throw new Error(`control socket directory ${dir} is not a directory`);
+  if (process.getuid !== undefined) {
+    if (st.uid !== process.getuid()) throw new Error(`control socket directory ${dir} belongs to uid ${st.uid}, not to us`);
+    if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  }
 }
 
 function alive(pid: number): boolean {

@@ -477,6 +477,8 @@ export class Mbufs {
     const n = i32[b + (M_NEXT >> 2)];
     const flags = i32[b + (M_FLAGS >> 2)];
     i32[this.typeSlot + i32[b + (M_TYPE >> 2)]]--;
+    // MT_NOTMBUF until allocated again: a holder of a stale handle can tell (ifnet input containment).
+    i32[b + (M_TYPE >> 2)] = L.MT_NOTMBUF;
     if ((flags & M_PKTHDR) !== 0 && i32[b + (PH_TAGS >> 2)] !== 0) tagDeleteChainAll(this, m);
     if ((flags & M_EXT) === 0) {
       this.zMbuf.free(m);

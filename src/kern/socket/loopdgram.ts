@@ -51,7 +51,7 @@ export function loopProtocol(mb: Mbufs, sbs: SockBufs): ProtoSw {
     attach(td, msg) {
       const so = td.ctx.arg(msg, A_SO);
       const id = td.cpu * 0x100000 + nextId++;
-      pcbs.set(id, { id, peer: null, shut: false, tag: 0, rcv: i32[(so >> 2) + SO_RCV], sndbuf: 9216, lingerOn: 0, lingerSecs: 0 });
+      pcbs.set(id, { id, peer: null, shut: false, tag: 0, so, rcv: i32[(so >> 2) + SO_RCV], sndbuf: 9216, sndlowat: 2048, soOptions: 0, lingerOn: 0, lingerSecs: 0 });
       td.ctx.setArg(msg, A_PCB, id);
       return 0;
     },

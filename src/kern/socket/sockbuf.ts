@@ -36,7 +36,7 @@
  */
 import { ArgumentError } from '../errors.js';
 import type { Mbufs } from '../mbuf/mbuf.js';
-import { M_DATA, M_LEN, M_NEXT, M_PKTHDR, M_FLAGS, MT_SONAME, MT_DATA, PH_LEN, MLEN, MCLBYTES, M_EOR } from '../mbuf/layout.js';
+import { M_DATA, M_LEN, M_NEXT, M_PKTHDR, M_FLAGS, MT_SONAME, MT_DATA, PH_LEN, MLEN, MCLBYTES, M_EOR, MSIZE } from '../mbuf/layout.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 import type { Zone } from '../../uma/zone.js';
 import type { Uma } from '../../uma/uma.js';
@@ -67,8 +67,11 @@ export const SB_WSEQ = 57;
 export const SB_PTAIL = 64;
 export const SB_PIN = 65;
 export const SB_HCACHE = 66;
-/** Consumer-private line: cached tail. */
+/** Consumer-private line: cached tail; the sbsndptr cache (slot index, its offset from the read position, valid). */
 export const SB_TCACHE = 80;
+export const SB_SPSLOT = 81;
+export const SB_SPOFF = 82;
+export const SB_SPVALID = 83;
 export const SB_SLOTS = 96;
 export const SLOT_WORDS = 4;
 export const SL_CHAIN = 0;
@@ -139,6 +142,15 @@ export class SbRecordBuf {
   readonly addr = new Uint8Array(MLEN);
 }
 
+/**
+ * Where sbsndptr found a byte: the mbuf holding it and the offset inside
+ * that mbuf (sbsndptr_noadv's return value and *moff), reused by the caller.
+ */
+export class SbPtr {
+  m = 0;
+  moff = 0;
+}
+
 /** sbread copies runs up to this many bytes by a plain loop instead of making a view. */
 const COPY_SHORT = 32;
 
@@ -155,6 +167,8 @@ export class SockBufs {
   private readonly maxIdx: number;
   /** Result object of the old-form sbrecvrecord's inner call. */
   private readonly recBuf = new SbRecordBuf();
+  /** sbcopyat's pointer. */
+  private readonly ptr = new SbPtr();
 
   constructor(mb: Mbufs, zone?: Zone) {
     this.mb = mb;
@@ -171,6 +185,16 @@ export class SockBufs {
   set maxsockbuf(v: number) {
     if (!Number.isInteger(v) || v < MAXSOCKBUF_MIN || v > MAXSOCKBUF_MAX) throw new ArgumentError(`kern.ipc.maxsockbuf must be in ${MAXSOCKBUF_MIN}..2^30, got ${v}`);
     Atomics.store(this.i32, this.maxIdx, v);
+  }
+
+  /**
+   * sb_max_adj: the largest buffer setsockopt(SO_SNDBUF / SO_RCVBUF) may
+   * ask for, kern.ipc.maxsockbuf scaled by MCLBYTES / (MSIZE + MCLBYTES) as
+   * FreeBSD's sbreserve does (the rest of sb_max pays for mbuf headers):
+   * 1864135 bytes for the default 2 MiB.
+   */
+  get maxAdj(): number {
+    return Math.floor((this.maxsockbuf * MCLBYTES) / (MSIZE + MCLBYTES));
   }
 
   /** Sysctl nodes for registration in a tree (name, get, set, description). */
@@ -436,6 +460,12 @@ export class SockBufs {
     return (Atomics.load(this.i32, s + SB_IN) - this.i32[s + SB_OUT]) | 0;
   }
 
+  /** Published slots not yet consumed (datagrams, for a datagram socket): the reader's view. Consumer only. */
+  sbslots(sb: number): number {
+    const s = sb >> 2;
+    return (Atomics.load(this.i32, s + SB_TAIL) - this.i32[s + SB_HEAD]) | 0;
+  }
+
   /** True when the reader is at the out-of-band mark (SIOCATMARK). Consumer only. */
   sbatmark(sb: number): boolean {
     const s = sb >> 2;
@@ -453,6 +483,12 @@ export class SockBufs {
   /** After consuming: advance SB_OUT, then wake the writer if it sleeps. */
   private consumed(sb: number, n: number): void {
     const s = sb >> 2;
+    // The sbsndptr cache is measured from the read position, which moved by n.
+    if (this.i32[s + SB_SPVALID] !== 0) {
+      const off = this.i32[s + SB_SPOFF] - n;
+      if (off <= 0) this.i32[s + SB_SPVALID] = 0;
+      else this.i32[s + SB_SPOFF] = off;
+    }
     // The consumer is SB_OUT's only writer: a plain read and a store, no RMW.
     Atomics.store(this.i32, s + SB_OUT, (this.i32[s + SB_OUT] + n) | 0);
     if (Atomics.load(this.i32, s + SB_WWAIT) !== 0) this.wakeWriter(s);
@@ -541,6 +577,90 @@ export class SockBufs {
       }
     }
     this.consumed(sb, len);
+  }
+
+  /**
+   * sbsndptr (sbsndptr_noadv): find the byte `off` bytes past the read
+   * position without consuming anything: out.m is the mbuf holding it and
+   * out.moff its offset there, for TCP to copy a segment from the send
+   * buffer (m_copym / m_copydata from there). False when off is not below
+   * sbavail (the reader's lower bound). The slot found is cached
+   * (sb_sndptr / sb_sndptroff), so sending a window forward segment by
+   * segment walks each slot once; sbdrop (the ACK) moves the cache with the
+   * read position. Consumer only; no allocation; never sleeps.
+   */
+  sbsndptr(sb: number, off: number, out: SbPtr): boolean {
+    if (!Number.isInteger(off) || off < 0 || off >= this.sbavail(sb)) return false;
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const mask = i32[s + SB_MASK];
+    let idx = i32[s + SB_HEAD];
+    let base = 0;
+    if (i32[s + SB_SPVALID] !== 0 && i32[s + SB_SPOFF] <= off) {
+      idx = i32[s + SB_SPSLOT];
+      base = i32[s + SB_SPOFF];
+    }
+    for (;;) {
+      const len = i32[s + SB_SLOTS + (idx & mask) * SLOT_WORDS + SL_LEN];
+      if (off < base + len) break;
+      base += len;
+      idx = (idx + 1) | 0;
+    }
+    i32[s + SB_SPSLOT] = idx;
+    i32[s + SB_SPOFF] = base;
+    i32[s + SB_SPVALID] = 1;
+    const slot = s + SB_SLOTS + (idx & mask) * SLOT_WORDS;
+    let m = i32[slot + SL_CHAIN];
+    if ((i32[slot + SL_FLAGS] & SL_ADDR) !== 0) m = i32[(m + M_NEXT) >> 2];
+    let rel = off - base;
+    while (m !== 0) {
+      const l = i32[(m + M_LEN) >> 2];
+      if (rel < l) break;
+      rel -= l;
+      m = i32[(m + M_NEXT) >> 2];
+    }
+    if (m === 0) throw new ArgumentError('sbsndptr: slot holds fewer bytes than its length (broken chain)');
+    out.m = m;
+    out.moff = rel;
+    return true;
+  }
+
+  /**
+   * Copy `len` bytes starting `off` bytes past the read position into dst
+   * without consuming them (m_copydata over the send buffer: what TCP
+   * retransmits stays queued until sbdrop). Returns the bytes copied (less
+   * when fewer are available). Consumer only; never sleeps.
+   */
+  sbcopyat(sb: number, off: number, len: number, dst: Uint8Array, dstOff = 0): number {
+    const ptr = this.ptr;
+    const want = Math.min(len, this.sbavail(sb) - off, dst.length - dstOff);
+    if (want <= 0 || !this.sbsndptr(sb, off, ptr)) return 0;
+    const s = sb >> 2;
+    const i32 = this.i32;
+    const mask = i32[s + SB_MASK];
+    let idx = i32[s + SB_SPSLOT];
+    let m = ptr.m;
+    let moff = ptr.moff;
+    let done = 0;
+    while (done < want) {
+      if (m === 0) {
+        // Next slot: its chain, past an address mbuf.
+        idx = (idx + 1) | 0;
+        const slot = s + SB_SLOTS + (idx & mask) * SLOT_WORDS;
+        m = i32[slot + SL_CHAIN];
+        if ((i32[slot + SL_FLAGS] & SL_ADDR) !== 0) m = i32[(m + M_NEXT) >> 2];
+        moff = 0;
+        continue;
+      }
+      const k = Math.min(i32[(m + M_LEN) >> 2] - moff, want - done);
+      const d = i32[(m + M_DATA) >> 2] + moff;
+      if (k <= COPY_SHORT) for (let j = 0; j < k; j++) dst[dstOff + done + j] = this.u8[d + j];
+      else dst.set(this.u8.subarray(d, d + k), dstOff + done);
+      done += k;
+      m = i32[(m + M_NEXT) >> 2];
+      moff = 0;
+    }
+    return done;
   }
 
   /** sbflush: drop everything published. Consumer only (or after both sides are gone). */

@@ -17,11 +17,12 @@ import { MSG_PAYLOAD_MAX } from '../lwkt/layout.js';
 import type { MsgContext } from '../lwkt/msgport.js';
 import type { Mbufs } from '../mbuf/mbuf.js';
 import { m_copydata } from '../mbuf/ops.js';
-import { M_NOWAIT } from '../../uma/flags.js';
-import type { Zone } from '../../uma/zone.js';
-import { SO_BYTES, SO_CPU, SO_MAGIC, SO_PCB, SO_PROTO, SO_RCV, SO_ZONE, SOCKET_MAGIC } from './layout.js';
-import { A_PCB, PRU_ATTACH, PRU_CONNECT2, PRU_CTLOUTPUT, PRU_DETACH, PRU_SEND, PRU_SHUTDOWN, SOPT_GET, SOPT_SET } from './protosw.js';
+import { SO_ACCQ, SO_CPU, SO_PCB, SO_PROTO, SO_RCV, SO_RSEQ, SO_RWAIT, SS_CANTSENDMORE } from './layout.js';
+import { A_PCB, PRU_ATTACH, PRU_CONNECT2, PRU_CTLOUTPUT, PRU_DETACH, PRU_LISTEN, PRU_SEND, PRU_SHUTDOWN, SOCK_DGRAM, SOPT_GET, SOPT_SET } from './protosw.js';
 import { SBS_CANTRCVMORE, SockBufs } from './sockbuf.js';
+import { SocketRecords } from './socketvar.js';
+import { AcceptQueues } from './soqueue.js';
+import { SO_ACCEPTCONN } from './sockopt.js';
 
 /** Default receive buffer (net.local.dgram.recvspace-like). */
 export const RECVSPACE_DEFAULT = 64 * 1024;
@@ -31,7 +32,9 @@ export class SocketLayer {
   readonly ctx: MsgContext;
   readonly mb: Mbufs;
   readonly sbs: SockBufs;
-  private readonly zone: Zone;
+  /** The socket records (layout.ts) this thread makes and frees. */
+  readonly sor: SocketRecords;
+  private accqs: AcceptQueues | null = null;
   private nextCpu = 0;
   /** Open sockets of this thread (closed by closeAll before a machine stops). */
   readonly open = new Set<Socket>();
@@ -40,13 +43,13 @@ export class SocketLayer {
     this.ctx = ctx;
     this.mb = mb;
     this.sbs = new SockBufs(mb);
-    let z: Zone;
-    try {
-      z = ctx.uma.zone(SO_ZONE);
-    } catch {
-      z = ctx.uma.zfindOrCreate(SO_ZONE, { size: SO_BYTES }); // race-safe when threads start together
-    }
-    this.zone = z;
+    this.sor = new SocketRecords(this.sbs);
+  }
+
+  /** Accept queues of this thread's listeners (made at the first listen: they bind the malloc zones). */
+  get accq(): AcceptQueues {
+    if (this.accqs === null) this.accqs = new AcceptQueues(this.ctx.uma);
+    return this.accqs;
   }
 
   /** Send a request and await its reply; returns [errno, results...]. The message is freed. */
@@ -88,29 +91,24 @@ export class SocketLayer {
     }
   }
 
-  /** A socket record with its receive sockbuf, not yet attached. */
-  private allocSocket(proto: number, cpu: number): number {
-    const so = this.zone.alloc(M_NOWAIT);
-    if (so === 0) throw new ErrnoError(ENOBUFS, 'socket');
-    const rcv = this.sbs.sbcreate(RECVSPACE_DEFAULT);
-    if (rcv === 0) {
-      this.zone.free(so);
-      throw new ErrnoError(ENOBUFS, 'socket');
-    }
-    const s = so >> 2;
-    const i32 = this.ctx.i32;
-    i32[s + SO_MAGIC] = SOCKET_MAGIC;
-    i32[s + SO_CPU] = cpu;
-    i32[s + SO_RCV] = rcv;
-    i32[s + SO_PROTO] = proto;
-    i32[s + SO_PCB] = 0;
-    return so;
+  /** A socket record (one receive ring on `cpu`), not yet attached. */
+  private allocSocket(proto: number, cpu: number, type = SOCK_DGRAM): number {
+    return this.sor.soalloc({ type, proto, cpu, rcvspace: RECVSPACE_DEFAULT });
   }
 
   private freeSocket(so: number): void {
-    this.sbs.sbdestroy(this.ctx.i32[(so >> 2) + SO_RCV]);
-    this.ctx.i32[(so >> 2) + SO_MAGIC] = 0;
-    this.zone.free(so);
+    this.sor.sofree(so);
+  }
+
+  /**
+   * Wrap a record a CPU made for an accepted connection (sonewconn) as a
+   * Socket of this thread. The record is ours to close from now on.
+   */
+  adopt(so: number): Socket {
+    if (!this.sor.valid(so)) throw new ArgumentError(`adopt: 0x${so.toString(16)} is not a socket record`);
+    const s = new Socket(this, so);
+    this.open.add(s);
+    return s;
   }
 
   /**
@@ -187,6 +185,19 @@ export class SocketLayer {
     this.open.delete(s);
     this.freeSocket(s.so);
   }
+
+  /**
+   * A listener is closing: every connection still in its accept queue is
+   * detached on its CPU and freed (soabort of the queued sockets).
+   */
+  async abortQueued(q: number): Promise<void> {
+    const queued: number[] = [];
+    this.accq.destroy(q, (so) => queued.push(so));
+    for (const so of queued) {
+      await this.request(this.sor.cpu(so), PRU_DETACH, [this.ctx.i32[(so >> 2) + SO_PROTO], this.sor.pcb(so), so]);
+      this.sor.sofree(so);
+    }
+  }
 }
 
 /** A received datagram. */
@@ -220,6 +231,74 @@ export class Socket {
 
   private live(what: string): void {
     if (this.closed) throw new ErrnoError(EINVAL, what, { info: "socket is closed" });
+  }
+
+  /**
+   * listen(2): make the accept queue (backlog capped by
+   * kern.ipc.soacceptqueue), set SO_ACCEPTCONN, and ask the protocol
+   * (pru_listen, A_X the backlog). A second listen changes the backlog.
+   * A protocol without listen (datagram ones) answers EOPNOTSUPP; the
+   * queue is freed again.
+   */
+  async listen(backlog = -1): Promise<void> {
+    this.live('listen');
+    const { sor, accq } = this.layer;
+    const i32 = this.layer.ctx.i32;
+    const w = this.so >> 2;
+    let q = i32[w + SO_ACCQ];
+    const fresh = q === 0;
+    if (fresh) {
+      q = accq.create(backlog);
+      if (q === 0) throw new ErrnoError(ENOBUFS, 'listen');
+      i32[w + SO_ACCQ] = q;
+    } else accq.setBacklog(q, backlog);
+    const r = await this.layer.request(this.cpu, PRU_LISTEN, [this.proto, this.pcb, this.so, accq.qlimit(q)]);
+    if (r.err !== 0) {
+      if (fresh) {
+        i32[w + SO_ACCQ] = 0;
+        accq.destroy(q, () => {});
+      }
+      throw new ErrnoError(r.err, 'listen');
+    }
+    sor.soSetOptions(this.so, SO_ACCEPTCONN, true);
+  }
+
+  /** The accept queue of a listener (0 when not listening). */
+  get acceptQueue(): number {
+    return this.layer.ctx.i32[(this.so >> 2) + SO_ACCQ];
+  }
+
+  /**
+   * accept(2) without sleeping: the oldest completed connection as a
+   * Socket of this thread, or null when none is queued. EINVAL when the
+   * socket is not listening.
+   */
+  tryAccept(): Socket | null {
+    this.live('accept');
+    const q = this.acceptQueue;
+    if (q === 0) throw new ErrnoError(EINVAL, 'accept', { info: 'socket is not listening' });
+    const so = this.layer.accq.take(q);
+    return so === 0 ? null : this.layer.adopt(so);
+  }
+
+  /**
+   * accept(2): waits (asynchronously, on the record's wake word, which the
+   * listener's CPU bumps after queueing: sorwakeup) for a connection.
+   */
+  async accept(): Promise<Socket> {
+    const i32 = this.layer.ctx.i32;
+    const w = this.so >> 2;
+    for (;;) {
+      const s = this.tryAccept();
+      if (s !== null) return s;
+      const seq = Atomics.load(i32, w + SO_RSEQ);
+      Atomics.store(i32, w + SO_RWAIT, 1);
+      if (this.layer.accq.qlen(this.acceptQueue) === 0) {
+        const r = Atomics.waitAsync(i32, w + SO_RSEQ, seq, 100);
+        if (r.async) await r.value;
+      }
+      Atomics.store(i32, w + SO_RWAIT, 0);
+    }
   }
 
   /** pru_send: the data is copied into a chain that travels with the message. */
@@ -395,6 +474,12 @@ export class Socket {
     if (this.closed) return;
     this.closed = true;
     const r = await this.layer.request(this.cpu, PRU_DETACH, [this.proto, this.pcb, this.so]);
+    const q = this.acceptQueue;
+    if (q !== 0) {
+      this.layer.ctx.i32[(this.so >> 2) + SO_ACCQ] = 0;
+      await this.layer.abortQueued(q);
+    }
+    this.layer.sor.soSetState(this.so, SS_CANTSENDMORE);
     this.layer.release(this);
     if (r.err !== 0 && r.err !== ESHUTDOWN) throw new ErrnoError(r.err, 'close');
   }

@@ -63,6 +63,24 @@ test('arp: senders that are not on the interface network are not learned (2,000 
   h.finish();
 });
 
+test('arp: a sender reached by an interface route (no gateway) is on-link and learned; one behind the default router is not', () => {
+  const h = host();
+  h.st.addRoute('192.168.50.0', 24, 0, h.ifp);
+  h.st.setDefaultRoute(IP_PEER);
+  h.inject(arpFrame(ARPOP_REQUEST, 0x0200_0000_0050, 0xc0a83207, 0, IP_US, MAC_BROADCAST));
+  assert.equal(h.st.arp.lookup(h.ifp, 0xc0a83207), 0x0200_0000_0050);
+  h.inject(arpFrame(ARPOP_REQUEST, 0x0200_0000_0051, 0xc0a83307, 0, IP_US, MAC_BROADCAST));
+  assert.equal(h.st.arp.lookup(h.ifp, 0xc0a83307), -1);
+  assert.equal(arp(h).offlink, 1);
+  // Resolution of a next hop by the interface route completes.
+  sendTo(h, 0xc0a83209);
+  h.inject(arpFrame(ARPOP_REPLY, 0x0200_0000_0052, 0xc0a83209, MAC_US, IP_US, MAC_US));
+  const out = h.take().map(parse).filter((p) => p.type !== ETHERTYPE_ARP);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].dmac, 0x0200_0000_0052);
+  h.finish();
+});
+
 test('arp: a broadcast or multicast sender MAC is dropped, neither learned nor answered', () => {
   const h = host();
   h.inject(arpFrame(ARPOP_REQUEST, MAC_BROADCAST, IP_PEER, 0, IP_US, MAC_BROADCAST, MAC_PEER));

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ETHERTYPE_IPV4, MAC_BROADCAST } from '../../wire/ethernet.js';
-import { ICMP_ECHOREPLY, ICMP_UNREACH, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../../wire/icmp.js';
+import { ICMP_ECHOREPLY, ICMP_TIMXCEED, ICMP_UNREACH, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../../wire/icmp.js';
 import { IPPROTO_ICMP } from '../../wire/ipv4.js';
 import { ICMP_DESC, IP_DESC, statObject } from '../../netinet/stats.js';
 import { echo, echoFrame, eth, host, ip, IP_BCAST, IP_PEER, IP_US, MAC_PEER, MAC_US, parse, udp, udpFrame, type Host } from './fixture.js';
@@ -152,5 +152,25 @@ test('icmp: fuzzed ICMP messages never throw and never leak', () => {
     }),
     { numRuns: 400 },
   );
+  h.finish();
+});
+
+test('icmp: time exceeded quotes the header and quotelen bytes; never about an ICMP error (oldicmp)', () => {
+  const h = host({ forwarding: true });
+  h.st.arp.set(h.ifp, IP_PEER, MAC_PEER);
+  h.st.setDefaultRoute(IP_PEER);
+  const far = 0xc0000209; // 192.0.2.9, behind the default router
+  h.inject(eth(MAC_US, MAC_PEER, ETHERTYPE_IPV4, ip(echo(1, 1, new Uint8Array(40)), { proto: IPPROTO_ICMP, dst: far, ttl: 1 })));
+  const out = h.take();
+  assert.equal(out.length, 1);
+  const p = parse(out[0]);
+  assert.equal(p.icmpType, ICMP_TIMXCEED);
+  assert.equal(p.dst, IP_PEER);
+  assert.equal(out[0].length, 14 + 20 + 8 + 20 + h.st.icmp.cfg.quotelen, 'IP + ICMP headers + quoted header + quotelen bytes');
+  // An ICMP error passing through with TTL 1 draws nothing.
+  const unreach = echo(0, 0, new Uint8Array(28), ICMP_UNREACH);
+  h.inject(eth(MAC_US, MAC_PEER, ETHERTYPE_IPV4, ip(unreach, { proto: IPPROTO_ICMP, dst: far, ttl: 1 })));
+  assert.equal(h.take().length, 0);
+  assert.equal(icmp(h).oldicmp, 1);
   h.finish();
 });

@@ -126,6 +126,19 @@ test('reass: an incomplete datagram times out after fragttl on the clock; time e
   h.finish();
 });
 
+test('reass: no time exceeded about a datagram whose first fragment came in a link-layer broadcast frame', () => {
+  const h = host({ reass: { fragTtlMs: 5000 } });
+  h.st.arp.set(h.ifp, IP_PEER, MAC_PEER);
+  const p = datagram(200);
+  const f = frag(p, 0, 80, 1, true);
+  f.fill(0xff, 0, 6);
+  h.inject(f);
+  h.td.advance(6000);
+  assert.equal(ips(h).fragtimeout, 1);
+  assert.equal(h.take().length, 0);
+  h.finish();
+});
+
 test('reass: limits (maxfragpackets, maxfragsperpacket, maxfragbytes) hold and count', () => {
   const h = host({ reass: { maxFragPackets: 3, maxFragsPerPacket: 4, maxFragBytes: 1000 } });
   const p = datagram(2000);

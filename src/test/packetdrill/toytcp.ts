@@ -308,8 +308,19 @@ class ToySocket implements PdSocket {
     if (level === 0xffff && name === 0x1002) return 65536;
     return -42;
   }
+  getsockoptPair(): [number, number] | number {
+    return [0, 0];
+  }
   setsockopt(): number {
     return 0;
+  }
+  poll(): number {
+    const c = this.c;
+    let ev = 0;
+    if (c.rcvBuf.length > 0 || c.gotFin || c.acceptQ.length > 0) ev |= 0x1;
+    if (c.state === S.ESTABLISHED || c.state === S.CLOSE_WAIT) ev |= 0x4;
+    if (c.soError !== 0) ev |= 0x8;
+    return ev;
   }
   tcpInfo(): TcpInfo | number {
     return { tcpi_state: this.c.state, tcpi_options: 0, tcpi_snd_mss: 1460 };

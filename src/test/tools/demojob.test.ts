@@ -71,6 +71,19 @@ test('demo -o sets sysctls, serves its control socket, and prints the summary on
   assert.match(after.stderr, /no running slabnet system/);
 });
 
+test('SIGTERM ends the demo the same way (a shell background job has SIGINT ignored)', async () => {
+  const demo = spawn(process.execPath, [mainJs, 'demo', '--seconds', '120', '--cpus', '1', '--no-control'], { env });
+  let stdout = '';
+  demo.stdout.on('data', (d) => (stdout += d));
+  const exited = new Promise<number | null>((res) => demo.on('close', (code) => res(code)));
+  await new Promise<void>((res) => demo.stdout.on('data', () => /in-memory link/.test(stdout) && res()));
+  demo.kill('SIGTERM');
+  assert.equal(await exited, 0, stdout);
+  assert.doesNotMatch(stdout, /control socket/);
+  assert.match(stdout, /^no leaks/m);
+  assert.match(stdout, /^demo: stopped by SIGTERM$/m);
+});
+
 test('demo -o with a bad name or value exits 2 before any load', () => {
   for (const o of ['kern.nosuch=1', 'kern.ipc.nmbclusters=lots', 'novalue']) {
     const r = spawnSync(process.execPath, [mainJs, 'demo', '--seconds', '30', '--cpus', '1', '-o', o], { env, encoding: 'utf8', timeout: 60_000 });

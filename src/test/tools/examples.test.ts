@@ -4,11 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-function run(file: string) {
-  return spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+function run(file: string, env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env });
 }
 
 test('examples/uma.mjs allocates, frees and prints a vmstat row', () => {
@@ -36,6 +39,18 @@ test('examples/userdev.mjs: two systems joined by user devices, ARP and UDP over
   assert.equal(r.stdout, 'hello over a JS wire from 192.168.7.2:7 (6 frames crossed the wire)\n');
 });
 
+test('examples/control.mjs opens a control socket and reads and writes itself through it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slex-'));
+  try {
+    const r = run('examples/control.mjs', { ...process.env, SLABNET_CTL_DIR: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\d+\/\d+\/\d+\/\d+ mbuf clusters in use \(current\/cache\/total\/max\)$/m);
+    assert.match(r.stdout, /^kern\.ipc\.nmbclusters: \d+ -> 1000; the system reads 1000$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('package entries: slabnet (the product), slabnet/uma and slabnet/mbuf (the allocator) resolve by the exports map', () => {
   const code = `
     const s = await import('slabnet'); const u = await import('slabnet/uma'); const m = await import('slabnet/mbuf');
@@ -43,4 +58,10 @@ test('package entries: slabnet (the product), slabnet/uma and slabnet/mbuf (the 
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), Array(8).fill('function').join(' '));
+});
+
+test('examples/http.mjs serves Node\'s http.Server on one stack to a client on another', () => {
+  const r = run('examples/http.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '200 hello 10.0.0.1, this is /\n200 hello 10.0.0.1, this is /slabnet\n');
 });

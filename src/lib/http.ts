@@ -1,0 +1,86 @@
+/**
+ * Node's own http machinery over slabnet TCP (lib/net.ts):
+ *
+ *   serveHttp(httpServer, slabnetServer)
+ *       every connection the slabnet Server accepts is handed to the
+ *       http.Server (httpServer.emit('connection', socket)), so an ordinary
+ *       http.createServer(handler) serves on a slabnet stack; the returned
+ *       function stops the handing over.
+ *   new Agent(stack, agentOptions)
+ *       an http.Agent whose connections are slabnet connections from
+ *       `stack`: http.request({ agent, host: '10.0.0.2', port: 80, ... });
+ *       keep-alive, maxSockets and the rest are Node's Agent unchanged.
+ *   createConnectionFor(stack)
+ *       the function for http.request's `createConnection` option (one
+ *       connection per request, no agent).
+ *
+ * Runs in the stack's thread (the caller's: a single-thread system).
+ */
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { connect, type Server, type Socket, type StackLike } from './net.js';
+
+/** Hand each connection `server` accepts to `httpServer`; returns the function that stops it. */
+export function serveHttp(httpServer: http.Server, server: Server): () => void {
+  const onConnection = (sock: Socket): void => {
+    httpServer.emit('connection', sock);
+  };
+  server.on('connection', onConnection);
+  return () => {
+    server.off('connection', onConnection);
+  };
+}
+
+/** Options Node's http client passes to createConnection (the parts slabnet uses). */
+interface HttpConnectOptions {
+  host?: string | null;
+  hostname?: string | null;
+  port?: number | string | null;
+  localAddress?: string;
+  localPort?: number;
+  timeout?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+function connectFor(stack: StackLike, o: HttpConnectOptions, cb?: () => void): Socket {
+  const port = o.port === undefined || o.port === null ? 80 : Number(o.port);
+  const host = o.host ?? o.hostname ?? 'localhost';
+  const s = connect(
+    {
+      stack,
+      port,
+      host,
+      localAddress: o.localAddress,
+      localPort: o.localPort,
+      noDelay: o.noDelay,
+      keepAlive: o.keepAlive,
+      keepAliveInitialDelay: o.keepAliveInitialDelay,
+    },
+    cb,
+  );
+  if (o.timeout !== undefined) s.setTimeout(o.timeout);
+  return s;
+}
+
+/** http.request's `createConnection` option for connections from `stack`. */
+export function createConnectionFor(stack: StackLike): (o: HttpConnectOptions, cb?: () => void) => Duplex {
+  return (o, cb) => connectFor(stack, o, cb);
+}
+
+/** An http.Agent whose sockets are slabnet TCP connections from one stack. */
+export class Agent extends http.Agent {
+  readonly stack: StackLike;
+
+  constructor(stack: StackLike, opts: http.AgentOptions = {}) {
+    super(opts);
+    this.stack = stack;
+  }
+
+  /** Called by http.Agent for each new socket (Node's hook; net.createConnection by default). */
+  override createConnection(o: http.ClientRequestArgs, cb?: (err: Error | null, stream: Duplex) => void): Duplex {
+    const s: Socket = connectFor(this.stack, o as HttpConnectOptions, cb && (() => cb(null, s)));
+    return s;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * TCP reassembly (tcp_reass.c): out-of-order segments wait on the
+ * connection's queue, ordered by sequence, as mbuf chains holding only
+ * their data; overlaps are trimmed on insertion (the new segment loses what
+ * a queued predecessor has, queued successors lose what the new one
+ * covers), and the in-order prefix is appended to so_rcv. The queue holds
+ * at most net.inet.tcp.reass.maxqueuelen segments; a segment that would
+ * exceed it is dropped and counted (tcps_rcvreassfull), except the one
+ * that fills the hole at rcv_nxt.
+ *
+ * Per connection on the stack's thread; no lock; never sleeps.
+ */
+import { m_adj } from '../kern/mbuf/ops.js';
+import { TH_FIN } from '../wire/tcp.js';
+import {   SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
+import { TCPS_STAT } from './tcp_stats.js';
+import { tcpSetDsack } from './tcp_sack.js';
+import { TF_SACK_PERMIT, type Tcpcb } from './tcp_var.js';
+import { TCPS_ESTABLISHED } from './tcp_fsm.js';
+
+/**
+ * tcp_reass: queue the segment [seq, seq+len) held in m (data only, m may
+ * be 0 with len 0 and fin false to just present what is in order), then
+ * move the in-order prefix to so_rcv. Returns TH_FIN when a FIN was reached
+ * in order, plus REASS_FULL when the segment was dropped for the queue
+ * limit (such a segment must not be SACKed). Consumes m.
+ */
+export function tcpReass(tp: Tcpcb, seq: number, len: number, m: number, fin: boolean): number {
+  let r = 0;
+  if (m !== 0 || fin) {
+    const full = tp.rq_seq.length >= tp.tcp.cfg.reass_maxqueuelen && seq !== tp.rcv_nxt;
+    insert(tp, seq, len, m, fin);
+    if (full) r = REASS_FULL;
+  }
+  return present(tp) | r;
+}
+
+/** tcpReass result bit: the segment was dropped because the queue was full. */
+export const REASS_FULL = 0x10000;
+
+function insert(tp: Tcpcb, seq: number, len: number, m: number, fin: boolean): boolean {
+  const mb = tp.tcp.st.mb;
+  const s = tp.tcp.stats;
+  const qs = tp.rq_seq;
+  const ql = tp.rq_len;
+  const qm = tp.rq_m;
+  const qf = tp.rq_fin;
+  if (qs.length >= tp.tcp.cfg.reass_maxqueuelen && seq !== tp.rcv_nxt) {
+    s[TCPS_STAT.rcvreassfull]++;
+    if (m !== 0) mb.m_freem(m);
+    return false;
+  }
+  // First queued segment that starts after seq.
+  let i = 0;
+  while (i < qs.length && SEQ_LEQ(qs[i], seq)) i++;
+  // Trim what the predecessor already holds.
+  if (i > 0) {
+    const pend = seqAdd(qs[i - 1], ql[i - 1]);
+    const over = seqDiff(pend, seq);
+    if (over > 0) {
+      if (over >= len && !(fin && !qf[i - 1])) {
+        // A complete duplicate of queued data: report it as D-SACK.
+        s[TCPS_STAT.rcvduppack]++;
+        s[TCPS_STAT.rcvdupbyte] += len;
+        firstDup(tp, seq, seqAdd(seq, len));
+        if (m !== 0) mb.m_freem(m);
+        return false;
+      }
+      const cut = Math.min(over, len);
+      if (cut > 0) firstDup(tp, seq, seqAdd(seq, cut));
+      if (m !== 0 && cut > 0) m_adj(mb, m, cut);
+      seq = seqAdd(seq, cut);
+      len -= cut;
+    }
+  }
+  // Successors the new segment covers lose their front, or go.
+  const end = seqAdd(seq, len);
+  while (i < qs.length && SEQ_LT(qs[i], end)) {
+    const over = seqDiff(end, qs[i]);
+    firstDup(tp, qs[i], seqAdd(qs[i], Math.min(over, ql[i])));
+    if (over >= ql[i]) {
+      if (qf[i]) fin = true;
+      tp.rq_bytes -= ql[i];
+      if (qm[i] !== 0) mb.m_freem(qm[i]);
+      removeAt(tp, i);
+      continue;
+    }
+    if (qm[i] !== 0) m_adj(mb, qm[i], over);
+    qs[i] = seqAdd(qs[i], over);
+    ql[i] -= over;
+    tp.rq_bytes -= over;
+    break;
+  }
+  if (len === 0 && !fin) {
+    if (m !== 0) mb.m_freem(m);
+    return false;
+  }
+  s[TCPS_STAT.rcvoopack]++;
+  s[TCPS_STAT.rcvoobyte] += len;
+  insertAt(tp, i, seq, len, m, fin);
+  tp.rq_bytes += len;
+  return true;
+}
+
+/** The first duplicate range of a segment is what D-SACK reports (unless a duplicate below rcv_nxt already is). */
+function firstDup(tp: Tcpcb, start: number, end: number): void {
+  if (tp.dsack_start === tp.dsack_end && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_LT(start, end)) tcpSetDsack(tp, start, end);
+}
+
+function present(tp: Tcpcb): number {
+  // Nothing reaches the user before the connection is synchronized.
+  if (tp.state < TCPS_ESTABLISHED) return 0;
+  const mb = tp.tcp.st.mb;
+  const qs = tp.rq_seq;
+  const ql = tp.rq_len;
+  const qm = tp.rq_m;
+  const qf = tp.rq_fin;
+  let flags = 0;
+  while (qs.length > 0 && SEQ_LEQ(qs[0], tp.rcv_nxt)) {
+    let len = ql[0];
+    let m = qm[0];
+    const fin = qf[0];
+    const skip = seqDiff(tp.rcv_nxt, qs[0]);
+    removeAt(tp, 0);
+    tp.rq_bytes -= len;
+    if (skip > 0) {
+      if (skip >= len) {
+        if (m !== 0) mb.m_freem(m);
+        if (fin && skip === len) flags = TH_FIN;
+        continue;
+      }
+      if (m !== 0) m_adj(mb, m, skip);
+      len -= skip;
+    }
+    tp.rcv_nxt = seqAdd(tp.rcv_nxt, len);
+    if (m !== 0) {
+      if (len > 0 && (tp.so_rcv.state & 0x20) === 0) tp.so_rcv.appendChain(m, len);
+      else mb.m_freem(m);
+    }
+    m = 0;
+    if (fin) {
+      flags = TH_FIN;
+      break;
+    }
+  }
+  return flags;
+}
+
+/** Remove queue entry i, shifting the rest down (no array is made, unlike splice). */
+function removeAt(tp: Tcpcb, i: number): void {
+  const qs = tp.rq_seq;
+  const ql = tp.rq_len;
+  const qm = tp.rq_m;
+  const qf = tp.rq_fin;
+  const n = qs.length - 1;
+  for (let k = i; k < n; k++) {
+    qs[k] = qs[k + 1];
+    ql[k] = ql[k + 1];
+    qm[k] = qm[k + 1];
+    qf[k] = qf[k + 1];
+  }
+  qs.length = ql.length = qm.length = qf.length = n;
+}
+
+/** Insert an entry at i, shifting the rest up. */
+function insertAt(tp: Tcpcb, i: number, seq: number, len: number, m: number, fin: boolean): void {
+  const qs = tp.rq_seq;
+  const ql = tp.rq_len;
+  const qm = tp.rq_m;
+  const qf = tp.rq_fin;
+  for (let k = qs.length; k > i; k--) {
+    qs[k] = qs[k - 1];
+    ql[k] = ql[k - 1];
+    qm[k] = qm[k - 1];
+    qf[k] = qf[k - 1];
+  }
+  qs[i] = seq;
+  ql[i] = len;
+  qm[i] = m;
+  qf[i] = fin;
+}
+
+/** Free every queued segment (tcp_reass_flush). */
+export function tcpReassFlush(tp: Tcpcb): void {
+  const mb = tp.tcp.st.mb;
+  for (const m of tp.rq_m) if (m !== 0) mb.m_freem(m);
+  tp.rq_seq.length = 0;
+  tp.rq_len.length = 0;
+  tp.rq_m.length = 0;
+  tp.rq_fin.length = 0;
+  tp.rq_bytes = 0;
+}

@@ -1,0 +1,197 @@
+/**
+ * The protocol side's socket buffers of a TCP connection (struct sockbuf,
+ * single-thread form, uipc_sockbuf.c): a chain of mbufs with its byte count
+ * (sb_ccc), high and low water marks and state bits.
+ *
+ * so_snd holds data written but not yet acknowledged: sbappendstream copies
+ * user bytes into clusters (filling the last one first), tcp_output copies
+ * a range at an offset with m_copym (sbsndptr-style: the clusters are
+ * shared, nothing is copied), and sbdrop frees what the peer acknowledged.
+ * so_rcv holds in-order received data: the segments' own mbufs are appended
+ * (zero copy) and the reader copies out and drops.
+ *
+ * Touched only by the stack's thread; no lock; never sleeps (M_NOWAIT).
+ */
+import { M_NOWAIT } from '../uma/flags.js';
+import type { Mbufs } from '../kern/mbuf/mbuf.js';
+import { M_DATA, M_EXT, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MSIZE, MT_DATA, PH_TAGS } from '../kern/mbuf/layout.js';
+import { m_copym, M_SIZE, M_TRAILINGSPACE, M_WRITABLE } from '../kern/mbuf/ops.js';
+import { m_tag_delete_chain } from '../kern/mbuf/tags.js';
+
+/** sb_state bits */
+export const SBS_CANTSENDMORE = 0x0010;
+export const SBS_CANTRCVMORE = 0x0020;
+/** The peer's FIN arrived: the reader sees EOF once the buffer is empty. */
+export const SBS_RCVDFIN = 0x1000;
+
+export class Sockbuf {
+  /** First and last mbuf of the chain (0: empty). */
+  mb0 = 0;
+  mbtail = 0;
+  /** Bytes in the chain (sb_ccc). */
+  cc = 0;
+  hiwat: number;
+  lowat = 1;
+  state = 0;
+  /** Set by setsockopt(SO_SNDBUF / SO_RCVBUF). */
+  userSet = false;
+  /** Storage the chain pins (sb_mbcnt: MSIZE per mbuf plus its cluster), bounded by 8 x hiwat (sb_mbmax). */
+  mbcnt = 0;
+
+  constructor(
+    readonly mb: Mbufs,
+    hiwat: number,
+  ) {
+    this.hiwat = hiwat;
+  }
+
+  /**
+   * sbspace: room left, the lesser of the bytes under hiwat and the storage
+   * under sb_mbmax (8 x hiwat, FreeBSD's sb_efficiency), so a stream of tiny
+   * segments cannot pin unbounded mbufs. May be negative after a shrink.
+   */
+  space(): number {
+    return Math.min(this.hiwat - this.cc, 8 * this.hiwat - this.mbcnt);
+  }
+
+  private static storage(mb: Mbufs, m: number): number {
+    return (mb.i32[(m + M_FLAGS) >> 2] & M_EXT) !== 0 ? MSIZE + M_SIZE(mb, m) : MSIZE;
+  }
+
+  /**
+   * sbappendstream for a packet's data: append chain m (its packet header
+   * is stripped; empty mbufs are freed). Consumes m.
+   */
+  appendChain(m: number, len: number): void {
+    const mb = this.mb;
+    const i32 = mb.i32;
+    if ((i32[(m + M_FLAGS) >> 2] & M_PKTHDR) !== 0) {
+      if (i32[(m + PH_TAGS) >> 2] !== 0) m_tag_delete_chain(mb, m, 0);
+      i32[(m + M_FLAGS) >> 2] &= ~M_PKTHDR;
+    }
+    while (m !== 0) {
+      const next = i32[(m + M_NEXT) >> 2];
+      const l = i32[(m + M_LEN) >> 2];
+      if (l === 0) {
+        mb.m_free(m);
+      } else if (this.mbtail !== 0 && l <= 128 && (i32[(this.mbtail + M_FLAGS) >> 2] & M_EXT) === 0 && M_TRAILINGSPACE(mb, this.mbtail) >= l) {
+        // Small pieces are copied into the last mbuf (sbcompress), so tiny segments do not pin mbufs.
+        const t = this.mbtail;
+        const d = i32[(t + M_DATA) >> 2] + i32[(t + M_LEN) >> 2];
+        const s = i32[(m + M_DATA) >> 2];
+        mb.u8.copyWithin(d, s, s + l);
+        i32[(t + M_LEN) >> 2] += l;
+        mb.m_free(m);
+      } else {
+        i32[(m + M_NEXT) >> 2] = 0;
+        if (this.mbtail === 0) this.mb0 = m;
+        else i32[(this.mbtail + M_NEXT) >> 2] = m;
+        this.mbtail = m;
+        this.mbcnt += Sockbuf.storage(mb, m);
+      }
+      m = next;
+    }
+    this.cc += len;
+  }
+
+  /**
+   * sbappendstream for user data: copy buf[off, off+len) into the chain,
+   * filling the last mbuf's room first, then new clusters. Returns the bytes
+   * taken (fewer when memory is short).
+   */
+  appendBytes(buf: Uint8Array, off: number, len: number): number {
+    const mb = this.mb;
+    const i32 = mb.i32;
+    let done = 0;
+    const t = this.mbtail;
+    if (t !== 0 && M_WRITABLE(mb, t)) {
+      const room = M_TRAILINGSPACE(mb, t);
+      const n = Math.min(room, len);
+      if (n > 0) {
+        const d = i32[(t + M_DATA) >> 2] + i32[(t + M_LEN) >> 2];
+        mb.copier.copyIn(buf, off, n, d, room);
+        i32[(t + M_LEN) >> 2] += n;
+        done = n;
+      }
+    }
+    while (done < len) {
+      const m = mb.m_getcl(M_NOWAIT, MT_DATA, 0);
+      if (m === 0) break;
+      const room = M_TRAILINGSPACE(mb, m);
+      const n = Math.min(len - done, room);
+      // ArenaCopier: word copies whatever the alignment, no view per call.
+      mb.copier.copyIn(buf, off + done, n, i32[(m + M_DATA) >> 2], room);
+      i32[(m + M_LEN) >> 2] = n;
+      if (this.mbtail === 0) this.mb0 = m;
+      else i32[(this.mbtail + M_NEXT) >> 2] = m;
+      this.mbtail = m;
+      this.mbcnt += Sockbuf.storage(mb, m);
+      done += n;
+    }
+    this.cc += done;
+    return done;
+  }
+
+  /** sbdrop: free `len` bytes from the front. */
+  drop(len: number): void {
+    const mb = this.mb;
+    const i32 = mb.i32;
+    if (len > this.cc) len = this.cc;
+    this.cc -= len;
+    let m = this.mb0;
+    while (m !== 0 && len > 0) {
+      const l = i32[(m + M_LEN) >> 2];
+      if (l <= len) {
+        len -= l;
+        this.mbcnt -= Sockbuf.storage(mb, m);
+        m = mb.m_free(m);
+      } else {
+        i32[(m + M_LEN) >> 2] = l - len;
+        i32[(m + M_DATA) >> 2] += len;
+        len = 0;
+      }
+    }
+    // Empty mbufs at the front carry nothing.
+    while (m !== 0 && i32[(m + M_LEN) >> 2] === 0 && m !== this.mbtail) {
+      this.mbcnt -= Sockbuf.storage(mb, m);
+      m = mb.m_free(m);
+    }
+    this.mb0 = m;
+    if (m === 0) this.mbtail = 0;
+  }
+
+  /** Copy `len` bytes at offset `off` to dst[dstOff...] (the chain is unchanged). */
+  copyOut(off: number, len: number, dst: Uint8Array, dstOff: number): void {
+    const i32 = this.mb.i32;
+    const u8 = this.mb.u8;
+    let m = this.mb0;
+    while (m !== 0 && off >= i32[(m + M_LEN) >> 2]) {
+      off -= i32[(m + M_LEN) >> 2];
+      m = i32[(m + M_NEXT) >> 2];
+    }
+    while (len > 0 && m !== 0) {
+      const d = i32[(m + M_DATA) >> 2] + off;
+      const n = Math.min(i32[(m + M_LEN) >> 2] - off, len);
+      dst.set(u8.subarray(d, d + n), dstOff);
+      dstOff += n;
+      len -= n;
+      off = 0;
+      m = i32[(m + M_NEXT) >> 2];
+    }
+  }
+
+  /** m_copym of `len` bytes at `off` (shared clusters); 0 on memory shortage. */
+  copyChain(off: number, len: number): number {
+    if (len === 0) return 0;
+    return m_copym(this.mb, this.mb0, off, len, M_NOWAIT);
+  }
+
+  /** sbflush: free everything. */
+  flush(): void {
+    if (this.mb0 !== 0) this.mb.m_freem(this.mb0);
+    this.mb0 = 0;
+    this.mbtail = 0;
+    this.cc = 0;
+    this.mbcnt = 0;
+  }
+}

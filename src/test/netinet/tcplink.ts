@@ -1,0 +1,167 @@
+/**
+ * Test fixture: two stacks on one manual-clock LocalThread joined by a
+ * link whose frames travel through the thread's callouts (a fixed one-way
+ * delay), with seeded loss, duplication and reordering. Everything is
+ * deterministic: time only moves with td.advance().
+ */
+import { testUma } from '../helpers.js';
+import { Mbufs } from '../../kern/mbuf/mbuf.js';
+import { Ifnet, type IfDriver } from '../../net/if.js';
+import { Stack, type StackOptions } from '../../netinet/stack.js';
+import { LocalThread } from '../../kern/lwkt/netthread.js';
+import { Prng } from '../../kern/prng.js';
+import { dupPacket } from '../../net/mchain.js';
+import type { Callout } from '../../kern/lwkt/callout.js';
+import type { Uma } from '../../uma/uma.js';
+
+export interface LinkImp {
+  seed?: number;
+  loss?: number;
+  duplicate?: number;
+  reorder?: number;
+  /** One-way delay in ms (default 1). */
+  delayMs?: number;
+  /** Drop frames for which this returns true (tests aim at one segment). */
+  filter?: (m: number) => boolean;
+}
+
+class TimedDir implements IfDriver {
+  private q: number[] = [];
+  private due: number[] = [];
+  private readonly co: Callout;
+  private readonly rng: Prng;
+  held = 0;
+  sent = 0;
+  dropped = 0;
+  closed = false;
+  constructor(
+    private readonly mb: Mbufs,
+    private readonly td: LocalThread,
+    private readonly peer: Ifnet,
+    readonly imp: LinkImp,
+  ) {
+    this.co = td.callouts.callout();
+    this.rng = new Prng(imp.seed ?? 1);
+  }
+  output(_ifp: Ifnet, m: number): void {
+    this.sent++;
+    if (this.closed) {
+      this.mb.m_freem(m);
+      return;
+    }
+    const imp = this.imp;
+    if ((imp.filter && imp.filter(m)) || (imp.loss && this.rng.next() < imp.loss)) {
+      this.dropped++;
+      this.mb.m_freem(m);
+      return;
+    }
+    if (imp.duplicate && this.rng.next() < imp.duplicate) {
+      const d = dupPacket(this.mb, m);
+      if (d !== 0) this.push(d);
+    }
+    if (imp.reorder && this.held === 0 && this.rng.next() < imp.reorder) {
+      this.held = m;
+      return;
+    }
+    this.push(m);
+    if (this.held !== 0) {
+      const h = this.held;
+      this.held = 0;
+      this.push(h);
+    }
+  }
+  private push(m: number): void {
+    const at = this.td.clock.now() + (this.imp.delayMs ?? 1);
+    this.q.push(m);
+    this.due.push(at);
+    if (!this.co.pending) this.arm();
+  }
+  private arm(): void {
+    if (this.due.length === 0) return;
+    const ms = Math.max(1, Math.ceil(this.due[0] - this.td.clock.now()));
+    this.co.reset(ms, this.fire);
+  }
+  private readonly fire = (): void => {
+    const now = this.td.clock.now();
+    while (this.q.length > 0 && this.due[0] <= now + 1e-9) {
+      this.due.shift();
+      const m = this.q.shift()!;
+      if (this.closed) this.mb.m_freem(m);
+      else this.peer.input(m);
+    }
+    // A held frame with nothing behind it goes out after a while too.
+    if (this.q.length === 0 && this.held !== 0) {
+      const h = this.held;
+      this.held = 0;
+      this.push(h);
+    }
+    this.arm();
+  };
+  detach(): void {
+    this.closed = true;
+    this.co.stop();
+    for (const m of this.q) this.mb.m_freem(m);
+    if (this.held !== 0) this.mb.m_freem(this.held);
+    this.q = [];
+    this.due = [];
+    this.held = 0;
+  }
+}
+
+export interface TcpPair {
+  uma: Uma;
+  mb: Mbufs;
+  td: LocalThread;
+  a: Stack;
+  b: Stack;
+  ab: TimedDir;
+  ba: TimedDir;
+  close(): void;
+}
+
+export const A = 0x0a000001;
+export const B = 0x0a000002;
+
+let shared: { uma: Uma; mb: Mbufs } | null = null;
+/** One arena for the whole test file (UMA creation is the slow part). */
+export function arena(): { uma: Uma; mb: Mbufs } {
+  if (shared === null) {
+    const uma = testUma({ size: 256 << 20 });
+    shared = { uma, mb: Mbufs.create(uma) };
+  }
+  return shared;
+}
+
+/** Two hosts 10.0.0.1 (a) and 10.0.0.2 (b) on a timed link. */
+export function tcpPair(imp: LinkImp = {}, opts: StackOptions = {}, mtu = 1500): TcpPair {
+  const { uma, mb } = arena();
+  const td = LocalThread.manual();
+  const a = new Stack(mb, { name: 'a', thread: td, ...opts });
+  const b = new Stack(mb, { name: 'b', thread: td, ...opts, seed: 77 });
+  const ifa = new Ifnet(mb, 'mem0', 0x0200_0000_000a, mtu);
+  const ifb = new Ifnet(mb, 'mem0', 0x0200_0000_000b, mtu);
+  const ab = new TimedDir(mb, td, ifb, imp);
+  const ba = new TimedDir(mb, td, ifa, { ...imp, seed: (imp.seed ?? 1) + 1 });
+  ifa.driver = ab;
+  ifb.driver = ba;
+  a.addInterface(ifa, A, 24);
+  b.addInterface(ifb, B, 24);
+  // Resolve ARP both ways before the tests send anything.
+  a.icmp.echoRequest(B, 1, 0, 8);
+  td.advance(20);
+  return {
+    uma,
+    mb,
+    td,
+    a,
+    b,
+    ab,
+    ba,
+    close() {
+      a.close();
+      b.close();
+      ab.detach();
+      ba.detach();
+    },
+  };
+}

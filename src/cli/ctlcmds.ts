@@ -7,7 +7,7 @@
  * sysctl). Registrars for main.ts's COMMANDS.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { attach, CtlPickError, CtlRemoteError, listControlSockets, ctlDir, type CtlClient } from '../lib/ctl/client.js';
+import { attach, CtlPickError, CtlRemoteError, CtlTimeoutError, listControlSockets, ctlDir, type CtlClient } from '../lib/ctl/client.js';
 import { runNetstat } from './netcmds.js';
 import { runTradingWorkload } from './demo.js';
 import { createSystem } from './system.js';
@@ -41,9 +41,10 @@ export async function withSystem(tool: string, which: string | undefined, fn: (c
   let client: CtlClient | undefined;
   try {
     ({ client } = await attach(which));
+    client.timeoutMs = Number(process.env.SLABNET_CTL_TIMEOUT_MS ?? 15_000);
     return (await fn(client)) ?? 0;
   } catch (e) {
-    if (e instanceof CtlPickError) err(`${tool}: ${e.message}`);
+    if (e instanceof CtlPickError || e instanceof CtlTimeoutError) err(`${tool}: ${e.message}`);
     else if (e instanceof CtlRemoteError) err(`${tool}: ${e.message} (${e.code})`);
     else if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (e as NodeJS.ErrnoException).code === 'ENOENT') err(`${tool}: the system's control socket does not answer (it is stopping?)`);
     else throw e;

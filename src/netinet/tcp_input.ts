@@ -61,7 +61,7 @@ import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js'
 import { TCPS_STAT } from './tcp_stats.js';
 import type { TcpTable } from './tcp_subr.js';
 import { tcpReass } from './tcp_reass.js';
-import { tcpSackDoack, tcpSackTrim, tcpSetDsack, tcpUpdateSackList, tcpSackClearScoreboard } from './tcp_sack.js';
+import { tcpSackDoack, tcpSackTrim, tcpSetDsack, tcpUpdateSackList, tcpSackClearScoreboard, tcpSackNextHole } from './tcp_sack.js';
 import { tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTwstart } from './tcp_timer.js';
 import { initialWindow, tcpMaxseg } from './tcp_output.js';
 import {
@@ -400,6 +400,17 @@ function soisconnected(tp: Tcpcb): void {
  * snd_cwnd at 1 then) and ssthresh.
  */
 function ccConnInit(tp: Tcpcb): void {
+  // A peer we talked to before: start from its remembered RTT and ssthresh (tcp_hc_get).
+  const hc = tp.tcp.hostcache.get(tp, tp.tcp.st.now());
+  if (hc !== null) {
+    if (tp.t_srtt === 0 || tp.t_rttupdated <= 1) {
+      tp.t_srtt = hc.srtt;
+      tp.t_rttvar = hc.rttvar;
+      tp.t_rxtcur = tcpRangeset(tp, tcpRexmtval(tp), tp.t_rttmin, TCPTV_REXMTMAX);
+      tp.tcp.stats[TCPS_STAT.usedrtt]++;
+    }
+    if (hc.ssthresh !== 0) tp.snd_ssthresh = Math.max(2 * tp.t_maxseg, hc.ssthresh);
+  }
   tp.snd_cwnd = tp.snd_cwnd === 1 ? tp.t_maxseg : initialWindow(tp);
   if (tp.snd_ssthresh === 0) tp.snd_ssthresh = TCP_MAXWIN << 14;
 }
@@ -647,7 +658,8 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
   const tcp = tp.tcp;
   const s = tcp.stats;
   const maxseg = tcpMaxseg(tp);
-  if (tlen !== 0 || tiwin !== tp.snd_wnd) {
+  // With SACK a window change does not stop an ACK from counting as a duplicate (FreeBSD).
+  if (tlen !== 0 || (tiwin !== tp.snd_wnd && (tp.t_flags & TF_SACK_PERMIT) === 0)) {
     return false;
   }
   if ((f & TH_FIN) !== 0 && !TCPS_HAVERCVDFIN(tp.state)) {
@@ -662,7 +674,8 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
   if (++tp.t_dupacks > TCPREXMTTHRESH || (tp.t_flags & TF_FASTRECOVERY) !== 0) {
     if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
       tp.snd_cwnd += maxseg;
-      tcp.output(tp);
+      // SACK recovery: each duplicate ACK may carry one more hole's retransmission.
+      if (!sackRetransmitHole(tp, tp.sack_rxmt)) tcp.output(tp);
       drop(tcp, seg);
       return true;
     }
@@ -684,6 +697,7 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
     tp.snd_nxt = seg.ack;
     tp.snd_cwnd = maxseg;
     tcp.output(tp);
+    tp.sack_rxmt = tp.snd_nxt;
     tp.snd_cwnd = tp.snd_ssthresh + maxseg * tp.t_dupacks;
     if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
     drop(tcp, seg);
@@ -702,6 +716,27 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
   return false;
 }
 
+/**
+ * Retransmit one segment of the first SACK hole at or after `from` (below
+ * the highest SACKed byte), without disturbing snd_nxt or cwnd. Returns
+ * false when there is no such hole (the caller sends new data instead).
+ */
+function sackRetransmitHole(tp: Tcpcb, from: number): boolean {
+  if ((tp.t_flags & TF_SACK_PERMIT) === 0 || tp.sb_start.length === 0) return false;
+  const h = tcpSackNextHole(tp, SEQ_GT(from, tp.snd_una) ? from : tp.snd_una);
+  if (h < 0 || !SEQ_LT(h, tp.snd_recover)) return false;
+  const onxt = tp.snd_nxt;
+  const ocwnd = tp.snd_cwnd;
+  tp.snd_nxt = h;
+  tp.snd_cwnd = seqDiff(h, tp.snd_una) + tcpMaxseg(tp);
+  tp.tcp.output(tp);
+  tp.sack_rxmt = tp.snd_nxt;
+  tp.tcp.stats[TCPS_STAT.sack_rexmits]++;
+  if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
+  tp.snd_cwnd = ocwnd;
+  return true;
+}
+
 /** The recovery side of a new ACK (partial / full ACK). Returns false when consumed. */
 function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
   const tcp = tp.tcp;
@@ -714,10 +749,13 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
       const ocwnd = tp.snd_cwnd;
       tp.tt_rexmt.stop();
       tp.t_rtttime = 0;
-      tp.snd_nxt = ack;
-      tp.snd_cwnd = maxseg + acked;
+      // With SACK, a hole at the ACK already resent gives way to the next one (tcp_sack_partialack).
+      const from = SEQ_LT(ack, tp.sack_rxmt) ? tcpSackNextHole(tp, tp.sack_rxmt) : -1;
+      tp.snd_nxt = from >= 0 ? from : ack;
+      tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + maxseg;
       tp.t_flags |= TF_ACKNOW;
       tcp.output(tp);
+      if (SEQ_GT(tp.snd_nxt, tp.sack_rxmt)) tp.sack_rxmt = tp.snd_nxt;
       tp.snd_cwnd = ocwnd;
       if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
       tp.snd_cwnd = (tp.snd_cwnd > acked ? tp.snd_cwnd - acked : 0) + maxseg;

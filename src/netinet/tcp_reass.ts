@@ -82,10 +82,7 @@ function insert(tp: Tcpcb, seq: number, len: number, m: number, fin: boolean): b
       if (qf[i]) fin = true;
       tp.rq_bytes -= ql[i];
       if (qm[i] !== 0) mb.m_freem(qm[i]);
-      qs.splice(i, 1);
-      ql.splice(i, 1);
-      qm.splice(i, 1);
-      qf.splice(i, 1);
+      removeAt(tp, i);
       continue;
     }
     if (qm[i] !== 0) m_adj(mb, qm[i], over);
@@ -100,10 +97,7 @@ function insert(tp: Tcpcb, seq: number, len: number, m: number, fin: boolean): b
   }
   s[TCPS_STAT.rcvoopack]++;
   s[TCPS_STAT.rcvoobyte] += len;
-  qs.splice(i, 0, seq);
-  ql.splice(i, 0, len);
-  qm.splice(i, 0, m);
-  qf.splice(i, 0, fin);
+  insertAt(tp, i, seq, len, m, fin);
   tp.rq_bytes += len;
   return true;
 }
@@ -127,10 +121,7 @@ function present(tp: Tcpcb): number {
     let m = qm[0];
     const fin = qf[0];
     const skip = seqDiff(tp.rcv_nxt, qs[0]);
-    qs.shift();
-    ql.shift();
-    qm.shift();
-    qf.shift();
+    removeAt(tp, 0);
     tp.rq_bytes -= len;
     if (skip > 0) {
       if (skip >= len) {
@@ -153,6 +144,40 @@ function present(tp: Tcpcb): number {
     }
   }
   return flags;
+}
+
+/** Remove queue entry i, shifting the rest down (no array is made, unlike splice). */
+function removeAt(tp: Tcpcb, i: number): void {
+  const qs = tp.rq_seq;
+  const ql = tp.rq_len;
+  const qm = tp.rq_m;
+  const qf = tp.rq_fin;
+  const n = qs.length - 1;
+  for (let k = i; k < n; k++) {
+    qs[k] = qs[k + 1];
+    ql[k] = ql[k + 1];
+    qm[k] = qm[k + 1];
+    qf[k] = qf[k + 1];
+  }
+  qs.length = ql.length = qm.length = qf.length = n;
+}
+
+/** Insert an entry at i, shifting the rest up. */
+function insertAt(tp: Tcpcb, i: number, seq: number, len: number, m: number, fin: boolean): void {
+  const qs = tp.rq_seq;
+  const ql = tp.rq_len;
+  const qm = tp.rq_m;
+  const qf = tp.rq_fin;
+  for (let k = qs.length; k > i; k--) {
+    qs[k] = qs[k - 1];
+    ql[k] = ql[k - 1];
+    qm[k] = qm[k - 1];
+    qf[k] = qf[k - 1];
+  }
+  qs[i] = seq;
+  ql[i] = len;
+  qm[i] = m;
+  qf[i] = fin;
 }
 
 /** Free every queued segment (tcp_reass_flush). */

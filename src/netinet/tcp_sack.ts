@@ -99,10 +99,9 @@ export function tcpSackDoack(tp: Tcpcb, to: TcpOpt, thAck: number): void {
   const ss = tp.sb_start;
   const se = tp.sb_end;
   // Cumulative ACK: drop covered ranges.
-  while (ss.length > 0 && SEQ_LEQ(se[0], thAck)) {
-    ss.shift();
-    se.shift();
-  }
+  let drop = 0;
+  while (drop < ss.length && SEQ_LEQ(se[drop], thAck)) drop++;
+  if (drop > 0) removeRanges(ss, se, 0, drop, 0, 0, false);
   if (ss.length > 0 && SEQ_LT(ss[0], thAck)) ss[0] = thAck;
   for (let i = 0; i < to.nsacks; i++) {
     const s = to.sacks[2 * i];
@@ -127,8 +126,27 @@ function insertRange(ss: number[], se: number[], s: number, e: number): void {
     if (SEQ_GT(se[j], e)) e = se[j];
     j++;
   }
-  ss.splice(i, j - i, s);
-  se.splice(i, j - i, e);
+  removeRanges(ss, se, i, j - i, s, e, true);
+}
+
+/** Replace ranges [i, i+count) by (s, e) when `put`, else remove them; in place, no array made. */
+function removeRanges(ss: number[], se: number[], i: number, count: number, s: number, e: number, put: boolean): void {
+  const add = put ? 1 : 0;
+  const n = ss.length;
+  const shift = add - count;
+  if (shift > 0) for (let k = n - 1; k >= i + count; k--) {
+    ss[k + shift] = ss[k];
+    se[k + shift] = se[k];
+  }
+  else if (shift < 0) for (let k = i + count; k < n; k++) {
+    ss[k + shift] = ss[k];
+    se[k + shift] = se[k];
+  }
+  if (put) {
+    ss[i] = s;
+    se[i] = e;
+  }
+  ss.length = se.length = n + shift;
 }
 
 /**
@@ -143,6 +161,25 @@ export function tcpSackSkip(tp: Tcpcb, seq: number): number {
     if (SEQ_GT(ss[i], seq)) break;
   }
   return seq;
+}
+
+/**
+ * tcp_sack_output's question: the first byte at or after `from` the peer
+ * has not SACKed and that lies below the highest SACKed byte (snd_fack), so
+ * it is a hole worth retransmitting now; -1 when there is none.
+ */
+export function tcpSackNextHole(tp: Tcpcb, from: number): number {
+  const ss = tp.sb_start;
+  const se = tp.sb_end;
+  const n = ss.length;
+  if (n === 0) return -1;
+  const fack = se[n - 1];
+  let seq = from;
+  for (let i = 0; i < n; i++) {
+    if (SEQ_LEQ(ss[i], seq) && SEQ_LT(seq, se[i])) seq = se[i];
+    else if (SEQ_GT(ss[i], seq)) break;
+  }
+  return SEQ_LT(seq, fack) ? seq : -1;
 }
 
 /** The first sacked range start above seq (the hole ends there), or -1 if none. */

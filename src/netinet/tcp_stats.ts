@@ -49,6 +49,8 @@ export const TCP_DESC = [
   ['connects', '%d connections established (including accepts)'],
   ['closed', '%d connections closed'],
   ['drops', '%d connections dropped'],
+  ['cachedrtt', '%d connections updated cached RTT on close'],
+  ['usedrtt', '%d connections started from a cached RTT'],
   ['conndrops', '%d embryonic connections dropped'],
   ['rttupdated', '%d segments updated rtt'],
   ['segstimed', '%d segments timed for rtt'],

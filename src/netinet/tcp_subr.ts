@@ -41,6 +41,7 @@ import { tcpCancelTimers } from './tcp_timer.js';
 import { tcpReassFlush } from './tcp_reass.js';
 import { tcpSackClear } from './tcp_sack.js';
 import { Syncache } from './tcp_syncache.js';
+import { TcpHostCache } from './tcp_hostcache.js';
 import type { TcpSockets } from './tcp_usrreq.js';
 
 /** MAX_HDR-like room left in front of a TCP header: IP (20, no options) + Ethernet (14), rounded. */
@@ -56,6 +57,8 @@ export class TcpTable {
   /** Every PCB (for list(), close and netstat). */
   readonly all = new Set<Tcpcb>();
   readonly syncache: Syncache;
+  /** RTT / ssthresh per peer (tcp_hostcache). */
+  readonly hostcache = new TcpHostCache();
   /** The options of the segment being input (tcp_input fills it; output must not touch it). */
   readonly opt = new TcpOpt();
   /** The options of the segment being built (tcp_output, tcp_respond). */
@@ -285,9 +288,22 @@ export class TcpTable {
     return cookieKey ? halfSipHash(k[2], k[3], w, 4) : halfSipHash(k[0], k[1], w, 4);
   }
   private readonly hw = new Uint32Array(4);
+  /** When the ISN key was last renewed (isn_reseed_interval). */
+  private lastReseed = 0;
 
-  /** tcp_new_isn (RFC 6528): F(4-tuple, secret) + a clock of 250 000 per second (4 µs ticks). */
+  /**
+   * tcp_new_isn (RFC 6528): F(4-tuple, secret) + a clock of 250 000 per
+   * second (4 µs ticks). With net.inet.tcp.isn_reseed_interval (seconds)
+   * the ISN part of the secret is renewed that often.
+   */
   newIsn(tp: Tcpcb): number {
+    const ival = this.cfg.isn_reseed_interval;
+    if (ival > 0 && this.st.now() - this.lastReseed >= ival * 1000) {
+      const b = randomBytes(8);
+      this.secret[0] = b.readUInt32LE(0);
+      this.secret[1] = b.readUInt32LE(4);
+      this.lastReseed = this.st.now();
+    }
     const m = Math.floor(this.st.now() * 250) >>> 0;
     return (this.hash4(tp.laddr, tp.lport, tp.faddr, tp.fport, 0) + m) >>> 0;
   }
@@ -413,6 +429,7 @@ export class TcpTable {
   close(tp: Tcpcb): void {
     if (!this.all.has(tp)) return;
     this.stats[TCPS_STAT.closed]++;
+    if (!this.closed) this.hostcache.update(tp, this.st.now());
     tcpCancelTimers(tp);
     tp.state = TCPS_CLOSED;
     this.removeConn(tp);
@@ -595,7 +612,10 @@ export class TcpTable {
 
   /** net.inet.tcp.* and kern.ipc.soacceptqueue nodes. */
   sysctlNodes(): TcpSysctlNode[] {
-    return tcpSysctlNodes(this.cfg, () => this.st.pmtu.flush());
+    return tcpSysctlNodes(this.cfg, () => {
+      this.st.pmtu.flush();
+      this.hostcache.purge();
+    });
   }
 
   netstatS(): string {

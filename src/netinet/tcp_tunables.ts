@@ -59,6 +59,8 @@ export interface TcpConfig {
   soacceptqueue: number;
   maxsockbuf: number;
   hostcache_purgenow: number;
+  hostcache_enable: number;
+  hostcache_expire: number;
 }
 
 export const TCP_DEFAULTS: TcpConfig = {
@@ -108,6 +110,8 @@ export const TCP_DEFAULTS: TcpConfig = {
   soacceptqueue: 128,
   maxsockbuf: 2 * 1024 * 1024,
   hostcache_purgenow: 0,
+  hostcache_enable: 1,
+  hostcache_expire: 3600,
 };
 
 /** [sysctl name, field, description, min, max]. */
@@ -157,6 +161,8 @@ const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number
   ['net.inet.tcp.isn_reseed_interval', 'isn_reseed_interval', 'Seconds between reseeding of ISN secret', 0, 0x7fffffff],
   ['kern.ipc.soacceptqueue', 'soacceptqueue', 'Maximum listen socket pending connection accept queue size', 1, 65535],
   ['net.inet.tcp.hostcache.purgenow', 'hostcache_purgenow', 'Immediately purge all entries', 0, 1],
+  ['net.inet.tcp.hostcache.enable', 'hostcache_enable', 'Enable the TCP hostcache', 0, 1],
+  ['net.inet.tcp.hostcache.expire', 'hostcache_expire', 'Expire time of TCP hostcache entries (s)', 1, 0x7fffffff],
 ];
 
 export interface TcpSysctlNode {

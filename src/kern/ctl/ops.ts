@@ -55,6 +55,7 @@ function ifJson(i: CtlInterface) {
 
 function findInterface(sys: CtlSystem, name: string | undefined): CtlInterface {
   const ifs = sys.interfaces();
+  if (ifs.length === 0) throw new CtlError(CTL_CODES.BAD_ARGS, 'this system has no interfaces');
   if (name === undefined) {
     if (ifs.length === 1) return ifs[0];
     throw new CtlError(CTL_CODES.BAD_ARGS, `"interface" is required: one of ${ifs.map((i) => i.name).join(', ')}`);

@@ -11,7 +11,8 @@
  * message per CPU (routes and ARP ask CPU 0, whose tables the others mirror).
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import type { Machine } from '../../kern/lwkt/machine.js';
+import { Machine } from '../../kern/lwkt/machine.js';
+import { Mbufs as MbufsClass } from '../../kern/mbuf/mbuf.js';
 import type { SocketLayer } from '../../kern/socket/socket.js';
 import type { Mbufs } from '../../kern/mbuf/mbuf.js';
 import type { Uma } from '../../uma/uma.js';
@@ -298,8 +299,22 @@ export function tapNetControl(net: TapNet): CtlSystem {
   return make({ kind: 'tap', uma: net.uma, mb: net.mb, sysctl, machine: net.machine, layer: net.layer, hosts: () => [h] });
 }
 
-/** What startNet, startTapNet or System.start return, told apart by shape. */
-export function controlView(x: NetSystem | TapNet | System): CtlSystem {
+/**
+ * A bare Machine (CPUs without the network stack's hosts): sysctl, vmstat -z,
+ * netstat -m, the CPUs' load and metrics; no hosts, sockets, routes or ARP.
+ * The PCB and TCP lists come from the hosts, so they are empty here.
+ */
+export function machineControl(m: Machine): CtlSystem {
+  const mb = MbufsClass.create(m.uma);
+  const sysctl = sysctlFor(m.uma);
+  registerStackSysctls(sysctl, m.uma.arena, mb);
+  const v = make({ kind: 'machine', uma: m.uma, mb, sysctl, machine: m, layer: null, hosts: () => [] });
+  return { ...v, ncpus: m.ncpus, pcbs: async () => [], tcpConns: async () => [] };
+}
+
+/** What startNet, startTapNet, System.start or Machine.start return, told apart by shape. */
+export function controlView(x: NetSystem | TapNet | System | Machine): CtlSystem {
+  if (x instanceof Machine) return machineControl(x);
   if ('queueStats' in x) return tapNetControl(x);
   if ('system' in x) return systemControl(x.system);
   return systemControl(x);

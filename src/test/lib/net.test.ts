@@ -7,7 +7,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, createServer, netFor, type Socket } from '../../lib/net.js';
+import { connect, createServer, netFor, type Server, type Socket } from '../../lib/net.js';
 import { netSys } from './netsys.js';
 
 test('net: echo server and client over a link', async () => {
@@ -70,7 +70,7 @@ async function pair(n: Awaited<ReturnType<typeof netSys>>, port: number, opts: {
   return { srv, client, server: server! as Socket };
 }
 
-async function closeServer(n: Awaited<ReturnType<typeof netSys>>, srv: ReturnType<typeof createServer>) {
+async function closeServer(n: Awaited<ReturnType<typeof netSys>>, srv: Server) {
   let done = false;
   srv.close(() => (done = true));
   assert.ok(await n.pump(() => done), 'server closed');

@@ -247,3 +247,41 @@ test('tcp: TCP over UDP (udp_tunneling_port): handshake and data inside UDP, MSS
   p.close();
   done();
 });
+
+test('tcp: the host cache keeps a closed connection RTT for the next one to the peer; purgenow empties it', () => {
+  const done = leak();
+  const p = tcpPair({ delayMs: 25 });
+  const sa = p.a.tcp.sockets!;
+  const sb = p.b.tcp.sockets!;
+  const l = sb.socket();
+  sb.bind(l, 0, 80);
+  sb.listen(l, 4);
+  const once = (): void => {
+    const c = sa.socket();
+    sa.connect(c, B, 80);
+    p.td.advance(200);
+    const s = sb.accept(l);
+    assert.ok(s > 0);
+    for (let i = 0; i < 6; i++) {
+      sa.write(c, new Uint8Array(100));
+      p.td.advance(200);
+      sb.read(s, new Uint8Array(1000));
+    }
+    sa.close(c);
+    sb.close(s);
+    p.td.advance(200);
+  };
+  once();
+  p.td.advance(61_000);
+  assert.equal(p.a.tcp.hostcache.size, 1, 'the closed connection left its RTT');
+  assert.equal(p.a.tcp.stats[TCPS_STAT.cachedrtt] >= 1, true);
+  once();
+  assert.equal(p.a.tcp.stats[TCPS_STAT.usedrtt], 1, 'the second connection started from it');
+  const node = p.a.tcp.sysctlNodes().find((n) => n.name === 'net.inet.tcp.hostcache.purgenow')!;
+  node.set(1);
+  assert.equal(p.a.tcp.hostcache.size, 0);
+  sb.close(l);
+  p.td.advance(100_000);
+  p.close();
+  done();
+});

@@ -144,3 +144,22 @@ test('two systems: without -N the tools list both; -N name picks one', async () 
     await cb.close();
   }
 });
+
+test('a system that does not answer: the tool gives up after its timeout and says so', async () => {
+  const { createServer } = await import('node:net');
+  const path = join(dir, `slabnet-stuck-${process.pid}.sock`);
+  const srv = createServer((c) => c.resume()); // reads, never answers
+  await new Promise<void>((res) => srv.listen(path, () => res()));
+  try {
+    const r = await new Promise<{ status: number | null; stderr: string }>((res) => {
+      const p = spawn(process.execPath, [mainJs, 'netstat', '-m'], { env: { ...process.env, SLABNET_CTL_DIR: dir, SLABNET_CTL_TIMEOUT_MS: '300' } });
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (status) => res({ status, stderr }));
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^netstat: no answer to netstat within 0\.3 s/m);
+  } finally {
+    await new Promise<void>((res) => srv.close(() => res()));
+  }
+});

@@ -367,3 +367,31 @@ test('TCP on a single-thread System: netstat -an and sockstat list the PCBs with
   }
   done();
 });
+
+test('a bare Machine (CPUs without hosts): sysctl, vmstat, netstat -m and the CPUs\' load; no sockets', async () => {
+  const { Machine } = await import('../../kern/lwkt/machine.js');
+  const uma = testUma({ size: 64 << 20, ncpus: 4 });
+  const m = await Machine.start({ uma, ncpus: 1 });
+  try {
+    const c = await openControl(m, { name: 'bare', dir });
+    const cl = await CtlClient.connect(c.path);
+    try {
+      const hello = await cl.request<{ kind: string; ncpus: number; hosts: unknown[] }>('hello');
+      assert.deepEqual([hello.kind, hello.ncpus, hello.hosts], ['machine', 1, []]);
+      assert.match((await cl.request<{ text: string }>('vmstat', { z: true })).text, /^lwkt port: /m);
+      assert.match((await cl.request<{ text: string }>('netstat', { report: 'm' })).text, /mbuf clusters in use/);
+      assert.equal((await cl.request<{ value: number }>('sysctl.get', { name: 'hw.ncpu' })).value, uma.arena.ncpusMax);
+      const st = await cl.request<{ cpus: { cpu: number }[]; sockets: Record<string, number> }>('stats', { sockets: true });
+      assert.deepEqual(st.cpus.map((x) => x.cpu), [0]);
+      assert.deepEqual(st.sockets, { 'udp4 bound': 0, 'udp4 connected': 0 });
+      assert.match((await cl.request<{ text: string }>('sockstat')).text, /^USER +COMMAND/);
+      const pe = await remoteError(cl.request('pcap.start', { path: '/tmp/x.pcap' }));
+      assert.deepEqual([pe.code, pe.message], ['BAD_ARGS', 'this system has no interfaces']);
+    } finally {
+      cl.close();
+      await c.close();
+    }
+  } finally {
+    await m.stop();
+  }
+});

@@ -16,9 +16,12 @@
  *   new InPcbInfo<P>(opts)           opts.ports (PortRangeConfig: the
  *                                    net.inet.ip.portrange.* sysctls),
  *                                    opts.isLocal(addr) (bindable address),
- *                                    opts.random() (u32), opts.key (the
- *                                    RFC 6056 secret; drawn from random()
- *                                    when absent), opts.lbAtBind (UDP: a
+ *                                    opts.random() (u32), opts.portOffset
+ *                                    (RFC 6056's F: prng.ts's
+ *                                    ephemeralPortOffset under the boot
+ *                                    secret; without it keyedHash32 under
+ *                                    opts.key or a key drawn from random()),
+ *                                    opts.lbAtBind (UDP: a
  *                                    SO_REUSEPORT_LB PCB joins its group at
  *                                    bind; TCP calls lbgroupInsert at listen),
  *                                    opts.onTimeWait (TIME_WAIT reuse hook)
@@ -75,8 +78,10 @@
  * once. randomized = 0 walks sequentially from the last port given. A full
  * range is EADDRNOTAVAIL, as FreeBSD.
  *
- * The per-boot secret and keyed hash come from a local seam (keyedHash32
- * below) until src/kern/prng.ts provides them.
+ * The per-boot secret and keyed hash are src/kern/prng.ts's (bootSecret,
+ * ephemeralPortOffset: HalfSipHash), passed in as opts.portOffset; the
+ * local keyedHash32 stays as the fallback for tables made without one
+ * (unit tests).
  *
  * TCP on this module (its seam in tcp_subr.ts maps one to one): Tcpcb
  * extends InPcb; lookupConn -> lookupExact, lookupListen -> lookupWild (a
@@ -167,7 +172,9 @@ export interface InPcbInfoOptions<P extends InPcb> {
   isLocal: (addr: number) => boolean;
   /** Uniform 32-bit random values (algorithm 1 starts, the secret when `key` is absent). */
   random: () => number;
-  /** The RFC 6056 secret (4 words). */
+  /** RFC 6056 algorithm 3's F(laddr, faddr, fport, secret) (prng.ts ephemeralPortOffset under the boot secret). */
+  portOffset?: (laddr: number, faddr: number, fport: number) => number;
+  /** The fallback keyedHash32's secret (4 words) when portOffset is absent. */
   key?: Uint32Array;
   /** Put SO_REUSEPORT_LB PCBs in their group at bind (UDP); TCP adds listeners itself. */
   lbAtBind?: boolean;
@@ -188,8 +195,7 @@ interface LbGroup<P> {
 }
 
 /**
- * Keyed 32-bit hash of three words (the local seam for the lwkt helper's
- * keyed hash): four rounds of multiply-xorshift mixing with the key folded
+ * Keyed 32-bit hash of three words (the fallback of opts.portOffset): four rounds of multiply-xorshift mixing with the key folded
  * in between, so outputs for different secrets are unrelated. Pure; no
  * allocation.
  */
@@ -219,7 +225,7 @@ const isMulticast = (a: number): boolean => a >>> 28 === 0xe;
 export class InPcbInfo<P extends InPcb> {
   readonly ports: PortRangeConfig;
   private readonly opts: InPcbInfoOptions<P>;
-  private readonly key: Uint32Array;
+  private readonly portOffset: (laddr: number, faddr: number, fport: number) => number;
   /** Every bound PCB by local port (the porthash: bind conflicts, broadcast fan-out). */
   private readonly byPort = new Map<number, P[]>();
   /** Unconnected bound PCBs by local port (ipi_hash_wild). */
@@ -241,7 +247,11 @@ export class InPcbInfo<P extends InPcb> {
     const size = opts.hashSize ?? 256;
     if (!Number.isInteger(size) || size < 1 || (size & (size - 1)) !== 0) throw new ArgumentError(`hashSize must be a power of two, got ${size}`);
     this.exact = new Array<P | null>(size).fill(null);
-    this.key = opts.key ?? Uint32Array.of(opts.random(), opts.random(), opts.random(), opts.random());
+    if (opts.portOffset !== undefined) this.portOffset = opts.portOffset;
+    else {
+      const key = opts.key ?? Uint32Array.of(opts.random(), opts.random(), opts.random(), opts.random());
+      this.portOffset = (l, f, p) => keyedHash32(key, l, f, p);
+    }
   }
 
   // ------------------------------------------------------------ lookup (hot)
@@ -393,7 +403,7 @@ export class InPcbInfo<P extends InPcb> {
     let start: number;
     const randomized = Boolean(this.ports.portRandomized);
     if (!randomized) start = ((this.lastPort.get(which) ?? lo - 1) - lo + 1) % n;
-    else if (faddr !== INADDR_ANY) start = (keyedHash32(this.key, laddr, faddr, fport) + this.nextEphemeral) % n;
+    else if (faddr !== INADDR_ANY) start = ((this.portOffset(laddr, faddr, fport) >>> 0) + this.nextEphemeral) % n;
     else start = this.opts.random() % n;
     for (let k = 0; k < n; k++) {
       const port = lo + ((start + k) % n);

@@ -31,7 +31,7 @@ import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mcha
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
 import { EACCES, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS } from '../kern/errno.js';
-import { Prng, bootSeed } from '../kern/prng.js';
+import { Prng, bootSecret, bootSeed, ephemeralPortOffset } from '../kern/prng.js';
 import { InPcb, InPcbInfo, INPLOOKUP_WILDCARD, PORTRANGE_DEFAULTS, type PortRangeConfig } from './in_pcb.js';
 import { SbRecordBuf, SockBufs } from '../kern/socket/sockbuf.js';
 import { SocketRecords } from '../kern/socket/socketvar.js';
@@ -146,6 +146,10 @@ export class UdpTable {
       ports: this.cfg,
       isLocal: (a) => a === INADDR_BROADCAST || st.isLocal(a) || st.isBroadcast(a),
       random: () => this.rng.u32(),
+      portOffset: (() => {
+        const secret = bootSecret(st.mb.uma.arena);
+        return (l: number, f: number, p: number) => ephemeralPortOffset(secret, l, f, p);
+      })(),
       lbAtBind: true,
     });
   }

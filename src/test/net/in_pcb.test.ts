@@ -320,3 +320,15 @@ test('property: lookup agrees with a brute-force reference over random binds, co
     { numRuns: 300 },
   );
 });
+
+test('algorithm 3 uses the given F (prng.ts ephemeralPortOffset in the stack): start at first + (F + next) mod n', () => {
+  const calls: number[][] = [];
+  const t = table({ portFirst: 40000, portLast: 40009 }, { portOffset: (l, f, p) => (calls.push([l, f, p]), 13) });
+  const a = new Pcb();
+  const b = new Pcb();
+  assert.equal(t.connect(a, PEER, 53, A1), 0);
+  assert.equal(t.connect(b, PEER, 53, A1), 0);
+  assert.equal(a.lport, 40003, '13 mod 10');
+  assert.equal(b.lport, 40004, 'next advanced by one try');
+  assert.deepEqual(calls[0], [A1, PEER, 53]);
+});

@@ -60,6 +60,9 @@ export * as mbuf from './kern/mbuf/index.js';
 export { Mbufs } from './kern/mbuf/mbuf.js';
 export { M_NOWAIT, M_WAITOK, M_ZERO } from './uma/flags.js';
 export { zoneStats } from './uma/stats.js';
+// TCP for Node code: node:net-shaped sockets (net.createServer, net.connect) and Node's http on them
+export * as net from './lib/net.js';
+export { serveHttp, Agent as HttpAgent, createConnectionFor } from './lib/http.js';
 // The control socket (slabnet netstat/vmstat/sysctl/top attach to it)
 export { openControl, ControlServer, CtlClient, CtlRemoteError, attach, listControlSockets, ctlDir, controlView, type CtlSystem, type ControlServerOptions } from './lib/ctl/index.js';
 export { CTL_CODES, CTL_VERSION } from './kern/ctl/protocol.js';

@@ -1,15 +1,11 @@
 /**
  * The CLI's subcommands. Each registers itself on the commander program;
- * later layers add theirs (netstat -m, netstat -an) by appending a
- * registrar to COMMANDS in main.ts.
+ * later layers add theirs by appending a registrar to COMMANDS in main.ts.
+ * The tools that attach to a running system live in ctlcmds.ts and top.ts.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { runDemo, runTradingWorkload } from './demo.js';
+import { runDemo } from './demo.js';
 import { runDemoJob } from './demojob.js';
-import { runNetstat } from './netcmds.js';
-import { createSystem } from './system.js';
-import { vmstatZ } from '../uma/vmstat.js';
-import { SysctlError, type SysctlEntry } from '../kern/sysctl/sysctl.js';
 
 export type Registrar = (program: Command) => void;
 
@@ -32,7 +28,7 @@ function workerCount(v: string): number {
 export const registerNetDemo: Registrar = (program) => {
   program
     .command('demo')
-    .description('two network stacks on the CPU workers joined by an in-memory link: a DNS-like UDP server and a load generator, then latency, netstat and vmstat -z and a leak check')
+    .description('two network stacks on the CPU workers joined by an in-memory link: a DNS-like UDP server and a load generator, then latency, netstat and vmstat -z and a leak check; serves a control socket for the tools meanwhile, Ctrl-C ends it early')
     .option('-s, --seconds <s>', 'how long the load generator runs', positiveNumber, 5)
     .option('-c, --cpus <n>', 'CPU workers', workerCount)
     .option('--clients <n>', 'client sockets of the load generator', workerCount, 4)

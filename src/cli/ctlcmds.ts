@@ -7,7 +7,7 @@
  * sysctl). Registrars for main.ts's COMMANDS.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { attach, CtlPickError, CtlRemoteError, listControlSockets, ctlDir, type CtlClient } from '../lib/ctl/client.js';
+import { attach, CtlPickError, CtlRemoteError, CtlTimeoutError, listControlSockets, ctlDir, type CtlClient } from '../lib/ctl/client.js';
 import { runNetstat } from './netcmds.js';
 import { runTradingWorkload } from './demo.js';
 import { createSystem } from './system.js';
@@ -41,9 +41,10 @@ export async function withSystem(tool: string, which: string | undefined, fn: (c
   let client: CtlClient | undefined;
   try {
     ({ client } = await attach(which));
+    client.timeoutMs = Number(process.env.SLABNET_CTL_TIMEOUT_MS ?? 15_000);
     return (await fn(client)) ?? 0;
   } catch (e) {
-    if (e instanceof CtlPickError) err(`${tool}: ${e.message}`);
+    if (e instanceof CtlPickError || e instanceof CtlTimeoutError) err(`${tool}: ${e.message}`);
     else if (e instanceof CtlRemoteError) err(`${tool}: ${e.message} (${e.code})`);
     else if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (e as NodeJS.ErrnoException).code === 'ENOENT') err(`${tool}: the system's control socket does not answer (it is stopping?)`);
     else throw e;
@@ -58,7 +59,7 @@ export const registerNetstat: Registrar = (program) => {
   program
     .command('netstat')
     .description('network statistics of a running system (-s [-p proto], -m, -i, -a -n, -r); --local runs a short workload on a fresh arena instead')
-    .option('-s', 'protocol statistics (ether, arp, ip, icmp, udp)')
+    .option('-s', 'protocol statistics (ether, arp, ip, icmp, udp, tcp)')
     .option('-p <proto>', 'only this protocol (with -s; alone it implies -s)')
     .option('-m', 'mbuf statistics')
     .option('-i', 'interface counters')
@@ -228,17 +229,34 @@ export const registerSockstat: Registrar = (program) => {
     });
 };
 
-/** `tcpdrop`: answers "not supported yet" until TCP lands. */
+/** `tcpdrop laddr lport faddr fport`, `tcpdrop laddr:lport faddr:fport`, `-a` (all), `-l` (list as commands). */
 export const registerTcpdrop: Registrar = (program) => {
   program
     .command('tcpdrop')
-    .description('drop a TCP connection of a running system (not supported yet: no TCP)')
-    .argument('[addresses...]', 'local-address local-port foreign-address foreign-port')
-    .option('-a', 'all connections')
+    .description('drop TCP connections of a running system (tcpdrop(8))')
+    .argument('[addresses...]', 'local-address local-port foreign-address foreign-port (or local:port foreign:port)')
+    .option('-a', 'drop every connection (listeners stay)')
+    .option('-l', 'list the connections as tcpdrop commands')
     .option('-N, --system <name|pid>', SYSTEM_HELP)
-    .action(async (addrs: string[], o: { a?: boolean; system?: string }) => {
+    .action(async (addrs: string[], o: { a?: boolean; l?: boolean; system?: string }) => {
+      let args: Record<string, unknown> | null = null;
+      if (o.a) args = { all: true };
+      else if (addrs.length === 4) args = { local: `${addrs[0]} ${addrs[1]}`, foreign: `${addrs[2]} ${addrs[3]}` };
+      else if (addrs.length === 2) args = { local: addrs[0], foreign: addrs[1] };
+      if (args === null && !o.l) {
+        err('usage: slabnet tcpdrop local-address local-port foreign-address foreign-port | -a | -l');
+        process.exitCode = 2;
+        return;
+      }
       process.exitCode = await withSystem('tcpdrop', o.system, async (c) => {
-        await c.request('tcpdrop', o.a ? { all: true } : { local: addrs.slice(0, 2).join(' '), foreign: addrs.slice(2).join(' ') });
+        if (o.l) {
+          const an = await c.request<{ tcp: { laddr: number; lport: number; faddr: number; fport: number; state: number }[] }>('netstat', { report: 'an' });
+          const ip = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+          for (const t of an.tcp) if (t.faddr !== 0) out(`tcpdrop ${ip(t.laddr)} ${t.lport} ${ip(t.faddr)} ${t.fport}`);
+          return;
+        }
+        const r = await c.request<{ text: string }>('tcpdrop', args!);
+        if (r.text !== '') out(r.text);
       });
     });
 };

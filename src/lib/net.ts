@@ -49,6 +49,7 @@ import type { TcpSockets } from '../netinet/tcp_usrreq.js';
 import type { NetThread } from '../kern/lwkt/netthread.js';
 import type { Callout } from '../kern/lwkt/callout.js';
 import { TCPS_CLOSED, TCPS_ESTABLISHED } from '../netinet/tcp_fsm.js';
+import { isMpStack, connect as connectMp, createServer as createServerMp, type MpServer, type MpSocket, type MpStackLike } from './netmp.js';
 import {
   IPPROTO_TCP,
   POLLERR,
@@ -70,6 +71,7 @@ export type StackLike = Stack | { readonly stack: Stack };
 
 function stackOf(s: StackLike | undefined, what: string): Stack {
   if (s === undefined || s === null) throw new ArgumentError(`${what}: a slabnet stack is required (option "stack")`);
+  if (isMpStack(s)) throw new ArgumentError(`${what}: stack runs on the worker CPUs: use connect({ stack, ... }) / createServer({ stack }) (lib/netmp.ts)`);
   const st = (s as { tcp?: unknown }).tcp !== undefined ? (s as Stack) : (s as { stack: Stack }).stack;
   if (st === undefined || (st as { tcp?: { sockets?: unknown } }).tcp?.sockets == null) throw new ArgumentError(`${what}: not a slabnet stack with TCP`);
   return st;
@@ -82,7 +84,12 @@ const READ_CHUNK = 64 * 1024;
 interface Endpoint {
   /** Do what TCP's wakeup asked for (runs in a pass of the stack's thread). */
   service(): void;
+  /** The stack closed under it (System.stop()): its id is gone; close without calling TCP. */
+  abort(): void;
 }
+
+/** How often a ref'd host checks that its stack still runs (a stopped system lets the process exit). */
+const STACK_CHECK_MS = 500;
 
 /**
  * One stack's user side: owns TcpSockets.onwakeup (a wakeup for an id
@@ -155,8 +162,21 @@ export class TcpHost {
 
   /** Keep the process alive while count > 0 (Node's ref()). */
   ref(): void {
-    if (this.refs++ === 0) this.keepalive = setInterval(() => {}, 1 << 30);
+    if (this.refs++ === 0) this.keepalive = setInterval(this.checkStack, STACK_CHECK_MS);
   }
+
+  /** The stack was closed: every endpoint here lost its id; close them (Node's 'close'). */
+  private readonly checkStack = (): void => {
+    if (!this.stack.tcp.closed) return;
+    const all = [...this.owners.values()];
+    this.owners.clear();
+    this.dirty.clear();
+    if (this.hooked) {
+      this.hooked = false;
+      this.td.removePollHook(this.poll);
+    }
+    for (const e of all) e.abort();
+  };
 
   unref(): void {
     if (--this.refs === 0 && this.keepalive !== null) {
@@ -509,6 +529,12 @@ export class Socket extends Duplex {
     process.nextTick(() => this.emit('close', hadError));
   }
 
+  /** @internal the stack closed: the id is gone already (closes without an error: nobody has to listen for one). */
+  abort(): void {
+    this.id = 0;
+    this.destroy();
+  }
+
   /** Send RST instead of FIN (SO_LINGER {on, 0}), then destroy. */
   resetAndDestroy(): this {
     if (this.host !== null && this.id !== 0) this.host.so.setsockopt(this.id, SOL_SOCKET, SO_LINGER, 1, 0);
@@ -687,10 +713,18 @@ function normalizeConnectArgs(args: unknown[]): { opts: ConnectOptions; cb?: () 
   return { opts: { port: args[0] as number, host: args[1] as string | undefined }, cb };
 }
 
-/** net.connect / net.createConnection: options must name the stack. */
-export function connect(options: ConnectOptions, cb?: () => void): Socket {
-  const s = new Socket(options);
-  return s.connect(options, ...(cb ? [cb] : []));
+/**
+ * net.connect / net.createConnection: options must name the stack. A stack
+ * of an MP system (System.start({ cpus })) gives an MpSocket (lib/netmp.ts),
+ * the same shape towards TCP on the CPUs.
+ */
+export function connect(options: ConnectOptions, cb?: () => void): Socket;
+export function connect(options: Omit<ConnectOptions, 'stack'> & { stack: MpStackLike }, cb?: () => void): MpSocket;
+export function connect(options: ConnectOptions | (Omit<ConnectOptions, 'stack'> & { stack: MpStackLike }), cb?: () => void): Socket | MpSocket {
+  if (isMpStack(options.stack)) return connectMp(options as Parameters<typeof connectMp>[0], cb);
+  const o = options as ConnectOptions;
+  const s = new Socket(o);
+  return s.connect(o, ...(cb ? [cb] : []));
 }
 
 export const createConnection = connect;
@@ -791,9 +825,18 @@ export class Server extends EventEmitter implements Endpoint {
       if (id === -EAGAIN) return;
       if (id < 0) continue;
       if (this.conns.size >= this.maxConnections) {
+        const l = so.sockname(id);
+        const r = so.peername(id);
         so.close(id);
         host.td.kick();
-        this.emit('drop', { localAddress: undefined, remoteAddress: undefined });
+        this.emit('drop', {
+          localAddress: l && ipToString(l.addr),
+          localPort: l?.port,
+          localFamily: 'IPv4',
+          remoteAddress: r && ipToString(r.addr),
+          remotePort: r?.port,
+          remoteFamily: 'IPv4',
+        });
         continue;
       }
       const sock = Socket.accepted({ host, id }, { allowHalfOpen: this.opts.allowHalfOpen ?? false });
@@ -808,6 +851,15 @@ export class Server extends EventEmitter implements Endpoint {
       if (this.opts.pauseOnConnect) sock.pause();
       this.emit('connection', sock);
     }
+  }
+
+  /** @internal the stack closed: the listener is gone. */
+  abort(): void {
+    if (this.lid === 0) return;
+    this.lid = 0;
+    this.closing = true;
+    this.updateRef();
+    this.emitCloseIfDrained();
   }
 
   address(): AddressInfo | null {
@@ -876,10 +928,17 @@ export class Server extends EventEmitter implements Endpoint {
   }
 }
 
-/** net.createServer([options][, connectionListener]); options.stack (or listen({ stack })) names the stack. */
-export function createServer(options?: ServerOptions | ((s: Socket) => void), listener?: (s: Socket) => void): Server {
+/**
+ * net.createServer([options][, connectionListener]); options.stack (or
+ * listen({ stack })) names the stack; an MP system's stack gives an MpServer
+ * (a listener on every CPU).
+ */
+export function createServer(options?: ServerOptions | ((s: Socket) => void), listener?: (s: Socket) => void): Server;
+export function createServer(options: Omit<ServerOptions, 'stack'> & { stack: MpStackLike }, listener?: (s: MpSocket) => void): MpServer;
+export function createServer(options?: ServerOptions | (Omit<ServerOptions, 'stack'> & { stack: MpStackLike }) | ((s: Socket) => void), listener?: ((s: Socket) => void) | ((s: MpSocket) => void)): Server | MpServer {
   if (typeof options === 'function') return new Server({}, options);
-  return new Server(options ?? {}, listener);
+  if (options !== undefined && isMpStack(options.stack)) return createServerMp(options as Parameters<typeof createServerMp>[0], listener as (s: MpSocket) => void);
+  return new Server((options as ServerOptions) ?? {}, listener as (s: Socket) => void);
 }
 
 /** The node:net-shaped functions of one stack (Node's exact signatures; no stack option needed). */

@@ -36,11 +36,12 @@ import { SocketLayer } from '../kern/socket/socket.js';
 import { errnoName } from '../kern/errno.js';
 import { sockbufZone } from '../kern/socket/sockbuf.js';
 import { udpSocketZone } from '../netinet/udp_socket.js';
-import { Ifnet, loopbackIf } from '../net/if.js';
+import { IFT_PROPVIRTUAL, Ifnet, loopbackIf } from '../net/if.js';
 import { MemLink } from '../net/phy/memlink.js';
 import { FaultInjector, checkFaultOptions, type FaultOptions, type FaultStats } from '../net/phy/fault.js';
-import { PcapWriter } from '../net/phy/pcap.js';
-import { UserDevice } from '../net/phy/userdev.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapWriter } from '../net/phy/pcap.js';
+import { UserDevice, type FrameDevice } from '../net/phy/userdev.js';
+import { RemoteUserDevice } from './mpuserdev.js';
 import { TapDriver } from '../net/phy/tap.js';
 import { Stack, type StackOptions } from '../netinet/stack.js';
 import type { NetStats } from '../netinet/stats.js';
@@ -63,6 +64,7 @@ import {
   VIF_LINK,
   VIF_LOOP,
   VIF_TAP,
+  VIF_USER,
   NET_QUIESCE,
   faultPayload,
 } from '../net/vnet.js';
@@ -183,6 +185,8 @@ function addrList(a: string | string[] | undefined): string[] {
 interface ConfigOp {
   cmd: number;
   args: number[];
+  /** Words that differ per CPU (replace args[i] for cpu c with perCpu(c)[i - from]). */
+  perCpu?: { from: number; words: (cpu: number) => number[] };
   payload?: Uint8Array;
   what: string;
   /** Called with each CPU's result words. */
@@ -195,8 +199,8 @@ export class Interface {
   readonly addrs: { addr: number; prefix: number }[] = [];
   /** The Ifnet (single thread only). */
   readonly ifp: Ifnet | null;
-  /** The user device driving it (user devices only). */
-  readonly device: UserDevice | null;
+  /** The user device driving it (user devices only): in this thread, or served by the CPUs. */
+  readonly device: FrameDevice | null;
   /** Set for link ends: the interface at the other end. */
   peer: Interface | null = null;
   private faults: FaultInjector[] = [];
@@ -213,7 +217,7 @@ export class Interface {
     readonly mtu: number,
     readonly mac: number,
     ifp: Ifnet | null,
-    device: UserDevice | null,
+    device: FrameDevice | null,
     statDir: number,
   ) {
     this.ifp = ifp;
@@ -256,7 +260,9 @@ export class Interface {
     if (typeof path !== 'string' || path === '') throw new ArgumentError('pcap path must be a non-empty string');
     if (this.ifp !== null) {
       if (this.pcapWriter !== null) throw new ArgumentError(`${this.stack.name}/${this.name} is already captured`);
-      this.pcapWriter = PcapWriter.open(path);
+      // Layer-3 devices are captured as raw IP; a manual-clock system stamps records with its own time.
+      const clock = this.stack.system.thread!.clock;
+      this.pcapWriter = PcapWriter.open(path, { linktype: this.ifp.type === IFT_PROPVIRTUAL ? LINKTYPE_RAW : LINKTYPE_ETHERNET, ...(clock.manual ? { now: () => clock.now() } : {}) });
       this.ifp.setCapture(this.pcapWriter);
     } else {
       const b = Buffer.from(path, 'utf8');
@@ -341,7 +347,7 @@ export class NetStack {
     return this.system.addIf(this, name, 'tap', mtu, o.mac === undefined ? this.defaultMac() : parseMac(o.mac), o, o.batch);
   }
 
-  /** A user device: JS code receives what the stack sends and pushes what it receives (single thread). */
+  /** A user device: JS code receives what the stack sends and pushes what it receives (on the MP system the JS side stays in this thread). */
   addUserDevice(name: string, o: UserDeviceSpec = {}): Interface {
     checkName(name, 'user device');
     const mtu = checkMtu(o.mtu, `${this.name}/${name}`);
@@ -407,6 +413,7 @@ export class System {
   private pending: ConfigOp[] = [];
   private readonly statDirs: number[] = [];
   private readonly links: MemLink[] = [];
+  private readonly userDevs: RemoteUserDevice[] = [];
   private stopped = false;
 
   private constructor(
@@ -447,12 +454,7 @@ export class System {
     // Created here: CPUs that start together would race to create the socket layer's zones.
     sockbufZone(uma);
     udpSocketZone(uma);
-    const mopts = { uma, ncpus: cpus, handlers: [NET_HANDLERS], spinUs: o.spinUs ?? 0, ...(clock === 'manual' ? { clock: 'manual' } : {}) };
-    const machine = await Machine.start(mopts as Parameters<typeof Machine.start>[0]);
-    if (clock === 'manual' && typeof (machine as unknown as { advance?: unknown }).advance !== 'function') {
-      await machine.stop();
-      throw new ArgumentError('a manual clock on worker CPUs needs Machine.start({ clock: "manual" }) (not in this build): use System.local({ clock: "manual" })');
-    }
+    const machine = await Machine.start({ uma, ncpus: cpus, handlers: [NET_HANDLERS], spinUs: o.spinUs ?? 0, clock });
     return new System(uma, mb, clock, null, machine);
   }
 
@@ -543,13 +545,19 @@ export class System {
       s.stack.addInterface(ifp);
       ifc = new Interface(s, name, index, kind, mtu, mac, ifp, dev, 0);
     } else {
-      if (kind === 'user') throw new ArgumentError('user devices run in one thread: use System.local() (a user device on the CPUs is not built yet)');
       const dir = this.statDir();
-      ifc = new Interface(s, name, index, kind, mtu, mac, null, null, dir);
-      const k = kind === 'link' ? VIF_LINK : kind === 'loopback' ? VIF_LOOP : VIF_TAP;
+      let dev: RemoteUserDevice | null = null;
+      if (kind === 'user') {
+        dev = new RemoteUserDevice(this.machine!.ctx, this.mb, this.layer!.sbs, layer, s.index, index, onFrame);
+        this.userDevs.push(dev);
+      }
+      ifc = new Interface(s, name, index, kind, mtu, mac, null, dev, dir);
+      const k = kind === 'link' ? VIF_LINK : kind === 'loopback' ? VIF_LOOP : kind === 'tap' ? VIF_TAP : VIF_USER;
+      const rings = dev?.rings;
       this.record({
         cmd: NET_VIF_ADD,
-        args: [s.index, index, k, wireMtu, Math.floor(mac / 0x1_0000_0000), mac % 0x1_0000_0000 | 0, dir, 0, peer[0], peer[1], batch],
+        args: [s.index, index, k, wireMtu, Math.floor(mac / 0x1_0000_0000), mac % 0x1_0000_0000 | 0, dir, 0, peer[0], peer[1], batch, layer],
+        perCpu: rings === undefined ? undefined : { from: 12, words: (c) => [rings[c]] },
         payload: new Uint8Array(Buffer.from(name)),
         what: `interface ${s.name}/${name}`,
       });
@@ -582,7 +590,8 @@ export class System {
     if (this.layer === null) return;
     for (const op of ops) {
       for (let c = 0; c < this.cpus; c++) {
-        const r = await this.layer.request(c, op.cmd, op.args, op.payload ?? new Uint8Array(0), 5);
+        const args = op.perCpu === undefined ? op.args : [...op.args.slice(0, op.perCpu.from), ...op.perCpu.words(c)];
+        const r = await this.layer.request(c, op.cmd, args, op.payload ?? new Uint8Array(0), 5);
         if (r.err !== 0) throw new ArgumentError(`${op.what}: refused by cpu${c}: ${errnoName(r.err)}`);
         op.onResult?.(c, r.res);
       }
@@ -603,12 +612,23 @@ export class System {
     return createUserSocket(this.layer, { ...opts, host: st.index }, listener);
   }
 
-  /** Manual clock: move time by ms, running what comes due (timers, delayed frames) in order. */
-  advance(ms: number): void {
+  /**
+   * Manual clock: move time by ms, running what comes due (timers, delayed
+   * frames) in order, and resolve when everything is idle at the new time.
+   * Single thread: the work is done before this returns (awaiting is
+   * optional); MP: every CPU settles at each due time (Machine.advance).
+   */
+  advance(ms: number): Promise<void> {
     if (!Number.isFinite(ms) || ms < 0) throw new ArgumentError(`advance: ms must be finite and >= 0, got ${ms}`);
     if (this.clock !== 'manual') throw new ArgumentError('advance() needs a system on the manual clock');
-    if (this.thread !== null) this.thread.advance(ms);
-    else (this.machine as unknown as { advance(ms: number): void }).advance(ms);
+    if (this.thread === null) return this.machine!.advance(ms);
+    this.thread.advance(ms);
+    return Promise.resolve();
+  }
+
+  /** The system's clock now, ms (the thread's, or the CPUs'). */
+  now(): number {
+    return this.thread !== null ? this.thread.clock.now() : this.machine!.clock.now();
   }
 
   /** Manual clock, single thread: run until nothing is left to do at the current time. */
@@ -648,10 +668,12 @@ export class System {
       this.mb.drainPacketCache();
       return;
     }
+    for (const d of this.userDevs) d.close();
     try {
       await netQuiesce(this.machine!);
     } finally {
       await this.machine!.stop();
+      for (const d of this.userDevs) d.destroy();
       for (const d of this.statDirs) freeStatDir(this.uma, d);
       this.mb.drainPacketCache();
     }

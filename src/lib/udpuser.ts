@@ -190,7 +190,10 @@ export class UdpSocket extends EventEmitter {
     // An unbound socket binds an ephemeral port first, as Node does.
     if (!this.bound) this.bind();
     const bytes = data.subarray(off, off + len);
+    // After the control requests before it, whatever their outcome (a failed
+    // connect was reported as its own 'error'; the send stands on its own).
     this.ops
+      .catch(() => {})
       .then(() => this.doSend(bytes, faddr, fport))
       .then(
         () => cb?.(null, len),

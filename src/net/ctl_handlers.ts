@@ -14,11 +14,16 @@
  *   NET_CTL_PCAP(host, on, snaplen) -> packets  on=1: capture every interface of the host on this CPU to the
  *                                             path in the payload (NUL-terminated UTF-8); on=0: stop and
  *                                             return the packets written
+ *   NET_CTL_TCPLIST(host, start) -> total, n  this CPU's TCP PCBs, rows of CTL_TCP_WORDS ints: laddr, lport,
+ *                                             faddr, fport, state, recv-q, send-q
+ *   NET_CTL_TCPSTATS(host, start) -> total, n  this CPU's tcpstat counters from index `start`: n Float64 in the payload
+ *   NET_CTL_TCPDROP(host, laddr, lport, faddr, fport)  tcpdrop on this CPU: 0, or ESRCH when it has no such
+ *                                             connection
  * Handlers take no lock, allocate only the reply rows and never sleep
  * (opening or flushing a capture file blocks on the file system).
  */
 import type { ProtocolThread } from '../kern/lwkt/protothread.js';
-import { EINVAL, ENOENT, EBADF, EBUSY } from '../kern/errno.js';
+import { EINVAL, ENOENT, EBADF, EBUSY, ESRCH } from '../kern/errno.js';
 import { MSG_PAYLOAD_MAX } from '../kern/lwkt/layout.js';
 import type { Stack } from '../netinet/stack.js';
 import { PcapWriter } from './phy/pcap.js';
@@ -26,9 +31,16 @@ import { PcapWriter } from './phy/pcap.js';
 export const NET_CTL_ROUTES = 0x5180;
 export const NET_CTL_ARP = 0x5181;
 export const NET_CTL_PCAP = 0x5182;
+export const NET_CTL_TCPLIST = 0x5183;
+export const NET_CTL_TCPDROP = 0x5184;
+export const NET_CTL_TCPSTATS = 0x5185;
+/** tcpstat counters per NET_CTL_TCPSTATS reply. */
+export const CTL_TCPSTAT_SLOTS = Math.floor(MSG_PAYLOAD_MAX / 8);
 
 export const CTL_ROUTE_WORDS = 4;
 export const CTL_ARP_WORDS = 6;
+export const CTL_TCP_WORDS = 7;
+export const CTL_TCP_ROWS = Math.floor(MSG_PAYLOAD_MAX / 4 / CTL_TCP_WORDS);
 export const CTL_ROUTE_ROWS = Math.floor(MSG_PAYLOAD_MAX / 4 / CTL_ROUTE_WORDS);
 export const CTL_ARP_ROWS = Math.floor(MSG_PAYLOAD_MAX / 4 / CTL_ARP_WORDS);
 
@@ -111,6 +123,33 @@ export function registerCtlHandlers(td: ProtocolThread, hosts: readonly CtlHost[
     for (const ifp of h.stack.ifs) ifp.setCapture(w);
     ctx.setArg(msg, 0, 0);
     return 0;
+  });
+
+  td.register(NET_CTL_TCPLIST, 'ctl tcplist', (_td, msg) => {
+    const h = live(msg);
+    if (h === null) return ENOENT;
+    const rows = (h.stack.tcp.sockets?.list() ?? []).map((c) => [c.laddr | 0, c.lport, c.faddr | 0, c.fport, c.state, c.recvQ, c.sendQ]);
+    replyRows(td, msg, rows, ctx.arg(msg, 1), CTL_TCP_WORDS, CTL_TCP_ROWS);
+    return 0;
+  });
+
+  td.register(NET_CTL_TCPSTATS, 'ctl tcpstats', (_td, msg) => {
+    const h = live(msg);
+    if (h === null) return ENOENT;
+    const v = h.stack.tcp.stats;
+    const start = Math.max(0, ctx.arg(msg, 1));
+    const n = Math.max(0, Math.min(CTL_TCPSTAT_SLOTS, v.length - start));
+    ctx.setArg(msg, 0, v.length);
+    ctx.setArg(msg, 1, n);
+    ctx.setPayload(msg, new Uint8Array(Float64Array.from(v.subarray(start, start + n)).buffer));
+    return 0;
+  });
+
+  td.register(NET_CTL_TCPDROP, 'ctl tcpdrop', (_td, msg) => {
+    const h = live(msg);
+    if (h === null) return ENOENT;
+    const a = (i: number): number => ctx.arg(msg, i);
+    return h.stack.tcp.sockets?.drop(a(1) >>> 0, a(2), a(3) >>> 0, a(4)) === 0 ? 0 : ESRCH;
   });
 
   // A capture still running when the CPU stops is flushed and closed.

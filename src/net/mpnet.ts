@@ -50,6 +50,7 @@ export { frameCpu, packetCpu, portForCpu, NET_INPUT, NET_INPUT_DGRAM } from './n
 export { NET_QUIESCE, NET_TAP_ARP, packIfName, unpackIfName } from './vnet.js';
 export { NET_ECHO_BIND, NET_LOADGEN, NET_DNS_BIND, NET_APP_STATS } from '../apps/handlers.js';
 import { registerCtlHandlers } from './ctl_handlers.js';
+import { registerTcpUser } from '../lib/tcpcpu.js';
 
 export const NET_SETUP = 0x5101;
 export const NET_STATS = 0x5105;
@@ -77,6 +78,7 @@ export function register(td: ProtocolThread): void {
   td.layers.set('vnet', vnet);
   const udpsw = udpProtocol(td, mb, sbs, (h) => vnet.stack(h));
   registerProtocol(udpsw);
+  registerTcpUser(td, mb, (h) => vnet.stack(h)); // node:net's requests to TCP on this CPU (lib/tcpcpu.ts)
   // The stack's tunables are arena words: a sysctl set in any thread reaches every CPU's stacks.
   let sysctl = td.layers.get('sysctl') as Sysctl | undefined;
   if (sysctl === undefined) td.layers.set('sysctl', (sysctl = new Sysctl()));

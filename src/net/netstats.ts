@@ -19,11 +19,16 @@ import type { Zone } from '../uma/zone.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import { ARP_DESC, ETHER_DESC, ICMP_DESC, IP_DESC, UDP_DESC, type NetStats, newStats } from '../netinet/stats.js';
 import { IFC_NAMES } from './if.js';
-import { ErrnoError, ENOBUFS } from '../kern/errno.js';
+import { ErrnoError, EINVAL, ENOBUFS } from '../kern/errno.js';
 
 export const NS_ZONE = 'net stats';
 export const NSD_ZONE = 'net stats dir';
-export const NSD_BYTES = 256;
+/**
+ * Bytes of a directory: room for 1020 block handles, so every machine size
+ * (up to MC_MAX_CPUS = 200 CPUs) with up to 5 hosts fits. It was 256 bytes
+ * (60 handles), which failed `--cpus 31` with two hosts.
+ */
+export const NSD_BYTES = 4096;
 const NSD_MAGIC = 0x4e535444; // "NSTD"
 const D_MAGIC = 0;
 const D_NCPUS = 1;
@@ -61,7 +66,8 @@ export function blockViews(sab: SharedArrayBuffer, h: number): StatBlock {
 
 /** Allocate a zeroed directory and its blocks for nhosts x ncpus (main thread, before NET_SETUP). */
 export function allocStatDir(uma: Uma, ncpus: number, nhosts: number): number {
-  if (ncpus * nhosts > NSD_MAX_BLOCKS) throw new ErrnoError(ENOBUFS, `net stats for ${ncpus} CPUs x ${nhosts} hosts`);
+  if (!Number.isInteger(ncpus) || !Number.isInteger(nhosts) || ncpus < 1 || nhosts < 1) throw new ErrnoError(EINVAL, `net stats for ${ncpus} CPUs x ${nhosts} hosts`);
+  if (ncpus * nhosts > NSD_MAX_BLOCKS) throw new ErrnoError(ENOBUFS, `net stats for ${ncpus} CPUs x ${nhosts} hosts: at most ${NSD_MAX_BLOCKS} blocks`);
   const dz = zoneOf(uma, NSD_ZONE, NSD_BYTES, 128);
   const bz = zoneOf(uma, NS_ZONE, NS_BLOCK_BYTES, 128);
   const i32 = new Int32Array(uma.arena.sab);

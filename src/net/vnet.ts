@@ -9,8 +9,9 @@
  *
  * Commands (args are message words; "payload" is the message's byte payload):
  *   NET_VHOST_ADD(host, forwarding, statDir, statSlot, seed)  payload: name
- *   NET_VIF_ADD(host, ifindex, kind, mtu, macHi, macLo, statDir, statSlot, peerHost, peerIf, batch)
- *               (a link with mtu 0 follows the tunable net.link.xl.mtu)
+ *   NET_VIF_ADD(host, ifindex, kind, mtu, macHi, macLo, statDir, statSlot, peerHost, peerIf, batch, layer, ring)
+ *               (a link with mtu 0 follows the tunable net.link.xl.mtu; a user device's `ring` is the
+ *               sockbuf this CPU appends its sent frames to, a different one per CPU)
  *               payload: name   -> (TAP) the kernel's name in words 1..4
  *   NET_VADDR_ADD(host, ifindex, addr, prefix)  CPU 0 announces it (gratuitous ARP)
  *   NET_VROUTE_ADD(host, dst, prefix, gateway, ifindex | -1)
@@ -23,7 +24,10 @@
  * Interfaces kinds: VIF_LINK (cross-CPU in-memory link to (peerHost,
  * peerIf), whose frames netisr dispatches to the CPU of their flow),
  * VIF_LOOP (lo0), VIF_TAP (one queue of a multi-queue Linux TAP per CPU,
- * queue i on CPU i: create on CPU 0 first). ARP on a layer-2 interface of a
+ * queue i on CPU i: create on CPU 0 first), VIF_USER (a user device whose
+ * JS side is in a user thread: each CPU appends the frames it sends to its
+ * own sockbuf ring, read by the user; frames the user pushes arrive as
+ * NET_INPUT on the CPU of their flow). ARP on a layer-2 interface of a
  * machine with several CPUs: every ARP frame goes to CPU 0 (netisr), which
  * forwards each mapping it learns to every other CPU (NET_TAP_ARP, DragonFly
  * arp_update_msghandler); the user API also installs static entries for the
@@ -39,7 +43,8 @@ import { ETH_HLEN, ETHERTYPE_ARP, ethType } from '../wire/ethernet.js';
 import { ARP_LEN, arpParse, arpSha, arpSpa } from '../wire/arp.js';
 import { WIRE_OK } from '../wire/codes.js';
 import { prefixToMask } from '../wire/ipv4.js';
-import { IFC_IQDROPS, IFC_OQDROPS, IFT_ETHER, Ifnet, loopbackIf } from './if.js';
+import { IFC_IQDROPS, IFC_OQDROPS, IFF_BROADCAST, IFF_NOARP, IFF_POINTOPOINT, IFF_UP, IFT_ETHER, IFT_PROPVIRTUAL, Ifnet, loopbackIf, type IfDriver } from './if.js';
+import type { SockBufs } from '../kern/socket/sockbuf.js';
 import { Stack } from '../netinet/stack.js';
 import { bindStackTunables } from '../netinet/tunables.js';
 import { statBlock } from './netstats.js';
@@ -61,6 +66,8 @@ export const NET_VIF_PCAP = 0x5116;
 export const VIF_LINK = 1;
 export const VIF_LOOP = 2;
 export const VIF_TAP = 3;
+/** A user device served by this CPU: sent frames go to the user's ring for this CPU (arg 12), layer in arg 11. */
+export const VIF_USER = 4;
 
 /** Fault options in a NET_VIF_FAULT payload, in this order, as Float64 (-1: not set). */
 export const FAULT_KEYS = ['seed', 'loss', 'duplicate', 'reorder', 'delayMs', 'jitterMs', 'corrupt', 'rateBps', 'queueLimit'] as const;
@@ -79,6 +86,24 @@ function faultFromPayload(b: Uint8Array): FaultOptions {
     if (f[i] !== -1) o[k] = f[i];
   });
   return o as FaultOptions;
+}
+
+/**
+ * Transmit side of a user device on the CPUs: the sent frame's chain goes,
+ * by handle, into this CPU's ring to the user thread (a full ring drops and
+ * counts, as a full NIC ring does). Producer side of the ring only.
+ */
+class RingDriver implements IfDriver {
+  constructor(
+    private readonly sbs: SockBufs,
+    private readonly ring: number,
+  ) {}
+  output(ifp: Ifnet, m: number): void {
+    if (!this.sbs.sbappendrecord(this.ring, m)) {
+      ifp.counters[IFC_OQDROPS]++;
+      ifp.mb.m_freem(m);
+    }
+  }
 }
 
 /** One interface of a host on this CPU. */
@@ -138,6 +163,9 @@ const MAC = (hi: number, lo: number): number => (hi & 0xffff) * 0x1_0000_0000 + 
 
 export interface IfSpec {
   kind: number;
+  /** VIF_USER: 2 or 3, and this CPU's ring. */
+  layer?: number;
+  ring?: number;
   name: string;
   mtu: number;
   mac: number;
@@ -217,6 +245,12 @@ export class Vnet implements NetisrHosts {
       }
       ifp = drv.ifp;
       vif.tap = drv;
+    } else if (s.kind === VIF_USER) {
+      const sbs = td.layers.get('sockbufs') as SockBufs | undefined;
+      if (sbs === undefined || !(s.ring! > 0) || (s.layer !== 2 && s.layer !== 3)) return -EINVAL;
+      ifp = new Ifnet(this.mb, s.name, s.layer === 3 ? 0 : s.mac, s.mtu, s.layer === 3 ? IFF_UP | IFF_POINTOPOINT | IFF_NOARP : IFF_UP | IFF_BROADCAST);
+      if (s.layer === 3) ifp.type = IFT_PROPVIRTUAL;
+      ifp.driver = new RingDriver(sbs, s.ring!);
     } else return -EINVAL;
     vif.ifp = ifp;
     const blk = statBlock(this.sab, s.statDir, s.statSlot, td.cpu);
@@ -330,7 +364,19 @@ export class Vnet implements NetisrHosts {
       if (h === undefined || a(msg, 1) !== h.ifs.length) return EINVAL;
       const mtu = a(msg, 3);
       if ((mtu < 68 && !(mtu === 0 && a(msg, 2) === VIF_LINK)) || mtu > 65535) return EINVAL;
-      const spec: IfSpec = { kind: a(msg, 2), mtu, mac: MAC(a(msg, 4), a(msg, 5)), statDir: a(msg, 6), statSlot: a(msg, 7), peerHost: a(msg, 8), peerIf: a(msg, 9), batch: a(msg, 10), name: text(msg) };
+      const spec: IfSpec = {
+        kind: a(msg, 2),
+        mtu,
+        mac: MAC(a(msg, 4), a(msg, 5)),
+        statDir: a(msg, 6),
+        statSlot: a(msg, 7),
+        peerHost: a(msg, 8),
+        peerIf: a(msg, 9),
+        batch: a(msg, 10),
+        layer: a(msg, 11),
+        ring: a(msg, 12),
+        name: text(msg),
+      };
       const r = this.addIf(hi, spec);
       if (r < 0) return -r;
       packIfName(this.hosts[hi].ifs[r].ifp.name).forEach((w, i) => ctx.setArg(msg, 1 + i, w));

@@ -36,6 +36,7 @@ import type { TcpConfig } from './tcp_tunables.js';
 import { mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { LocalThread, type NetThread } from '../kern/lwkt/netthread.js';
 import type { Callout } from '../kern/lwkt/callout.js';
+import { ipRandomId } from '../kern/prng.js';
 
 export interface StackConfig {
   /** net.inet.ip.ttl */
@@ -284,7 +285,7 @@ export class Stack {
   }
 
   nextIpId(): number {
-    this.ipId = (this.ipId + 1) & 0xffff;
+    this.ipId = ipRandomId(this.mb.uma.arena); // RFC 6864: random, per CPU, keyed by the boot secret
     return this.ipId;
   }
 

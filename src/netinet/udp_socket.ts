@@ -164,13 +164,14 @@ export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackO
       n.pcb.ttl = s.pcb.ttl;
       n.pcb.sndbuf = s.pcb.sndbuf;
       n.pcb.flags |= s.pcb.flags & (INP_HIGHPORT | INP_LOWPORT);
-      remove(s);
     }
+    // Insert the new one first: if this CPU holds the 4-tuple, its replica stays as it was.
     const e = stack.udp.insertConnected(n.pcb, laddr, lport, faddr, fport);
     if (e !== 0) {
       stack.udp.detach(n.pcb);
       return e;
     }
+    if (s !== undefined) remove(s);
     pcbs.set(rec, n);
     return 0;
   };

@@ -31,7 +31,7 @@ import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mcha
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
 import { EACCES, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS } from '../kern/errno.js';
-import { Prng } from '../kern/prng.js';
+import { Prng, bootSeed } from '../kern/prng.js';
 import { InPcb, InPcbInfo, INPLOOKUP_WILDCARD, PORTRANGE_DEFAULTS, type PortRangeConfig } from './in_pcb.js';
 import { SbRecordBuf, SockBufs } from '../kern/socket/sockbuf.js';
 import { SocketRecords } from '../kern/socket/socketvar.js';
@@ -139,7 +139,7 @@ export class UdpTable {
 
   constructor(readonly st: Stack, cfg: Partial<UdpConfig> = {}, seed = 0x5eed) {
     this.cfg = { ...UDP_DEFAULTS, ...cfg };
-    this.rng = new Prng(seed);
+    this.rng = new Prng(bootSeed(st.mb.uma.arena, seed)); // ephemeral ports differ per boot (RFC 6056)
     this.sbs = new SockBufs(st.mb);
     this.sor = new SocketRecords(this.sbs);
     this.pcbinfo = new InPcbInfo<UdpPcb>({

@@ -8,7 +8,8 @@ import { ipToString } from '../../wire/ipv4.js';
 import { macToString } from '../../wire/ethernet.js';
 import { ARP_DESC, ETHER_DESC, ICMP_DESC, IP_DESC, UDP_DESC, type NetStats } from '../../netinet/stats.js';
 import type { PcbRow } from '../../netinet/udp_socket.js';
-import type { CtlArpEntry, CtlRoute } from './system.js';
+import type { CtlArpEntry, CtlRoute, CtlTcpConn } from './system.js';
+import { TCP_STATE_NAMES } from '../../netinet/tcp_fsm.js';
 
 /** Protocols `netstat -p` knows, and their counters. */
 export const NETSTAT_PROTOS = {
@@ -18,10 +19,10 @@ export const NETSTAT_PROTOS = {
   icmp: { desc: ICMP_DESC, key: 'icmp' },
   udp: { desc: UDP_DESC, key: 'udp' },
 } as const;
-export type NetstatProto = keyof typeof NETSTAT_PROTOS;
+export type NetstatProto = keyof typeof NETSTAT_PROTOS | 'tcp';
 
 /** One protocol's `netstat -s -p proto` section (zero lines left out, as netstat does). */
-export function formatProtoSection(proto: NetstatProto, s: NetStats): string {
+export function formatProtoSection(proto: keyof typeof NETSTAT_PROTOS, s: NetStats): string {
   const { desc, key } = NETSTAT_PROTOS[proto];
   const v = s[key];
   const out = [`${proto}:`];
@@ -72,3 +73,45 @@ export function formatSockstat(rows: readonly PcbRow[], user: string, command: s
   }
   return out.join('\n');
 }
+
+const tcpState = (s: number): string => TCP_STATE_NAMES[s] ?? String(s);
+
+/**
+ * netstat -an with the TCP PCBs first (as FreeBSD lists tcp before udp):
+ * `an` is the UDP table of formatNetstatAn (header lines first); the tcp4
+ * rows use its columns, the state in (state), no owner.
+ */
+export function withTcpRows(an: string, conns: readonly CtlTcpConn[]): string {
+  if (conns.length === 0) return an;
+  const ep = (a: number, p: number) => (a === 0 && p === 0 ? '*.*' : `${a === 0 ? '*' : ipToString(a)}.${p === 0 ? '*' : p}`);
+  const sorted = [...conns].sort((a, b) => a.host - b.host || a.lport - b.lport || a.fport - b.fport || a.cpu - b.cpu);
+  const rows = sorted.map(
+    (c) =>
+      `${'tcp4'.padEnd(6)}${String(c.recvQ).padStart(7)} ${String(c.sendQ).padStart(6)}  ${ep(c.laddr, c.lport).padEnd(22)} ${ep(c.faddr, c.fport).padEnd(22)} ${tcpState(c.state).padEnd(8)} ${String(c.cpu).padStart(3)} ${String(c.host).padStart(4)} -`,
+  );
+  const lines = an.split('\n');
+  return [...lines.slice(0, 2), ...rows, ...lines.slice(2)].join('\n');
+}
+
+/** sockstat rows of the TCP PCBs (after the header of formatSockstat). */
+export function withTcpSockstat(text: string, conns: readonly CtlTcpConn[], user: string, command: string, pid: number): string {
+  if (conns.length === 0) return text;
+  const ep = (a: number, p: number): string => `${a === 0 ? '*' : ipToString(a)}:${p === 0 ? '*' : p}`;
+  const rows = conns.map(
+    (c) => `${user.slice(0, 8).padEnd(9)}${command.slice(0, 10).padEnd(11)}${String(pid).padStart(6)} ${'?'.padStart(3)} ${'tcp4'.padEnd(6)} ${ep(c.laddr, c.lport).padEnd(21)} ${ep(c.faddr, c.fport).padEnd(21)} ${c.cpu}`,
+  );
+  const lines = text.split('\n');
+  return [lines[0], ...rows, ...lines.slice(1)].join('\n');
+}
+
+/** "a.b.c.d port" (tcpdrop's two words), "a.b.c.d:port" or "a.b.c.d.port": address and port, or null. */
+export function parseEndpoint(s: string): { addr: number; port: number } | null {
+  const m = /^\s*(\d+\.\d+\.\d+\.\d+)(?:\s+|:|\.)(\d+)\s*$/.exec(s);
+  if (m === null) return null;
+  const parts = m[1].split('.').map(Number);
+  const port = Number(m[2]);
+  if (parts.some((x) => x > 255) || port < 1 || port > 65535) return null;
+  return { addr: ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0, port };
+}
+
+export { tcpState };

@@ -8,6 +8,7 @@ import { zoneStats } from '../../uma/stats.js';
 import { mbufStats } from '../mbuf/stats.js';
 import { ARP_DESC, ETHER_DESC, ICMP_DESC, IP_DESC, UDP_DESC } from '../../netinet/stats.js';
 import { IFC_NAMES } from '../../net/if.js';
+import { TCP_DESC } from '../../netinet/tcp_stats.js';
 import type { CtlSystem } from './system.js';
 
 /** A label value escaped as the exposition format requires. */
@@ -44,8 +45,8 @@ const PROTOS = [
   ['ether', ETHER_DESC],
 ] as const;
 
-/** Every counter of `sys` as Prometheus text. */
-export function formatMetrics(sys: CtlSystem): string {
+/** Every counter of `sys` as Prometheus text (TCP's counters come from the CPUs, one message each). */
+export async function formatMetrics(sys: CtlSystem): Promise<string> {
   const x = new Exposition();
   for (const z of sys.uma.allZones()) {
     const s = zoneStats(z);
@@ -76,6 +77,10 @@ export function formatMetrics(sys: CtlSystem): string {
         x.sample(`slabnet_${p}_${field}_total`, 'counter', text.replace('%d ', ''), { host: h.name }, v[i]);
       });
     }
+  }
+  for (const h of sys.hosts()) {
+    const v = await sys.tcpStats(h.index);
+    TCP_DESC.forEach(([field, text], i) => x.sample(`slabnet_tcp_${field}_total`, 'counter', text.replace('%d ', ''), { host: h.name }, v[i] ?? 0));
   }
   for (const i of sys.interfaces()) {
     IFC_NAMES.forEach((n, k) => x.sample(`slabnet_if_${n}_total`, 'counter', `Interface counter ${n} (netstat -i)`, { interface: i.name }, i.counters[k]));

@@ -16,7 +16,10 @@ import { formatNetstatI } from '../../net/netstats.js';
 import { IFC_NAMES } from '../../net/if.js';
 import { formatNetstatAn } from '../../lib/netuser.js';
 import { argBool, argInt, argsOnly, argString, CTL_CODES, CTL_VERSION, CtlError } from './protocol.js';
-import { formatArp, formatProtoSection, formatRoutes, formatSockstat, NETSTAT_PROTOS, type NetstatProto } from './format.js';
+import { formatArp, formatProtoSection, formatRoutes, formatSockstat, NETSTAT_PROTOS, parseEndpoint, tcpState, withTcpRows, withTcpSockstat, type NetstatProto } from './format.js';
+import { TCPS_CLOSED, TCPS_LISTEN } from '../../netinet/tcp_fsm.js';
+import { formatTcpStats, TCP_DESC } from '../../netinet/tcp_stats.js';
+import { ipToString } from '../../wire/ipv4.js';
 import { formatMetrics } from './metrics.js';
 import type { CtlInterface, CtlSystem } from './system.js';
 
@@ -52,6 +55,7 @@ function ifJson(i: CtlInterface) {
 
 function findInterface(sys: CtlSystem, name: string | undefined): CtlInterface {
   const ifs = sys.interfaces();
+  if (ifs.length === 0) throw new CtlError(CTL_CODES.BAD_ARGS, 'this system has no interfaces');
   if (name === undefined) {
     if (ifs.length === 1) return ifs[0];
     throw new CtlError(CTL_CODES.BAD_ARGS, `"interface" is required: one of ${ifs.map((i) => i.name).join(', ')}`);
@@ -78,7 +82,7 @@ async function netstat(sys: CtlSystem, args: Record<string, unknown>): Promise<u
   const report = argString(args, 'report', 's')!;
   if (!(REPORTS as readonly string[]).includes(report)) throw new CtlError(CTL_CODES.BAD_ARGS, `"report" must be one of ${REPORTS.join(', ')}`);
   const proto = argString(args, 'proto');
-  if (proto !== undefined && !(proto in NETSTAT_PROTOS)) throw new CtlError(CTL_CODES.BAD_ARGS, `unknown protocol "${proto}" (know ${Object.keys(NETSTAT_PROTOS).join(', ')})`);
+  if (proto !== undefined && proto !== 'tcp' && !(proto in NETSTAT_PROTOS)) throw new CtlError(CTL_CODES.BAD_ARGS, `unknown protocol "${proto}" (know ${[...Object.keys(NETSTAT_PROTOS), 'tcp'].join(', ')})`);
   const hosts = pickHosts(sys, args);
   const names = new Map(sys.hosts().map((h) => [h.index, h.name]));
   switch (report) {
@@ -87,10 +91,14 @@ async function netstat(sys: CtlSystem, args: Record<string, unknown>): Promise<u
       return { text: netstatM(sys.mb, st, { byType: argBool(args, 'bytype') }).trimEnd(), data: st };
     }
     case 's': {
-      const per = hosts.map((h) => ({ host: h, name: names.get(h)!, stats: sys.stats(h) }));
-      const one = (s: NetStats) => (proto === undefined ? formatNetstatS(s) : formatProtoSection(proto as NetstatProto, s));
-      const text = per.length === 1 ? one(per[0].stats) : per.map((p) => `${p.name}:\n${one(p.stats)}`).join('\n');
-      return { text, data: per.map((p) => ({ host: p.host, name: p.name, ...protoObjects(p.stats) })) };
+      const per = await Promise.all(hosts.map(async (h) => ({ host: h, name: names.get(h)!, stats: sys.stats(h), tcp: await sys.tcpStats(h) })));
+      const one = (p: (typeof per)[number]): string => {
+        if (proto === 'tcp') return formatTcpStats(p.tcp);
+        if (proto !== undefined) return formatProtoSection(proto as Exclude<NetstatProto, 'tcp'>, p.stats);
+        return formatNetstatS(p.stats) + '\n' + formatTcpStats(p.tcp);
+      };
+      const text = per.length === 1 ? one(per[0]) : per.map((p) => `${p.name}:\n${one(p)}`).join('\n');
+      return { text, data: per.map((p) => ({ host: p.host, name: p.name, ...protoObjects(p.stats), tcp: statObject(TCP_DESC, p.tcp) })) };
     }
     case 'i': {
       const ifs = sys.interfaces().filter((i) => hosts.includes(i.host));
@@ -98,7 +106,8 @@ async function netstat(sys: CtlSystem, args: Record<string, unknown>): Promise<u
     }
     case 'an': {
       const rows = (await sys.pcbs()).filter((r) => hosts.includes(r.host));
-      return { text: formatNetstatAn(rows), data: rows };
+      const tcp = (await sys.tcpConns()).filter((c) => hosts.includes(c.host));
+      return { text: withTcpRows(formatNetstatAn(rows), tcp), data: rows, tcp: tcp.map((c) => ({ ...c, stateName: tcpState(c.state) })) };
     }
     default: {
       const rows = (await Promise.all(hosts.map((h) => sys.routes(h)))).flat();
@@ -155,9 +164,39 @@ async function snapshot(sys: CtlSystem, args: Record<string, unknown>): Promise<
     const rows = await sys.pcbs();
     const states: Record<string, number> = { 'udp4 bound': 0, 'udp4 connected': 0 };
     for (const r of rows) states[r.faddr === 0 ? 'udp4 bound' : 'udp4 connected']++;
+    for (const c of await sys.tcpConns()) {
+      const k = `tcp4 ${tcpState(c.state)}`;
+      states[k] = (states[k] ?? 0) + 1;
+    }
     out.sockets = states;
   }
   return out;
+}
+
+/**
+ * tcpdrop(8): `local` and `foreign` ("addr port", "addr:port" or
+ * "addr.port") drop one connection (ESRCH when no host has it); `all: true`
+ * drops every connection (listeners stay). Text lines as tcpdrop prints them.
+ */
+async function tcpdrop(sys: CtlSystem, args: Record<string, unknown>): Promise<unknown> {
+  argsOnly(args, ['local', 'foreign', 'all']);
+  const word = (a: number, p: number): string => `${ipToString(a)} ${p}`;
+  if (argBool(args, 'all')) {
+    const done: string[] = [];
+    for (const c of await sys.tcpConns()) {
+      if (c.state === TCPS_LISTEN || c.state === TCPS_CLOSED) continue;
+      if (await sys.tcpDrop(c.host, c.laddr, c.lport, c.faddr, c.fport)) done.push(`${word(c.laddr, c.lport)} ${word(c.faddr, c.fport)}: dropped`);
+    }
+    return { text: done.join('\n'), dropped: done.length };
+  }
+  const l = parseEndpoint(argString(args, 'local') ?? '');
+  const f = parseEndpoint(argString(args, 'foreign') ?? '');
+  if (l === null || f === null) throw new CtlError(CTL_CODES.BAD_ARGS, '"local" and "foreign" must be "address port" (or all: true)');
+  const what = `${word(l.addr, l.port)} ${word(f.addr, f.port)}`;
+  for (const h of sys.hosts()) {
+    if (await sys.tcpDrop(h.index, l.addr, l.port, f.addr, f.port)) return { text: `${what}: dropped`, dropped: 1 };
+  }
+  throw new CtlError(CTL_CODES.ESRCH, `${what}: No such process`);
 }
 
 export const CTL_OPS: Record<string, CtlOp> = {
@@ -213,12 +252,11 @@ export const CTL_OPS: Record<string, CtlOp> = {
   sockstat: async (sys, args, me) => {
     argsOnly(args, []);
     const rows = await sys.pcbs();
-    return { text: formatSockstat(rows, userInfo().username, me.name, me.pid), data: rows };
+    const tcp = await sys.tcpConns();
+    const user = userInfo().username;
+    return { text: withTcpSockstat(formatSockstat(rows, user, me.name, me.pid), tcp, user, me.name, me.pid), data: rows, tcp };
   },
-  tcpdrop: (_sys, args) => {
-    argsOnly(args, ['local', 'foreign', 'all']);
-    throw new CtlError(CTL_CODES.NOT_SUPPORTED, 'not supported yet (this stack has no TCP)');
-  },
+  tcpdrop,
   'pcap.start': async (sys, args) => {
     argsOnly(args, ['interface', 'path', 'snaplen']);
     const ifp = findInterface(sys, argString(args, 'interface'));
@@ -235,8 +273,8 @@ export const CTL_OPS: Record<string, CtlOp> = {
     return { interface: ifp.name, ...(await sys.pcapStop(ifp.host)) };
   },
   stats: snapshot,
-  metrics: (sys, args) => {
+  metrics: async (sys, args) => {
     argsOnly(args, []);
-    return { text: formatMetrics(sys) };
+    return { text: await formatMetrics(sys) };
   },
 };

@@ -31,6 +31,8 @@ export const CTL_CODES = {
   ENOENT: 'ENOENT',
   EINVAL: 'EINVAL',
   EPERM: 'EPERM',
+  /** tcpdrop: no such connection. */
+  ESRCH: 'ESRCH',
   /** A CPU refused (errno name in the message). */
   CPU_ERROR: 'CPU_ERROR',
   /** The system is stopping. */

@@ -54,6 +54,20 @@ export interface CtlArpEntry {
   ifname: string;
 }
 
+/** A TCP connection (or listener) of a host, from the CPU that owns it. */
+export interface CtlTcpConn {
+  cpu: number;
+  host: number;
+  laddr: number;
+  lport: number;
+  faddr: number;
+  fport: number;
+  /** TCPS_* (tcp_fsm.ts). */
+  state: number;
+  recvQ: number;
+  sendQ: number;
+}
+
 /** Cumulative load counters of one CPU's protocol thread (lwkt layout P_STAT_*), uint32 that wrap. */
 export interface CtlCpuLoad {
   cpu: number;
@@ -76,6 +90,12 @@ export interface CtlSystem {
   interfaces(): CtlInterface[];
   cpuLoad(): CtlCpuLoad[];
   pcbs(): Promise<PcbRow[]>;
+  /** struct tcpstat of a host (TCP_DESC order), summed over the CPUs. */
+  tcpStats(host: number): Promise<Float64Array>;
+  /** Every TCP PCB of every host (listeners, connections, TIME_WAIT). */
+  tcpConns(): Promise<CtlTcpConn[]>;
+  /** tcpdrop: drop the connection wherever it lives; false when no CPU has it. */
+  tcpDrop(host: number, laddr: number, lport: number, faddr: number, fport: number): Promise<boolean>;
   routes(host: number): Promise<CtlRoute[]>;
   arp(host: number): Promise<CtlArpEntry[]>;
   /** Start capturing every interface of `host` to `path` (one file; packets of every CPU). */

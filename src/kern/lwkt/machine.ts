@@ -33,6 +33,7 @@ import { sysctlFor } from '../sysctl/vm.js';
 import { registerMpSysctls } from './sysctl.js';
 import { ESHUTDOWN, ErrnoError } from '../errno.js';
 import { realClock, SharedClock, type Clock } from '../clock.js';
+import { bootSecret } from '../prng.js';
 import {
   CMD_SETTLE,
   MC_CLOCK_F64,
@@ -193,6 +194,7 @@ export class Machine extends EventEmitter {
     if (uma.arena.ncpusRegistered + ncpus > uma.arena.ncpusMax) {
       throw new ArgumentError(`arena has ${uma.arena.ncpusMax - uma.arena.ncpusRegistered} free CPU slots, machine needs ${ncpus}`);
     }
+    bootSecret(uma.arena); // made here, from crypto random bytes, before any CPU reads it
     const zones = mpZones(uma, cap);
     const record = zones.machine.alloc(M_WAITOK | M_ZERO);
     const i32 = uma.arena.i32;
@@ -236,7 +238,7 @@ export class Machine extends EventEmitter {
     });
     w.on('message', (m: { type: string; message?: string }) => {
       if (m.type === 'ready') readyResolve();
-      else if (m.type === 'log') this.uma.logger(`cpu${cpu}: ${m.message}`);
+      else if (m.type === 'log') this.log(`cpu${cpu}: ${m.message}`);
     });
     w.on('error', (e) => {
       const err = new MachineError(cpu, e);
@@ -420,6 +422,9 @@ export class Machine extends EventEmitter {
     // Every CPU is gone: what is left in a port (a dead CPU's) is answered here.
     for (let c = 0; c < this.ncpus; c++) this.answerDeadPort(this.ctx.ports[c]);
     for (let c = 0; c < this.ncpus; c++) this.freeReplies(this.ctx.ports[c]);
+    // A waiter of ours whose message a dead CPU held (or a layer kept and forgot) is answered now.
+    const abandoned = this.ctx.abandonInflight();
+    if (abandoned > 0 && this.failures.length === 0) this.log(`slabnet: stop answered ${abandoned} request(s) a handler kept without replying`);
     for (let c = 0; c < this.ncpus; c++) this.zones.port.free(this.ctx.ports[c]);
     let total = 0;
     for (let c = 0; c < this.ncpus; c++) total += this.herrorsAtStop[c] = Atomics.load(i32, r + MC_HERRORS + c);

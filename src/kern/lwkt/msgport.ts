@@ -50,6 +50,9 @@ import { tunableIndex } from '../sysctl/tunables.js';
 export const SPIN_US_DEFAULT = 20;
 import { portPut, portPutReply, portPutWait, portPutWaitAsync } from './port.js';
 
+/** A sleeping domsg waiter checks every this often whether its machine is gone. */
+const ORPHAN_CHECK_MS = 200;
+
 /** sendmsg flags. */
 export const MSG_F_NOWAIT = 0;
 export const MSG_F_WAITOK = 1;
@@ -90,6 +93,8 @@ export class MsgContext {
   readonly spinIdx: number;
   /** mbuf API of this thread, bound on the first cargo that must be freed. */
   private mbufs: Mbufs | null = null;
+  /** domsgAsync messages sent and not answered yet (this thread's; see abandonInflight). */
+  private readonly inflight = new Set<number>();
 
   constructor(uma: Uma, record: number, curcpu: number, magic: number) {
     this.uma = uma;
@@ -358,8 +363,20 @@ export class MsgContext {
       const f = Atomics.load(i32, m + MSG_FLAGS);
       if ((f & MSGF_DONE) !== 0) return;
       if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
-      Atomics.wait(i32, m + MSG_FLAGS, f | MSGF_WAITING);
+      if (Atomics.wait(i32, m + MSG_FLAGS, f | MSGF_WAITING, ORPHAN_CHECK_MS) === 'timed-out' && this.orphaned(m)) return;
     }
+  }
+
+  /**
+   * A synchronous waiter's check while it sleeps: the machine is gone (its
+   * record freed after stop) and nobody answered, because the CPU died
+   * holding the message. Answer it ESHUTDOWN here so the waiter returns.
+   */
+  private orphaned(m: number): boolean {
+    if (Atomics.load(this.i32, (this.record >> 2) + MC_MAGIC) === this.magic) return false;
+    this.i32[m + MSG_ERROR] = ESHUTDOWN;
+    Atomics.or(this.i32, m + MSG_FLAGS, MSGF_DONE);
+    return true;
   }
 
   /**
@@ -376,14 +393,35 @@ export class MsgContext {
       i32[m + MSG_FLAGS] = 0;
       return ESHUTDOWN;
     }
-    for (;;) {
-      const f = Atomics.load(i32, m + MSG_FLAGS);
-      if ((f & MSGF_DONE) !== 0) break;
-      if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
-      const r = Atomics.waitAsync(i32, m + MSG_FLAGS, f | MSGF_WAITING);
-      if (r.async) await r.value;
+    this.inflight.add(msg);
+    try {
+      for (;;) {
+        const f = Atomics.load(i32, m + MSG_FLAGS);
+        if ((f & MSGF_DONE) !== 0) break;
+        if ((f & MSGF_WAITING) === 0 && Atomics.compareExchange(i32, m + MSG_FLAGS, f, f | MSGF_WAITING) !== f) continue;
+        const r = Atomics.waitAsync(i32, m + MSG_FLAGS, f | MSGF_WAITING);
+        if (r.async) await r.value;
+      }
+    } finally {
+      this.inflight.delete(msg);
     }
     return i32[m + MSG_ERROR];
+  }
+
+  /**
+   * After every CPU has exited (Machine.stop): answer ESHUTDOWN to this
+   * thread's domsgAsync messages nobody answered: the ones a CPU held when
+   * it died, or a handler kept and its layer forgot at shutdown. No waiter
+   * of the main thread hangs on a stopped machine. Never sleeps.
+   */
+  abandonInflight(): number {
+    let n = 0;
+    for (const msg of this.inflight) {
+      if ((Atomics.load(this.i32, (msg >> 2) + MSG_FLAGS) & MSGF_DONE) !== 0) continue;
+      this.replymsg(msg, ESHUTDOWN);
+      n++;
+    }
+    return n;
   }
 
   /**

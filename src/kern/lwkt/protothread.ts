@@ -260,6 +260,14 @@ export class ProtocolThread implements NetThread {
     if (err !== EJUSTRETURN) this.ctx.replymsg(msg, err);
   }
 
+  /**
+   * Log a line about this CPU: through the UMA logger, which a CPU worker
+   * forwards to the machine (prefixed with "cpuN: " there). Cold.
+   */
+  report(line: string): void {
+    this.ctx.uma.logger(line);
+  }
+
   /** dispatch()'s slow path: answer EFAULT (unless already answered), then survive or fault. */
   private handlerThrew(msg: number, e: unknown): void {
     const cmd = this.i32[(msg >> 2) + MSG_CMD];
@@ -281,14 +289,14 @@ export class ProtocolThread implements NetThread {
     Atomics.add(this.i32, (this.ctx.record >> 2) + MC_HERRORS + this.cpu, 1);
     const t = performance.now();
     if (t - this.logWindow >= 1000) {
-      if (this.logsSuppressed > 0) this.ctx.uma.logger(`cpu${this.cpu}: ${this.logsSuppressed} more handler errors not shown`);
+      if (this.logsSuppressed > 0) this.report(`${this.logsSuppressed} more handler errors not shown`);
       this.logWindow = t;
       this.logsInWindow = 0;
       this.logsSuppressed = 0;
     }
     if (this.logsInWindow++ < ERROR_LOGS_PER_SEC) {
       const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
-      this.ctx.uma.logger(`cpu${this.cpu}: ${what}${cmd > 0 ? ` (cmd 0x${cmd.toString(16)})` : ''} threw (counted, CPU goes on): ${detail}`);
+      this.report(`${what}${cmd > 0 ? ` (cmd 0x${cmd.toString(16)})` : ''} threw (counted, CPU goes on): ${detail}`);
     } else this.logsSuppressed++;
   }
 
@@ -396,7 +404,8 @@ export class ProtocolThread implements NetThread {
       if (this.spin()) continue;
       if (performance.now() - t0 > 2 || !this.blockIdle()) break;
     }
-    if (portHasWork(i32, this.port)) {
+    // More queued, or a settle request that needs a pass with no work to be answered: go round again.
+    if (portHasWork(i32, this.port) || this.settleWaiters.length !== 0) {
       this.kick();
       return;
     }
@@ -493,7 +502,7 @@ export class ProtocolThread implements NetThread {
         h(this);
       } catch (e) {
         // A hook that throws must not strand the other CPUs at the barrier: report and go on.
-        this.ctx.uma.logger(`cpu${this.cpu}: shutdown hook threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        this.report(`shutdown hook threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       }
     }
     const i32 = this.i32;

@@ -34,8 +34,7 @@ export class SocketLayer {
   readonly sbs: SockBufs;
   /** The socket records (layout.ts) this thread makes and frees. */
   readonly sor: SocketRecords;
-  /** Accept queues of this thread's listeners. */
-  readonly accq: AcceptQueues;
+  private accqs: AcceptQueues | null = null;
   private nextCpu = 0;
   /** Open sockets of this thread (closed by closeAll before a machine stops). */
   readonly open = new Set<Socket>();
@@ -45,7 +44,12 @@ export class SocketLayer {
     this.mb = mb;
     this.sbs = new SockBufs(mb);
     this.sor = new SocketRecords(this.sbs);
-    this.accq = new AcceptQueues(ctx.uma);
+  }
+
+  /** Accept queues of this thread's listeners (made at the first listen: they bind the malloc zones). */
+  get accq(): AcceptQueues {
+    if (this.accqs === null) this.accqs = new AcceptQueues(this.ctx.uma);
+    return this.accqs;
   }
 
   /** Send a request and await its reply; returns [errno, results...]. The message is freed. */

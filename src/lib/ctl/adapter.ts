@@ -11,7 +11,8 @@
  * message per CPU (routes and ARP ask CPU 0, whose tables the others mirror).
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import type { Machine } from '../../kern/lwkt/machine.js';
+import { Machine } from '../../kern/lwkt/machine.js';
+import { Mbufs as MbufsClass } from '../../kern/mbuf/mbuf.js';
 import type { SocketLayer } from '../../kern/socket/socket.js';
 import type { Mbufs } from '../../kern/mbuf/mbuf.js';
 import type { Uma } from '../../uma/uma.js';
@@ -21,14 +22,14 @@ import { registerStackSysctls } from '../../netinet/tunables.js';
 import type { NetStats } from '../../netinet/stats.js';
 import type { Stack } from '../../netinet/stack.js';
 import type { PcbRow } from '../../netinet/udp_socket.js';
-import { errnoName } from '../../kern/errno.js';
+import { errnoName, ESRCH } from '../../kern/errno.js';
 import { MSG_PAYLOAD_MAX, P_STAT, P_STAT_BUSY_US, P_STAT_HANDLED, P_STAT_SLEEPS } from '../../kern/lwkt/layout.js';
 import { sumHost } from '../../net/netstats.js';
 import { ipToString } from '../../wire/ipv4.js';
-import { CTL_ARP_WORDS, CTL_ROUTE_WORDS, NET_CTL_ARP, NET_CTL_PCAP, NET_CTL_ROUTES } from '../../net/ctl_handlers.js';
+import { CTL_ARP_WORDS, CTL_ROUTE_WORDS, CTL_TCP_WORDS, NET_CTL_ARP, NET_CTL_PCAP, NET_CTL_ROUTES, NET_CTL_TCPDROP, NET_CTL_TCPLIST, NET_CTL_TCPSTATS } from '../../net/ctl_handlers.js';
 import { PCAP_GLOBAL_HDR, PCAP_RECORD_HDR, PcapWriter, readPcap } from '../../net/phy/pcap.js';
 import { CTL_CODES, CtlError } from '../../kern/ctl/protocol.js';
-import type { CtlArpEntry, CtlCpuLoad, CtlHost, CtlInterface, CtlRoute, CtlSystem } from '../../kern/ctl/system.js';
+import type { CtlArpEntry, CtlCpuLoad, CtlHost, CtlInterface, CtlRoute, CtlSystem, CtlTcpConn } from '../../kern/ctl/system.js';
 import { pcbList, type NetSystem } from '../netuser.js';
 import type { TapNet } from '../tapnet.js';
 import type { System } from '../topology.js';
@@ -149,6 +150,52 @@ function make(s: Base): CtlSystem {
       const byCpu = new Map(hs.map((h, i) => [h.cpuHost, i]));
       return (await pcbList(s.layer)).filter((r) => byCpu.has(r.host)).map((r) => ({ ...r, host: byCpu.get(r.host)! }));
     },
+    tcpStats: async (i) => {
+      const h = host(i);
+      if (h.local !== undefined) return Float64Array.from(h.local.tcp.stats);
+      let sum: Float64Array | null = null;
+      for (let c = 0; c < ncpus; c++) {
+        for (let start = 0; ; ) {
+          const r = await s.layer!.request(c, NET_CTL_TCPSTATS, [h.cpuHost, start], new Uint8Array(MSG_PAYLOAD_MAX), 2);
+          if (r.err !== 0 || r.out === null) throw cpuError(`tcp stats on cpu${c}`, r.err);
+          const [total, n] = r.res;
+          sum ??= new Float64Array(total);
+          const v = new Float64Array(r.out.buffer.slice(r.out.byteOffset, r.out.byteOffset + n * 8));
+          for (let k = 0; k < n; k++) sum[start + k] += v[k];
+          start += n;
+          if (n === 0 || start >= total) break;
+        }
+      }
+      return sum ?? new Float64Array(0);
+    },
+    tcpConns: async (): Promise<CtlTcpConn[]> => {
+      const out: CtlTcpConn[] = [];
+      const hs = s.hosts();
+      for (let hi = 0; hi < hs.length; hi++) {
+        const h = hs[hi];
+        if (h.local !== undefined) {
+          for (const c of (h.local.tcp.sockets?.list() ?? [])) out.push({ cpu: 0, host: hi, laddr: c.laddr, lport: c.lport, faddr: c.faddr, fport: c.fport, state: c.state, recvQ: c.recvQ, sendQ: c.sendQ });
+          continue;
+        }
+        for (let c = 0; c < ncpus; c++) {
+          for (const r of await rowsFrom(s.layer!, c, NET_CTL_TCPLIST, h.cpuHost, CTL_TCP_WORDS, 'tcp list')) {
+            out.push({ cpu: c, host: hi, laddr: r[0] >>> 0, lport: r[1], faddr: r[2] >>> 0, fport: r[3], state: r[4], recvQ: r[5], sendQ: r[6] });
+          }
+        }
+      }
+      return out;
+    },
+    tcpDrop: async (i, laddr, lport, faddr, fport) => {
+      const h = host(i);
+      if (h.local !== undefined) return h.local.tcp.sockets?.drop(laddr, lport, faddr, fport) === 0;
+      let dropped = false;
+      for (let c = 0; c < ncpus; c++) {
+        const r = await s.layer!.request(c, NET_CTL_TCPDROP, [h.cpuHost, laddr | 0, lport, faddr | 0, fport]);
+        if (r.err === 0) dropped = true;
+        else if (r.err !== ESRCH) throw cpuError(`tcpdrop on cpu${c}`, r.err);
+      }
+      return dropped;
+    },
     routes: async (i): Promise<CtlRoute[]> => {
       const h = host(i);
       if (h.local !== undefined) {
@@ -180,6 +227,8 @@ function make(s: Base): CtlSystem {
         captures.set(i, { path, writer: w });
         return;
       }
+      // Claimed before the first await: a second request meanwhile is refused, not interleaved.
+      captures.set(i, { path });
       const started: number[] = [];
       try {
         for (let c = 0; c < ncpus; c++) {
@@ -187,6 +236,7 @@ function make(s: Base): CtlSystem {
           started.push(c);
         }
       } catch (e) {
+        captures.delete(i);
         for (const c of started) {
           await pcapCall(h, c, 0, 0, '').catch(() => 0);
           try {
@@ -197,7 +247,6 @@ function make(s: Base): CtlSystem {
         }
         throw e;
       }
-      captures.set(i, { path });
     },
     pcapStop: async (i) => {
       const h = host(i);
@@ -250,8 +299,22 @@ export function tapNetControl(net: TapNet): CtlSystem {
   return make({ kind: 'tap', uma: net.uma, mb: net.mb, sysctl, machine: net.machine, layer: net.layer, hosts: () => [h] });
 }
 
-/** What startNet, startTapNet or System.start return, told apart by shape. */
-export function controlView(x: NetSystem | TapNet | System): CtlSystem {
+/**
+ * A bare Machine (CPUs without the network stack's hosts): sysctl, vmstat -z,
+ * netstat -m, the CPUs' load and metrics; no hosts, sockets, routes or ARP.
+ * The PCB and TCP lists come from the hosts, so they are empty here.
+ */
+export function machineControl(m: Machine): CtlSystem {
+  const mb = MbufsClass.create(m.uma);
+  const sysctl = sysctlFor(m.uma);
+  registerStackSysctls(sysctl, m.uma.arena, mb);
+  const v = make({ kind: 'machine', uma: m.uma, mb, sysctl, machine: m, layer: null, hosts: () => [] });
+  return { ...v, ncpus: m.ncpus, pcbs: async () => [], tcpConns: async () => [] };
+}
+
+/** What startNet, startTapNet, System.start or Machine.start return, told apart by shape. */
+export function controlView(x: NetSystem | TapNet | System | Machine): CtlSystem {
+  if (x instanceof Machine) return machineControl(x);
   if ('queueStats' in x) return tapNetControl(x);
   if ('system' in x) return systemControl(x.system);
   return systemControl(x);

@@ -17,6 +17,13 @@ export class CtlRemoteError extends Error {
   }
 }
 
+/** No answer in time: the system is busy or stuck. */
+export class CtlTimeoutError extends Error {
+  constructor(op: string, ms: number) {
+    super(`no answer to ${op} within ${ms / 1000} s (is the system's main thread busy or stuck?)`);
+  }
+}
+
 /** Choosing a system failed: none running, or several and no -N. */
 export class CtlPickError extends Error {
   constructor(message: string) {
@@ -52,6 +59,8 @@ export class CtlClient {
   private nextId = 1;
   private readonly waiting = new Map<number, { res: (v: unknown) => void; rej: (e: Error) => void }>();
   private failure: Error | null = null;
+  /** Milliseconds a request may wait for its answer (0: forever). */
+  timeoutMs = 0;
 
   private constructor(sock: Socket) {
     this.sock = sock;
@@ -101,7 +110,18 @@ export class CtlClient {
     if (this.failure !== null) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<T>((res, rej) => {
-      this.waiting.set(id, { res: res as (v: unknown) => void, rej });
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => clearTimeout(timer);
+      this.waiting.set(id, {
+        res: (v) => (done(), res(v as T)),
+        rej: (e) => (done(), rej(e)),
+      });
+      if (this.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          this.waiting.delete(id);
+          rej(new CtlTimeoutError(op, this.timeoutMs));
+        }, this.timeoutMs);
+      }
       this.sock.write(JSON.stringify({ v: CTL_VERSION, id, op, args }) + '\n');
     });
   }

@@ -7,18 +7,19 @@
  *   await ctl.close();   // before net.stop()
  *
  * openControl accepts a System (lib/topology.ts), what startNet or startTapNet
- * return, or any CtlSystem.
+ * return, a bare Machine, or any CtlSystem.
  */
 import { ControlServer, type ControlServerOptions } from '../../kern/ctl/server.js';
 import type { CtlSystem } from '../../kern/ctl/system.js';
 import type { NetSystem } from '../netuser.js';
 import type { TapNet } from '../tapnet.js';
 import type { System } from '../topology.js';
+import type { Machine } from '../../kern/lwkt/machine.js';
 import { controlView } from './adapter.js';
 
 export { ControlServer, type ControlServerOptions } from '../../kern/ctl/server.js';
 export type { CtlSystem } from '../../kern/ctl/system.js';
-export { controlView, systemControl, tapNetControl } from './adapter.js';
+export { controlView, machineControl, systemControl, tapNetControl } from './adapter.js';
 export { attach, CtlClient, CtlPickError, CtlRemoteError, ctlDir, listControlSockets, pickSystem } from './client.js';
 
 function isCtlSystem(x: unknown): x is CtlSystem {
@@ -26,6 +27,6 @@ function isCtlSystem(x: unknown): x is CtlSystem {
 }
 
 /** Open a control socket for a running system (main thread). Close it before stopping the system. */
-export function openControl(system: System | NetSystem | TapNet | CtlSystem, opts: ControlServerOptions = {}): Promise<ControlServer> {
+export function openControl(system: System | NetSystem | TapNet | Machine | CtlSystem, opts: ControlServerOptions = {}): Promise<ControlServer> {
   return ControlServer.open(isCtlSystem(system) ? system : controlView(system), opts);
 }

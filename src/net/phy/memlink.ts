@@ -17,6 +17,7 @@
 import type { Mbufs } from '../../kern/mbuf/mbuf.js';
 import { IFC_OQDROPS, IfQueue, type IfDriver, type Ifnet } from '../if.js';
 import { FaultQueue, checkFaultOptions, type FaultOptions } from './fault.js';
+import { ArgumentError } from '../../kern/errors.js';
 
 /** The link's impairment: the fault injector's options (fault.ts), each direction with its own seed. */
 export type Impairment = FaultOptions;
@@ -150,15 +151,30 @@ export class MemLink {
     return this.ab.inFlight + this.ba.inFlight;
   }
 
-  /** Resolve when nothing is queued in either direction (held-back frames are released). */
-  async idle(timeoutMs = 5000): Promise<void> {
-    const t0 = performance.now();
-    while (this.inFlight > 0) {
-      this.ab.releaseHeld();
-      this.ba.releaseHeld();
-      if (performance.now() - t0 > timeoutMs) throw new Error(`link still has ${this.inFlight} frames after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
+  /**
+   * Resolve when nothing is queued in either direction (held-back frames
+   * are released). Watched from a poll hook on each end's thread, so it
+   * resolves on the pass that empties the link; on a manual clock that is
+   * when the owner advances it. No JS timer.
+   */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    const tds = [...new Set([this.a.td, this.b.td].filter((t) => t !== null))];
+    if (tds.length === 0) return Promise.reject(new ArgumentError('MemLink.idle: neither end is attached to a stack'));
+    return new Promise((resolve) => {
+      const hook = (): number => {
+        this.ab.releaseHeld();
+        this.ba.releaseHeld();
+        if (this.inFlight !== 0) return 0;
+        for (const td of tds) td.removePollHook(hook);
+        resolve();
+        return 0;
+      };
+      for (const td of tds) {
+        td.addPollHook(hook);
+        td.kick();
+      }
+    });
   }
 
   /** Cut the link: frames in flight are freed. */

@@ -22,12 +22,15 @@ export const LINKTYPE_RAW = 101;
 export const PCAP_GLOBAL_HDR = 24;
 export const PCAP_RECORD_HDR = 16;
 const BUF_BYTES = 256 * 1024;
+const wallClock = (): number => performance.timeOrigin + performance.now();
 
 export interface PcapOptions {
   /** Bytes of each packet to keep (default 65535). */
   snaplen?: number;
   /** Link type of the records (default LINKTYPE_ETHERNET). */
   linktype?: number;
+  /** Time of each record, ms since the epoch (default the wall clock; a manual-clock system passes its clock). */
+  now?: () => number;
 }
 
 export class PcapWriter {
@@ -43,8 +46,11 @@ export class PcapWriter {
   private recCaught = 0;
   private recOrig = 0;
 
-  private constructor(path: string, fd: number, snaplen: number, linktype: number) {
+  private readonly now: () => number;
+
+  private constructor(path: string, fd: number, snaplen: number, linktype: number, now: () => number) {
     this.path = path;
+    this.now = now;
     this.fd = fd;
     this.snaplen = snaplen;
     const b = this.buf;
@@ -62,7 +68,7 @@ export class PcapWriter {
   static open(path: string, opts: PcapOptions = {}): PcapWriter {
     const snaplen = opts.snaplen ?? 65535;
     if (!Number.isInteger(snaplen) || snaplen < 14 || snaplen > 262144) throw new ArgumentError(`pcap snaplen must be 14..262144, got ${snaplen}`);
-    const w = new PcapWriter(path, openSync(path, 'w'), snaplen, opts.linktype ?? LINKTYPE_ETHERNET);
+    const w = new PcapWriter(path, openSync(path, 'w'), snaplen, opts.linktype ?? LINKTYPE_ETHERNET, opts.now ?? wallClock);
     w.flush();
     return w;
   }
@@ -87,7 +93,7 @@ export class PcapWriter {
     if (this.recHdr >= 0) this.end();
     const caught = Math.min(origLen, this.snaplen);
     if (this.used + PCAP_RECORD_HDR + caught > BUF_BYTES) this.flush();
-    const t = performance.timeOrigin + performance.now();
+    const t = this.now();
     const sec = Math.floor(t / 1000);
     const b = this.buf;
     this.recHdr = this.used;

@@ -52,7 +52,87 @@ export interface UserDeviceStats {
 /** Stream framing: one frame per chunk (object mode), or QEMU's stream netdev (4-byte big-endian length before each frame). */
 export type UserDeviceFraming = 'message' | 'length-prefixed';
 
-export class UserDevice implements IfDriver {
+/** What a user sees of a device whose wire is JS: this thread's UserDevice, or one served by CPUs (lib/mpuserdev.ts). */
+export interface FrameDevice {
+  readonly layer: 2 | 3;
+  readonly stats: UserDeviceStats;
+  onFrame: ((frame: Buffer) => void) | null;
+  push(frame: Uint8Array): boolean;
+  addListener(fn: (frame: Buffer) => void): void;
+  stream(framing?: UserDeviceFraming): Duplex;
+}
+
+/**
+ * A Duplex over a device: what is written goes in as received frames, what
+ * the stack sends can be read. 'message': one frame per chunk, object mode;
+ * 'length-prefixed': a byte stream with a 4-byte big-endian length before
+ * each frame (QEMU's -netdev stream/socket).
+ */
+export function frameStream(dev: FrameDevice, framing: UserDeviceFraming = 'message'): Duplex {
+  if (framing !== 'message' && framing !== 'length-prefixed') throw new ArgumentError(`framing must be 'message' or 'length-prefixed', got ${String(framing)}`);
+  let acc: Buffer = Buffer.alloc(0);
+  const d = new Duplex({
+    objectMode: framing === 'message',
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      if (framing === 'message') {
+        dev.push(chunk);
+        cb();
+        return;
+      }
+      acc = acc.length === 0 ? chunk : Buffer.concat([acc, chunk]);
+      while (acc.length >= 4) {
+        const n = acc.readUInt32BE(0);
+        if (n > USERDEV_MAX_FRAME) {
+          cb(new ArgumentError(`length-prefixed frame of ${n} bytes exceeds ${USERDEV_MAX_FRAME}`));
+          return;
+        }
+        if (acc.length < 4 + n) break;
+        dev.push(acc.subarray(4, 4 + n));
+        acc = acc.subarray(4 + n);
+      }
+      cb();
+    },
+  });
+  dev.addListener((f) => {
+    if (framing === 'message') d.push(f);
+    else {
+      const h = Buffer.allocUnsafe(4);
+      h.writeUInt32BE(f.length, 0);
+      d.push(Buffer.concat([h, f]));
+    }
+  });
+  return d;
+}
+
+/** Copy a frame into a new mbuf chain with a packet header; 0 when memory is short. */
+export function frameToMbuf(mb: Mbufs, frame: Uint8Array): number {
+  const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
+  if (m === 0) return 0;
+  mb.i32[(m + M_LEN) >> 2] = 0;
+  mb.i32[(m + PH_LEN) >> 2] = 0;
+  if (!m_append(mb, m, frame.length, frame, 0)) {
+    mb.m_freem(m);
+    return 0;
+  }
+  return m;
+}
+
+/** Copy a chain out into one Buffer (the chain stays the caller's). */
+export function mbufToBuffer(mb: Mbufs, m: number): Buffer {
+  const i32 = mb.i32;
+  const b = Buffer.allocUnsafe(i32[(m + PH_LEN) >> 2]);
+  let o = 0;
+  for (let x = m; x !== 0 && o < b.length; x = i32[(x + M_NEXT) >> 2]) {
+    const d = i32[(x + M_DATA) >> 2];
+    const l = Math.min(i32[(x + M_LEN) >> 2], b.length - o);
+    b.set(mb.u8.subarray(d, d + l), o);
+    o += l;
+  }
+  return b;
+}
+
+export class UserDevice implements IfDriver, FrameDevice {
   readonly ifp: Ifnet;
   readonly layer: 2 | 3;
   readonly stats: UserDeviceStats = { txFrames: 0, rxFrames: 0, rxDropped: 0 };
@@ -111,14 +191,8 @@ export class UserDevice implements IfDriver {
       ifp.counters[this.closed ? IFC_IQDROPS : IFC_IERRORS]++;
       return false;
     }
-    const m = this.mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
+    const m = frameToMbuf(this.mb, frame);
     if (m === 0) return this.rxDrop();
-    this.mb.i32[(m + M_LEN) >> 2] = 0;
-    this.mb.i32[(m + PH_LEN) >> 2] = 0;
-    if (!m_append(this.mb, m, frame.length, frame, 0)) {
-      this.mb.m_freem(m);
-      return this.rxDrop();
-    }
     if (this.rxq.length >= this.limit || !this.rxq.push(m)) {
       this.mb.m_freem(m);
       return this.rxDrop();
@@ -135,67 +209,16 @@ export class UserDevice implements IfDriver {
 
   /** Copy a sent chain into one Buffer, free it, give it to the user. */
   private toUser(m: number): void {
-    const mb = this.mb;
-    const i32 = mb.i32;
-    const b = Buffer.allocUnsafe(i32[(m + PH_LEN) >> 2]);
-    let o = 0;
-    for (let x = m; x !== 0; x = i32[(x + M_NEXT) >> 2]) {
-      const d = i32[(x + M_DATA) >> 2];
-      const l = i32[(x + M_LEN) >> 2];
-      b.set(mb.u8.subarray(d, d + l), o);
-      o += l;
-    }
-    mb.m_freem(m);
+    const b = mbufToBuffer(this.mb, m);
+    this.mb.m_freem(m);
     this.stats.txFrames++;
     this.onFrame?.(b);
     for (const f of this.listeners) f(b);
   }
 
-  /**
-   * A Duplex over the device: what is written goes in as received frames,
-   * what the stack sends can be read. 'message': one frame per chunk, object
-   * mode; 'length-prefixed': a byte stream with a 4-byte big-endian length
-   * before each frame (QEMU's -netdev stream/socket). One stream per device.
-   */
+  /** A Duplex over the device (frameStream). One stream per device. */
   stream(framing: UserDeviceFraming = 'message'): Duplex {
-    if (framing !== 'message' && framing !== 'length-prefixed') throw new ArgumentError(`framing must be 'message' or 'length-prefixed', got ${String(framing)}`);
-    const dev = this;
-    let acc: Buffer = Buffer.alloc(0);
-    const d = new Duplex({
-      objectMode: framing === 'message',
-      read() {},
-      write(chunk: Buffer, _enc, cb) {
-        if (framing === 'message') {
-          dev.push(chunk);
-          cb();
-          return;
-        }
-        acc = acc.length === 0 ? chunk : Buffer.concat([acc, chunk]);
-        while (acc.length >= 4) {
-          const n = acc.readUInt32BE(0);
-          if (n > USERDEV_MAX_FRAME) {
-            cb(new ArgumentError(`length-prefixed frame of ${n} bytes exceeds ${USERDEV_MAX_FRAME}`));
-            return;
-          }
-          if (acc.length < 4 + n) break;
-          dev.push(acc.subarray(4, 4 + n));
-          acc = acc.subarray(4 + n);
-        }
-        cb();
-      },
-      final(cb) {
-        cb();
-      },
-    });
-    this.addListener((f) => {
-      if (framing === 'message') d.push(f);
-      else {
-        const h = Buffer.allocUnsafe(4);
-        h.writeUInt32BE(f.length, 0);
-        d.push(Buffer.concat([h, f]));
-      }
-    });
-    return d;
+    return frameStream(this, framing);
   }
 
   /** IfDriver: the interface goes away; queued frames are freed. */

@@ -6,6 +6,7 @@
  * them, until a condition holds. Time only moves in pump(), so timing is
  * deterministic; nothing sleeps on the wall clock.
  */
+import { after } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { System, type LinkOptions } from '../../lib/topology.js';
 import type { Stack } from '../../netinet/stack.js';
@@ -24,15 +25,21 @@ export interface NetSys {
   stop(): Promise<void>;
 }
 
-let shared: Uma | null = null;
+/** A fresh debug-mode arena per system (a System makes its own mbuf zones in it). */
 function uma(): Uma {
-  if (shared === null) shared = testUma({ size: 256 << 20 });
-  return shared;
+  return testUma({ size: 128 << 20 });
 }
+
+/** Systems not stopped yet: a failed test's system is stopped at the end of the file, so its sockets let the process exit. */
+const live = new Set<System>();
+after(async () => {
+  for (const s of live) await s.stop();
+});
 
 export async function netSys(link: LinkOptions = {}): Promise<NetSys> {
   const u = uma();
   const sys = System.local({ clock: 'manual', uma: u });
+  live.add(sys);
   sys.mb.drainPacketCache();
   const done = mbufLeakCheck(u, sys.mb);
   const sa = sys.addStack('a');
@@ -60,6 +67,7 @@ export async function netSys(link: LinkOptions = {}): Promise<NetSys> {
     async stop() {
       await settle(3);
       await sys.stop();
+      live.delete(sys);
       await settle(3);
       done();
     },

@@ -11,6 +11,8 @@ import type { UdpSocket } from '../../lib/udpuser.js';
 import { NET_ECHO_BIND, NET_STATS, portForCpu } from '../../net/mpnet.js';
 import { statObject, IP_DESC, UDP_DESC } from '../../netinet/stats.js';
 import { ArgumentError } from '../../kern/errors.js';
+import { IPPROTO_UDP, ipv4Emit } from '../../wire/ipv4.js';
+import { udpEmit } from '../../wire/udp.js';
 
 const ip = (s: string): number => parseCidr(s).addr;
 
@@ -94,6 +96,75 @@ test('MP system: a router between two stacks (three stacks, two links, default r
     assert.throws(() => a.addRoute('10.9.0.0/16', '192.0.2.1'), ArgumentError);
   } finally {
     await closeAll(socks);
+    await sys.stop();
+  }
+  done();
+});
+
+test('MP system on the manual clock: a 50 ms link delay on the CPUs delivers at exactly 50 ms of machine time', async () => {
+  const uma = testUma({ size: 128 << 20 });
+  const done = leakCheck(uma);
+  const sys = await System.start({ cpus: 2, uma, clock: 'manual' });
+  const socks: UdpSocket[] = [];
+  try {
+    const a = sys.addStack('a');
+    const b = sys.addStack('b');
+    sys.link(a, b, { a: { addrs: '10.0.0.1/24', fault: { delayMs: 50 } }, b: '10.0.0.2/24' });
+    await sys.up();
+    await sys.advance(1); // the announcements (gratuitous ARP) arrive
+    const srv = sys.socket(b, 'udp4') as UdpSocket;
+    socks.push(srv);
+    srv.bind(9);
+    await once(srv, 'listening');
+    const cli = sys.socket(a, 'udp4') as UdpSocket;
+    socks.push(cli);
+    const delivered = (): number => statObject(UDP_DESC, b.stats().udp).delivered;
+    await new Promise<void>((res, rej) => cli.send('late', 9, '10.0.0.2', (e: Error | null) => (e ? rej(e) : res())));
+    const t0 = sys.now();
+    await sys.advance(0);
+    assert.equal(delivered(), 0);
+    await sys.advance(49);
+    assert.equal(delivered(), 0, `nothing before 50 ms (t = ${sys.now() - t0})`);
+    await sys.advance(1);
+    assert.equal(delivered(), 1, 'delivered at 50 ms');
+  } finally {
+    await closeAll(socks);
+    await sys.stop();
+  }
+  done();
+});
+
+/** An IPv4/UDP packet (no link header), checksummed. */
+function udpPacket(src: number, dst: number, sport: number, dport: number, data: Uint8Array): Uint8Array {
+  const p = new Uint8Array(28 + data.length);
+  p.set(data, 28);
+  udpEmit(p, 20, sport, dport, 8 + data.length, src, dst, true);
+  ipv4Emit(p, 0, 0, p.length, 0x4321, 0, 64, IPPROTO_UDP, src, dst, true);
+  return p;
+}
+
+test('MP system: a layer-3 user device served by 2 CPUs; flows pushed from JS reach their CPUs, echoes come back through both rings', async () => {
+  const uma = testUma({ size: 128 << 20 });
+  const done = leakCheck(uma);
+  const sys = await System.start({ cpus: 2, uma });
+  try {
+    const st = sys.addStack('vpn');
+    const out: Buffer[] = [];
+    const tun = st.addUserDevice('tun0', { layer: 3, addrs: '10.7.0.1/24', onFrame: (f) => out.push(f) });
+    await sys.up();
+    for (let c = 0; c < 2; c++) assert.deepEqual(await sys.machine!.call(c, NET_ECHO_BIND, [st.index, 7]), [0]);
+    // One flow whose packets land on each CPU.
+    const sports = [0, 1].map((cpu) => portForCpu(ip('10.7.0.1'), ip('10.7.0.2'), 7, cpu, 2, 50 + cpu));
+    for (const [i, sp] of sports.entries()) for (let k = 0; k < 3; k++) assert.equal(tun.device!.push(udpPacket(ip('10.7.0.2'), ip('10.7.0.1'), sp, 7, Buffer.from(`f${i} #${k}`))), true);
+    const t0 = Date.now();
+    while (out.length < 6 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(out.length, 6);
+    assert.ok(out.every((p) => p[0] === 0x45));
+    assert.deepEqual(out.map((p) => p.subarray(28).toString()).sort(), ['f0 #0', 'f0 #1', 'f0 #2', 'f1 #0', 'f1 #1', 'f1 #2']);
+    const served = await Promise.all([0, 1].map((c) => sys.machine!.call(c, NET_STATS, [st.index], 4)));
+    assert.deepEqual(served.map((r) => r[1]), [3, 3], 'each CPU served the flow that hashes to it');
+    assert.equal(tun.device!.stats.txFrames, 6);
+  } finally {
     await sys.stop();
   }
   done();

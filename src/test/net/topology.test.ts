@@ -350,7 +350,12 @@ test('pcap on any interface: loopback and a layer-3 device are captured frame fo
     assert.equal(lo.records.length, 4);
     assert.ok(lo.records.every((x) => Buffer.from(x.data).includes('loop')));
     const t = readPcap(join(dir, 'tun0.pcap'));
+    assert.equal(lo.linktype, 1, 'Ethernet');
+    assert.equal(t.linktype, 101, 'a layer-3 device is captured as raw IP');
     assert.equal(t.records.length, 1);
+    // Stamped with the manual clock: the first millisecond of the simulation.
+    assert.equal(t.records[0].tsSec, 0);
+    assert.ok(t.records[0].tsUsec < 2000);
     assert.equal(t.records[0].data[0], 0x45);
     assert.equal(Buffer.from(t.records[0].data.subarray(28)).toString(), 'out');
     assert.equal(tun.counters()[IFC_OPACKETS], 1);

@@ -16,6 +16,7 @@ import { PRU_ATTACH, PRU_BIND, PRU_CTLOUTPUT, PRU_DETACH, SOCK_DGRAM, SOPT_SET }
 import { SOL_SOCKET, SO_RCVBUF, SO_REUSEADDR } from '../../kern/socket/sockopt.js';
 import { IPPROTO_UDP } from '../../wire/ipv4.js';
 import { UDPS } from '../../netinet/stats.js';
+import { connectedCpu } from '../../netinet/udp_socket.js';
 
 /** Poll until `f` holds (the CPUs work in other threads; 2 ms steps, bounded). */
 async function until(f: () => boolean, ms: number, what: string): Promise<void> {
@@ -112,6 +113,85 @@ test('MP: bind conflicts and SO_REUSEADDR across CPUs carry Node\'s codes; an ep
     }
     assert.equal(new Set(ds.map((d) => d.address().port)).size, 6);
     for (const s of [a, b, c, ...ds]) {
+      s.close();
+      await s.settled();
+    }
+  } finally {
+    await sys.stop();
+  }
+  done();
+});
+
+test('MP: SO_REUSEPORT_LB sockets share a port across CPUs by flow; a move whose insert fails (4-tuple held on the target) is backed out', async () => {
+  const uma = testUma({ size: 128 << 20 });
+  const done = leakCheck(uma);
+  const sys = await startNet({ ncpus: 2, uma });
+  try {
+    const counts = [0, 0];
+    const rxs = [0, 1].map((i) => {
+      const s = createSocket(sys.layer, { type: 'udp4', host: 1, reusePort: true });
+      s.on('message', () => counts[i]++);
+      s.bind(7200);
+      return s;
+    });
+    await Promise.all(rxs.map((s) => once(s, 'listening')));
+    const txs = Array.from({ length: 16 }, () => createSocket(sys.layer, { type: 'udp4', host: 0 }));
+    for (const t of txs) for (let k = 0; k < 2; k++) t.send('x', 7200, '10.0.0.2');
+    await until(() => counts[0] + counts[1] === 32, 5000, 'every datagram read');
+    assert.ok(counts[0] > 0 && counts[1] > 0, `both group members served: ${counts}`);
+    assert.equal(counts[0] % 2, 0, 'a flow stays with its member');
+    // Two SO_REUSEPORT sockets on one port connect to one peer: the second 4-tuple is taken.
+    // A peer port whose connected PCB lives on CPU 1, so b's select (on CPU 0, where a has no
+    // PCB any more) succeeds and only the insert on CPU 1 finds the 4-tuple taken.
+    let peerPort = 7300;
+    while (connectedCpu(0x0a000001, 7250, 0x0a000002, peerPort, 2) !== 1) peerPort++;
+    const a = createSocket(sys.layer, { type: 'udp4', host: 0 });
+    await a.setsockoptInt(SOL_SOCKET, 0x0200, 1);
+    a.bind(7250);
+    await once(a, 'listening');
+    const b = createSocket(sys.layer, { type: 'udp4', host: 0 });
+    await b.setsockoptInt(SOL_SOCKET, 0x0200, 1);
+    b.bind(7250);
+    await once(b, 'listening');
+    a.connect(peerPort, '10.0.0.2');
+    await once(a, 'connect');
+    b.connect(peerPort, '10.0.0.2');
+    const [e] = (await once(b, 'error')) as [NodeJS.ErrnoException];
+    assert.equal(e.code, 'EADDRINUSE');
+    assert.equal(e.syscall, 'connect');
+    assert.equal(a.cpu, 1);
+    assert.equal(b.cpu, -1, 'b stayed unconnected on every CPU');
+    assert.deepEqual(b.pcbCpus(), [0, 1]);
+    // b still works unconnected, from both CPUs' replicas: sends that leave from each CPU
+    // (the CPU the answer would hash to) arrive, and so do datagrams to b on each CPU.
+    const before = counts[0] + counts[1];
+    const ports = [7200];
+    let n = 0;
+    const leaving = new Set<number>();
+    for (let p = 7201; leaving.size < 2; p++) {
+      const c = connectedCpu(0x0a000001, 7250, 0x0a000002, p, 2);
+      if (leaving.has(c)) continue;
+      leaving.add(c);
+      ports.push(p);
+    }
+    const extra = ports.slice(1).map(() => createSocket(sys.layer, { type: 'udp4', host: 1 }));
+    extra.forEach((x, i) => {
+      x.on('message', (m: Buffer, r: { port: number }) => {
+        n++;
+        x.send(m, r.port, '10.0.0.1');
+      });
+      x.bind(ports[i + 1]);
+    });
+    await Promise.all(extra.map((x) => once(x, 'listening')));
+    let back = 0;
+    b.on('message', () => back++);
+    for (const p of ports) await new Promise<void>((res, rej) => b.send('after', p, '10.0.0.2', (err: Error | null) => (err ? rej(err) : res())));
+    await until(() => counts[0] + counts[1] === before + 1 && n === 2 && back === 2, 5000, 'datagrams from and to the backed-out socket on both CPUs');
+    for (const x of extra) {
+      x.close();
+      await x.settled();
+    }
+    for (const s of [...rxs, ...txs, a, b]) {
       s.close();
       await s.settled();
     }

@@ -235,3 +235,39 @@ test('socket layer: listen on a datagram protocol is EOPNOTSUPP and leaves no qu
   assert.equal(await a.getsockoptInt(SOL_SOCKET, SO_ERROR), 0, 'SO_ERROR clears it');
   await finish();
 });
+
+test('accept queue across threads: one producer, two consumers claiming with CAS; every connection taken exactly once', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const uma = testUma({ size: 32 << 20 });
+  const done = leakCheck(uma);
+  const aq = new AcceptQueues(uma);
+  const q = aq.create(8);
+  const total = 20000;
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  const outs = [0, 1].map(() => new Int32Array(new SharedArrayBuffer(4 * (total + 1))));
+  const url = new URL('../workers/accq-peer.js', import.meta.url);
+  const run = (data: object) =>
+    new Promise<{ refused: number }>((res, rej) => {
+      const w = new Worker(url, { workerData: { sab: uma.arena.sab, q, total, ...data } });
+      w.once('message', res);
+      w.once('error', rej);
+    });
+  const [prod] = await Promise.all([run({ role: 'producer' }), ...outs.map((out) => run({ role: 'consumer', out, done: counter }))]);
+  const seen = new Uint8Array(total + 1);
+  let taken = 0;
+  for (const out of outs) {
+    const n = out[out.length - 1];
+    taken += n;
+    for (let i = 0; i < n; i++) {
+      const k = out[i] / 4;
+      assert.ok(Number.isInteger(k) && k >= 1 && k <= total, `bad handle ${out[i]}`);
+      assert.equal(seen[k], 0, `connection ${k} taken twice`);
+      seen[k] = 1;
+    }
+  }
+  assert.equal(taken, total);
+  assert.equal(aq.overflows(q), prod.refused, 'every refusal counted');
+  assert.equal(aq.qlen(q), 0);
+  aq.destroy(q, () => assert.fail('nothing left'));
+  done();
+});

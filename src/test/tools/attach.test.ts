@@ -101,9 +101,11 @@ test('one system: netstat -m equals its own figures; sysctl writes reach it; the
     assert.ok((await cli('arp', '-a')).stdout.split('\n').includes(`? (10.0.0.1) at ${mac0} on xl0/host1 permanent [ethernet]`));
     assert.match((await cli('sockstat')).stdout, /stack +\d+ +\? udp4 +\*:7 +\*:\* +1$/m);
     assert.match((await cli('metrics')).stdout, /^slabnet_mbuf_clusters_max 1000$/m);
-    const td = await cli('tcpdrop', '-a');
+    const td = await cli('tcpdrop', '10.0.0.1', '1', '10.0.0.2', '2');
     assert.equal(td.status, 1);
-    assert.match(td.stderr, /not supported yet.*NOT_SUPPORTED/);
+    assert.match(td.stderr, /^tcpdrop: 10\.0\.0\.1 1 10\.0\.0\.2 2: No such process \(ESRCH\)$/m);
+    const tda = await cli('tcpdrop', '-a');
+    assert.deepEqual([tda.status, tda.stdout], [0, ''], 'no connections to drop');
     const pcap = join(dir, 'cap.pcap');
     assert.equal((await cli('pcap', 'start', '-i', 'xl0/host0', '-w', pcap)).status, 0);
     const stop = await cli('pcap', 'stop', '-i', 'xl0/host0');
@@ -140,5 +142,24 @@ test('two systems: without -N the tools list both; -N name picks one', async () 
   } finally {
     await ca.close();
     await cb.close();
+  }
+});
+
+test('a system that does not answer: the tool gives up after its timeout and says so', async () => {
+  const { createServer } = await import('node:net');
+  const path = join(dir, `slabnet-stuck-${process.pid}.sock`);
+  const srv = createServer((c) => c.resume()); // reads, never answers
+  await new Promise<void>((res) => srv.listen(path, () => res()));
+  try {
+    const r = await new Promise<{ status: number | null; stderr: string }>((res) => {
+      const p = spawn(process.execPath, [mainJs, 'netstat', '-m'], { env: { ...process.env, SLABNET_CTL_DIR: dir, SLABNET_CTL_TIMEOUT_MS: '300' } });
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (status) => res({ status, stderr }));
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^netstat: no answer to netstat within 0\.3 s/m);
+  } finally {
+    await new Promise<void>((res) => srv.close(() => res()));
   }
 });

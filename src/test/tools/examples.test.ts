@@ -50,3 +50,18 @@ test('examples/control.mjs opens a control socket and reads and writes itself th
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('package entries: slabnet (the product), slabnet/uma and slabnet/mbuf (the allocator) resolve by the exports map', () => {
+  const code = `
+    const s = await import('slabnet'); const u = await import('slabnet/uma'); const m = await import('slabnet/mbuf');
+    console.log([typeof s.System, typeof s.UserDevice, typeof s.FaultInjector, typeof s.ArgumentError, typeof u.Uma, typeof u.Zone, typeof m.Mbufs, typeof m.m_copydata].join(' '));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), Array(8).fill('function').join(' '));
+});
+
+test('examples/http.mjs serves Node\'s http.Server on one stack to a client on another', () => {
+  const r = run('examples/http.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '200 hello 10.0.0.1, this is /\n200 hello 10.0.0.1, this is /slabnet\n');
+});

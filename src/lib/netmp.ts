@@ -1,0 +1,637 @@
+/**
+ * node:net towards the worker CPUs (System.start({ cpus: n })): the same
+ * Socket / Server shapes as lib/net.ts, for a stack that runs on the CPUs.
+ * Every TcpSockets call is a NET_TCP request (lib/tcpcpu.ts) to the CPU
+ * that owns the connection, awaited without blocking the event loop:
+ *
+ * - a connection lives on the CPU its segments arrive on: netisr dispatches
+ *   TCP by the address pair, so from local L to foreign F that is
+ *   rssAddrCpu(F, L) (the local address is chosen here, from the stack's
+ *   interface addresses, and bound, so that the CPU's choice agrees);
+ * - a listener has a replica on every CPU, each with an accept loop here;
+ * - data crosses as mbuf chains by handle (one copy in, one copy out at
+ *   this edge); a read or write that would block waits with TCP_POLL, which
+ *   the CPU answers from TCP's wakeup, so backpressure is TCP's own: a
+ *   paused stream issues no reads, so_rcv fills and the window closes.
+ *
+ * What differs from the single-thread form (docs/tcp-mp.md): requests and
+ * polls are messages rather than the semi-lockless sockbuf rings, idle
+ * timeouts are the user thread's timers, and TCP connections between two
+ * stacks of the system go through netisr like any frame.
+ *
+ * Runs in the thread that made the System; nothing blocks.
+ */
+import { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import { ArgumentError } from '../kern/errors.js';
+import { EAGAIN, ECONNREFUSED, EINPROGRESS, ENOBUFS, ENOTCONN, ESHUTDOWN, ErrnoError } from '../kern/errno.js';
+import { M_PKTHDR, MT_DATA } from '../kern/mbuf/layout.js';
+import { m_append, m_copydata } from '../kern/mbuf/ops.js';
+import { M_NOWAIT } from '../uma/flags.js';
+import { rssAddrCpu } from '../net/rss.js';
+import { ipToString } from '../wire/ipv4.js';
+import { prefixToMask } from '../wire/ipv4.js';
+import { toAddr } from '../netinet/stack.js';
+import type { SocketLayer } from '../kern/socket/socket.js';
+import { IPPROTO_TCP, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SHUT_WR, SOL_SOCKET, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_REUSEADDR, TCP_KEEPIDLE, TCP_NODELAY } from '../netinet/tcp_api.js';
+import {
+  NET_TCP,
+  TCP_ACCEPT,
+  TCP_A_CHAIN,
+  TCP_BIND,
+  TCP_CLOSE,
+  TCP_CONNECT,
+  TCP_GETSOCKOPT,
+  TCP_IO_MAX,
+  TCP_LISTEN,
+  TCP_NAMES,
+  TCP_POLL,
+  TCP_READ,
+  TCP_SETSOCKOPT,
+  TCP_SHUTDOWN,
+  TCP_SOCKET,
+  TCP_WRITE,
+} from './tcpcpu.js';
+import type { AddressInfo } from './net.js';
+
+/** A stack of an MP System, as topology.ts's NetStack shows it. */
+export interface MpStackLike {
+  readonly index: number;
+  readonly interfaces: readonly { readonly addrs: readonly { addr: number; prefix: number }[] }[];
+  readonly system: { readonly layer: SocketLayer | null; readonly cpus: number };
+}
+
+/** Whether `s` is a stack that runs on worker CPUs. */
+export function isMpStack(s: unknown): s is MpStackLike {
+  const sys = (s as { system?: { cpus?: number; layer?: unknown } } | null)?.system;
+  return sys !== undefined && typeof sys.cpus === 'number' && sys.cpus > 0 && sys.layer != null;
+}
+
+/** One host's TCP on the CPUs, seen from this thread. */
+export class MpTcp {
+  private static readonly all = new WeakMap<object, MpTcp>();
+  readonly layer: SocketLayer;
+  readonly host: number;
+  readonly ncpus: number;
+  private refs = 0;
+  private keepalive: NodeJS.Timeout | null = null;
+
+  private constructor(readonly stack: MpStackLike) {
+    this.layer = stack.system.layer!;
+    this.host = stack.index;
+    this.ncpus = stack.system.cpus;
+  }
+
+  static of(stack: MpStackLike): MpTcp {
+    let t = MpTcp.all.get(stack);
+    if (t === undefined) MpTcp.all.set(stack, (t = new MpTcp(stack)));
+    return t;
+  }
+
+  /** One NET_TCP request; the CPU's results (result 0 is the call's return value). */
+  async op(cpu: number, op: number, id: number, args: number[] = []): Promise<number[]> {
+    const r = await this.layer.request(cpu, NET_TCP, [op, this.host, id, ...args], undefined, 5);
+    if (r.err !== 0) throw new ErrnoError(r.err, 'tcp request');
+    return r.res;
+  }
+
+  /** TCP_WRITE of data[off, off + len) as a chain; bytes taken or -errno. */
+  async write(cpu: number, id: number, data: Uint8Array, off: number, len: number): Promise<number> {
+    const mb = this.layer.mb;
+    const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
+    if (m === 0) return -ENOBUFS;
+    if (!m_append(mb, m, len, data, off)) {
+      mb.m_freem(m);
+      return -ENOBUFS;
+    }
+    const args = [TCP_WRITE, this.host, id, 0, m, len];
+    const r = await this.layer.request(cpu, NET_TCP, args, undefined, 1);
+    if (r.err === ESHUTDOWN) mb.m_freem(m); // no handler ran: the chain is still ours
+    if (r.err !== 0) return -r.err;
+    return r.res[0];
+  }
+
+  /** TCP_READ: a Buffer, null at EOF, or -errno. */
+  async read(cpu: number, id: number): Promise<Buffer | null | number> {
+    const r = await this.op(cpu, TCP_READ, id, [TCP_IO_MAX]);
+    const n = r[0];
+    if (n <= 0) return n === 0 ? null : n;
+    const mb = this.layer.mb;
+    const buf = Buffer.allocUnsafe(n);
+    m_copydata(mb, r[1], 0, n, buf);
+    mb.m_freem(r[1]);
+    return buf;
+  }
+
+  /** The local address a connection to faddr leaves from: an address on faddr's network, else the first. */
+  sourceFor(faddr: number): number {
+    if (faddr >>> 24 === 127) return 0x7f000001;
+    let first = 0;
+    for (const i of this.stack.interfaces)
+      for (const a of i.addrs) {
+        if (a.addr >>> 24 === 127) continue;
+        if (first === 0) first = a.addr;
+        if (((a.addr ^ faddr) & prefixToMask(a.prefix)) === 0) return a.addr;
+      }
+    return first;
+  }
+
+  /** The CPU that owns connections between laddr and faddr (netisr: TCP by the address pair). */
+  cpuFor(laddr: number, faddr: number): number {
+    return rssAddrCpu(faddr, laddr, this.ncpus);
+  }
+
+  ref(): void {
+    if (this.refs++ === 0) this.keepalive = setInterval(() => {}, 1 << 30);
+  }
+
+  unref(): void {
+    if (--this.refs === 0 && this.keepalive !== null) {
+      clearInterval(this.keepalive);
+      this.keepalive = null;
+    }
+  }
+}
+
+export interface MpConnectOptions {
+  stack: MpStackLike;
+  port: number | string;
+  host?: string;
+  localPort?: number;
+  allowHalfOpen?: boolean;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  timeout?: number;
+}
+
+function portOf(p: unknown, what: string): number {
+  const n = typeof p === 'string' && /^\d+$/.test(p) ? Number(p) : p;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) throw new ArgumentError(`${what}: port must be an integer 0..65535, got ${String(p)}`);
+  return n;
+}
+
+function addrOf(host: string | undefined): number {
+  if (host === undefined || host === 'localhost' || host === '') return 0x7f000001;
+  return toAddr(host);
+}
+
+/** A TCP connection on the CPUs as a stream.Duplex (net.Socket's shape). */
+export class MpSocket extends Duplex {
+  private tcp: MpTcp;
+  private cpu = 0;
+  private id = 0;
+  connecting = false;
+  private connected = false;
+  private wantRead = false;
+  private readLoop = false;
+  private eof = false;
+  private ready: Promise<void>;
+  private readyResolve!: () => void;
+  private peer: { addr: number; port: number } | null = null;
+  private local: { addr: number; port: number } | null = null;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private holdsRef = false;
+  private refed = true;
+  private timeoutMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Requests in flight (close waits for them: see settled()). */
+  private inflight = new Set<Promise<unknown>>();
+  server: MpServer | null = null;
+
+  constructor(tcp: MpTcp, opts: { allowHalfOpen?: boolean } = {}) {
+    super({ allowHalfOpen: opts.allowHalfOpen ?? false, emitClose: false, autoDestroy: true, decodeStrings: true });
+    this.tcp = tcp;
+    this.ready = new Promise((r) => (this.readyResolve = r));
+  }
+
+  /** @internal a connection a listener replica accepted on `cpu`. */
+  static accepted(tcp: MpTcp, cpu: number, id: number, names: number[], allowHalfOpen: boolean): MpSocket {
+    const s = new MpSocket(tcp, { allowHalfOpen });
+    s.cpu = cpu;
+    s.id = id;
+    s.peer = { addr: names[1] >>> 0, port: names[2] };
+    s.local = { addr: names[3] >>> 0, port: names[4] };
+    s.connected = true;
+    s.updateRef();
+    s.readyResolve();
+    return s;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => {});
+    return p;
+  }
+
+  /** Resolves when no request of this socket is in flight (after close: its TCP_CLOSE is done). */
+  async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** connect(options[, cb]): the handshake on the connection's CPU. */
+  connect(o: MpConnectOptions, cb?: () => void): this {
+    if (this.id !== 0 || this.connecting) throw new ArgumentError('connect: the socket is connected or connecting');
+    const port = portOf(o.port, 'connect');
+    if (port === 0) throw new ArgumentError('connect: port must be 1..65535');
+    const faddr = addrOf(o.host);
+    if (cb) this.once('connect', cb);
+    if (o.timeout !== undefined) this.setTimeout(o.timeout);
+    this.connecting = true;
+    this.peer = { addr: faddr, port };
+    this.track(this.doConnect(faddr, port, o)).catch((e: Error) => this.destroy(e));
+    return this;
+  }
+
+  private async doConnect(faddr: number, port: number, o: MpConnectOptions): Promise<void> {
+    const tcp = this.tcp;
+    const laddr = tcp.sourceFor(faddr);
+    const cpu = (this.cpu = tcp.cpuFor(laddr, faddr));
+    const id = (await tcp.op(cpu, TCP_SOCKET, 0))[0];
+    if (id < 0) throw new ErrnoError(-id, 'socket');
+    this.id = id;
+    this.updateRef();
+    if (this.destroyed) return;
+    const detail = { address: ipToString(faddr), port };
+    const b = (await tcp.op(cpu, TCP_BIND, id, [laddr | 0, o.localPort ?? 0]))[0];
+    if (b < 0) throw new ErrnoError(-b, 'bind', { address: ipToString(laddr), port: o.localPort ?? 0 });
+    if (o.noDelay) await this.sockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+    if (o.keepAlive) {
+      if ((o.keepAliveInitialDelay ?? 0) > 0) await this.sockopt(IPPROTO_TCP, TCP_KEEPIDLE, Math.ceil(o.keepAliveInitialDelay! / 1000));
+      await this.sockopt(SOL_SOCKET, SO_KEEPALIVE, 1);
+    }
+    const r = (await tcp.op(cpu, TCP_CONNECT, id, [faddr | 0, port]))[0];
+    if (r !== -EINPROGRESS && r !== 0) throw new ErrnoError(-r, 'connect', detail);
+    const bits = (await tcp.op(cpu, TCP_POLL, id, [POLLOUT]))[0];
+    if (this.destroyed) return;
+    if ((bits & POLLOUT) === 0 || (bits & (POLLERR | POLLNVAL)) !== 0) {
+      const e = (await tcp.op(cpu, TCP_GETSOCKOPT, id, [SOL_SOCKET, SO_ERROR]))[1];
+      throw new ErrnoError(e !== 0 ? e : ECONNREFUSED, 'connect', detail);
+    }
+    const n = await tcp.op(cpu, TCP_NAMES, id);
+    this.local = { addr: n[0] >>> 0, port: n[1] };
+    this.connecting = false;
+    this.connected = true;
+    this.touch();
+    this.readyResolve();
+    this.emit('connect');
+    this.emit('ready');
+    if (this.wantRead) this.startReading();
+  }
+
+  private async sockopt(level: number, name: number, v: number, v2 = 0): Promise<void> {
+    const r = (await this.tcp.op(this.cpu, TCP_SETSOCKOPT, this.id, [level, name, v, v2]))[0];
+    if (r < 0) throw new ErrnoError(-r, 'setsockopt');
+  }
+
+  // ---- stream.Duplex ----
+
+  override _read(): void {
+    this.wantRead = true;
+    if (this.connected) this.startReading();
+  }
+
+  private startReading(): void {
+    if (this.readLoop || this.eof) return;
+    this.readLoop = true;
+    this.track(this.readMore())
+      .catch((e: Error) => this.destroy(e))
+      .finally(() => (this.readLoop = false));
+  }
+
+  private async readMore(): Promise<void> {
+    while (this.wantRead && !this.destroyed && !this.eof && this.id !== 0) {
+      const r = await this.tcp.read(this.cpu, this.id);
+      if (this.destroyed) return;
+      if (r === null) {
+        this.eof = true;
+        this.push(null);
+        return;
+      }
+      if (typeof r !== 'number') {
+        this.bytesIn += r.length;
+        this.touch();
+        if (!this.push(r)) this.wantRead = false;
+        continue;
+      }
+      if (r !== -EAGAIN) throw new ErrnoError(-r, 'read');
+      const bits = (await this.tcp.op(this.cpu, TCP_POLL, this.id, [POLLIN]))[0];
+      if ((bits & POLLNVAL) !== 0) return;
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.track(this.writeAll(chunk)).then(() => cb(), (e: Error) => cb(e));
+  }
+
+  private async writeAll(chunk: Buffer): Promise<void> {
+    await this.ready;
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.destroyed || this.id === 0) throw new ErrnoError(ENOTCONN, 'write');
+      const n = await this.tcp.write(this.cpu, this.id, chunk, off, Math.min(chunk.length - off, TCP_IO_MAX));
+      if (n > 0) {
+        off += n;
+        this.bytesOut += n;
+        this.touch();
+        continue;
+      }
+      if (n !== -EAGAIN) throw new ErrnoError(n === 0 ? ENOTCONN : -n, 'write');
+      const bits = (await this.tcp.op(this.cpu, TCP_POLL, this.id, [POLLOUT]))[0];
+      if ((bits & POLLNVAL) !== 0) throw new ErrnoError(ENOTCONN, 'write');
+    }
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.track(
+      (async () => {
+        await this.ready;
+        if (this.id === 0) return;
+        const r = (await this.tcp.op(this.cpu, TCP_SHUTDOWN, this.id, [SHUT_WR]))[0];
+        if (r < 0 && r !== -ENOTCONN) throw new ErrnoError(-r, 'shutdown');
+      })(),
+    ).then(() => cb(), (e: Error) => cb(e));
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.connecting = false;
+    this.wantRead = false;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const id = this.id;
+    this.id = 0;
+    this.readyResolve();
+    if (id !== 0) this.track(this.tcp.op(this.cpu, TCP_CLOSE, id)).catch(() => {});
+    this.updateRef();
+    cb(err);
+    const hadError = err !== null;
+    process.nextTick(() => this.emit('close', hadError));
+  }
+
+  /** RST instead of FIN (SO_LINGER {on, 0}), then destroy. */
+  resetAndDestroy(): this {
+    if (this.id === 0) return this.destroy();
+    const id = this.id;
+    this.track(this.tcp.op(this.cpu, TCP_SETSOCKOPT, id, [SOL_SOCKET, SO_LINGER, 1, 0]))
+      .catch(() => {})
+      .finally(() => this.destroy());
+    return this;
+  }
+
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  setNoDelay(noDelay = true): this {
+    void this.ready.then(() => (this.id !== 0 ? this.sockopt(IPPROTO_TCP, TCP_NODELAY, noDelay ? 1 : 0) : undefined)).catch(() => {});
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    void this.ready
+      .then(async () => {
+        if (this.id === 0) return;
+        if (enable && initialDelay > 0) await this.sockopt(IPPROTO_TCP, TCP_KEEPIDLE, Math.max(1, Math.ceil(initialDelay / 1000)));
+        await this.sockopt(SOL_SOCKET, SO_KEEPALIVE, enable ? 1 : 0);
+      })
+      .catch(() => {});
+    return this;
+  }
+
+  /** 'timeout' after ms of no activity (the user thread's timers). */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (cb) this.once('timeout', cb);
+    this.timeoutMs = ms;
+    this.touch();
+    return this;
+  }
+
+  private touch(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.timeoutMs > 0 && !this.destroyed) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.emit('timeout');
+      }, this.timeoutMs);
+      this.timer.unref();
+    }
+  }
+
+  ref(): this {
+    this.refed = true;
+    this.updateRef();
+    return this;
+  }
+
+  unref(): this {
+    this.refed = false;
+    this.updateRef();
+    return this;
+  }
+
+  private updateRef(): void {
+    const want = this.refed && this.id !== 0;
+    if (want === this.holdsRef) return;
+    this.holdsRef = want;
+    if (want) this.tcp.ref();
+    else this.tcp.unref();
+  }
+
+  address(): AddressInfo | Record<string, never> {
+    return this.local === null ? {} : { address: ipToString(this.local.addr), family: 'IPv4', port: this.local.port };
+  }
+  get remoteAddress(): string | undefined {
+    return this.connected && this.peer ? ipToString(this.peer.addr) : undefined;
+  }
+  get remotePort(): number | undefined {
+    return this.connected && this.peer ? this.peer.port : undefined;
+  }
+  get remoteFamily(): 'IPv4' | undefined {
+    return this.connected ? 'IPv4' : undefined;
+  }
+  get localAddress(): string | undefined {
+    return this.local === null ? undefined : ipToString(this.local.addr);
+  }
+  get localPort(): number | undefined {
+    return this.local?.port;
+  }
+  get bytesRead(): number {
+    return this.bytesIn;
+  }
+  get bytesWritten(): number {
+    return this.bytesOut;
+  }
+  get pending(): boolean {
+    return !this.connected;
+  }
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable) return 'readOnly';
+    if (this.writable) return 'writeOnly';
+    return 'closed';
+  }
+  /** The CPU that owns the connection. */
+  get ownerCpu(): number {
+    return this.cpu;
+  }
+}
+
+/** net.connect for a stack on the CPUs. */
+export function connect(o: MpConnectOptions, cb?: () => void): MpSocket {
+  const s = new MpSocket(MpTcp.of(o.stack), { allowHalfOpen: o.allowHalfOpen });
+  return s.connect(o, cb);
+}
+
+export interface MpServerOptions {
+  stack: MpStackLike;
+  allowHalfOpen?: boolean;
+}
+
+/** net.Server for a stack on the CPUs: a listener replica on every CPU, one accept loop each. */
+export class MpServer extends EventEmitter {
+  private readonly tcp: MpTcp;
+  private lids: number[] = [];
+  private addr: AddressInfo | null = null;
+  private readonly conns = new Set<MpSocket>();
+  private closing = false;
+  private held = false;
+  private pendingOps = new Set<Promise<unknown>>();
+  maxConnections = Infinity;
+
+  constructor(
+    private readonly opts: MpServerOptions,
+    listener?: (s: MpSocket) => void,
+  ) {
+    super();
+    this.tcp = MpTcp.of(opts.stack);
+    if (listener) this.on('connection', listener);
+  }
+
+  get listening(): boolean {
+    return this.lids.length > 0;
+  }
+
+  /** listen(port[, host][, backlog][, cb]). */
+  listen(port: number, host?: string | (() => void), backlog?: number | (() => void), cb?: () => void): this {
+    if (typeof host === 'function') [cb, host] = [host, undefined];
+    if (typeof backlog === 'function') [cb, backlog] = [backlog, undefined];
+    const p = portOf(port, 'listen');
+    if (p === 0) throw new ArgumentError('listen: an MP listener needs an explicit port (every CPU binds the same one)');
+    const addr = host === undefined || host === '0.0.0.0' ? 0 : addrOf(host);
+    if (cb) this.once('listening', cb);
+    const op = this.doListen(p, addr, (backlog as number | undefined) ?? 511).catch((e: Error) => this.emit('error', e));
+    this.pendingOps.add(op);
+    void op.finally(() => this.pendingOps.delete(op));
+    return this;
+  }
+
+  private async doListen(port: number, addr: number, backlog: number): Promise<void> {
+    const tcp = this.tcp;
+    const ids: number[] = [];
+    try {
+      for (let c = 0; c < tcp.ncpus; c++) {
+        const id = (await tcp.op(c, TCP_SOCKET, 0))[0];
+        if (id < 0) throw new ErrnoError(-id, 'listen');
+        ids.push(id);
+        await tcp.op(c, TCP_SETSOCKOPT, id, [SOL_SOCKET, SO_REUSEADDR, 1, 0]);
+        let e = (await tcp.op(c, TCP_BIND, id, [addr | 0, port]))[0];
+        if (e === 0) e = (await tcp.op(c, TCP_LISTEN, id, [backlog]))[0];
+        if (e < 0) throw new ErrnoError(-e, 'listen', { address: ipToString(addr), port });
+      }
+    } catch (err) {
+      for (let c = 0; c < ids.length; c++) await tcp.op(c, TCP_CLOSE, ids[c]).catch(() => {});
+      throw err;
+    }
+    this.lids = ids;
+    this.addr = { address: ipToString(addr), family: 'IPv4', port };
+    this.held = true;
+    tcp.ref();
+    this.emit('listening');
+    for (let c = 0; c < ids.length; c++) {
+      const loop = this.acceptLoop(c, ids[c]).catch((e: Error) => this.emit('error', e));
+      this.pendingOps.add(loop);
+      void loop.finally(() => this.pendingOps.delete(loop));
+    }
+  }
+
+  private async acceptLoop(cpu: number, lid: number): Promise<void> {
+    const tcp = this.tcp;
+    while (this.lids[cpu] === lid) {
+      const bits = (await tcp.op(cpu, TCP_POLL, lid, [POLLIN]))[0];
+      if ((bits & (POLLNVAL | POLLHUP)) !== 0 || this.lids[cpu] !== lid) return;
+      for (;;) {
+        const r = await tcp.op(cpu, TCP_ACCEPT, lid);
+        if (r[0] === -EAGAIN) break;
+        if (r[0] < 0) {
+          if (this.lids[cpu] !== lid) return;
+          continue;
+        }
+        if (this.conns.size >= this.maxConnections || this.lids[cpu] !== lid) {
+          await tcp.op(cpu, TCP_CLOSE, r[0]);
+          continue;
+        }
+        const s = MpSocket.accepted(tcp, cpu, r[0], r, this.opts.allowHalfOpen ?? false);
+        s.server = this;
+        this.conns.add(s);
+        s.once('close', () => {
+          this.conns.delete(s);
+          this.emitCloseIfDrained();
+        });
+        this.emit('connection', s);
+      }
+    }
+  }
+
+  address(): AddressInfo | null {
+    return this.lids.length > 0 ? this.addr : null;
+  }
+
+  /** Stop accepting on every CPU; cb and 'close' once every connection has closed. */
+  close(cb?: (err?: Error) => void): this {
+    if (cb) this.once('close', () => cb());
+    if (this.lids.length > 0) {
+      const ids = this.lids;
+      this.lids = [];
+      this.closing = true;
+      const done = Promise.all(ids.map((id, c) => this.tcp.op(c, TCP_CLOSE, id).catch(() => {})));
+      this.pendingOps.add(done);
+      void done.finally(() => {
+        this.pendingOps.delete(done);
+        if (this.held) {
+          this.held = false;
+          this.tcp.unref();
+        }
+        this.emitCloseIfDrained();
+      });
+    }
+    return this;
+  }
+
+  private emitCloseIfDrained(): void {
+    if (!this.closing || this.conns.size > 0) return;
+    this.closing = false;
+    process.nextTick(() => this.emit('close'));
+  }
+
+  getConnections(cb: (err: Error | null, count: number) => void): this {
+    const n = this.conns.size;
+    process.nextTick(() => cb(null, n));
+    return this;
+  }
+
+  /** Resolves when no request of the server is in flight (its accept loops ended after close). */
+  async settled(): Promise<void> {
+    while (this.pendingOps.size > 0) await Promise.allSettled([...this.pendingOps]);
+  }
+}
+
+/** net.createServer for a stack on the CPUs. */
+export function createServer(o: MpServerOptions, listener?: (s: MpSocket) => void): MpServer {
+  return new MpServer(o, listener);
+}
+

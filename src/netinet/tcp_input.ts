@@ -296,8 +296,14 @@ function listenInput(lp: Tcpcb, seg: Seg): void {
   drop(tcp, seg);
 }
 
-/** Send a challenge ACK (RFC 5961), at most ack_war_cnt per ack_war_timewindow ms. */
-function challengeAck(tp: Tcpcb, seg: Seg): void {
+/**
+ * ACK-war prevention: may this connection send one more ACK that answers an
+ * unacceptable segment (challenge ACKs, ACKs for unsent data, ACKs for old
+ * pure ACKs)? At most net.inet.tcp.ack_war_cnt per ack_war_timewindow ms
+ * (0 in either: no limit). Two endpoints whose sequence state was
+ * desynchronized by forged segments would otherwise ACK each other forever.
+ */
+function ackWarOk(tp: Tcpcb): boolean {
   const tcp = tp.tcp;
   const cfg = tcp.cfg;
   if (cfg.ack_war_timewindow > 0 && cfg.ack_war_cnt > 0) {
@@ -308,10 +314,17 @@ function challengeAck(tp: Tcpcb, seg: Seg): void {
     }
     if (tp.t_challenge_cnt >= cfg.ack_war_cnt) {
       tcp.stats[TCPS_STAT.ack_war_limited]++;
-      return;
+      return false;
     }
     tp.t_challenge_cnt++;
   }
+  return true;
+}
+
+/** Send a challenge ACK (RFC 5961), within the ACK-war limit. */
+function challengeAck(tp: Tcpcb, seg: Seg): void {
+  const tcp = tp.tcp;
+  if (!ackWarOk(tp)) return;
   tcp.stats[TCPS_STAT.ack_war]++;
   tcp.respondAck(tp, tp.rcv_nxt, tp.snd_nxt);
   tp.last_ack_sent = tp.rcv_nxt;
@@ -527,7 +540,8 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     }
     if (todrop > tlen || (todrop === tlen && (f & TH_FIN) === 0)) {
       f &= ~TH_FIN;
-      tp.t_flags |= TF_ACKNOW;
+      // An old pure ACK is answered within the ACK-war limit; a duplicate with data always.
+      if (tlen > 0 || (f & TH_SYN) !== 0 || ackWarOk(tp)) tp.t_flags |= TF_ACKNOW;
       todrop = tlen;
       s[TCPS_STAT.rcvduppack]++;
       s[TCPS_STAT.rcvdupbyte] += todrop;
@@ -632,7 +646,8 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   // ACK processing (established and later states).
   if (SEQ_GT(ack, tp.snd_max)) {
     s[TCPS_STAT.rcvacktoomuch]++;
-    dropAfterAck(tp, seg);
+    if (ackWarOk(tp)) dropAfterAck(tp, seg);
+    else drop(tcp, seg);
     return;
   }
   if ((to.flags & TOF_SACK) !== 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0) tcpSackDoack(tp, to, ack);

@@ -26,7 +26,7 @@ import { write16 } from '../wire/bytes.js';
 import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS } from './tcp_errno.js';
 import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
 import { IFF_LOOPBACK } from '../net/if.js';
-import { Prng } from '../kern/prng.js';
+import { Prng, bootSecret } from '../kern/prng.js';
 import { halfSipHash } from './tcp_hash.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
@@ -80,8 +80,10 @@ export class TcpTable {
     const arena = st.mb.uma.arena;
     if (cfg.maxsockbuf === undefined) bindMaxsockbuf(this.cfg, arena);
     this.rng = new Prng(seed ^ 0x7c9);
-    const b = randomBytes(16);
-    this.secret = new Uint32Array(b.buffer, b.byteOffset, 4).slice();
+    // The machine's per-boot secret (kern/prng.ts), so every CPU and stack keys ISNs and cookies alike.
+    const k = bootSecret(arena).k;
+    this.secret = new Uint32Array(4);
+    for (let i = 0; i < 4; i++) this.secret[i] = k[i];
     this.syncache = new Syncache(this);
   }
 

@@ -122,6 +122,8 @@ import {
   TCP_RTTVAR_SHIFT,
   TCP_RTT_SHIFT,
   TF_ECN_PERMIT,
+  TF_DELACK,
+  TF_ACKNOW,
   TF_NEEDFIN,
   TF_NODELAY,
   TF_NOOPT,
@@ -264,7 +266,12 @@ export class TcpSockets {
     if ((flags & MSG_WAITALL) !== 0 && n < buf.length && (sb.state & SBS_RCVDFIN) === 0 && tp.state !== TCPS_CLOSED) return -EAGAIN;
     sb.copyOut(0, n, buf, 0);
     if ((flags & MSG_PEEK) === 0) {
+      // The advertised window was nearly closed and the read opens half the buffer: the pending
+      // delayed ACK carries the update now rather than after delacktime (the sender sits on a
+      // silly window otherwise; FreeBSD hides this with receive-buffer autosizing).
+      const adv = ((tp.rcv_adv - tp.rcv_nxt) | 0);
       sb.drop(n);
+      if ((tp.t_flags & TF_DELACK) !== 0 && adv < tp.t_maxseg && sb.space() - adv >= sb.hiwat / 2) tp.t_flags |= TF_ACKNOW;
       // tcp_usr_rcvd: the window may have opened enough to tell the peer.
       if (TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_TIME_WAIT) this.tcp.output(tp);
     }

@@ -6,47 +6,24 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mbufLeakCheck } from '../helpers.js';
-import {  B, arena, tcpPair, type TcpPair } from './tcplink.js';
-import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2,  TCPS_TIME_WAIT, TCPS_CLOSE_WAIT } from '../../netinet/tcp_fsm.js';
-import { EAGAIN, ECONNREFUSED,  EINPROGRESS, } from '../../kern/errno.js';
+import {  B, tcpPair, type TcpPair, connectPair, tcpLeakCheck } from './tcplink.js';
+import { TCPS_ESTABLISHED, TCPS_CLOSED, TCPS_FIN_WAIT_2,  TCPS_TIME_WAIT, TCPS_CLOSE_WAIT } from '../../netinet/tcp_fsm.js';
+import { EAGAIN, ECONNREFUSED,  EINPROGRESS } from '../../kern/errno.js';
 import { POLLIN,  SHUT_WR, SOL_SOCKET, SO_ERROR, SO_RCVBUF,       } from '../../netinet/tcp_api.js';
 import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 
 const out = new Int32Array(2);
 
-/** Leak check from a drained packet cache (an earlier test may have left items cached). */
-function leak(): () => void {
-  const { uma, mb } = arena();
-  mb.drainPacketCache();
-  return mbufLeakCheck(uma, mb);
-}
-
-/** Connect a (client) to a listener on b port 80; returns [client id, accepted id, listener id]. */
-function connectPair(p: TcpPair, port = 80): [number, number, number] {
-  const sa = p.a.tcp.sockets!;
-  const sb = p.b.tcp.sockets!;
-  const l = sb.socket();
-  assert.equal(sb.bind(l, 0, port), 0);
-  assert.equal(sb.listen(l, 8), 0);
-  const c = sa.socket();
-  assert.equal(sa.connect(c, B, port), -EINPROGRESS);
-  p.td.advance(50);
-  const s = sb.accept(l);
-  assert.ok(s > 0, `accept: ${s}`);
-  assert.equal(sa.info(c)!.tcpi_state, TCPS_ESTABLISHED);
-  assert.equal(sb.info(s)!.tcpi_state, TCPS_ESTABLISHED);
-  return [c, s, l];
-}
-
 
 test('tcp: handshake, options negotiated, data both ways, graceful close through TIME_WAIT', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const sb = p.b.tcp.sockets!;
   const [c, s, l] = connectPair(p);
+  assert.equal(sb.info(s)!.tcpi_state, TCPS_ESTABLISHED);
   const ia = sa.info(c)!;
+  assert.equal(ia.tcpi_state, TCPS_ESTABLISHED);
   assert.equal(ia.tcpi_options & 7, 7, 'timestamps, SACK and window scaling negotiated');
   assert.equal(ia.tcpi_snd_mss, 1460);
   // FreeBSD rounds the buffers up to a multiple of the MSS.
@@ -85,7 +62,7 @@ test('tcp: handshake, options negotiated, data both ways, graceful close through
 });
 
 test('tcp: connect to a closed port is refused by a RST', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const c = sa.socket();
@@ -141,7 +118,7 @@ function transfer(p: TcpPair, size: number, limitMs: number): void {
 }
 
 test('tcp: 2 MB byte-exact over a clean link', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   transfer(p, 2 << 20, 60_000);
   p.close();
@@ -149,7 +126,7 @@ test('tcp: 2 MB byte-exact over a clean link', () => {
 });
 
 test('tcp: 2 MB byte-exact with loss, duplication and reordering', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair({ seed: 7, loss: 0.02, duplicate: 0.02, reorder: 0.03, delayMs: 2 });
   transfer(p, 2 << 20, 600_000);
   assert.ok(p.a.tcp.stats[TCPS_STAT.sndrexmitpack] > 0, 'retransmissions happened');
@@ -158,7 +135,7 @@ test('tcp: 2 MB byte-exact with loss, duplication and reordering', () => {
 });
 
 test('tcp: byte-exact under 10% loss, duplication and reordering for many seeds and ISN secrets, with and without SACK/timestamps', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const variants = [{}, { sack_enable: 0 }, { rfc1323: 0 }, { rfc1323: 0, sack_enable: 0, recvspace: 4096, sendspace: 2048 }];
   for (let seed = 1; seed <= 12; seed++) {
     const p = tcpPair({ seed, loss: 0.1, duplicate: 0.05, reorder: 0.1, delayMs: 1 + (seed % 5) }, { tcp: variants[seed % variants.length] });

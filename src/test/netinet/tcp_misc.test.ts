@@ -5,10 +5,9 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mbufLeakCheck } from '../helpers.js';
-import { A, B, arena, tcpPair, type TcpPair } from './tcplink.js';
+import { A, B, tcpPair, connectPair, tcpLeakCheck } from './tcplink.js';
 import { TCPS_CLOSED, TCPS_CLOSING, TCPS_TIME_WAIT, TCPS_LISTEN, TCPS_SYN_RECEIVED } from '../../netinet/tcp_fsm.js';
-import { EAGAIN, EINPROGRESS, ENOBUFS } from '../../kern/errno.js';
+import { EAGAIN, ENOBUFS } from '../../kern/errno.js';
 import { IPPROTO_TCP as IPPROTO_TCP_OPT, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, SHUT_WR, TCP_REMOTE_UDP_ENCAPS_PORT } from '../../netinet/tcp_api.js';
 import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 import { M_NOWAIT } from '../../uma/flags.js';
@@ -19,28 +18,8 @@ import { cksum } from '../../wire/checksum.js';
 
 const out = new Int32Array(2);
 
-function leak(): () => void {
-  const { uma, mb } = arena();
-  mb.drainPacketCache();
-  return mbufLeakCheck(uma, mb);
-}
-
-function connectPair(p: TcpPair, port = 80): [number, number, number] {
-  const sa = p.a.tcp.sockets!;
-  const sb = p.b.tcp.sockets!;
-  const l = sb.socket();
-  sb.bind(l, 0, port);
-  sb.listen(l, 8);
-  const c = sa.socket();
-  assert.equal(sa.connect(c, B, port), -EINPROGRESS);
-  p.td.advance(50);
-  const s = sb.accept(l);
-  assert.ok(s > 0);
-  return [c, s, l];
-}
-
 test('tcp: simultaneous close goes through CLOSING to TIME_WAIT on both sides', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair({ delayMs: 10 });
   const sa = p.a.tcp.sockets!;
   const sb = p.b.tcp.sockets!;
@@ -65,7 +44,7 @@ test('tcp: simultaneous close goes through CLOSING to TIME_WAIT on both sides', 
 });
 
 test('tcp: a full accept queue drops the handshake (listen queue overflow) and the syncache shows SYN_RECEIVED', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const sb = p.b.tcp.sockets!;
@@ -101,7 +80,7 @@ test('tcp: a full accept queue drops the handshake (listen queue overflow) and t
 });
 
 test('tcp: SO_RCVBUF/SO_SNDBUF above kern.ipc.maxsockbuf are ENOBUFS; set sizes are rounded to the MSS after the handshake', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const c = sa.socket();
@@ -131,7 +110,7 @@ test('tcp: SO_RCVBUF/SO_SNDBUF above kern.ipc.maxsockbuf are ENOBUFS; set sizes 
 });
 
 test('tcp: ICMP fragmentation needed quoting our segment lowers the MSS and resends smaller', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const [c, s, l] = connectPair(p);
@@ -179,7 +158,7 @@ test('tcp: ICMP fragmentation needed quoting our segment lowers the MSS and rese
 });
 
 test('tcp: netstat -s has a tcp section in tcpstat wording', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const [c, s, l] = connectPair(p);
   const text = p.a.netstatS();
@@ -198,7 +177,7 @@ test('tcp: netstat -s has a tcp section in tcpstat wording', () => {
 });
 
 test('tcp: TCP over UDP (udp_tunneling_port): handshake and data inside UDP, MSS less the overhead (mismatches: the suite socket-api scripts)', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   for (const st of [p.a, p.b]) st.tcp.cfg.udp_tunneling_port = 9811;
   const sa = p.a.tcp.sockets!;
@@ -249,7 +228,7 @@ test('tcp: TCP over UDP (udp_tunneling_port): handshake and data inside UDP, MSS
 });
 
 test('tcp: the host cache keeps a closed connection RTT for the next one to the peer; purgenow empties it', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair({ delayMs: 25 });
   const sa = p.a.tcp.sockets!;
   const sb = p.b.tcp.sockets!;

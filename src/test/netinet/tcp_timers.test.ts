@@ -8,8 +8,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { mbufLeakCheck } from '../helpers.js';
-import { A, B, arena, tcpPair, type TcpPair } from './tcplink.js';
+import { A, B, tcpPair, type TcpPair, connectPair, tcpLeakCheck } from './tcplink.js';
 import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_SYN_SENT } from '../../netinet/tcp_fsm.js';
 import { EINPROGRESS, ETIMEDOUT, EAGAIN } from '../../kern/errno.js';
 import { SOL_SOCKET, SO_ERROR, SO_RCVBUF, IPPROTO_TCP, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, SO_KEEPALIVE } from '../../netinet/tcp_api.js';
@@ -23,26 +22,6 @@ import { pseudoHeaderSum } from '../../wire/checksum.js';
 import type { Stack } from '../../netinet/stack.js';
 
 const out = new Int32Array(2);
-
-function leak(): () => void {
-  const { uma, mb } = arena();
-  mb.drainPacketCache();
-  return mbufLeakCheck(uma, mb);
-}
-
-function connectPair(p: TcpPair, port = 80): [number, number, number] {
-  const sa = p.a.tcp.sockets!;
-  const sb = p.b.tcp.sockets!;
-  const l = sb.socket();
-  sb.bind(l, 0, port);
-  sb.listen(l, 8);
-  const c = sa.socket();
-  assert.equal(sa.connect(c, B, port), -EINPROGRESS);
-  p.td.advance(50);
-  const s = sb.accept(l);
-  assert.ok(s > 0);
-  return [c, s, l];
-}
 
 /** Record the times (ms) of the TCP segments a's link sends. */
 function recordTimes(p: TcpPair, flagsWanted: number): number[] {
@@ -58,7 +37,7 @@ function recordTimes(p: TcpPair, flagsWanted: number): number[] {
 }
 
 test('tcp: SYN retransmission follows rexmit_initial with backoff and slop; keepinit ends the attempt', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const times = recordTimes(p, TH_SYN);
@@ -80,7 +59,7 @@ test('tcp: SYN retransmission follows rexmit_initial with backoff and slop; keep
 });
 
 test('tcp: keepalive probes an idle connection and drops it after keepcnt unanswered probes', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const [c, s, l] = connectPair(p);
@@ -110,7 +89,7 @@ test('tcp: keepalive probes an idle connection and drops it after keepcnt unansw
 });
 
 test('tcp: a closed receive window is probed by the persist timer and reopens', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const sb = p.b.tcp.sockets!;
@@ -156,7 +135,7 @@ test('tcp: a closed receive window is probed by the persist timer and reopens', 
 });
 
 test('tcp: with the syncache full, SYN cookies still complete handshakes', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   p.b.tcp.cfg.syncache_cachelimit = 0;
   const sa = p.a.tcp.sockets!;
@@ -214,7 +193,7 @@ function inject(st: Stack, src: number, dst: number, sport: number, dport: numbe
 }
 
 test('tcp: RFC 5961: an in-window RST that is not exact draws a challenge ACK, rate limited by ack_war_cnt', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
   const [c, s, l] = connectPair(p);
@@ -238,7 +217,7 @@ test('tcp: RFC 5961: an in-window RST that is not exact draws a challenge ACK, r
 });
 
 test('tcp: random segments to listeners and connections never throw and never leak (property)', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const [c, s, l] = connectPair(p);
   const tp = [...p.a.tcp.all].find((x) => x.sockId === c)!;
@@ -274,7 +253,7 @@ test('tcp: random segments to listeners and connections never throw and never le
 void TH_ACK;
 
 test('tcp: random in-window segments with SACK and timestamp options during a transfer: no throw, no leak, data still arrives (property)', () => {
-  const done = leak();
+  const done = tcpLeakCheck();
   const p = tcpPair();
   const [c, s, l] = connectPair(p);
   const sa = p.a.tcp.sockets!;

@@ -4,7 +4,9 @@
  * delay), with seeded loss, duplication and reordering. Everything is
  * deterministic: time only moves with td.advance().
  */
-import { testUma } from '../helpers.js';
+import assert from 'node:assert/strict';
+import { testUma, mbufLeakCheck } from '../helpers.js';
+import { EINPROGRESS } from '../../kern/errno.js';
 import { Mbufs } from '../../kern/mbuf/mbuf.js';
 import { Ifnet, type IfDriver } from '../../net/if.js';
 import { Stack, type StackOptions } from '../../netinet/stack.js';
@@ -164,4 +166,32 @@ export function tcpPair(imp: LinkImp = {}, opts: StackOptions = {}, mtu = 1500):
       ba.detach();
     },
   };
+}
+
+/** Leak check from a drained packet cache (an earlier test may have left items cached). */
+export function tcpLeakCheck(): () => void {
+  const { uma, mb } = arena();
+  mb.drainPacketCache();
+  return mbufLeakCheck(uma, mb);
+}
+
+/**
+ * A listener on b (port), a connection from a, accepted: [client id, accepted id, listener id].
+ * Waits on the manual clock until the handshake completes (losses included).
+ */
+export function connectPair(p: TcpPair, port = 80): [number, number, number] {
+  const sa = p.a.tcp.sockets!;
+  const sb = p.b.tcp.sockets!;
+  const l = sb.socket();
+  assert.equal(sb.bind(l, 0, port), 0);
+  assert.equal(sb.listen(l, 8), 0);
+  const c = sa.socket();
+  assert.equal(sa.connect(c, B, port), -EINPROGRESS);
+  let s = -1;
+  for (let i = 0; i < 200 && s < 0; i++) {
+    p.td.advance(50);
+    s = sb.accept(l);
+  }
+  assert.ok(s > 0, `accept: ${s}`);
+  return [c, s, l];
 }

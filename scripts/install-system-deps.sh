@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the tests use (real Linux peers for the TAP tests, tmux for slabnet top, dig, python3 for raw frames). Root only.
+# Debian packages the tests use (real Linux peers for the TAP tests: ping, arping, socat, curl, nc, ab,
+# hping3, tcpdump, tshark, ss; tmux for slabnet top, dig, python3 for raw frames). Root only.
 set -euo pipefail
 need=()
-for pkg in iproute2 iputils-ping iputils-arping socat tcpdump tshark tmux bind9-dnsutils python3; do
+for pkg in iproute2 iputils-ping iputils-arping socat tcpdump tshark tmux bind9-dnsutils python3 curl netcat-openbsd apache2-utils hping3 coreutils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -65,3 +65,9 @@ test('examples/http.mjs serves Node\'s http.Server on one stack to a client on a
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, '200 hello 10.0.0.1, this is /\n200 hello 10.0.0.1, this is /slabnet\n');
 });
+
+test('examples/proxy.mjs relays a slabnet TCP connection to a kernel loopback server and back, half-close included', () => {
+  const r = run('examples/proxy.mjs');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'HELLO THROUGH A USERSPACE PROXY (via 10.9.0.2:8080)\n');
+});

@@ -21,6 +21,7 @@ import { formatNetstatAn, pcbList, startNet, type NetSystem } from '../lib/netus
 import { createSocket, type UdpSocket } from '../lib/udpuser.js';
 import { dnsParseAnswer, dnsQuery } from '../apps/dns.js';
 import { formatNetstatS } from '../netinet/stats.js';
+import type { System } from '../lib/topology.js';
 
 export interface NetDemoOptions {
   seconds: number;
@@ -39,7 +40,7 @@ export interface NetDemoOptions {
 
 /** Called with the running system before the load starts, and before it stops. */
 export interface DemoHooks {
-  started?(sys: NetSystem | TapNet): Promise<void> | void;
+  started?(sys: NetSystem | TapNet | System): Promise<void> | void;
   stopping?(): Promise<void> | void;
 }
 
@@ -47,13 +48,13 @@ const DNS_PORT = 53;
 const MAX_SAMPLES = 1 << 21;
 
 /** Latency percentile (ms) of the first n samples, sorted in place. */
-function percentile(sorted: Float64Array, p: number): number {
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Each zone's items in use now, by name: the starting point of the leak check. */
-function zoneUse(uma: Uma): Map<string, number> {
+export function zoneUse(uma: Uma): Map<string, number> {
   return new Map(uma.allZones().map((z) => [z.name, zoneStats(z).used]));
 }
 
@@ -62,7 +63,7 @@ function zoneUse(uma: Uma): Map<string, number> {
  * with `before`; prints a LEAK line and returns false when one differs.
  * UMA's own bucket and slab zones keep their caches: not a leak.
  */
-function vmstatAndLeakCheck(uma: Uma, before: Map<string, number>, out: (s: string) => void): boolean {
+export function vmstatAndLeakCheck(uma: Uma, before: Map<string, number>, out: (s: string) => void): boolean {
   out('');
   out('vmstat -z:');
   out(vmstatZ(uma).trimEnd());

@@ -24,21 +24,23 @@ function workerCount(v: string): number {
   return n;
 }
 
-/** `slabnet demo`: the main job, UDP request/response between two stacks on the CPUs. */
+/** `slabnet demo`: the main job, HTTP over slabnet TCP between two stacks on the CPUs (--udp: the DNS-like UDP demo). */
 export const registerNetDemo: Registrar = (program) => {
   program
     .command('demo')
-    .description('two network stacks on the CPU workers joined by an in-memory link: a DNS-like UDP server and a load generator, then latency, netstat and vmstat -z and a leak check; serves a control socket for the tools meanwhile, Ctrl-C ends it early')
+    .description('two network stacks on the CPU workers joined by an in-memory link: Node\'s http.createServer on slabnet TCP and a keep-alive HTTP load generator (--udp: a DNS-like UDP server and its load generator), then requests/s, latency, netstat and vmstat -z and a leak check; serves a control socket for the tools meanwhile, Ctrl-C ends it early')
     .option('-s, --seconds <s>', 'how long the load generator runs', positiveNumber, 5)
     .option('-c, --cpus <n>', 'CPU workers', workerCount)
-    .option('--clients <n>', 'client sockets of the load generator', workerCount, 4)
-    .option('--window <n>', 'queries in flight per client socket', workerCount, 8)
+    .option('--conns <n>', 'keep-alive HTTP connections of the load generator', workerCount, 8)
+    .option('--udp', 'the DNS-like UDP demo instead of HTTP', false)
+    .option('--clients <n>', 'with --udp: client sockets of the load generator', workerCount, 4)
+    .option('--window <n>', 'with --udp: queries in flight per client socket', workerCount, 8)
     .option('--tap', 'serve on a multi-queue Linux TAP device instead, one queue per CPU (root)', false)
     .option('-o, --sysctl <name=value>', 'set a sysctl once the system is up (repeatable)', (v: string, a: string[]) => [...a, v], [] as string[])
     .option('--name <name>', 'name of the control socket (default demo, or tap with --tap)')
     .option('--no-control', 'do not open the control socket')
-    .action(async (o: { seconds: number; cpus?: number; clients: number; window: number; tap: boolean; sysctl: string[]; name?: string; control: boolean }) => {
-      process.exitCode = await runDemoJob({ seconds: o.seconds, cpus: o.cpus, clients: o.clients, window: o.window, tap: o.tap, sysctls: o.sysctl, control: o.control, name: o.name });
+    .action(async (o: { seconds: number; cpus?: number; conns: number; udp: boolean; clients: number; window: number; tap: boolean; sysctl: string[]; name?: string; control: boolean }) => {
+      process.exitCode = await runDemoJob({ seconds: o.seconds, cpus: o.cpus, conns: o.conns, udp: o.udp, clients: o.clients, window: o.window, tap: o.tap, sysctls: o.sysctl, control: o.control, name: o.name });
     });
 };
 

@@ -7,6 +7,7 @@
  * check still print; a second signal exits at once.
  */
 import { runNetDemo, runTapMpDemo, type DemoHooks } from './netdemo.js';
+import { runHttpDemo } from './httpdemo.js';
 import { ControlServer } from '../kern/ctl/server.js';
 import { controlView } from '../lib/ctl/adapter.js';
 import type { CtlSystem } from '../kern/ctl/system.js';
@@ -19,6 +20,10 @@ export interface DemoJobOptions {
   clients?: number;
   window?: number;
   tap: boolean;
+  /** The UDP (DNS-like) demo instead of the HTTP one. */
+  udp?: boolean;
+  /** Keep-alive connections of the HTTP load generator. */
+  conns?: number;
   /** `name=value` sysctls set before the load starts. */
   sysctls: string[];
   /** Open the control socket (default on). */
@@ -123,7 +128,8 @@ export async function runDemoJob(o: DemoJobOptions): Promise<number> {
   };
   try {
     if (o.tap) return await runTapMpDemo({ seconds: o.seconds, cpus: o.cpus, out, until, hooks });
-    return await runNetDemo({ seconds: o.seconds, cpus: o.cpus, clients: o.clients, window: o.window, out, until, hooks });
+    if (o.udp === true) return await runNetDemo({ seconds: o.seconds, cpus: o.cpus, clients: o.clients, window: o.window, out, until, hooks });
+    return await runHttpDemo({ seconds: o.seconds, cpus: o.cpus, conns: o.conns, out, until, hooks });
   } catch (e) {
     if (e instanceof SysctlError) {
       err(`demo: -o ${e.message}`);

@@ -7,7 +7,10 @@
  * netstat -s, netstat -i, netstat -an, netstat -m and vmstat -z, and a leak
  * check: every zone's `used` back to where it started (exit 1 otherwise).
  */
+import http from 'node:http';
 import { availableParallelism } from 'node:os';
+import { createServer as createMpServer, type MpSocket } from '../lib/netmp.js';
+import { serveHttp } from '../lib/http.js';
 import cliProgress from 'cli-progress';
 import { Uma } from '../uma/uma.js';
 import { zoneStats } from '../uma/stats.js';
@@ -21,6 +24,7 @@ import { formatNetstatAn, pcbList, startNet, type NetSystem } from '../lib/netus
 import { createSocket, type UdpSocket } from '../lib/udpuser.js';
 import { dnsParseAnswer, dnsQuery } from '../apps/dns.js';
 import { formatNetstatS } from '../netinet/stats.js';
+import type { System } from '../lib/topology.js';
 
 export interface NetDemoOptions {
   seconds: number;
@@ -39,7 +43,7 @@ export interface NetDemoOptions {
 
 /** Called with the running system before the load starts, and before it stops. */
 export interface DemoHooks {
-  started?(sys: NetSystem | TapNet): Promise<void> | void;
+  started?(sys: NetSystem | TapNet | System): Promise<void> | void;
   stopping?(): Promise<void> | void;
 }
 
@@ -47,13 +51,13 @@ const DNS_PORT = 53;
 const MAX_SAMPLES = 1 << 21;
 
 /** Latency percentile (ms) of the first n samples, sorted in place. */
-function percentile(sorted: Float64Array, p: number): number {
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Each zone's items in use now, by name: the starting point of the leak check. */
-function zoneUse(uma: Uma): Map<string, number> {
+export function zoneUse(uma: Uma): Map<string, number> {
   return new Map(uma.allZones().map((z) => [z.name, zoneStats(z).used]));
 }
 
@@ -62,7 +66,7 @@ function zoneUse(uma: Uma): Map<string, number> {
  * with `before`; prints a LEAK line and returns false when one differs.
  * UMA's own bucket and slab zones keep their caches: not a leak.
  */
-function vmstatAndLeakCheck(uma: Uma, before: Map<string, number>, out: (s: string) => void): boolean {
+export function vmstatAndLeakCheck(uma: Uma, before: Map<string, number>, out: (s: string) => void): boolean {
   out('');
   out('vmstat -z:');
   out(vmstatZ(uma).trimEnd());
@@ -199,6 +203,34 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   return answered > 0 ? 0 : 1;
 }
 
+/**
+ * Node's http.createServer on the TAP host's TCP port 80 (netmp.ts: a
+ * listener on every CPU); answers every GET with a line naming its path.
+ * Returns the function that closes it and its connections.
+ */
+async function serveTapHttp(net: TapNet, ncpus: number): Promise<() => Promise<void>> {
+  const stack = { index: net.host, interfaces: [{ addrs: [{ addr: net.addr, prefix: 24 }] }], system: { layer: net.layer, cpus: ncpus } };
+  const hs = http.createServer((req, res) => res.end(`hello from slabnet ${req.url ?? '/'}\n`));
+  const conns: MpSocket[] = [];
+  const srv = createMpServer({ stack }, (s) => conns.push(s));
+  const stop = serveHttp(hs, srv);
+  await new Promise<void>((res, rej) => {
+    srv.once('error', rej);
+    srv.listen(80, () => res());
+  });
+  return async () => {
+    stop();
+    for (const s of conns) s.destroy();
+    await new Promise<void>((res) => {
+      srv.close(() => res());
+      setTimeout(res, 2000);
+    });
+    hs.close();
+    await srv.settled();
+    for (const s of conns) await s.settled();
+  };
+}
+
 export interface TapDemoOptions {
   seconds: number;
   cpus?: number;
@@ -233,6 +265,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
     return 1;
   }
   const n = net.name;
+  let stopHttp: (() => Promise<void>) | null = null;
   try {
     await o.hooks?.started?.(net);
     for (let c = 0; c < ncpus; c++) {
@@ -244,8 +277,9 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
         if (e !== 0) throw new Error(`server on cpu${c} port ${port}: errno ${e}`);
       }
     }
+    stopHttp = await serveTapHttp(net, ncpus);
     out(`slabnet: ${ncpus} CPU workers serve ${n} (a multi-queue TAP, queue i on CPU i), 10.53.0.2/24, MAC ${macToString(net.mac)}:`);
-    out(`  UDP 53 DNS-like responder and UDP 7 echo on every CPU, for ${o.seconds} s (-s N for longer). From Linux (root), in another shell:`);
+    out(`  UDP 53 DNS-like responder and UDP 7 echo on every CPU, HTTP on TCP 80 (Node's http.createServer), for ${o.seconds} s (-s N for longer). From Linux (root), in another shell:`);
     out('');
     out(`  ip netns add slabnet-peer && ip link set ${n} netns slabnet-peer`);
     out(`  ip -n slabnet-peer addr add 10.53.0.1/24 dev ${n} && ip -n slabnet-peer link set ${n} up`);
@@ -253,6 +287,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
     out(`  ip netns exec slabnet-peer dig @10.53.0.2 +tries=1 +time=1 example.slabnet.test    # or, without dig:`);
     out(`  printf '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x01a\\x00\\x00\\x01\\x00\\x01' | ip netns exec slabnet-peer socat -t1 - UDP:10.53.0.2:53 | od -An -tx1`);
     out(`  for i in 1 2 3 4 5 6 7 8; do echo "flow $i" | ip netns exec slabnet-peer socat -t0.3 - UDP4:10.53.0.2:7; done   # 8 source ports: 8 flows over the queues`);
+    out(`  ip netns exec slabnet-peer curl -s --max-time 5 http://10.53.0.2/hello   # Node's http.Server on slabnet TCP port 80`);
     out(`  ip netns del slabnet-peer`);
     out('');
     let timer: NodeJS.Timeout | undefined;
@@ -268,6 +303,7 @@ export async function runTapMpDemo(o: TapDemoOptions): Promise<number> {
     out('netstat -i:');
     out(net.netstatI());
   } finally {
+    await stopHttp?.();
     out('');
     out('netstat -m:');
     out(netstatM(net.mb));

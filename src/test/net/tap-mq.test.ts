@@ -130,7 +130,7 @@ test('startTapNet as an unprivileged user fails with ERR_SLABNET_TAP_PERM and st
 });
 
 test('slabnet demo --tap: the commands it prints reach the servers on every CPU', async (t) => {
-  const skip = skipUnless({ root: true, tun: true, tools: ['ip', 'ping', 'socat', 'od'] });
+  const skip = skipUnless({ root: true, tun: true, tools: ['ip', 'ping', 'socat', 'od', 'curl'] });
   if (skip) return t.skip(skip);
   const nsName = `slabnet-demo-${process.pid}`;
   const lines: string[] = [];
@@ -155,7 +155,7 @@ test('slabnet demo --tap: the commands it prints reach the servers on every CPU'
       .map((l) => l.trim())
       .filter((l) => /^(ip |printf |for )/.test(l) && !l.startsWith('ip netns del') && !l.includes(' dig '))
       .map((l) => l.replace(/\s+#\s.*$/, '').replaceAll('slabnet-peer', nsName));
-    assert.equal(cmds.length, 5, cmds.join('\n'));
+    assert.equal(cmds.length, 6, cmds.join('\n'));
     const outs: string[] = [];
     for (const c of cmds) {
       const r = await run(['bash', '-c', c]);
@@ -165,6 +165,7 @@ test('slabnet demo --tap: the commands it prints reach the servers on every CPU'
     assert.match(outs[2], /3 received/);
     assert.match(outs[3], /^ 12 34 85 00/, 'a DNS answer with our id (QR AA RD, no RA: dns.ts)');
     assert.deepEqual(outs[4].trim().split('\n'), Array.from({ length: 8 }, (_, i) => `flow ${i + 1}`));
+    assert.equal(outs[5], 'hello from slabnet /hello\n', 'curl reached Node\'s http.Server on slabnet TCP');
   } finally {
     finished();
     const code = await demo;

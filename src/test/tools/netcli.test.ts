@@ -1,7 +1,8 @@
 // The main job and the netstat commands through the real CLI: `demo` brings
-// up two stacks on CPU workers, runs the DNS-like load for a second and
-// prints every report with no leak; `netstat -an` lists the bound server on
-// every CPU; `uma-demo` is still there.
+// up two stacks on CPU workers, runs Node's http.Server on slabnet TCP and a
+// keep-alive HTTP load generator for a second and prints every report with
+// no leak; `demo --udp` is the DNS-like UDP load; a bad option is refused;
+// `netstat -an` lists the bound server on every CPU; `uma-demo` is still there.
 import { test, after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +21,43 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SLABNET_CTL_DIR: ctlDir } });
 }
 
-test('demo --seconds 1 exits 0 and prints rate, percentiles, netstat -s/-i/-an/-m, vmstat -z and no leaks', () => {
+test('demo --seconds 1 (HTTP over TCP on the CPUs) exits 0 and prints req/s, percentiles, netstat -an/-s with tcp/-m, vmstat -z and no leaks', () => {
   const r = cli('demo', '--seconds', '1', '--cpus', '2');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const o = r.stdout;
+  assert.match(o, /2 CPU workers run TCP\/IP/);
+  const rate = /(\d+) HTTP requests answered in [\d.]+ s: (\d+) requests\/s \(8 keep-alive connections x 1 in flight, GET over slabnet TCP; (\d+) connections accepted, 0 bad/.exec(o);
+  assert.ok(rate && Number(rate[1]) > 0 && Number(rate[2]) > 0, o);
+  assert.equal(Number(rate[3]), 8, 'keep-alive: one connection per load generator connection');
+  assert.match(o, /latency ms: p50 [\d.]+ {2}p90 [\d.]+ {2}p99 [\d.]+ {2}max [\d.]+/);
+  // netstat -an while the connections were up: the listener on both CPUs, 8 established each side.
+  const an = o.slice(o.indexOf('netstat -an:'), o.indexOf('netstat -s'));
+  assert.equal(an.split('\n').filter((l) => /^tcp4 .*\*\.80 +\*\.\* +LISTEN/.test(l)).length, 2, an);
+  assert.equal(an.split('\n').filter((l) => /^tcp4 .*10\.0\.0\.1\.\d+ +10\.0\.0\.\d+\.80 +ESTABLISHED/.test(l)).length, 8, an);
+  assert.equal(an.split('\n').filter((l) => /^tcp4 .*10\.0\.0\.\d+\.80 +10\.0\.0\.1\.\d+ +ESTABLISHED/.test(l)).length, 8, an);
+  assert.match(o, /netstat -s \(server /);
+  assert.match(o, /^tcp:\n\t\d+ packets sent/m);
+  assert.match(o, /^\t8 connection accepts$/m);
+  assert.match(o, /^ip:\n\t\d+ total packets received/m);
+  assert.match(o, /mbuf clusters in use/);
+  assert.match(o, /ITEM +SIZE +LIMIT +USED/);
+  assert.match(o, /^no leaks/m);
+  // Every answered request was a data segment the server sent.
+  const sent = /netstat -s \(server [^\n]*\n[\s\S]*?tcp:\n\t\d+ packets sent\n\t(\d+) data packets sent/.exec(o);
+  assert.ok(sent && Number(sent[1]) >= Number(rate[1]), o);
+});
+
+test('demo with a bad option is refused before any load', () => {
+  for (const args of [['--conns', '0'], ['--cpus', 'x'], ['--nosuch']]) {
+    const r = cli('demo', '--seconds', '1', ...args);
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, /error: /, args.join(' '));
+    assert.doesNotMatch(r.stdout, /requests answered/);
+  }
+});
+
+test('demo --udp --seconds 1 exits 0 and prints rate, percentiles, netstat -s/-i/-an/-m, vmstat -z and no leaks', () => {
+  const r = cli('demo', '--udp', '--seconds', '1', '--cpus', '2');
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const o = r.stdout;
   const rate = /(\d+) requests answered in [\d.]+ s: (\d+) requests\/s/.exec(o);

@@ -78,7 +78,7 @@ export async function linuxTcp(tag: string, subnet: number, o: { mtu?: number; p
     const host = sys.addStack('slabnet');
     const tapName = `snt${tag.slice(0, 3)}${process.pid % 100000}`;
     const tap = host.addTap(tapName, { mtu, addrs: `${us}/24`, ...(o.pcap ? { pcap: o.pcap } : {}) });
-    ns.adopt(sys.tapName(tap), `${peer}/24`, mtu);
+    ns.adopt((tap.ifp?.name ?? tap.name), `${peer}/24`, mtu);
     const stack = host.stack;
     // No receive-buffer autosizing yet (REQUESTS-tcp.md, 2026-12-01 23:00): with the default
     // 64 KB so_rcv every window stalls on the 40 ms delayed ACK. 1 MB, as autosizing would grow it.
@@ -89,7 +89,7 @@ export async function linuxTcp(tag: string, subnet: number, o: { mtu?: number; p
       host,
       stack,
       tap,
-      tapName: sys.tapName(tap),
+      tapName: (tap.ifp?.name ?? tap.name),
       us,
       peer,
       net: trackedNet(netFor(stack), open),

@@ -598,11 +598,6 @@ export class System {
     }
   }
 
-  /** The kernel's name of a TAP interface (after up() on the MP system). */
-  tapName(ifc: Interface): string {
-    return ifc.ifp?.name ?? ifc.name;
-  }
-
   /** A node:dgram-shaped UDP socket on stack `s` (call after up()). */
   socket(s: NetStack | string, type: 'udp4' | { type: 'udp4'; recvBufferSize?: number }, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): SystemSocket {
     const st = typeof s === 'string' ? this.stack(s) : s;

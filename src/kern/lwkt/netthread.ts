@@ -25,6 +25,9 @@ export interface NetThread {
   removePollHook(h: NetPollHook): void;
 }
 
+/** Passes a real-time pass runs back to back while work keeps being queued, before it yields to the event loop. */
+const REALTIME_BURST = 16;
+
 /** Passes runUntilIdle makes at most before it reports a livelock. */
 const MAX_IDLE_PASSES = 1_000_000;
 
@@ -141,7 +144,11 @@ export class LocalThread implements NetThread {
   private readonly realtimePass = (): void => {
     this.immediate = null;
     if (!this.realtime) return;
-    const work = this.pass();
+    // Work queued during a pass (a frame handed to the next hook, a reply
+    // queued for delivery) runs in further passes now, up to a bound, rather
+    // than one event-loop turn per hop of a request/response.
+    let work = this.pass();
+    for (let n = 1; this.wanted && n < REALTIME_BURST; n++) work += this.pass();
     if (work > 0 || this.wanted) {
       this.immediate = setImmediate(this.realtimePass);
       return;

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import type { BenchResult, Suite } from './harness.js';
 
-export const SUITES = ['uma', 'mbuf', 'mp', 'net'] as const;
+export const SUITES = ['uma', 'mbuf', 'mp', 'net', 'tcp'] as const;
 
 export interface RunArgs {
   suites: string[];

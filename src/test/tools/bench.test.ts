@@ -48,3 +48,22 @@ test('uma --quick --json: table, then one JSON array of well-formed cases as the
   const scaling = results.filter((c) => typeof c.efficiency === 'number');
   assert.ok(scaling.some((c) => c.workers === 1 && c.efficiency === 1));
 });
+
+test('tcp --quick --json: every case well-formed, baselines measured in the same run', () => {
+  const r = spawnSync(process.execPath, [runJs, 'tcp', '--quick', '--json'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  const results = JSON.parse(lines[lines.length - 1]) as Record<string, unknown>[];
+  const names = results.map((c) => c.case as string);
+  for (const want of ['bulk transfer, lib/net.ts', 'bulk transfer, socket calls', 'HTTP/1.1 keep-alive', 'connection setup + close', 'arena bytes per idle']) {
+    assert.ok(names.some((n) => n.startsWith(want)), `a case named like "${want}"`);
+  }
+  for (const c of results) {
+    assert.equal(c.suite, 'tcp');
+    assert.equal(typeof c.value, 'number');
+    assert.ok(Number.isFinite(c.value) && (c.value as number) >= 0);
+    assert.equal(typeof c.baseline, 'string');
+    assert.ok(typeof c.baselineValue === 'number' && c.baselineValue > 0);
+    assert.ok(Math.abs((c.ratio as number) - (c.value as number) / (c.baselineValue as number)) <= 1e-3 * Math.max(1, Math.abs(c.ratio as number)));
+  }
+});

@@ -64,5 +64,5 @@ export { zoneStats } from './uma/stats.js';
 export * as net from './lib/net.js';
 export { serveHttp, Agent as HttpAgent, createConnectionFor } from './lib/http.js';
 // The control socket (slabnet netstat/vmstat/sysctl/top attach to it)
-export { openControl, ControlServer, CtlClient, CtlRemoteError, attach, listControlSockets, ctlDir, controlView, type CtlSystem, type ControlServerOptions } from './lib/ctl/index.js';
+export { openControl, ControlServer, CtlClient, CtlRemoteError, attach, listControlSockets, ctlDir, controlView, serveMetrics, type CtlSystem, type ControlServerOptions } from './lib/ctl/index.js';
 export { CTL_CODES, CTL_VERSION } from './kern/ctl/protocol.js';

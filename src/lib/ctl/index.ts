@@ -30,3 +30,4 @@ function isCtlSystem(x: unknown): x is CtlSystem {
 export function openControl(system: System | NetSystem | TapNet | Machine | CtlSystem, opts: ControlServerOptions = {}): Promise<ControlServer> {
   return ControlServer.open(isCtlSystem(system) ? system : controlView(system), opts);
 }
+export { serveMetrics, type MetricsHttp, type MetricsHttpOptions } from './metrics-http.js';

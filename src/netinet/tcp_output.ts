@@ -111,6 +111,26 @@ function recvWindow(tp: Tcpcb): number {
   return recwin;
 }
 
+/**
+ * tcp_sndbuf_autoscale: grow so_snd by net.inet.tcp.sendbuf_inc, up to
+ * sendbuf_max (and sb_max_adj), while the peer's window could take more than
+ * the buffer holds and the application keeps it nearly full, so a fast path
+ * is not held to one buffer per round trip. Only for a buffer the user did
+ * not size (SO_SNDBUF clears SB_AUTOSIZE). Stack thread; never sleeps.
+ */
+function tcpSndbufAutoscale(tp: Tcpcb, sendwin: number): void {
+  const cfg = tp.tcp.cfg;
+  const sb = tp.so_snd;
+  if (cfg.sendbuf_auto === 0 || sb.userSet) return;
+  const inflight = seqDiff(tp.snd_nxt, tp.snd_una);
+  if (Math.floor(tp.snd_wnd / 4) * 5 < sb.hiwat) return; // the peer's window would not take more
+  if (sb.cc < Math.floor(sb.hiwat / 8) * 7 || sb.cc >= cfg.sendbuf_max) return; // not nearly full, or at the cap
+  if (sendwin < sb.cc - inflight) return; // the window cannot take what is already queued
+  const adj = Math.floor((cfg.maxsockbuf * 2048) / (256 + 2048));
+  const next = Math.min(sb.hiwat + cfg.sendbuf_inc, cfg.sendbuf_max, adj);
+  if (next > sb.hiwat) sb.hiwat = next;
+}
+
 /** One pass of tcp_output's decision and send. Returns 1 to go again, 0 done, -errno. */
 function outputOne(tp: Tcpcb, idle: boolean): number {
   const tcp = tp.tcp;
@@ -137,6 +157,7 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
       tp.t_rxtshift = 0;
     }
   }
+  tcpSndbufAutoscale(tp, sendwin);
   let len = Math.min(sb.cc, sendwin) - off;
   // The SYN occupies one sequence number and carries no data here.
   if ((flags & TH_SYN) !== 0 && SEQ_GT(tp.snd_nxt, tp.snd_una)) {

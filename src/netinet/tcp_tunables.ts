@@ -28,6 +28,9 @@ export interface TcpConfig {
   rexmit_slop: number;
   rexmit_drop_options: number;
   delayed_ack: number;
+  sendbuf_auto: number;
+  sendbuf_inc: number;
+  sendbuf_max: number;
   delacktime: number;
   msl: number;
   keepinit: number;
@@ -79,6 +82,9 @@ export const TCP_DEFAULTS: TcpConfig = {
   rexmit_slop: 200,
   rexmit_drop_options: 0,
   delayed_ack: 1,
+  sendbuf_auto: 1,
+  sendbuf_inc: 8192,
+  sendbuf_max: 2097152,
   delacktime: 40,
   msl: 30000,
   keepinit: 75000,
@@ -131,6 +137,9 @@ const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number
   ['net.inet.tcp.rexmit_slop', 'rexmit_slop', 'Retransmission Timer Slop (ms)', 0, 0x7fffffff],
   ['net.inet.tcp.rexmit_drop_options', 'rexmit_drop_options', 'Drop TCP options from 3rd and later retransmitted SYN', 0, 1],
   ['net.inet.tcp.delayed_ack', 'delayed_ack', 'Delay ACK to try and piggyback it onto a data packet', 0, 1],
+  ['net.inet.tcp.sendbuf_auto', 'sendbuf_auto', 'Enable automatic send buffer sizing', 0, 1],
+  ['net.inet.tcp.sendbuf_inc', 'sendbuf_inc', 'Incrementor step size of automatic send buffer', 1, 0x7fffffff],
+  ['net.inet.tcp.sendbuf_max', 'sendbuf_max', 'Max size of automatic send buffer', 1, 0x7fffffff],
   ['net.inet.tcp.delacktime', 'delacktime', 'Time before a delayed ACK is sent (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.msl', 'msl', 'Maximum Segment Lifetime (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.keepinit', 'keepinit', 'time to establish connection (ms)', 1, 0x7fffffff],

@@ -11,7 +11,8 @@ import http from 'node:http';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { System } from '../../lib/topology.js';
-import { createServer, type Socket } from '../../lib/net.js';
+import { connect, createServer, TcpHost, type Socket } from '../../lib/net.js';
+import { IPPROTO_TCP, TCP_NODELAY } from '../../netinet/tcp_api.js';
 import { Agent, createConnectionFor, serveHttp } from '../../lib/http.js';
 import { testUma, mbufLeakCheck } from '../helpers.js';
 
@@ -141,4 +142,31 @@ test('http: 40 concurrent requests over an Agent of 8 sockets', { timeout: 30_00
   assert.ok(h.conns.length <= 8 && h.conns.length >= 1, `${h.conns.length} connections`);
   agent.destroy();
   await h.stop();
+});
+
+test('serveHttp sets TCP_NODELAY on accepted sockets as Node\'s http.Server does (noDelay: false leaves Nagle on)', async () => {
+  for (const noDelay of [true, false]) {
+    const uma = testUma({ size: 64 << 20 });
+    const sys = System.local({ uma });
+    const done = mbufLeakCheck(uma, sys.mb);
+    const a = sys.addStack('a');
+    const b = sys.addStack('b', { seed: 5 });
+    sys.link(a, b, { a: '10.0.0.1/24', b: '10.0.0.2/24' });
+    const hs = http.createServer({ noDelay }, (_q, r) => r.end('x'));
+    const srv = createServer({ stack: b }).listen(80);
+    serveHttp(hs, srv);
+    const accepted = once(srv, 'connection');
+    const c = connect({ stack: a, host: '10.0.0.2', port: 80 });
+    const [s] = (await accepted) as [Socket];
+    const out = new Int32Array(2);
+    const r = TcpHost.of(b.stack).so.getsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, out);
+    const closed = new Promise<void>((r) => srv.close(() => r()));
+    c.destroy();
+    s.destroy();
+    await closed;
+    await sys.stop();
+    done();
+    assert.equal(r, 0);
+    assert.equal(out[0] !== 0, noDelay, `TCP_NODELAY with http.Server noDelay: ${noDelay}`);
+  }
 });

@@ -324,7 +324,13 @@ export class Machine extends EventEmitter {
   private async settle(): Promise<number> {
     let prev: number[] | null = null;
     for (let round = 0; round < MAX_SETTLE_ROUNDS; round++) {
-      const res = await Promise.all(Array.from({ length: this.ncpus }, (_, c) => this.settleOne(c)));
+      // allSettled, not all: when one CPU fails, the others' settle messages are still out, and
+      // advance must not reject before each is answered and freed (a caller that stops the machine
+      // and checks zones right after the rejection would see a message still in use).
+      const settled = await Promise.allSettled(Array.from({ length: this.ncpus }, (_, c) => this.settleOne(c)));
+      const failed = settled.find((x) => x.status === 'rejected');
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+      const res = settled.map((x) => (x as PromiseFulfilledResult<[number, number]>).value);
       const acts = res.map((r) => r[0]);
       if (prev !== null && acts.every((a, i) => a === prev![i])) {
         let next = -1;

@@ -5,6 +5,9 @@
  * <sys/errno.h> numbers.
  */
 import * as E from '../kern/errno.js';
+// The BSD constants the stack defines are the stack's own (one table); the script names map onto them.
+export { IPPROTO_IP, IPPROTO_TCP, SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDLOWAT, SO_RCVLOWAT, SO_ERROR, SO_TYPE, TCP_NODELAY, TCP_MAXSEG, TCP_NOPUSH, TCP_NOOPT, TCP_INFO, TCP_KEEPINIT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IP_TTL, F_GETFL, F_SETFL, MSG_WAITALL, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL, SHUT_RD, SHUT_WR, SHUT_RDWR, TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE, TCPI_OPT_ECN, TCPI_OPT_TOE, TCPI_OPT_TFO } from '../netinet/tcp_api.js';
+import { IPPROTO_IP, IPPROTO_TCP, SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_SNDLOWAT, SO_RCVLOWAT, SO_ERROR, SO_TYPE, TCP_NODELAY, TCP_MAXSEG, TCP_NOPUSH, TCP_NOOPT, TCP_INFO, TCP_KEEPINIT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, IP_TOS, IP_TTL, F_GETFL, F_SETFL, MSG_WAITALL, MSG_DONTWAIT, MSG_NOSIGNAL, POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL, SHUT_RD, SHUT_WR, SHUT_RDWR, TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE, TCPI_OPT_ECN, TCPI_OPT_TOE, TCPI_OPT_TFO } from '../netinet/tcp_api.js';
 
 export const EALREADY = 37;
 export const ENETDOWN = 50;
@@ -69,10 +72,7 @@ export function errnoSymbol(errno: number): string {
 export const AF_INET = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
-export const IPPROTO_IP = 0;
-export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
-export const SOL_SOCKET = 0xffff;
 
 export const SO_DEBUG = 0x1;
 export const SO_ACCEPTCONN = 0x2;
@@ -83,28 +83,9 @@ export const SO_BROADCAST = 0x20;
 export const SO_LINGER = 0x80;
 export const SO_OOBINLINE = 0x100;
 export const SO_REUSEPORT = 0x200;
-export const SO_SNDBUF = 0x1001;
-export const SO_RCVBUF = 0x1002;
-export const SO_SNDLOWAT = 0x1003;
-export const SO_RCVLOWAT = 0x1004;
-export const SO_ERROR = 0x1007;
-export const SO_TYPE = 0x1008;
 
-export const TCP_NODELAY = 1;
-export const TCP_MAXSEG = 2;
-export const TCP_NOPUSH = 4;
-export const TCP_NOOPT = 8;
-export const TCP_INFO = 32;
-export const TCP_KEEPINIT = 128;
-export const TCP_KEEPIDLE = 256;
-export const TCP_KEEPINTVL = 512;
-export const TCP_KEEPCNT = 1024;
 
-export const IP_TOS = 3;
-export const IP_TTL = 4;
 
-export const F_GETFL = 3;
-export const F_SETFL = 4;
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
 export const O_RDWR = 2;
@@ -114,16 +95,7 @@ export const MSG_OOB = 0x1;
 export const MSG_PEEK = 0x2;
 export const MSG_DONTROUTE = 0x4;
 export const MSG_EOR = 0x8;
-export const MSG_WAITALL = 0x40;
-export const MSG_DONTWAIT = 0x80;
-export const MSG_NOSIGNAL = 0x20000;
 
-export const POLLIN = 0x0001;
-export const POLLPRI = 0x0002;
-export const POLLOUT = 0x0004;
-export const POLLERR = 0x0008;
-export const POLLHUP = 0x0010;
-export const POLLNVAL = 0x0020;
 export const POLLRDNORM = 0x0040;
 export const POLLRDBAND = 0x0080;
 export const POLLWRBAND = 0x0100;
@@ -133,19 +105,10 @@ export const POLL_FLAGS: [string, number][] = [
   ['POLLRDNORM', POLLRDNORM], ['POLLRDBAND', POLLRDBAND], ['POLLWRBAND', POLLWRBAND],
 ];
 
-export const SHUT_RD = 0;
-export const SHUT_WR = 1;
-export const SHUT_RDWR = 2;
 
 /** TCP states (FreeBSD <netinet/tcp_fsm.h>); tcpi_state reports these. */
 export const TCP_STATES = ['CLOSED', 'LISTEN', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED', 'CLOSE_WAIT', 'FIN_WAIT_1', 'CLOSING', 'LAST_ACK', 'FIN_WAIT_2', 'TIME_WAIT'] as const;
 
-export const TCPI_OPT_TIMESTAMPS = 0x01;
-export const TCPI_OPT_SACK = 0x02;
-export const TCPI_OPT_WSCALE = 0x04;
-export const TCPI_OPT_ECN = 0x08;
-export const TCPI_OPT_TOE = 0x10;
-export const TCPI_OPT_TFO = 0x20;
 
 const SYMBOLS: Record<string, number> = {
   AF_INET, PF_INET: AF_INET, SOCK_STREAM, SOCK_DGRAM, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, SOL_SOCKET,

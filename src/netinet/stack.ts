@@ -81,10 +81,16 @@ export function toAddr(a: Addr): number {
     if (!Number.isInteger(a) || a < 0 || a > 0xffffffff) throw new ArgumentError(`bad IPv4 address ${a}`);
     return a >>> 0;
   }
+  if (a === lastAddrString) return lastAddrValue;
   const v = ipFromString(a);
   if (v < 0) throw new ArgumentError(`bad IPv4 address "${a}"`);
+  lastAddrString = a;
+  lastAddrValue = v;
   return v;
 }
+/** The last address string parsed (a socket sending to one peer parses the same string every time). */
+let lastAddrString = '';
+let lastAddrValue = 0;
 
 export class Stack {
   readonly name: string;

@@ -70,13 +70,17 @@ export class LocalThread implements NetThread {
     if (this.realtime && !this.running && this.immediate === null) this.immediate = setImmediate(this.realtimePass);
   }
 
-  /** One pass: due callouts, then every poll hook. Returns the work done. */
-  pass(): number {
+  /**
+   * One pass: due callouts (unless `clock` is false: the back-to-back passes
+   * of one real-time burst read the clock once, in the first), then every
+   * poll hook. Returns the work done.
+   */
+  pass(clock = true): number {
     this.wanted = false;
     this.running = true;
     let work = 0;
     try {
-      work += this.callouts.softclock();
+      if (clock) work += this.callouts.softclock();
       for (let i = 0; i < this.hooks.length; i++) {
         try {
           work += this.hooks[i]();
@@ -148,7 +152,7 @@ export class LocalThread implements NetThread {
     // queued for delivery) runs in further passes now, up to a bound, rather
     // than one event-loop turn per hop of a request/response.
     let work = this.pass();
-    for (let n = 1; this.wanted && n < REALTIME_BURST; n++) work += this.pass();
+    for (let n = 1; this.wanted && n < REALTIME_BURST; n++) work += this.pass(false);
     if (work > 0 || this.wanted) {
       this.immediate = setImmediate(this.realtimePass);
       return;

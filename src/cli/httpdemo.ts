@@ -15,7 +15,6 @@
  */
 import http from 'node:http';
 import { availableParallelism } from 'node:os';
-import cliProgress from 'cli-progress';
 import { Uma } from '../uma/uma.js';
 import { rssAddrCpu } from '../net/rss.js';
 import { toAddr } from '../netinet/stack.js';
@@ -26,7 +25,7 @@ import { Agent, serveHttp } from '../lib/http.js';
 import { controlView } from '../lib/ctl/adapter.js';
 import { CTL_OPS } from '../kern/ctl/ops.js';
 import type { CtlSystem } from '../kern/ctl/system.js';
-import { percentile, vmstatAndLeakCheck, zoneUse, type DemoHooks } from './netdemo.js';
+import { percentile, timedLoad, vmstatAndLeakCheck, zoneUse, type DemoHooks } from './netdemo.js';
 
 export interface HttpDemoOptions {
   seconds: number;
@@ -149,22 +148,7 @@ export async function runHttpDemo(o: HttpDemoOptions): Promise<number> {
     };
     const tStart = performance.now();
     const loops = Array.from({ length: nconns }, (_, k) => loop(k));
-    const bar =
-      (o.progress ?? process.stderr.isTTY)
-        ? new cliProgress.SingleBar({ format: 'load [{bar}] {percentage}% | {value}/{total} ms | {rps} req/s', stream: process.stderr }, cliProgress.Presets.shades_classic)
-        : null;
-    const totalMs = Math.round(o.seconds * 1000);
-    bar?.start(totalMs, 0, { rps: 0 });
-    await new Promise<void>((res) => {
-      const tick = setInterval(() => {
-        const el = performance.now() - tStart;
-        bar?.update(Math.min(totalMs, Math.round(el)), { rps: Math.round(answered / (el / 1000)) });
-        if (el >= totalMs || early) {
-          clearInterval(tick);
-          res();
-        }
-      }, 100);
-    });
+    const bar = await timedLoad(o.seconds, o.progress, tStart, () => answered, () => early);
     running = false;
     await Promise.all(loops);
     const elapsed = (performance.now() - tStart) / 1000;

@@ -83,6 +83,32 @@ export function vmstatAndLeakCheck(uma: Uma, before: Map<string, number>, out: (
   return true;
 }
 
+/**
+ * The timed part of a demo's load run: a progress bar on a terminal (or when
+ * asked) showing elapsed ms and requests/s, resolved after `seconds` from
+ * `tStart` or as soon as `early()` (Ctrl-C). Returns the bar for the caller
+ * to stop once its own shutdown is done.
+ */
+export async function timedLoad(seconds: number, progress: boolean | undefined, tStart: number, answered: () => number, early: () => boolean): Promise<cliProgress.SingleBar | null> {
+  const bar =
+    (progress ?? process.stderr.isTTY)
+      ? new cliProgress.SingleBar({ format: 'load [{bar}] {percentage}% | {value}/{total} ms | {rps} req/s', stream: process.stderr }, cliProgress.Presets.shades_classic)
+      : null;
+  const totalMs = Math.round(seconds * 1000);
+  bar?.start(totalMs, 0, { rps: 0 });
+  await new Promise<void>((res) => {
+    const tick = setInterval(() => {
+      const el = performance.now() - tStart;
+      bar?.update(Math.min(totalMs, Math.round(el)), { rps: Math.round(answered() / (el / 1000)) });
+      if (el >= totalMs || early()) {
+        clearInterval(tick);
+        res();
+      }
+    }, 100);
+  });
+  return bar;
+}
+
 /** Run the demo; returns the exit code (1 on a leak or when no request was answered). */
 export async function runNetDemo(o: NetDemoOptions): Promise<number> {
   const out = o.out ?? ((s: string) => process.stdout.write(s + '\n'));
@@ -144,22 +170,7 @@ export async function runNetDemo(o: NetDemoOptions): Promise<number> {
     // Fill every window; each reply sends the next query until time is up.
     const tStart = performance.now();
     for (const ask of asks) for (let i = 0; i < window; i++) ask();
-    const bar =
-      o.progress ?? process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: 'load [{bar}] {percentage}% | {value}/{total} ms | {rps} req/s', stream: process.stderr }, cliProgress.Presets.shades_classic)
-        : null;
-    const totalMs = Math.round(o.seconds * 1000);
-    bar?.start(totalMs, 0, { rps: 0 });
-    await new Promise<void>((res) => {
-      const tick = setInterval(() => {
-        const el = performance.now() - tStart;
-        bar?.update(Math.min(totalMs, Math.round(el)), { rps: Math.round(answered / (el / 1000)) });
-        if (el >= totalMs || early) {
-          clearInterval(tick);
-          res();
-        }
-      }, 100);
-    });
+    const bar = await timedLoad(o.seconds, o.progress, tStart, () => answered, () => early);
     running = false;
     const elapsed = (performance.now() - tStart) / 1000;
     bar?.stop();

@@ -5,7 +5,7 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { A, B, tcpPair, connectPair, tcpLeakCheck } from './tcplink.js';
+import { A, B, tcpPair, connectPair, tcpLeakCheck, closePair } from './tcplink.js';
 import { TCPS_CLOSED, TCPS_CLOSING, TCPS_TIME_WAIT, TCPS_LISTEN, TCPS_SYN_RECEIVED } from '../../netinet/tcp_fsm.js';
 import { EAGAIN, ENOBUFS } from '../../kern/errno.js';
 import { IPPROTO_TCP as IPPROTO_TCP_OPT, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, SHUT_WR, TCP_REMOTE_UDP_ENCAPS_PORT } from '../../netinet/tcp_api.js';
@@ -149,12 +149,7 @@ test('tcp: ICMP fragmentation needed quoting our segment lowers the MSS and rese
   };
   p.td.advance(2000);
   assert.ok(sizes.length > 0 && Math.max(...sizes) <= 960 - 12, `segments now fit: ${sizes}`);
-  sa.close(c);
-  p.b.tcp.sockets!.close(s);
-  p.b.tcp.sockets!.close(l);
-  p.td.advance(100_000);
-  p.close();
-  done();
+  closePair(p, [c, s, l], 100_000, done);
 });
 
 test('tcp: netstat -s has a tcp section in tcpstat wording', () => {

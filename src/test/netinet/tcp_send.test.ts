@@ -7,7 +7,7 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { A, B, tcpPair, type TcpPair, connectPair, tcpLeakCheck } from './tcplink.js';
+import { A, B, tcpPair, type TcpPair, connectPair, tcpLeakCheck, closePair } from './tcplink.js';
 import { TCPS_CLOSED, TCPS_ESTABLISHED } from '../../netinet/tcp_fsm.js';
 import { ECONNRESET } from '../../kern/errno.js';
 import { IPPROTO_TCP, SOL_SOCKET, SO_ERROR, SO_LINGER, TCP_NODELAY } from '../../netinet/tcp_api.js';
@@ -72,12 +72,7 @@ test('tcp: one lost segment is repaired by fast retransmit (three duplicate ACKs
   assert.ok(st[TCPS_STAT.sndrexmitpack] >= 1, 'the lost segment was resent');
   assert.equal(st[TCPS_STAT.rexmttimeo], 0, 'without a retransmission timeout');
   assert.ok(p.b.tcp.stats[TCPS_STAT.rcvoopack] >= 1);
-  sa.close(c);
-  p.b.tcp.sockets!.close(s);
-  p.b.tcp.sockets!.close(l);
-  p.td.advance(500);
-  p.close();
-  done();
+  closePair(p, [c, s, l], 500, done);
 });
 
 test('tcp: the RTO starts at rexmit_min + rexmit_slop on a fast path and backs off', () => {
@@ -128,12 +123,7 @@ test('tcp: a lone segment is ACKed after delacktime, every second full segment a
   assert.ok(acks.length >= 1);
   assert.ok(acks[0].t - t1 < 10, 'the second full segment is ACKed without delay');
   drain(p, s);
-  sa.close(c);
-  p.b.tcp.sockets!.close(s);
-  p.b.tcp.sockets!.close(l);
-  p.td.advance(500);
-  p.close();
-  done();
+  closePair(p, [c, s, l], 500, done);
 });
 
 test('tcp: Nagle holds a small segment while data is unacknowledged; TCP_NODELAY sends it', () => {
@@ -160,12 +150,7 @@ test('tcp: Nagle holds a small segment while data is unacknowledged; TCP_NODELAY
   assert.equal(sent.length, 2, 'TCP_NODELAY sends both at once');
   p.td.advance(200);
   drain(p, s);
-  sa.close(c);
-  p.b.tcp.sockets!.close(s);
-  p.b.tcp.sockets!.close(l);
-  p.td.advance(500);
-  p.close();
-  done();
+  closePair(p, [c, s, l], 500, done);
 });
 
 test('tcp: the reassembly queue holds at most net.inet.tcp.reass.maxqueuelen segments (counted drops)', () => {
@@ -188,12 +173,7 @@ test('tcp: the reassembly queue holds at most net.inet.tcp.reass.maxqueuelen seg
     got += drain(p, s);
   }
   assert.equal(got, 8 * 1448, 'retransmission still delivers everything');
-  sa.close(c);
-  p.b.tcp.sockets!.close(s);
-  p.b.tcp.sockets!.close(l);
-  p.td.advance(500);
-  p.close();
-  done();
+  closePair(p, [c, s, l], 500, done);
 });
 
 test('tcp: close with SO_LINGER {1, 0} resets the connection; the peer reads ECONNRESET', () => {

@@ -8,7 +8,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { A, B, tcpPair, type TcpPair, connectPair, tcpLeakCheck } from './tcplink.js';
+import { A, B, tcpPair, type TcpPair, connectPair, tcpLeakCheck, closePair } from './tcplink.js';
 import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_SYN_SENT } from '../../netinet/tcp_fsm.js';
 import { EINPROGRESS, ETIMEDOUT, EAGAIN } from '../../kern/errno.js';
 import { SOL_SOCKET, SO_ERROR, SO_RCVBUF, IPPROTO_TCP, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, SO_KEEPALIVE } from '../../netinet/tcp_api.js';
@@ -208,12 +208,7 @@ test('tcp: RFC 5961: an in-window RST that is not exact draws a challenge ACK, r
   assert.equal(sa.info(c)!.tcpi_state, TCPS_CLOSED);
   sa.getsockopt(c, SOL_SOCKET, SO_ERROR, out);
   assert.equal(out[0], 54);
-  sa.close(c);
-  p.b.tcp.sockets!.close(s);
-  p.b.tcp.sockets!.close(l);
-  p.td.advance(1000);
-  p.close();
-  done();
+  closePair(p, [c, s, l], 1000, done);
 });
 
 test('tcp: random segments to listeners and connections never throw and never leak (property)', () => {

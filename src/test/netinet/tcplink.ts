@@ -195,3 +195,17 @@ export function connectPair(p: TcpPair, port = 80): [number, number, number] {
   assert.ok(s > 0, `accept: ${s}`);
   return [c, s, l];
 }
+
+/**
+ * The end of a connectPair test: close the client, the accepted socket and
+ * the listener, let the connections finish for `ms` of clock time, close
+ * the pair, then run the leak check `done`.
+ */
+export function closePair(p: TcpPair, [c, s, l]: [number, number, number], ms: number, done: () => void): void {
+  p.a.tcp.sockets!.close(c);
+  p.b.tcp.sockets!.close(s);
+  p.b.tcp.sockets!.close(l);
+  p.td.advance(ms);
+  p.close();
+  done();
+}

@@ -354,7 +354,10 @@ export class Syncache {
       tp.ts_offset = e.tsOffset;
     }
     if (e.sack) tp.t_flags |= TF_SACK_PERMIT;
-    if (e.ecn) tp.t_flags |= TF_ECN_PERMIT;
+    if (e.ecn) {
+      tp.t_flags |= TF_ECN_PERMIT;
+      tcp.stats[TCPS_STAT.ecn_shs]++;
+    }
     tcp.mss(tp, e.peerMss);
     // A retransmitted SYN|ACK: start from one segment (cc_conn_init).
     if (e.rxmits > 0) tp.snd_cwnd = 1;

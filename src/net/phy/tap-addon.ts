@@ -123,6 +123,10 @@ export function loadTapAddon(): TapAddon {
     throw new TapAddonError(`the native TAP addon is not built (${path} is missing): run \`npm run build:native\` (needs python3, make and a C compiler)`);
   }
   const require = createRequire(import.meta.url);
-  addon = translated(require(path) as TapAddon);
+  const raw = require(path) as TapAddon;
+  if (typeof raw.readBatch !== 'function' || typeof raw.writeBatch !== 'function') {
+    throw new TapAddonError(`the native TAP addon at ${path} is older than this code (no readBatch/writeBatch): run \`npm run build:native\``);
+  }
+  addon = translated(raw);
   return addon;
 }

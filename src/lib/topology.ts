@@ -403,6 +403,17 @@ export class NetStack {
 
 let nextSystemId = 0;
 
+/** up(): a CPU refused a configuration item; `errno` (BSD) and `cpu` say which and why. */
+export class RefusedError extends ArgumentError {
+  constructor(
+    message: string,
+    readonly errno: number,
+    readonly cpu: number,
+  ) {
+    super(message);
+  }
+}
+
 export class System {
   readonly stacks: NetStack[] = [];
   /** This process's number for the system (distinct default MACs across systems joined by user devices). */
@@ -597,7 +608,7 @@ export class System {
       for (let c = 0; c < this.cpus; c++) {
         const args = op.perCpu === undefined ? op.args : [...op.args.slice(0, op.perCpu.from), ...op.perCpu.words(c)];
         const r = await this.layer.request(c, op.cmd, args, op.payload ?? new Uint8Array(0), 5);
-        if (r.err !== 0) throw new ArgumentError(`${op.what}: refused by cpu${c}: ${errnoName(r.err)}`);
+        if (r.err !== 0) throw new RefusedError(`${op.what}: refused by cpu${c}: ${errnoName(r.err)}`, r.err, c);
         op.onResult?.(c, r.res);
       }
     }

@@ -13,7 +13,7 @@
  * segment or hands it on (so_rcv, the reassembly queue).
  */
 import { m_adj } from '../kern/mbuf/ops.js';
-import { PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { CSUM_L4_CALC, CSUM_L4_VALID, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_TCP, ipDst, ipSrc, ipTotalLen } from '../wire/ipv4.js';
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import {
@@ -41,7 +41,7 @@ import {
   tcpWin,
 } from '../wire/tcp.js';
 import { chainSum, mtod, pullup } from '../net/mchain.js';
-import { IFCAP_RXCSUM } from '../net/if.js';
+import { rxCsumVerified } from '../net/if.js';
 import {
   TCPS_CLOSE_WAIT,
   TCPS_CLOSED,
@@ -172,7 +172,7 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number, port = 0, ulen 
   const src = ipSrc(u8, h);
   const dst = ipDst(u8, h);
   const ifp = st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2]);
-  if (ifp === null || (ifp.capenable & IFCAP_RXCSUM) === 0) {
+  if (!rxCsumVerified(ifp, mb, m, CSUM_L4_CALC | CSUM_L4_VALID)) {
     const sum = chainSum(mb, m, toff, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
     if (cksumFold(sum) !== 0xffff) {
       s[TCPS_STAT.rcvbadsum]++;

@@ -61,7 +61,20 @@ import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js'
 import { TCPS_STAT } from './tcp_stats.js';
 import type { TcpTable } from './tcp_subr.js';
 import { tcpReass } from './tcp_reass.js';
-import { tcpSackDoack, tcpSackTrim, tcpSetDsack, tcpUpdateSackList, tcpSackClearScoreboard, tcpSackNextHole } from './tcp_sack.js';
+import {
+  SACK_NOCHANGE,
+  TCP_DUPTHRESH,
+  tcpSackDoack,
+  tcpSackDsackUndo,
+  tcpSackEnterRecovery,
+  tcpSackPartialAck,
+  tcpSackPostRecovery,
+  tcpSackRecoveryAck,
+  tcpSackTrim,
+  tcpSackUndoSave,
+  tcpSetDsack,
+  tcpUpdateSackList,
+} from './tcp_sack.js';
 import { tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTwstart } from './tcp_timer.js';
 import { initialWindow, tcpMaxseg } from './tcp_output.js';
 import {
@@ -99,7 +112,7 @@ const TH_QUEUEDFIN = 0x1000;
 const ECONNREFUSED = 61;
 const ECONNRESET = 54;
 /** tcprexmtthresh: duplicate ACKs that trigger fast retransmit. */
-const TCPREXMTTHRESH = 3;
+const TCPREXMTTHRESH = TCP_DUPTHRESH;
 /** 24 days: a ts_recent older than this is invalidated (PAWS idle). */
 const TCP_PAWS_IDLE = 24 * 24 * 60 * 60 * 1000;
 const IPTOS_ECN_MASK = 0x03;
@@ -650,11 +663,12 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     else drop(tcp, seg);
     return;
   }
-  if ((to.flags & TOF_SACK) !== 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0) tcpSackDoack(tp, to, ack);
+  let sackChanged = SACK_NOCHANGE;
+  if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && ((to.flags & TOF_SACK) !== 0 || tp.sackhint.nholes > 0)) sackChanged = tcpSackDoack(tp, to, ack, tcpMaxseg(tp), tcpSackDsackUndo);
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow)) return;
+    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow, sackChanged)) return;
   } else {
-    if (!newAck(tp, seg, ack)) return;
+    if (!newAck(tp, seg, ack, sackChanged)) return;
     const fin = ackedData(tp, ack);
     if (fin === null) {
       drop(tcp, seg);
@@ -669,7 +683,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
  * Duplicate ACK handling (fast retransmit / NewReno / limited transmit).
  * Returns true when the segment was consumed.
  */
-function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): boolean {
+function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sackChanged: number): boolean {
   const tcp = tp.tcp;
   const s = tcp.stats;
   const maxseg = tcpMaxseg(tp);
@@ -686,38 +700,27 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
     tp.t_dupacks = 0;
     return false;
   }
-  if (++tp.t_dupacks > TCPREXMTTHRESH || (tp.t_flags & TF_FASTRECOVERY) !== 0) {
-    if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
+  tp.t_dupacks++;
+  if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
+    // SACK recovery: PRR or RFC 6675 decides what goes; NewReno inflates by a segment.
+    if (tp.sackhint.sackrec) tcpSackRecoveryAck(tp, sackChanged, maxseg);
+    else {
       tp.snd_cwnd += maxseg;
-      // SACK recovery: each duplicate ACK may carry one more hole's retransmission.
-      if (!sackRetransmitHole(tp, tp.sack_rxmt)) tcp.output(tp);
-      drop(tcp, seg);
-      return true;
+      tcp.output(tp);
     }
-    return false;
-  }
-  if (tp.t_dupacks === TCPREXMTTHRESH) {
-    if (SEQ_LEQ(seg.ack, tp.snd_recover) && tp.snd_recover !== tp.iss && (tp.t_flags & TF_FASTRECOVERY) === 0 && SEQ_GT(tp.snd_recover, tp.snd_una)) {
-      tp.t_dupacks = 0;
-      return false;
-    }
-    const onxt = tp.snd_nxt;
-    // cc_cong_signal(CC_NDUPACK): NewReno halves the flight and enters recovery.
-    tp.snd_ssthresh = Math.max(2, Math.floor(Math.min(tp.snd_wnd, tp.snd_cwnd) / 2 / maxseg)) * maxseg;
-    tp.snd_recover = tp.snd_max;
-    tp.t_flags |= TF_FASTRECOVERY;
-    if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sb_start.length > 0) s[TCPS_STAT.sack_recovery_episode]++;
-    tp.tt_rexmt.stop();
-    tp.t_rtttime = 0;
-    tp.snd_nxt = seg.ack;
-    tp.snd_cwnd = maxseg;
-    tcp.output(tp);
-    tp.sack_rxmt = tp.snd_nxt;
-    tp.snd_cwnd = tp.snd_ssthresh + maxseg * tp.t_dupacks;
-    if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
     drop(tcp, seg);
     return true;
   }
+  if (tp.t_dupacks === TCPREXMTTHRESH || sackIsLost(tp, maxseg)) {
+    if (SEQ_LEQ(seg.ack, tp.snd_recover) && tp.snd_recover !== tp.iss && SEQ_GT(tp.snd_recover, tp.snd_una)) {
+      tp.t_dupacks = 0;
+      return false;
+    }
+    enterRecovery(tp, sackChanged, maxseg);
+    drop(tcp, seg);
+    return true;
+  }
+  if (tp.t_dupacks > TCPREXMTTHRESH) return false;
   if (tcp.cfg.rfc3042 !== 0) {
     // Limited transmit (RFC 3042): one new segment per early duplicate ACK.
     const oldcwnd = tp.snd_cwnd;
@@ -732,45 +735,60 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
 }
 
 /**
- * Retransmit one segment of the first SACK hole at or after `from` (below
- * the highest SACKed byte), without disturbing snd_nxt or cwnd. Returns
- * false when there is no such hole (the caller sends new data instead).
+ * RFC 6675's other way into recovery (net.inet.tcp.sack.revised): more
+ * than (DupThresh - 1) * SMSS bytes SACKed above the cumulative ACK, which
+ * fewer than DupThresh duplicate ACKs can report (stretch ACKs, ACK loss).
  */
-function sackRetransmitHole(tp: Tcpcb, from: number): boolean {
-  if ((tp.t_flags & TF_SACK_PERMIT) === 0 || tp.sb_start.length === 0) return false;
-  const h = tcpSackNextHole(tp, SEQ_GT(from, tp.snd_una) ? from : tp.snd_una);
-  if (h < 0 || !SEQ_LT(h, tp.snd_recover)) return false;
+function sackIsLost(tp: Tcpcb, maxseg: number): boolean {
+  const sh = tp.sackhint;
+  return (tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.tcp.cfg.sack_revised !== 0 && sh.nholes > 0 && sh.sacked_bytes > (TCPREXMTTHRESH - 1) * maxseg;
+}
+
+/**
+ * Fast retransmit: enter recovery on the duplicate ACK that showed loss.
+ * cc_cong_signal(CC_NDUPACK) halves; with a scoreboard the episode is
+ * RFC 6675's (tcp_sack.ts, PRR), else NewReno's (retransmit snd_una,
+ * inflate by the duplicates).
+ */
+function enterRecovery(tp: Tcpcb, sackChanged: number, maxseg: number): void {
+  const tcp = tp.tcp;
   const onxt = tp.snd_nxt;
-  const ocwnd = tp.snd_cwnd;
-  tp.snd_nxt = h;
-  tp.snd_cwnd = seqDiff(h, tp.snd_una) + tcpMaxseg(tp);
-  tp.tcp.output(tp);
-  tp.sack_rxmt = tp.snd_nxt;
-  tp.tcp.stats[TCPS_STAT.sack_rexmits]++;
+  tcpSackUndoSave(tp);
+  // cc_cong_signal(CC_NDUPACK): NewReno halves the flight and enters recovery.
+  tp.snd_ssthresh = Math.max(2, Math.floor(Math.min(tp.snd_wnd, tp.snd_cwnd) / 2 / maxseg)) * maxseg;
+  tp.snd_recover = tp.snd_max;
+  tp.t_flags |= TF_FASTRECOVERY;
+  tp.tt_rexmt.stop();
+  tp.t_rtttime = 0;
+  if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sackhint.nholes > 0) {
+    tcp.stats[TCPS_STAT.sack_recovery_episode]++;
+    tcpSackEnterRecovery(tp, sackChanged, maxseg);
+    return;
+  }
+  tp.snd_nxt = tp.snd_una;
+  tp.snd_cwnd = maxseg;
+  tcp.output(tp);
+  tp.snd_cwnd = tp.snd_ssthresh + maxseg * tp.t_dupacks;
   if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
-  tp.snd_cwnd = ocwnd;
-  return true;
 }
 
 /** The recovery side of a new ACK (partial / full ACK). Returns false when consumed. */
-function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
+function newAck(tp: Tcpcb, seg: Seg, ack: number, sackChanged: number): boolean {
   const tcp = tp.tcp;
   const maxseg = tcpMaxseg(tp);
   const acked = seqDiff(ack, tp.snd_una);
   if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
-    if (SEQ_LT(ack, tp.snd_recover)) {
+    if (SEQ_LT(ack, tp.snd_recover) && tp.sackhint.sackrec) tcpSackPartialAck(tp, ack, sackChanged, maxseg);
+    else if (SEQ_LT(ack, tp.snd_recover)) {
       // NewReno partial ACK (RFC 6582): retransmit the next hole at once, deflate.
       const onxt = tp.snd_nxt;
       const ocwnd = tp.snd_cwnd;
       tp.tt_rexmt.stop();
       tp.t_rtttime = 0;
-      // With SACK, a hole at the ACK already resent gives way to the next one (tcp_sack_partialack).
-      const from = SEQ_LT(ack, tp.sack_rxmt) ? tcpSackNextHole(tp, tp.sack_rxmt) : -1;
-      tp.snd_nxt = from >= 0 ? from : ack;
+      tp.snd_nxt = ack;
       tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + maxseg;
       tp.t_flags |= TF_ACKNOW;
       tcp.output(tp);
-      if (SEQ_GT(tp.snd_nxt, tp.sack_rxmt)) tp.sack_rxmt = tp.snd_nxt;
       tp.snd_cwnd = ocwnd;
       if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
       tp.snd_cwnd = (tp.snd_cwnd > acked ? tp.snd_cwnd - acked : 0) + maxseg;
@@ -779,7 +797,7 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
       const pipe = seqDiff(tp.snd_max, ack);
       tp.snd_cwnd = pipe < tp.snd_ssthresh ? Math.max(pipe, maxseg) + maxseg : tp.snd_ssthresh;
       tp.t_flags &= ~TF_FASTRECOVERY;
-      tcpSackClearScoreboard(tp);
+      tcpSackPostRecovery(tp);
     }
   } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) tp.t_flags &= ~TF_CONGRECOVERY;
   tp.t_dupacks = 0;

@@ -245,5 +245,7 @@ function tcpTimerRexmt(tp: Tcpcb): void {
   tp.t_flags &= ~(TF_FASTRECOVERY | TF_CONGRECOVERY);
   tp.t_dupacks = 0;
   tcpSackClearScoreboard(tp);
+  // A timeout ends whatever the last episode was; D-SACKs no longer undo it.
+  tp.sackhint.undo_valid = false;
   tcp.output(tp);
 }

@@ -12,6 +12,7 @@ import type { Callout } from '../kern/lwkt/callout.js';
 import { Sockbuf } from './tcp_sockbuf.js';
 import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
+import { SackHint } from './tcp_sack.js';
 
 // t_flags
 export const TF_ACKNOW = 0x00000001;
@@ -74,8 +75,6 @@ export const TCPTV_TWTRUNC = 8;
 export const tcp_backoff: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
 /** tcp_totbackoff: the sum of tcp_backoff (persist and keepalive give up after it). */
 export const tcp_totbackoff = 2559;
-/** Largest receive window we advertise with scaling (TCP_MAXWIN << 14). */
-export const TCP_MAX_SACK_HOLES = 128;
 
 export class Tcpcb {
   /** Socket id (> 0) while the user holds it; 0 once closed (the connection finishes alone). */
@@ -197,12 +196,8 @@ export class Tcpcb {
   dsack_start = 0;
   dsack_end = 0;
 
-  // sender SACK scoreboard: blocks the peer reported above snd_una, merged, ordered
-  readonly sb_start: number[] = [];
-  readonly sb_end: number[] = [];
-  sack_newdata = 0;
-  /** Next hole byte to retransmit in SACK recovery. */
-  sack_rxmt = 0;
+  /** Sender SACK scoreboard (snd_holes, snd_fack, sackhint), PRR and undo state (tcp_sack.ts). */
+  readonly sackhint = new SackHint();
 
   // timers
   readonly tt_rexmt: Callout;

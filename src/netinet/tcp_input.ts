@@ -722,11 +722,16 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sac
   }
   if (tp.t_dupacks > TCPREXMTTHRESH) return false;
   if (tcp.cfg.rfc3042 !== 0) {
-    // Limited transmit (RFC 3042): one new segment per early duplicate ACK.
+    // Limited transmit (RFC 3042): one new segment per early duplicate ACK (snd_limited: those already sent).
     const oldcwnd = tp.snd_cwnd;
-    tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + tp.t_dupacks * maxseg;
+    const oldmax = tp.snd_max;
+    if (tp.t_dupacks === 1) tp.snd_limited = 0;
+    tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + (tp.t_dupacks - tp.snd_limited) * maxseg;
     const avail = tp.so_snd.cc - seqDiff(tp.snd_nxt, tp.snd_una);
     if (avail > 0 || (tp.t_flags & TF_ACKNOW) !== 0) tcp.output(tp);
+    const sent = seqDiff(tp.snd_max, oldmax);
+    if (sent > maxseg) tp.snd_limited = 2;
+    else if (sent > 0) tp.snd_limited++;
     tp.snd_cwnd = oldcwnd;
     drop(tcp, seg);
     return true;
@@ -768,7 +773,7 @@ function enterRecovery(tp: Tcpcb, sackChanged: number, maxseg: number): void {
   tp.snd_nxt = tp.snd_una;
   tp.snd_cwnd = maxseg;
   tcp.output(tp);
-  tp.snd_cwnd = tp.snd_ssthresh + maxseg * tp.t_dupacks;
+  tp.snd_cwnd = tp.snd_ssthresh + maxseg * (tp.t_dupacks - tp.snd_limited);
   if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
 }
 

@@ -159,6 +159,8 @@ export class Tcpcb {
   t_rtseq = 0;
   t_rttupdated = 0;
   t_dupacks = 0;
+  /** Segments limited transmit sent on this run of duplicate ACKs (RFC 3042). */
+  snd_limited = 0;
   t_starttime = 0;
   t_rcvtime = 0;
   t_softerror = 0;

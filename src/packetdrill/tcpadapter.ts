@@ -39,6 +39,8 @@ export interface TcpSocketsApi {
 export interface StackTcpApi {
   sockets: TcpSocketsApi;
   sysctlNodes(): { name: string; get: () => number; set: (v: number) => void; description: string }[];
+  /** netstat -s -p tcp's text (optional: a stand-in TCP may have no counters). */
+  netstatS?(): string;
 }
 
 export interface TcpUnderTest {
@@ -151,6 +153,7 @@ export function adaptTcp(tcp: StackTcpApi): TcpUnderTest {
       return errno(so.drop(l.addr, l.port, f.addr, f.port));
     },
   };
+  if (tcp.netstatS !== undefined) pd.netstat = () => tcp.netstatS!();
   return {
     tcp: pd,
     sysctlNodes: tcp.sysctlNodes().map((n) => ({ name: n.name, description: n.description, type: 'int' as const, get: n.get, set: (v) => n.set(Number(v)) })),
@@ -165,5 +168,5 @@ export function adaptTcp(tcp: StackTcpApi): TcpUnderTest {
 export const stackTcp: TcpFactory = (net) => {
   const sockets: TcpSocketsApi | null = net.stack.tcp.sockets;
   if (sockets === null) return null;
-  return adaptTcp({ sockets, sysctlNodes: () => net.stack.tcp.sysctlNodes() });
+  return adaptTcp({ sockets, sysctlNodes: () => net.stack.tcp.sysctlNodes(), netstatS: () => net.stack.tcp.netstatS() });
 };

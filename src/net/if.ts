@@ -11,7 +11,7 @@
  * owning thread and never sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_CSUM_FLAGS, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
 import type { PcapWriter } from './phy/pcap.js';
 import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
@@ -31,9 +31,35 @@ export const IFT_LOOP = 0x18;
 /** A tun-style layer-3 device: raw IPv4 packets, no link header, no ARP. */
 export const IFT_PROPVIRTUAL = 0x35;
 
-/** Checksum offload: the link delivers frames whose checksums need no check, and needs none computed. */
+// Interface capabilities (net/if.h IFCAP_*): if_capabilities says what the
+// interface can do, if_capenable what is switched on (ifconfig's txcsum,
+// rxcsum, tso4, lro). The per-packet requests and results are the
+// m_pkthdr.csum_flags of kern/mbuf/layout.ts (CSUM_*).
+/**
+ * Receive checksum offload: frames arrive with checksums verified (CSUM_L3_VALID /
+ * CSUM_DATA_VALID) or known clean. An interface whose driver sets `rxcsumMarks`
+ * vouches only for the frames it marked (rxCsumVerified); one without (an
+ * in-memory link, loopback) for every frame.
+ */
 export const IFCAP_RXCSUM = 0x1;
+/** Transmit checksum offload: the interface (or the link) computes or needs no checksums (CSUM_IP, CSUM_TCP, CSUM_UDP). */
 export const IFCAP_TXCSUM = 0x2;
+/** TCP segmentation offload over IPv4: the interface takes CSUM_TSO packets up to if_hw_tsomax. */
+export const IFCAP_TSO4 = 0x100;
+export const IFCAP_TSO6 = 0x200;
+/** Large receive offload: the interface may merge in-order TCP segments of a flow (CSUM_COALESCED). */
+export const IFCAP_LRO = 0x400;
+export const IFCAP_TSO = IFCAP_TSO4 | IFCAP_TSO6;
+/** The names ifconfig prints for the capability bits, lowest bit first. */
+export const IFCAP_NAMES: readonly (readonly [number, string])[] = [
+  [IFCAP_RXCSUM, 'RXCSUM'],
+  [IFCAP_TXCSUM, 'TXCSUM'],
+  [IFCAP_TSO4, 'TSO4'],
+  [IFCAP_TSO6, 'TSO6'],
+  [IFCAP_LRO, 'LRO'],
+];
+/** FreeBSD's IP_MAXPACKET: the largest TSO packet (if_hw_tsomax default). */
+export const IP_MAXPACKET = 65535;
 
 // Counter indices (struct if_data).
 export const IFC_IPACKETS = 0;
@@ -47,6 +73,17 @@ export const IFC_OQDROPS = 7;
 /** Received frames whose handling threw (contained: see Ifnet.input). */
 export const IFC_IFAULTS = 8;
 export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops', 'ifaults'] as const;
+
+/**
+ * Need the receiver skip its own check of m's checksum at a layer (`bits`:
+ * CSUM_L3_CALC | CSUM_L3_VALID for the IP header, CSUM_L4_CALC |
+ * CSUM_L4_VALID for TCP/UDP/ICMP)? Yes when the interface has RXCSUM and
+ * either vouches for every frame or marked this one. Never sleeps.
+ */
+export function rxCsumVerified(ifp: Ifnet | null, mb: Mbufs, m: number, bits: number): boolean {
+  if (ifp === null || (ifp.capenable & IFCAP_RXCSUM) === 0) return false;
+  return !ifp.rxcsumMarks || (mb.i32[(m + PH_CSUM_FLAGS) >> 2] & bits) === bits;
+}
 
 /**
  * Input ownership stamp, in the pkthdr's spare word: input() writes a fresh
@@ -92,7 +129,18 @@ export class Ifnet {
   mac: number;
   mtu: number;
   flags: number;
+  /** if_capabilities: the IFCAP_* bits the driver supports (capenable may only hold these). */
+  capabilities = 0;
+  /** if_capenable: the IFCAP_* bits switched on. */
   capenable = 0;
+  /** if_hw_tsomax: the largest CSUM_TSO packet (IP header included) the driver takes. */
+  hwTsomax = IP_MAXPACKET;
+  /**
+   * With IFCAP_RXCSUM: the driver says per frame what it verified (csum_flags)
+   * instead of vouching for every frame (a TAP: Linux checksums some frames,
+   * hands others over unchecked).
+   */
+  rxcsumMarks = false;
   /** if_type: IFT_ETHER, IFT_LOOP or IFT_PROPVIRTUAL (layer 3, no Ethernet header). */
   type = IFT_ETHER;
   /** The thread of the stack this interface is attached to (set by Stack.addInterface); drivers defer work on it. */
@@ -305,6 +353,7 @@ export class LoopbackDriver implements IfDriver {
 export function loopbackIf(mb: Mbufs, name = 'lo0', mtu = 16384): Ifnet {
   const ifp = new Ifnet(mb, name, 0, mtu, IFF_UP | IFF_LOOPBACK | IFF_NOARP);
   ifp.type = IFT_LOOP;
+  ifp.capabilities = IFCAP_RXCSUM | IFCAP_TXCSUM;
   ifp.capenable = IFCAP_RXCSUM | IFCAP_TXCSUM;
   ifp.driver = new LoopbackDriver();
   return ifp;

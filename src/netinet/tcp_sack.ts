@@ -26,6 +26,7 @@ import { TOF_SACK, type TcpOpt } from '../wire/tcp.js';
 import { TF_ACKNOW, TF_FASTRECOVERY, TF_SACK_PERMIT, TF_SENTFIN } from './tcp_var.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import { tcpPrrAck, tcpPrrStart } from './tcp_prr.js';
+import { CC_NDUPACK, ENTER_RECOVERY, EXIT_RECOVERY, ccCongSignal } from './cc/cc.js';
 
 const MAX_SACK_BLKS = 4;
 /** tcprexmtthresh: RFC 6675's DupThresh. */
@@ -49,6 +50,8 @@ export class SackHint {
   hs = NOHOLES;
   he = NOHOLES;
   hr = NOHOLES;
+  /** snd_max when the hole's retransmission was completed: SACKs above it mean that retransmission was lost. */
+  hx = NOHOLES;
   nholes = 0;
   /** snd_fack: one past the highest SACKed byte (meaningful while holes exist). */
   fack = 0;
@@ -180,9 +183,11 @@ function holeInsert(tp: Tcpcb, i: number, start: number, end: number, rxmit: num
   sh.hs.copyWithin(i + 1, i, n);
   sh.he.copyWithin(i + 1, i, n);
   sh.hr.copyWithin(i + 1, i, n);
+  sh.hx.copyWithin(i + 1, i, n);
   sh.hs[i] = start;
   sh.he[i] = end;
   sh.hr[i] = rxmit;
+  sh.hx[i] = tp.snd_max;
   sh.nholes = n + 1;
   tcp.sack_globalholes++;
   return true;
@@ -194,12 +199,15 @@ function growHoles(sh: SackHint): void {
   const hs = new Uint32Array(cap);
   const he = new Uint32Array(cap);
   const hr = new Uint32Array(cap);
+  const hx = new Uint32Array(cap);
   hs.set(sh.hs);
   he.set(sh.he);
   hr.set(sh.hr);
+  hx.set(sh.hx);
   sh.hs = hs;
   sh.he = he;
   sh.hr = hr;
+  sh.hx = hx;
 }
 
 /** tcp_sackhole_remove: holes [i, i + count). */
@@ -209,6 +217,7 @@ function holeRemove(tp: Tcpcb, i: number, count: number): void {
   sh.hs.copyWithin(i, i + count, n);
   sh.he.copyWithin(i, i + count, n);
   sh.hr.copyWithin(i, i + count, n);
+  sh.hx.copyWithin(i, i + count, n);
   sh.nholes = n - count;
   tp.tcp.sack_globalholes -= count;
 }
@@ -327,6 +336,7 @@ function sackCover(tp: Tcpcb, s: number, e: number): boolean {
     // Inside the hole: split it (kept whole when the scoreboard is full: we may retransmit SACKed data, never skip lost data).
     const r = sh.hr[i];
     if (!holeInsert(tp, i + 1, e, he, SEQ_GT(r, e) ? r : e)) return changed;
+    sh.hx[i + 1] = sh.hx[i];
     sh.he[i] = s;
     if (SEQ_GT(r, s)) sh.hr[i] = s;
     break;
@@ -393,6 +403,7 @@ export function tcpSackOutput(tp: Tcpcb, noNewData: boolean): number {
 export function tcpSackRxmitSent(tp: Tcpcb, i: number, len: number): void {
   const sh = tp.sackhint;
   sh.hr[i] = (sh.hr[i] + len) >>> 0;
+  if (SEQ_GEQ(sh.hr[i], sh.he[i])) sh.hx[i] = tp.snd_max;
   sh.sack_bytes_rexmit += len;
   sh.undo_rexmit += len;
 }
@@ -465,10 +476,41 @@ export function tcpSackEnterRecovery(tp: Tcpcb, sackChanged: number, maxseg: num
 }
 
 /**
+ * tcp_sack_lost_retransmission: RFC 6675 cannot see a retransmission
+ * lost again; FreeBSD infers it when data sent after the first hole's
+ * retransmission is SACKed while that hole is still missing. Here each
+ * hole remembers snd_max when its retransmission completed (hx), so any
+ * hole whose retransmission is overtaken that way becomes due again
+ * (FIFO path assumed, as FreeBSD does), and the episode restarts as a new congestion signal
+ * (cc reduces once more; PRR starts from the flight). Returns whether so.
+ */
+function sackLostRexmt(tp: Tcpcb, ack: number, maxseg: number): boolean {
+  const sh = tp.sackhint;
+  let lost = false;
+  for (let i = 0; i < sh.nholes; i++) {
+    if (SEQ_LT(sh.hr[i], sh.he[i]) || !SEQ_GT(sh.fack, sh.hx[i])) continue;
+    sh.hr[i] = sh.hs[i];
+    lost = true;
+  }
+  if (!lost) return false;
+  tp.tcp.stats[TCPS_STAT.sack_lostrexmt]++;
+  EXIT_RECOVERY(tp);
+  ccCongSignal(tp, ack, CC_NDUPACK);
+  ENTER_RECOVERY(tp);
+  tp.snd_recover = tp.snd_max;
+  // The tail guess of a rescue would now cover data sent after these retransmissions: none in this episode.
+  sh.rescue = true;
+  sackRecount(tp, sh.ack, maxseg);
+  if (tp.tcp.cfg.do_prr !== 0) tcpPrrStart(tp);
+  return true;
+}
+
+/**
  * A duplicate ACK during SACK recovery: PRR sets cwnd for what it may let
  * out (without PRR cwnd stays ssthresh, RFC 6675's rule), then send.
  */
-export function tcpSackRecoveryAck(tp: Tcpcb, sackChanged: number, maxseg: number): void {
+export function tcpSackRecoveryAck(tp: Tcpcb, ack: number, sackChanged: number, maxseg: number): void {
+  if (sackLostRexmt(tp, ack, maxseg)) sackChanged = SACK_NEWLOSS;
   if (tp.tcp.cfg.do_prr !== 0) tcpPrrAck(tp, sackChanged, maxseg);
   else tp.snd_cwnd = tp.snd_ssthresh;
   tp.tcp.output(tp);
@@ -484,20 +526,25 @@ export function tcpSackPartialAck(tp: Tcpcb, ack: number, sackChanged: number, m
   tp.tt_rexmt.stop();
   tp.t_rtttime = 0;
   tcpSackRescue(tp, ack, maxseg, (tp.t_flags & TF_SENTFIN) !== 0);
+  if (sackLostRexmt(tp, ack, maxseg)) sackChanged = SACK_NEWLOSS;
   if (tp.tcp.cfg.do_prr !== 0) tcpPrrAck(tp, sackChanged, maxseg);
   else tp.snd_cwnd = tp.snd_ssthresh;
   tp.t_flags |= TF_ACKNOW;
   tp.tcp.output(tp);
 }
 
-/** The episode ended (full ACK): an undo that came during it restores cwnd now. */
+/**
+ * The episode ended (full ACK): an undo that came during it restores cwnd
+ * now. Holes above the recovery point (new data lost during the episode)
+ * stay: the next duplicate ACK may start the next episode from them.
+ */
 export function tcpSackPostRecovery(tp: Tcpcb): void {
   const sh = tp.sackhint;
   if (sh.undo_at_exit) {
     if (tp.snd_cwnd < sh.undo_cwnd) tp.snd_cwnd = sh.undo_cwnd;
     sh.undo_at_exit = false;
   }
-  tcpSackClearScoreboard(tp);
+  sh.sackrec = false;
 }
 
 /**

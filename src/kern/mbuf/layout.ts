@@ -176,3 +176,42 @@ export const EXT_FLAG_NOFREE = 0x0010;
 export function w(m: number, off: number): number {
   return (m + off) >> 2;
 }
+
+// ---- m_pkthdr.csum_flags (sys/sys/mbuf.h values) ----
+//
+// The one definition of the offload flags every layer shares: TCP/UDP/IP
+// set the outbound requests (what the interface must still do, checked
+// against its capabilities, if.ts IFCAP_*), drivers set the inbound results
+// (what was verified before the stack saw the frame). csum_data
+// (PH_CSUM_DATA) is the offset of the checksum field for the outbound
+// requests (FreeBSD: offsetof(struct tcphdr, th_sum)) and 0xffff for a
+// verified L4 checksum; tso_segsz (low 16 bits of PH_TSO_VTAG) is the MSS a
+// CSUM_TSO packet is cut into; l2hlen/l3hlen/l4hlen (PH_L*HLEN) give the
+// header lengths of a CSUM_TSO packet (a segmenter needs no parse).
+/** Outbound: IPv4 header checksum still to compute. */
+export const CSUM_IP = 0x0000_0001;
+/** Outbound: UDP checksum over IPv4 still to compute (the pseudo-header sum is in th_sum). */
+export const CSUM_IP_UDP = 0x0000_0002;
+/** Outbound: TCP checksum over IPv4 still to compute (the pseudo-header sum is in th_sum). */
+export const CSUM_IP_TCP = 0x0000_0004;
+/** Outbound: TCP segmentation over IPv4 (a payload up to if_hw_tsomax, cut into tso_segsz pieces). */
+export const CSUM_IP_TSO = 0x0000_0010;
+export const CSUM_TCP = CSUM_IP_TCP;
+export const CSUM_UDP = CSUM_IP_UDP;
+export const CSUM_TSO = CSUM_IP_TSO;
+export const CSUM_DELAY_DATA = CSUM_TCP | CSUM_UDP;
+export const CSUM_DELAY_IP = CSUM_IP;
+/** Inbound: the IP header checksum was computed (CSUM_IP_CHECKED) ... */
+export const CSUM_L3_CALC = 0x0100_0000;
+/** ... and was correct (CSUM_IP_VALID). */
+export const CSUM_L3_VALID = 0x0200_0000;
+/** Inbound: the L4 checksum was computed including the pseudo-header (CSUM_PSEUDO_HDR) ... */
+export const CSUM_L4_CALC = 0x0400_0000;
+/** ... and csum_data holds its result (0xffff when correct: CSUM_DATA_VALID). */
+export const CSUM_L4_VALID = 0x0800_0000;
+/** Inbound: several received segments were merged into this one (LRO). */
+export const CSUM_COALESCED = 0x4000_0000;
+export const CSUM_IP_CHECKED = CSUM_L3_CALC;
+export const CSUM_IP_VALID = CSUM_L3_VALID;
+export const CSUM_DATA_VALID = CSUM_L4_VALID;
+export const CSUM_PSEUDO_HDR = CSUM_L4_CALC;

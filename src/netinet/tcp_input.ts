@@ -62,6 +62,7 @@ import { TCPS_STAT } from './tcp_stats.js';
 import type { TcpTable } from './tcp_subr.js';
 import { tcpReass } from './tcp_reass.js';
 import {
+  SACK_NEWLOSS,
   SACK_NOCHANGE,
   TCP_DUPTHRESH,
   tcpSackDoack,
@@ -75,6 +76,7 @@ import {
   tcpSetDsack,
   tcpUpdateSackList,
 } from './tcp_sack.js';
+import { rackOn, tcpRackAck, tcpRackArmPto, tcpRackDsack, tcpRackRecoveryDone } from './tcp_rack.js';
 import { tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTwstart } from './tcp_timer.js';
 import { tcpComputeInitwnd, tcpMaxseg } from './tcp_output.js';
 import { CC_ACK, CC_DUPACK, CC_ECN, CC_NDUPACK, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccPostRecovery } from './cc/cc.js';
@@ -670,11 +672,15 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     return;
   }
   let sackChanged = SACK_NOCHANGE;
-  if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && ((to.flags & TOF_SACK) !== 0 || tp.sackhint.nholes > 0)) sackChanged = tcpSackDoack(tp, to, ack, tcpMaxseg(tp), tcpSackDsackUndo);
+  if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && ((to.flags & TOF_SACK) !== 0 || tp.sackhint.nholes > 0)) sackChanged = tcpSackDoack(tp, to, ack, tcpMaxseg(tp), onDsack);
+  // RACK (net.inet.tcp.rack.enable): time-based loss marks join the scoreboard.
+  const rackLost = tp.rack !== null && rackOn(tp) && tcpRackAck(tp, ack);
+  if (rackLost) sackChanged = SACK_NEWLOSS;
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow, sackChanged)) return;
+    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow, sackChanged, rackLost)) return;
   } else {
     if (!newAck(tp, seg, ack, sackChanged)) return;
+    if (rackLost && (tp.t_flags & TF_FASTRECOVERY) === 0 && tp.sackhint.nholes > 0) enterRecovery(tp, seg, sackChanged, tcpMaxseg(tp));
     const fin = ackedData(tp, ack);
     if (fin === null) {
       drop(tcp, seg);
@@ -689,7 +695,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
  * Duplicate ACK handling (fast retransmit / NewReno / limited transmit).
  * Returns true when the segment was consumed.
  */
-function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sackChanged: number): boolean {
+function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sackChanged: number, rackLost: boolean): boolean {
   const tcp = tp.tcp;
   const s = tcp.stats;
   const maxseg = tcpMaxseg(tp);
@@ -718,7 +724,7 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sac
     drop(tcp, seg);
     return true;
   }
-  if (tp.t_dupacks === TCPREXMTTHRESH || sackIsLost(tp, maxseg)) {
+  if (tp.t_dupacks === TCPREXMTTHRESH || sackIsLost(tp, maxseg) || (rackLost && tp.sackhint.nholes > 0)) {
     // NewReno does not start again below the last recovery point (RFC 6582's careful variant); the scoreboard knows better (FreeBSD).
     const sackrec = (tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sackhint.nholes > 0;
     if (!sackrec && SEQ_LEQ(seg.ack, tp.snd_recover) && tp.snd_recover !== tp.iss && SEQ_GT(tp.snd_recover, tp.snd_una)) {
@@ -746,6 +752,28 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sac
     return true;
   }
   return false;
+}
+
+/** D-SACK blocks received: the undo of spurious recovery, and RACK's reordering window. */
+function onDsack(tp: Tcpcb, s: number, e: number): void {
+  tcpSackDsackUndo(tp, s, e);
+  tcpRackDsack(tp, s, e);
+}
+
+/**
+ * RACK's reordering timer found losses (tcp_rack.ts): enter SACK recovery
+ * as a duplicate ACK would (snd_una as the ACK), or, already in it, let
+ * the newly lost holes out.
+ */
+export function tcpRackLossAct(tp: Tcpcb): void {
+  if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
+    tp.tcp.output(tp);
+    return;
+  }
+  if ((tp.t_flags & TF_SACK_PERMIT) === 0 || tp.sackhint.nholes === 0) return;
+  const seg = SEG;
+  seg.ack = tp.snd_una;
+  enterRecovery(tp, seg, SACK_NEWLOSS, tcpMaxseg(tp));
 }
 
 /**
@@ -809,6 +837,7 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number, sackChanged: number): boolean 
       // Full ACK: the algorithm sets the window recovery ends with (cc_post_recovery).
       ccPostRecovery(tp, ack);
       tcpSackPostRecovery(tp);
+      tcpRackRecoveryDone(tp);
     }
   } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) ccPostRecovery(tp, ack);
   tp.t_dupacks = 0;
@@ -855,6 +884,7 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   if (tp.snd_wnd < 0) tp.snd_wnd = 0;
   tp.snd_una = ack;
   if (SEQ_LT(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
+  if (tp.rack !== null) tcpRackArmPto(tp);
   tcp.wakeup(tp);
   switch (tp.state) {
     case TCPS_FIN_WAIT_1:

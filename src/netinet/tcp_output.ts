@@ -41,6 +41,7 @@ import { TCP_LINKHDR } from './tcp_subr.js';
 import { tcpSetpersist, tcpTimerRexmtArm } from './tcp_timer.js';
 import { tcpComputePipe, tcpSackOutput, tcpSackRxmitSent } from './tcp_sack.js';
 import { ccAfterIdle } from './cc/cc.js';
+import { rackOn, tcpRackArmPto, tcpRackSent } from './tcp_rack.js';
 import {
   TCP_MAXWIN,
   TF_ACKNOW,
@@ -356,6 +357,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   // A retransmitted FIN goes out with the sequence number it had.
   if ((flags & TH_FIN) !== 0 && (tp.t_flags & TF_SENTFIN) !== 0 && tp.snd_nxt === tp.snd_max) tp.snd_nxt = seqAdd(tp.snd_nxt, -1);
   const seq = rx >= 0 ? seqAdd(tp.snd_una, off) : len > 0 || (flags & (TH_SYN | TH_FIN)) !== 0 || tp.tt_persist.pending ? tp.snd_nxt : tp.snd_max;
+  const rexmit = rx >= 0 || SEQ_LT(seq, tp.snd_max);
   // ECN (RFC 3168).
   let tos = tp.tos;
   if ((flags & TH_SYN) !== 0 && (flags & TH_ACK) === 0) {
@@ -439,6 +441,11 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   tp.t_flags &= ~(TF_ACKNOW | TF_DELACK);
   tp.tt_delack.stop();
   s[TCPS_STAT.sndtotal]++;
+  // RACK-TLP: the segment's transmit time, and a probe timeout behind new data.
+  if ((len > 0 || (flags & TH_FIN) !== 0) && tp.state >= TCPS_ESTABLISHED && rackOn(tp)) {
+    tcpRackSent(tp, seq, seqAdd(seq, len + ((flags & TH_FIN) !== 0 ? 1 : 0)), rexmit);
+    if (!rexmit) tcpRackArmPto(tp);
+  }
   const o = tcp.ipo;
   o.ttl = tp.ttl;
   o.tos = tos;

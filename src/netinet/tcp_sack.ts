@@ -64,6 +64,9 @@ export class SackHint {
   /** Bytes of the holes RFC 6675's IsLost() calls lost, and the highest lost hole (-1: none). */
   lost_bytes = 0;
   lost_idx = -1;
+  /** RACK's lost mark (tcp_rack.ts): holes starting below it are lost too. */
+  rack_lost_end = 0;
+  rack_lost_valid = false;
   /** Bytes the last ACK delivered (cumulatively or by SACK). */
   delivered_data = 0;
   /** PRR (RFC 6937): delivered and sent since recovery began, and the flight size then. */
@@ -162,6 +165,7 @@ export function tcpSackClearScoreboard(tp: Tcpcb): void {
   sh.sackrec = false;
   sh.sacked_bytes = sh.sack_bytes_rexmit = sh.lost_bytes = 0;
   sh.lost_idx = -1;
+  sh.rack_lost_valid = false;
   sh.fack = tp.snd_una;
   sh.ack = tp.snd_una;
 }
@@ -364,6 +368,8 @@ export function sackRecount(tp: Tcpcb, base: number, maxseg: number): void {
     rexmit += seqDiff(sh.hr[i], sh.hs[i]);
   }
   if (n > 0 && lostIdx < 0 && (tp.t_flags & TF_FASTRECOVERY) !== 0) lostIdx = 0;
+  // RACK's time-based losses (tcp_rack.ts) reach further than the byte count may.
+  if (sh.rack_lost_valid) while (lostIdx + 1 < n && SEQ_LT(sh.hs[lostIdx + 1], sh.rack_lost_end)) lostIdx++;
   let lost = 0;
   for (let i = 0; i <= lostIdx; i++) lost += seqDiff(sh.he[i], sh.hs[i]);
   sh.sacked_bytes = n > 0 ? seqDiff(sh.fack, base) - holes : 0;
@@ -568,4 +574,21 @@ export function tcpSackDsackUndo(tp: Tcpcb, s: number, e: number): void {
   if (tp.snd_ssthresh < sh.undo_ssthresh) tp.snd_ssthresh = sh.undo_ssthresh;
   if ((tp.t_flags & TF_FASTRECOVERY) !== 0) sh.undo_at_exit = true;
   else if (tp.snd_cwnd < sh.undo_cwnd) tp.snd_cwnd = sh.undo_cwnd;
+}
+
+/**
+ * RACK found bytes up to `end` lost, some above snd_fack (sent before a
+ * later transmission that was delivered, never SACKed themselves): they
+ * join the scoreboard as a hole, so NextSeg retransmits them and the pipe
+ * leaves them out. Then the sums are recomputed with the new lost mark.
+ */
+export function tcpSackRackLost(tp: Tcpcb, end: number, maxseg: number): void {
+  const sh = tp.sackhint;
+  const base = SEQ_GT(sh.ack, tp.snd_una) && SEQ_LEQ(sh.ack, tp.snd_max) ? sh.ack : tp.snd_una;
+  if (sh.nholes === 0) sh.fack = base;
+  if (SEQ_GT(end, tp.snd_max)) end = tp.snd_max;
+  if (SEQ_GT(end, sh.fack) && holeInsert(tp, sh.nholes, sh.fack, end, sh.fack)) sh.fack = end;
+  sh.rack_lost_end = end;
+  sh.rack_lost_valid = true;
+  sackRecount(tp, base, maxseg);
 }

@@ -22,6 +22,8 @@ export interface TcpConfig {
   sack_revised: number;
   do_prr: number;
   do_prr_conservative: number;
+  rack_enable: number;
+  rack_tlp: number;
   ecn_enable: number;
   ecn_maxretries: number;
   blackhole: number;
@@ -87,6 +89,8 @@ export const TCP_DEFAULTS: TcpConfig = {
   sack_revised: 1,
   do_prr: 1,
   do_prr_conservative: 0,
+  rack_enable: 0,
+  rack_tlp: 1,
   ecn_enable: 2,
   ecn_maxretries: 1,
   blackhole: 0,
@@ -155,6 +159,8 @@ const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.sack.revised', 'sack_revised', 'Use revised SACK loss recovery per RFC 6675', 0, 1],
   ['net.inet.tcp.do_prr', 'do_prr', 'Enable Proportional Rate Reduction per RFC 6937', 0, 1],
   ['net.inet.tcp.do_prr_conservative', 'do_prr_conservative', 'Do conservative Proportional Rate Reduction', 0, 1],
+  ['net.inet.tcp.rack.enable', 'rack_enable', 'RACK-TLP loss detection (RFC 8985); FreeBSD: net.inet.tcp.functions_default=rack', 0, 1],
+  ['net.inet.tcp.rack.tlp', 'rack_tlp', 'Tail loss probes while RACK is on', 0, 1],
   ['net.inet.tcp.ecn.enable', 'ecn_enable', 'TCP ECN support', 0, 4],
   ['net.inet.tcp.ecn.maxretries', 'ecn_maxretries', 'Max retries before giving up on ECN', 0, 100],
   ['net.inet.tcp.blackhole', 'blackhole', 'Do not send RST on segments to closed ports', 0, 3],

@@ -13,6 +13,7 @@ import { Sockbuf } from './tcp_sockbuf.js';
 import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
 import { SackHint } from './tcp_sack.js';
+import type { RackState } from './tcp_rack.js';
 import { CcVar, type CcAlgo } from './cc/cc.js';
 
 // t_flags
@@ -205,6 +206,8 @@ export class Tcpcb {
 
   /** Sender SACK scoreboard (snd_holes, snd_fack, sackhint), PRR and undo state (tcp_sack.ts). */
   readonly sackhint = new SackHint();
+  /** RACK-TLP state (tcp_rack.ts), made on the first transmission with net.inet.tcp.rack.enable. */
+  rack: RackState | null = null;
 
   // timers
   readonly tt_rexmt: Callout;

@@ -113,3 +113,72 @@ test('tcp recovery: reordering without loss starts spurious episodes that D-SACK
   const clean = transfer(200_000, { seed: 9 }, {});
   assert.equal(st(clean, 'sack_undo') + st(clean, 'dsack_count') + st(clean, 'sndrexmitpack'), 0, 'a clean path: nothing to undo');
 });
+
+/** `count` messages of `size` bytes a -> b, each sent once the previous one arrived (application limited); a's counters. */
+function messages(count: number, size: number, fault: FaultOptions, tcp: Partial<TcpConfig>): Run {
+  const done = tcpLeakCheck();
+  const p: TcpPair = tcpPair({ delayMs: 5 }, { tcp });
+  FaultInjector.wrap(p.a.ifs[0], fault);
+  const sa = p.a.tcp.sockets!;
+  const sb = p.b.tcp.sockets!;
+  const ids = connectPair(p);
+  const [c, s, l] = ids;
+  const msg = new Uint8Array(size);
+  const buf = new Uint8Array(65536);
+  const h = createHash('sha256');
+  const want = createHash('sha256');
+  let t = 0;
+  for (let k = 0; k < count; k++) {
+    msg.fill(k & 255);
+    want.update(msg);
+    assert.equal(sa.write(c, msg), size);
+    let got = 0;
+    while (got < size && t < 600_000) {
+      p.td.advance(1);
+      t++;
+      for (let n = sb.read(s, buf); n > 0; n = sb.read(s, buf)) {
+        h.update(buf.subarray(0, n));
+        got += n;
+      }
+    }
+    assert.equal(got, size, `message ${k} arrived`);
+  }
+  assert.equal(h.digest('hex'), want.digest('hex'), 'same bytes');
+  const stats = p.a.tcp.stats.slice();
+  sa.close(c);
+  sb.close(s);
+  sb.close(l);
+  p.td.advance(2000);
+  p.close();
+  done();
+  return { stats, ms: t };
+}
+
+test('tcp recovery: RACK-TLP (net.inet.tcp.rack.enable) probes the tails of short application-limited messages: fewer timeouts than without, byte-exact', () => {
+  let rackTimeouts = 0;
+  let plainTimeouts = 0;
+  let probes = 0;
+  let repaired = 0;
+  for (const seed of [2, 7]) {
+    const fault: FaultOptions = { seed, loss: 0.05 };
+    const rack = messages(150, 4000, fault, { rack_enable: 1 });
+    const plain = messages(150, 4000, fault, {});
+    rackTimeouts += st(rack, 'rexmttimeo');
+    plainTimeouts += st(plain, 'rexmttimeo');
+    probes += st(rack, 'rack_tlp_new') + st(rack, 'rack_tlp_retran');
+    repaired += st(rack, 'rack_tlp_recovered');
+    assert.equal(st(plain, 'rack_lost') + st(plain, 'rack_tlp_new') + st(plain, 'rack_tlp_retran'), 0, 'RACK off: no RACK');
+  }
+  assert.ok(probes > 0 && repaired > 0, `tail loss probes ${probes}, tail losses repaired ${repaired}`);
+  assert.ok(rackTimeouts < plainTimeouts, `retransmit timeouts: RACK-TLP ${rackTimeouts} < without ${plainTimeouts}`);
+});
+
+test('tcp recovery: RACK marks losses by time in bulk transfers over loss and jitter, byte-exact', () => {
+  let rackLost = 0;
+  for (const seed of [3, 11]) {
+    const rack = transfer(1_000_000, { seed, loss: 0.05, rateBps: 40_000_000, queueLimit: 12, jitterMs: 1 }, { rack_enable: 1 });
+    rackLost += st(rack, 'rack_lost');
+    assert.ok(st(rack, 'sack_recovery_episode') > 0);
+  }
+  assert.ok(rackLost > 0, 'RACK marked losses');
+});

@@ -311,9 +311,10 @@ export class Syncache {
   }
 
   /** syncache_socket: the connection of a completed entry, inheriting the listener's options. */
-  private socket(lp: Tcpcb, e: SynEntry): Tcpcb {
+  private socket(lp: Tcpcb, e: SynEntry): Tcpcb | null {
     const tcp = this.tcp;
     const tp = tcp.attachConn(e.laddr, e.lport, e.faddr, e.fport);
+    if (tp === null) return null;
     tp.so_head = lp;
     tp.so_options = lp.so_options & ~SO_ACCEPTCONN_OPT;
     tp.so_linger = lp.so_linger;

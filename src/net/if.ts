@@ -11,7 +11,7 @@
  * owning thread and never sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_CSUM_FLAGS, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
 import type { PcapWriter } from './phy/pcap.js';
 import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
@@ -35,7 +35,12 @@ export const IFT_PROPVIRTUAL = 0x35;
 // interface can do, if_capenable what is switched on (ifconfig's txcsum,
 // rxcsum, tso4, lro). The per-packet requests and results are the
 // m_pkthdr.csum_flags of kern/mbuf/layout.ts (CSUM_*).
-/** Receive checksum offload: frames arrive with checksums verified (CSUM_L3_VALID / CSUM_DATA_VALID) or known clean. */
+/**
+ * Receive checksum offload: frames arrive with checksums verified (CSUM_L3_VALID /
+ * CSUM_DATA_VALID) or known clean. An interface whose driver sets `rxcsumMarks`
+ * vouches only for the frames it marked (rxCsumVerified); one without (an
+ * in-memory link, loopback) for every frame.
+ */
 export const IFCAP_RXCSUM = 0x1;
 /** Transmit checksum offload: the interface (or the link) computes or needs no checksums (CSUM_IP, CSUM_TCP, CSUM_UDP). */
 export const IFCAP_TXCSUM = 0x2;
@@ -68,6 +73,17 @@ export const IFC_OQDROPS = 7;
 /** Received frames whose handling threw (contained: see Ifnet.input). */
 export const IFC_IFAULTS = 8;
 export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops', 'ifaults'] as const;
+
+/**
+ * Need the receiver skip its own check of m's checksum at a layer (`bits`:
+ * CSUM_L3_CALC | CSUM_L3_VALID for the IP header, CSUM_L4_CALC |
+ * CSUM_L4_VALID for TCP/UDP/ICMP)? Yes when the interface has RXCSUM and
+ * either vouches for every frame or marked this one. Never sleeps.
+ */
+export function rxCsumVerified(ifp: Ifnet | null, mb: Mbufs, m: number, bits: number): boolean {
+  if (ifp === null || (ifp.capenable & IFCAP_RXCSUM) === 0) return false;
+  return !ifp.rxcsumMarks || (mb.i32[(m + PH_CSUM_FLAGS) >> 2] & bits) === bits;
+}
 
 /**
  * Input ownership stamp, in the pkthdr's spare word: input() writes a fresh
@@ -119,6 +135,12 @@ export class Ifnet {
   capenable = 0;
   /** if_hw_tsomax: the largest CSUM_TSO packet (IP header included) the driver takes. */
   hwTsomax = IP_MAXPACKET;
+  /**
+   * With IFCAP_RXCSUM: the driver says per frame what it verified (csum_flags)
+   * instead of vouching for every frame (a TAP: Linux checksums some frames,
+   * hands others over unchecked).
+   */
+  rxcsumMarks = false;
   /** if_type: IFT_ETHER, IFT_LOOP or IFT_PROPVIRTUAL (layer 3, no Ethernet header). */
   type = IFT_ETHER;
   /** The thread of the stack this interface is attached to (set by Stack.addInterface); drivers defer work on it. */

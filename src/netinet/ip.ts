@@ -14,7 +14,7 @@
  *
  * Per stack instance; no lock; never sleeps.
  */
-import { PH_LEN } from '../kern/mbuf/layout.js';
+import { CSUM_L3_CALC, CSUM_L3_VALID, PH_LEN } from '../kern/mbuf/layout.js';
 import {
   IP_DF,
   IP_HLEN_MIN,
@@ -44,7 +44,7 @@ import {
   WIRE_TRUNCATED,
 } from '../wire/codes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM, IFF_LOOPBACK, ifInputHandoff, type Ifnet } from '../net/if.js';
+import { IFCAP_TXCSUM, IFF_LOOPBACK, ifInputHandoff, rxCsumVerified, type Ifnet } from '../net/if.js';
 
 /** IN_LOOPBACKNET: the loopback network, 127/8. */
 const IN_LOOPBACKNET = 127;
@@ -130,7 +130,7 @@ export function ipInput(st: Stack, ifp: Ifnet, m: number): void {
     }
     h = mtod(mb, m);
   }
-  const code = ipv4Parse(mb.u8, h, plen, (ifp.capenable & IFCAP_RXCSUM) === 0);
+  const code = ipv4Parse(mb.u8, h, plen, !rxCsumVerified(ifp, mb, m, CSUM_L3_CALC | CSUM_L3_VALID));
   if (code !== WIRE_OK) {
     countBad(st, code);
     mb.m_freem(m);

@@ -10,7 +10,7 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import { m_append } from '../kern/mbuf/ops.js';
-import { M_BCAST, M_DATA, M_FLAGS, M_LEN, M_MCAST, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { CSUM_L4_CALC, CSUM_L4_VALID, M_BCAST, M_DATA, M_FLAGS, M_LEN, M_MCAST, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_ICMP, IPPROTO_UDP, INADDR_BROADCAST, IP_HLEN_MIN, IP_OFFMASK, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipTotalLen, ipTtl } from '../wire/ipv4.js';
 import {
   ICMP_ECHO,
@@ -32,7 +32,7 @@ import { read16, write16 } from '../wire/bytes.js';
 import { ECONNREFUSED } from '../kern/errno.js';
 import { PMTU_MIN, pmtuPlateau } from './hostcache.js';
 import { WIRE_OK, WIRE_BAD_CKSUM } from '../wire/codes.js';
-import { IFCAP_RXCSUM } from '../net/if.js';
+import { rxCsumVerified } from '../net/if.js';
 import { chainSum, MAX_HDR, mtod, pullup, trimFront } from '../net/mchain.js';
 import { ICPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -97,7 +97,7 @@ export class Icmp {
     m = pullup(mb, m, hlen + ICMP_HLEN);
     if (m === 0) return;
     trimFront(mb, m, hlen);
-    const verify = (st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2])?.capenable ?? 0) & IFCAP_RXCSUM ? false : true;
+    const verify = !rxCsumVerified(st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2]), mb, m, CSUM_L4_CALC | CSUM_L4_VALID);
     const d = mtod(mb, m);
     // The checksum covers the whole message, which may span a reassembled chain.
     const code = verify ? (cksumFinish(chainSum(mb, m, 0, len, 0)) === 0 ? WIRE_OK : WIRE_BAD_CKSUM) : icmpParse(mb.u8, d, mb.i32[(m + M_LEN) >> 2], false);

@@ -13,7 +13,7 @@
  * segment or hands it on (so_rcv, the reassembly queue).
  */
 import { m_adj } from '../kern/mbuf/ops.js';
-import { PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { CSUM_L4_CALC, CSUM_L4_VALID, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_TCP, ipDst, ipSrc, ipTotalLen } from '../wire/ipv4.js';
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import {
@@ -41,7 +41,7 @@ import {
   tcpWin,
 } from '../wire/tcp.js';
 import { chainSum, mtod, pullup } from '../net/mchain.js';
-import { IFCAP_RXCSUM } from '../net/if.js';
+import { rxCsumVerified } from '../net/if.js';
 import {
   TCPS_CLOSE_WAIT,
   TCPS_CLOSED,
@@ -63,7 +63,8 @@ import type { TcpTable } from './tcp_subr.js';
 import { tcpReass } from './tcp_reass.js';
 import { tcpSackDoack, tcpSackTrim, tcpSetDsack, tcpUpdateSackList, tcpSackClearScoreboard, tcpSackNextHole } from './tcp_sack.js';
 import { tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTwstart } from './tcp_timer.js';
-import { initialWindow, tcpMaxseg } from './tcp_output.js';
+import { tcpComputeInitwnd, tcpMaxseg } from './tcp_output.js';
+import { CC_ACK, CC_DUPACK, CC_ECN, CC_NDUPACK, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccPostRecovery } from './cc/cc.js';
 import {
   TCPTV_REXMTMAX,
   TCP_DELTA_SHIFT,
@@ -103,6 +104,8 @@ const TCPREXMTTHRESH = 3;
 /** 24 days: a ts_recent older than this is invalidated (PAWS idle). */
 const TCP_PAWS_IDLE = 24 * 24 * 60 * 60 * 1000;
 const IPTOS_ECN_MASK = 0x03;
+const IPTOS_ECN_ECT1 = 0x01;
+const IPTOS_ECN_ECT0 = 0x02;
 const IPTOS_ECN_CE = 0x03;
 
 /** The decoded segment, reused for every input (no object per segment). */
@@ -169,7 +172,7 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number, port = 0, ulen 
   const src = ipSrc(u8, h);
   const dst = ipDst(u8, h);
   const ifp = st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2]);
-  if (ifp === null || (ifp.capenable & IFCAP_RXCSUM) === 0) {
+  if (!rxCsumVerified(ifp, mb, m, CSUM_L4_CALC | CSUM_L4_VALID)) {
     const sum = chainSum(mb, m, toff, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
     if (cksumFold(sum) !== 0xffff) {
       s[TCPS_STAT.rcvbadsum]++;
@@ -422,31 +425,34 @@ function ccConnInit(tp: Tcpcb): void {
       tp.t_rxtcur = tcpRangeset(tp, tcpRexmtval(tp), tp.t_rttmin, TCPTV_REXMTMAX);
       tp.tcp.stats[TCPS_STAT.usedrtt]++;
     }
-    if (hc.ssthresh !== 0) tp.snd_ssthresh = Math.max(2 * tp.t_maxseg, hc.ssthresh);
+    if (hc.ssthresh !== 0) tp.snd_ssthresh = Math.max(2 * tcpMaxseg(tp), hc.ssthresh);
   }
-  tp.snd_cwnd = tp.snd_cwnd === 1 ? tp.t_maxseg : initialWindow(tp);
+  const maxseg = tcpMaxseg(tp);
+  tp.snd_cwnd = tp.snd_cwnd === 1 ? maxseg : tcpComputeInitwnd(tp, maxseg);
   if (tp.snd_ssthresh === 0) tp.snd_ssthresh = TCP_MAXWIN << 14;
+  ccConnInitAlgo(tp);
 }
 
-/** The ECN bits of an arriving segment on a connection that negotiated ECN. */
+/**
+ * tcp_ecn_input_segment (RFC 3168 6.1): count the ECN codepoint of an
+ * arriving segment; on a connection that negotiated ECN, a CWR stops our
+ * ECE echo (and is acknowledged at once), a CE mark starts it, and an ECE
+ * (not on a SYN) is a congestion signal to the algorithm, which reacts once
+ * per window (cc.ts).
+ */
 function ecnInput(tp: Tcpcb, seg: Seg): void {
+  const s = tp.tcp.stats;
+  const ecn = seg.tos & IPTOS_ECN_MASK;
+  if (ecn === IPTOS_ECN_CE) s[TCPS_STAT.ecn_ce]++;
+  else if (ecn === IPTOS_ECN_ECT0) s[TCPS_STAT.ecn_ect0]++;
+  else if (ecn === IPTOS_ECN_ECT1) s[TCPS_STAT.ecn_ect1]++;
   if ((tp.t_flags & TF_ECN_PERMIT) === 0) return;
-  const tcp = tp.tcp;
-  if ((seg.tos & IPTOS_ECN_MASK) === IPTOS_ECN_CE) {
-    tcp.stats[TCPS_STAT.ecn_ce]++;
-    tp.t_flags2 |= TF2_ECN_SND_ECE;
+  if ((seg.flags & TH_CWR) !== 0) {
+    tp.t_flags2 &= ~TF2_ECN_SND_ECE;
+    tp.t_flags |= TF_ACKNOW;
   }
-  if ((seg.flags & TH_CWR) !== 0) tp.t_flags2 &= ~TF2_ECN_SND_ECE;
-  if ((seg.flags & TH_ECE) !== 0 && (seg.flags & TH_SYN) === 0 && (tp.t_flags & (TF_FASTRECOVERY | TF_CONGRECOVERY)) === 0) {
-    // A congestion signal: halve once per window and tell the peer with CWR.
-    const maxseg = tp.t_maxseg;
-    tp.snd_ssthresh = Math.max(2, Math.floor(Math.min(tp.snd_wnd, tp.snd_cwnd) / 2 / maxseg)) * maxseg;
-    tp.snd_cwnd = tp.snd_ssthresh;
-    tp.snd_recover = tp.snd_max;
-    tp.t_flags |= TF_CONGRECOVERY;
-    tp.t_flags2 |= TF2_ECN_SND_CWR;
-    tcp.stats[TCPS_STAT.ecn_rcwnd]++;
-  }
+  if (ecn === IPTOS_ECN_CE) tp.t_flags2 |= TF2_ECN_SND_ECE;
+  if ((seg.flags & (TH_SYN | TH_ECE)) === TH_ECE) ccCongSignal(tp, seg.ack, CC_ECN);
 }
 
 /**
@@ -688,6 +694,7 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
   }
   if (++tp.t_dupacks > TCPREXMTTHRESH || (tp.t_flags & TF_FASTRECOVERY) !== 0) {
     if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
+      ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
       tp.snd_cwnd += maxseg;
       // SACK recovery: each duplicate ACK may carry one more hole's retransmission.
       if (!sackRetransmitHole(tp, tp.sack_rxmt)) tcp.output(tp);
@@ -702,10 +709,9 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
       return false;
     }
     const onxt = tp.snd_nxt;
-    // cc_cong_signal(CC_NDUPACK): NewReno halves the flight and enters recovery.
-    tp.snd_ssthresh = Math.max(2, Math.floor(Math.min(tp.snd_wnd, tp.snd_cwnd) / 2 / maxseg)) * maxseg;
-    tp.snd_recover = tp.snd_max;
-    tp.t_flags |= TF_FASTRECOVERY;
+    // Congestion signal before the ACK: the algorithm sets ssthresh and enters recovery.
+    ccCongSignal(tp, seg.ack, CC_NDUPACK);
+    ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
     if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sb_start.length > 0) s[TCPS_STAT.sack_recovery_episode]++;
     tp.tt_rexmt.stop();
     tp.t_rtttime = 0;
@@ -775,13 +781,11 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
       if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
       tp.snd_cwnd = (tp.snd_cwnd > acked ? tp.snd_cwnd - acked : 0) + maxseg;
     } else {
-      // Full ACK: leave recovery with cwnd no larger than the flight plus one segment.
-      const pipe = seqDiff(tp.snd_max, ack);
-      tp.snd_cwnd = pipe < tp.snd_ssthresh ? Math.max(pipe, maxseg) + maxseg : tp.snd_ssthresh;
-      tp.t_flags &= ~TF_FASTRECOVERY;
+      // Full ACK: the algorithm sets the window recovery ends with (cc_post_recovery).
+      ccPostRecovery(tp, ack);
       tcpSackClearScoreboard(tp);
     }
-  } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) tp.t_flags &= ~TF_CONGRECOVERY;
+  } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) ccPostRecovery(tp, ack);
   tp.t_dupacks = 0;
   return true;
 }
@@ -800,14 +804,8 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   s[TCPS_STAT.rcvackpack]++;
   s[TCPS_STAT.rcvackbyte] += acked;
   tp.t_lastackrecv = now;
-  // A retransmission the peer did not need (RFC 6582-era heuristic): undo the RTO's reduction.
-  if (tp.t_rxtshift === 1 && (tp.t_flags & TF_PREVVALID) !== 0 && now < tp.t_badrxtwin) {
-    tp.snd_cwnd = tp.snd_cwnd_prev;
-    tp.snd_ssthresh = tp.snd_ssthresh_prev;
-    tp.snd_recover = tp.snd_recover_prev;
-    tp.t_flags &= ~TF_PREVVALID;
-    tp.t_badrxtwin = 0;
-  }
+  // An ACK within half an RTT of the first retransmission was already on its way: undo the RTO.
+  if (tp.t_rxtshift === 1 && (tp.t_flags & TF_PREVVALID) !== 0 && now < tp.t_badrxtwin) ccCongSignal(tp, ack, CC_RTO_ERR);
   if ((to.flags & TOF_TS) !== 0 && to.tsecr !== 0 && (tp.t_flags & TF_RCVD_TSTMP) !== 0) {
     const t = now - (((to.tsecr - tp.ts_offset) >>> 0) | 0);
     const rtt = ((t | 0) + 0x100000000) % 0x100000000;
@@ -816,23 +814,8 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   if (ack === tp.snd_max) tp.tt_rexmt.stop();
   else if (!tp.tt_persist.pending) tcpTimerRexmtArm(tp);
 
-  // cc_ack_received (NewReno with RFC 3465 appropriate byte counting).
-  if ((tp.t_flags & (TF_FASTRECOVERY | TF_CONGRECOVERY)) === 0) {
-    const maxseg = tcpMaxseg(tp);
-    const cw = tp.snd_cwnd;
-    let incr = 0;
-    if (cw > tp.snd_ssthresh) {
-      tp.t_bytes_acked += acked;
-      if (tp.t_bytes_acked >= cw) {
-        tp.t_bytes_acked -= cw;
-        incr = maxseg;
-      }
-    } else {
-      tp.t_bytes_acked = 0;
-      incr = Math.min(acked, tcp.cfg.abc_l_var * maxseg);
-    }
-    if (incr > 0) tp.snd_cwnd = Math.min(cw + incr, TCP_MAXWIN << tp.snd_scale);
-  }
+  // The algorithm opens the window (cc_ack_received).
+  ccAckReceived(tp, ack, acked, 1, CC_ACK);
 
   let fin = false;
   const sb = tp.so_snd;

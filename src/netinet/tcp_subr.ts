@@ -33,6 +33,7 @@ import { InPcbInfo, inpFlowHash, type PortPredicate } from './in_pcb.js';
 import { SO_REUSEPORT_LB } from '../kern/socket/sockopt.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
+import { ccAttach, ccDefaultAlgo, ccDetach, ccSysctlNodes } from './cc/cc_list.js';
 import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysctlNode } from './tcp_tunables.js';
 import { newTcpStats, TCPS_STAT, formatTcpStats } from './tcp_stats.js';
 import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
@@ -121,6 +122,7 @@ export class TcpTable {
     tp.t_rxtcur = this.cfg.rexmit_initial;
     tp.snd_cwnd = TCP_MAXWIN << 14;
     tp.snd_ssthresh = TCP_MAXWIN << 14;
+    ccAttach(tp, ccDefaultAlgo(this.cfg));
     this.all.add(tp);
     return tp;
   }
@@ -362,6 +364,7 @@ export class TcpTable {
     this.stats[TCPS_STAT.closed]++;
     if (!this.closed) this.hostcache.update(tp, this.st.now());
     tcpCancelTimers(tp);
+    ccDetach(tp);
     tp.state = TCPS_CLOSED;
     this.pcbinfo.remove(tp);
     this.all.delete(tp);
@@ -542,10 +545,11 @@ export class TcpTable {
 
   /** net.inet.tcp.* and kern.ipc.soacceptqueue nodes. */
   sysctlNodes(): TcpSysctlNode[] {
-    return tcpSysctlNodes(this.cfg, () => {
+    const nodes = tcpSysctlNodes(this.cfg, () => {
       this.st.pmtu.flush();
       this.hostcache.purge();
     });
+    return nodes.concat(ccSysctlNodes(this.cfg, () => this.all));
   }
 
   netstatS(): string {

@@ -13,6 +13,7 @@ import { Sockbuf } from './tcp_sockbuf.js';
 import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
 import { InPcb } from './in_pcb.js';
+import { CcVar, type CcAlgo } from './cc/cc.js';
 
 // t_flags
 export const TF_ACKNOW = 0x00000001;
@@ -171,6 +172,10 @@ export class Tcpcb extends InPcb {
   t_lastackrecv = 0;
   /** Bytes acknowledged since the last cwnd increment (RFC 3465 in congestion avoidance). */
   t_bytes_acked = 0;
+
+  // congestion control (cc/): the algorithm (tcp_newtcpcb sets it: ccAttach) and its per-connection state
+  cc_algo!: CcAlgo;
+  t_ccv: CcVar = new CcVar(this);
 
   // user timers (0: the sysctl), ms
   t_keepinit = 0;

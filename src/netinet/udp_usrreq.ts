@@ -19,14 +19,14 @@
  * connected PCBs on the CPU their 4-tuple hashes to); no lock; never sleeps.
  */
 import { M_NOWAIT } from '../uma/flags.js';
-import { M_DATA, M_LEN, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { CSUM_L4_CALC, CSUM_L4_VALID, M_DATA, M_LEN, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { m_append } from '../kern/mbuf/ops.js';
 import { IPPROTO_UDP, INADDR_ANY, INADDR_BROADCAST, ipDst, ipSrc, ipTotalLen } from '../wire/ipv4.js';
 import { UDP_HLEN, udpCksumValue, udpDport, udpLen, udpSport, udpSum } from '../wire/udp.js';
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import { write16 } from '../wire/bytes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PORT } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM, ifInputHandoff } from '../net/if.js';
+import { IFCAP_TXCSUM, ifInputHandoff, rxCsumVerified } from '../net/if.js';
 import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -266,7 +266,7 @@ export class UdpTable {
     const dport = udpDport(u8, u);
     const rcvif = st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2]);
     if (udpSum(u8, u) === 0) s[UDPS.nosum]++;
-    else if (rcvif === null || (rcvif.capenable & IFCAP_RXCSUM) === 0) {
+    else if (!rxCsumVerified(rcvif, mb, m, CSUM_L4_CALC | CSUM_L4_VALID)) {
       const sum = chainSum(mb, m, hlen, ulen, pseudoHeaderSum(src, dst, IPPROTO_UDP, ulen));
       if (cksumFold(sum) !== 0xffff) {
         s[UDPS.badsum]++;

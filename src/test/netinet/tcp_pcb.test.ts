@@ -15,9 +15,9 @@ import type { TcpSockets } from '../../netinet/tcp_usrreq.js';
 /** Read or write one of the stack's sysctls by its FreeBSD name. */
 function sysctl(st: Stack, name: string, v?: number): number {
   const n = st.sysctlNodes().find((x) => x.name === name);
-  assert.ok(n, name);
+  assert.ok(n !== undefined && n.set !== undefined, name);
   if (v !== undefined) n.set(v);
-  return n.get();
+  return Number(n.get());
 }
 
 /** A fresh pair with its leak check and both socket APIs. */

@@ -25,10 +25,10 @@
  *                                    SO_REUSEPORT_LB PCB joins its group at
  *                                    bind; TCP calls lbgroupInsert at listen),
  *                                    opts.onTimeWait (TIME_WAIT reuse hook)
- *   bind(inp, laddr, lport)          in_pcbbind: lport 0 picks an ephemeral port;
+ *   bind(inp, laddr, lport, portOk?) in_pcbbind: lport 0 picks an ephemeral port;
  *                                    EINVAL already bound, EADDRNOTAVAIL not a
  *                                    local address or no port left, EADDRINUSE
- *   connect(inp, faddr, fport, laddr) in_pcbconnect: laddr is the source the
+ *   connect(inp, faddr, fport, laddr, portOk?) in_pcbconnect: laddr is the source the
  *                                    caller's route lookup chose (used when the
  *                                    PCB is bound to INADDR_ANY); binds an
  *                                    ephemeral port unique for the 4-tuple
@@ -51,7 +51,7 @@
  *   portList(lport)                  every PCB bound to lport (broadcast fan-out)
  *   all(), count                     every PCB in the table
  *
- * A protocol PCB extends InPcb (UdpPcb, later TcpPcb). Its `soOptions` is the
+ * A protocol PCB extends InPcb (UdpPcb, Tcpcb). Its `soOptions` is the
  * socket's so_options word as this CPU last saw it (the protocol's
  * ctloutput updates it), which bind reads for the reuse rules; `flags` holds
  * INP_* bits (INP_TIMEWAIT: a TCP PCB in TIME_WAIT, whose soOptions are its
@@ -83,18 +83,24 @@
  * local keyedHash32 stays as the fallback for tables made without one
  * (unit tests).
  *
- * TCP on this module (its seam in tcp_subr.ts maps one to one): Tcpcb
- * extends InPcb; lookupConn -> lookupExact, lookupListen -> lookupWild (a
- * listener is an unconnected bound PCB; with SO_REUSEPORT_LB, listen calls
- * lbgroupInsert and SYNs spread by their RSS hash), insertConn ->
- * connect / insertConnected (a connection the syncache completes enters
- * with its 4-tuple), removeConn -> remove, bindPort -> bind; TIME_WAIT sets
- * INP_TIMEWAIT (keeping soOptions as tw_so_options) and gives
- * opts.onTimeWait, which decides whether a new connect may recycle it
- * (RFC 6191-style: the hook checks timestamps / ISN and removes the old
- * one). As in FreeBSD, wildcard lookup does not look at TCP state: a bound
- * but not listening PCB on the specific address wins, and tcp_input
- * answers it with a RST.
+ * TCP on this module (tcp_subr.ts): Tcpcb extends InPcb (its so_options is
+ * soOptions); lookupConn is lookupExact, lookupListen is lookupWild with
+ * the segment's inpFlowHash (a listener is an unconnected bound PCB; with
+ * SO_REUSEPORT_LB, listen calls lbgroupInsert and SYNs spread by flow),
+ * pcbconnect is connect (after the route picks the source), attachConn
+ * (the syncache's new connection) is insertConnected, tcp_close is remove,
+ * bind is bind. A TIME_WAIT tcpcb stays a connected PCB with its socket's
+ * options, so binds see it as FreeBSD's tw_so_options rules do, and a
+ * connect to its 4-tuple is EADDRINUSE (TCP gives no onTimeWait hook;
+ * tcp_input's twcheck recycles TIME_WAIT for a new SYN itself). As in
+ * FreeBSD, wildcard lookup does not look at TCP state: a bound but not
+ * listening PCB on the specific address wins, and tcp_input answers it
+ * with a RST.
+ *
+ * Port partitioning hook: bind and connect take an optional PortPredicate
+ * (portOk) that every ephemeral candidate must pass, so a caller can keep
+ * to the ports whose 4-tuple hashes to its CPU; the walk still covers the
+ * whole range once, so no acceptable port left is EADDRNOTAVAIL.
  */
 import { EADDRINUSE, EADDRNOTAVAIL, EINVAL, EISCONN } from '../kern/errno.js';
 import { ArgumentError } from '../kern/errors.js';
@@ -117,6 +123,38 @@ export const IP_PORTRANGE = 19;
 export const IP_PORTRANGE_DEFAULT = 0;
 export const IP_PORTRANGE_HIGH = 1;
 export const IP_PORTRANGE_LOW = 2;
+
+/**
+ * A caller's condition on an ephemeral port (the hook for port
+ * partitioning: DragonFly picks, per CPU, only local ports whose 4-tuple
+ * hashes to that CPU). Called with the candidate 4-tuple (faddr / fport 0
+ * for a bind without destination); true accepts the port. Must not touch
+ * the table; no allocation expected (it runs once per candidate).
+ */
+export type PortPredicate = (laddr: number, lport: number, faddr: number, fport: number) => boolean;
+
+/**
+ * The flow hash of a 4-tuple for choosing among a SO_REUSEPORT_LB group's
+ * members (what the packet's RSS hash is in FreeBSD): the same flow always
+ * picks the same member. Pure; no allocation.
+ */
+export function inpFlowHash(laddr: number, lport: number, faddr: number, fport: number): number {
+  let h = Math.imul(faddr ^ Math.imul(laddr, 0x9e3779b1), 0x85ebca6b) ^ ((fport << 16) | lport);
+  h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+/** IP_PORTRANGE get (ip_ctloutput): the range inp's ephemeral ports come from. */
+export function inpPortrange(inp: InPcb): number {
+  return (inp.flags & INP_HIGHPORT) !== 0 ? IP_PORTRANGE_HIGH : (inp.flags & INP_LOWPORT) !== 0 ? IP_PORTRANGE_LOW : IP_PORTRANGE_DEFAULT;
+}
+
+/** IP_PORTRANGE set (ip_ctloutput): 0, or EINVAL for a value not IP_PORTRANGE_DEFAULT / HIGH / LOW. */
+export function inpSetPortrange(inp: InPcb, v: number): number {
+  if (v !== IP_PORTRANGE_DEFAULT && v !== IP_PORTRANGE_HIGH && v !== IP_PORTRANGE_LOW) return EINVAL;
+  inp.flags = (inp.flags & ~(INP_HIGHPORT | INP_LOWPORT)) | (v === IP_PORTRANGE_HIGH ? INP_HIGHPORT : v === IP_PORTRANGE_LOW ? INP_LOWPORT : 0);
+  return 0;
+}
 
 /** Lookup flags. */
 export const INPLOOKUP_WILDCARD = 1;
@@ -356,17 +394,18 @@ export class InPcbInfo<P extends InPcb> {
 
   /**
    * in_pcbbind: bind inp to (laddr, lport); lport 0 takes an ephemeral port
-   * (algorithm 1, or sequential). Returns 0 or EINVAL (already bound),
+   * (algorithm 1, or sequential), only one `portOk` accepts when given.
+   * Returns 0 or EINVAL (already bound),
    * EADDRNOTAVAIL (not a local address; no free port), EADDRINUSE.
    * Protocol thread only; cold; never sleeps.
    */
-  bind(inp: P, laddr: number, lport: number): number {
+  bind(inp: P, laddr: number, lport: number, portOk?: PortPredicate): number {
     laddr >>>= 0;
     if (inp.lport !== 0 || inp.laddr !== INADDR_ANY || (inp.flags & INP_DROPPED) !== 0) return EINVAL;
     if (!Number.isInteger(lport) || lport < 0 || lport > 65535) return EINVAL;
     if (laddr !== INADDR_ANY && !isMulticast(laddr) && !this.opts.isLocal(laddr)) return EADDRNOTAVAIL;
     if (lport === 0) {
-      lport = this.ephemeral(inp, laddr, INADDR_ANY, 0);
+      lport = this.ephemeral(inp, laddr, INADDR_ANY, 0, portOk);
       if (lport === 0) return EADDRNOTAVAIL;
       inp.flags |= INP_ANONPORT;
     } else if (this.conflicts(inp, laddr, lport)) {
@@ -394,9 +433,10 @@ export class InPcbInfo<P extends InPcb> {
    * in_pcb_lport_dest: a free local port for inp at laddr, 0 when the range
    * is used up. With a destination (faddr != 0) a port is free when the
    * 4-tuple is unused (a TIME_WAIT holder may be recycled by onTimeWait);
-   * without one when bind's reuse rules allow it. Cold; never sleeps.
+   * without one when bind's reuse rules allow it; and `portOk` (when
+   * given) must accept it. Cold; never sleeps.
    */
-  private ephemeral(inp: P, laddr: number, faddr: number, fport: number): number {
+  private ephemeral(inp: P, laddr: number, faddr: number, fport: number, portOk?: PortPredicate): number {
     const [lo, hi, which] = this.range(inp);
     if (lo < 1 || hi > 65535) return 0;
     const n = hi - lo + 1;
@@ -407,6 +447,7 @@ export class InPcbInfo<P extends InPcb> {
     else start = this.opts.random() % n;
     for (let k = 0; k < n; k++) {
       const port = lo + ((start + k) % n);
+      if (portOk !== undefined && !portOk(laddr, port, faddr, fport)) continue;
       const free = faddr !== INADDR_ANY ? this.tupleFree(inp, laddr, port, faddr, fport) : !this.conflicts(inp, laddr, port);
       if (!free) continue;
       if (!randomized) this.lastPort.set(which, port);
@@ -435,9 +476,10 @@ export class InPcbInfo<P extends InPcb> {
    * INADDR_ANY. An unbound inp gets an ephemeral port unique for the
    * 4-tuple (algorithm 3). Returns 0, EADDRNOTAVAIL (no foreign address or
    * port, no source, no port left), EADDRINUSE (4-tuple taken) or EINVAL.
-   * Protocol thread only; never sleeps.
+   * `portOk` narrows the ephemeral choice (PortPredicate). Protocol thread
+   * only; never sleeps.
    */
-  connect(inp: P, faddr: number, fport: number, laddr: number): number {
+  connect(inp: P, faddr: number, fport: number, laddr: number, portOk?: PortPredicate): number {
     faddr >>>= 0;
     if ((inp.flags & INP_DROPPED) !== 0) return EINVAL;
     if (inp.faddr !== INADDR_ANY) return EISCONN;
@@ -446,7 +488,7 @@ export class InPcbInfo<P extends InPcb> {
     if (src === INADDR_ANY) return EADDRNOTAVAIL;
     let lport = inp.lport;
     if (lport === 0) {
-      lport = this.ephemeral(inp, src, faddr, fport);
+      lport = this.ephemeral(inp, src, faddr, fport, portOk);
       if (lport === 0) return EADDRNOTAVAIL;
       inp.flags |= INP_ANONPORT;
     } else if (!this.tupleFree(inp, src, lport, faddr, fport)) {

@@ -18,6 +18,7 @@ export const SO_KEEPALIVE = 0x0008;
 export const SO_DONTROUTE = 0x0010;
 export const SO_LINGER = 0x0080;
 export const SO_REUSEPORT = 0x0200;
+export const SO_REUSEPORT_LB = 0x10000;
 export const SO_SNDBUF = 0x1001;
 export const SO_RCVBUF = 0x1002;
 export const SO_SNDLOWAT = 0x1003;
@@ -28,6 +29,7 @@ export const SO_TYPE = 0x1008;
 // IPPROTO_IP names (netinet/in.h)
 export const IP_TOS = 3;
 export const IP_TTL = 4;
+export const IP_PORTRANGE = 19;
 
 // IPPROTO_TCP names (netinet/tcp.h)
 export const TCP_NODELAY = 1;

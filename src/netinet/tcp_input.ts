@@ -52,7 +52,7 @@ import {
   TCPS_HAVEESTABLISHED,
   TCPS_HAVERCVDFIN,
   TCPS_LAST_ACK,
-  
+  TCPS_LISTEN,
   TCPS_SYN_RECEIVED,
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
@@ -236,9 +236,9 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number, port = 0, ulen 
     tp = null; // a new SYN recycles TIME_WAIT: find the listener
   }
   if (tp === null) {
-    const lp = tcp.lookupListen(dst, seg.dport);
-    if (lp === null) {
-      noConnection(tcp, seg, tcp.lookupBound(dst, seg.dport));
+    const lp = tcp.lookupListen(dst, seg.dport, src, seg.sport);
+    if (lp === null || lp.state !== TCPS_LISTEN) {
+      noConnection(tcp, seg, lp);
       return;
     }
     listenInput(lp, seg);

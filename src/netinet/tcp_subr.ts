@@ -4,11 +4,13 @@
  * per-boot secret), tcp_respond (RST and ACK without a connection),
  * tcp_drop / tcp_close, MSS selection (tcp_mssopt, tcp_mss) and the
  * buffer rounding that follows it, ICMP errors (tcp_ctlinput), the
- * connection hash and port allocation.
+ * PCB lookup, binding and connecting over the shared in_pcb module.
  *
- * PCB seam: the lookup functions (lookupConn / lookupListen / insertConn /
- * removeConn / bindPort) are the only code that knows how PCBs are
- * indexed, so they can move onto the shared in_pcb module later.
+ * PCBs: a Tcpcb is an InPcb (tcp_var.ts); this table's pcbinfo (in_pcb.ts,
+ * the same module UDP uses) indexes them: lookupConn (exact 4-tuple),
+ * lookupListen (wildcard: LB group, specific address, INADDR_ANY), bind,
+ * pcbconnect, attachConn (the syncache's new connection) and close (remove)
+ * are the only code that touches it.
  *
  * Per stack instance (a CPU's thread); no lock; never sleeps.
  */
@@ -24,19 +26,20 @@ import { ICMP_HLEN, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNR
 import { chainSum, mtod, prepend, pullup } from '../net/mchain.js';
 import { udpCksumValue, udpEmit } from '../wire/udp.js';
 import { write16 } from '../wire/bytes.js';
-import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS } from './tcp_errno.js';
+import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRNOTAVAIL, ENOBUFS } from './tcp_errno.js';
 import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
 import { IFF_LOOPBACK } from '../net/if.js';
-import { Prng, bootSecret } from '../kern/prng.js';
-import { halfSipHash } from './tcp_hash.js';
+import { Prng, bootSecret, bootSeed, ephemeralPortOffset, halfSipHash } from '../kern/prng.js';
+import { InPcbInfo, inpFlowHash, type PortPredicate } from './in_pcb.js';
+import { SO_REUSEPORT_LB } from '../kern/socket/sockopt.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
 import { ccAttach, ccDefaultAlgo, ccDetach, ccSysctlNodes } from './cc/cc_list.js';
 import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysctlNode } from './tcp_tunables.js';
 import { newTcpStats, TCPS_STAT, formatTcpStats } from './tcp_stats.js';
-import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
+import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
 import { SEQ_GEQ, SEQ_LT } from './tcp_seq.js';
-import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SO_REUSEADDR_OPT, SO_REUSEPORT_OPT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
+import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
 import { tcpInput } from './tcp_input.js';
 import { tcpOutput } from './tcp_output.js';
 import { tcpCancelTimers } from './tcp_timer.js';
@@ -54,11 +57,9 @@ export class TcpTable {
   readonly stats = newTcpStats();
   /** SACK holes of all this table's connections (net.inet.tcp.sack.globalholes). */
   sack_globalholes = 0;
-  /** Connections by 4-tuple: key faddr*65536+fport -> PCBs (laddr/lport compared). */
-  private readonly conns = new Map<number, Tcpcb[]>();
-  /** Local port -> PCBs bound to it (listeners and connections). */
-  private readonly ports = new Map<number, Tcpcb[]>();
-  /** Every PCB (for list(), close and netstat). */
+  /** The PCB tables (in_pcb.ts, shared with UDP's module): bound, listening and connected tcpcbs. */
+  readonly pcbinfo: InPcbInfo<Tcpcb>;
+  /** Every tcpcb attached, bound or not (FreeBSD's ipi_listhead: list(), close, netstat). */
   readonly all = new Set<Tcpcb>();
   readonly syncache: Syncache;
   /** RTT / ssthresh per peer (tcp_hostcache). */
@@ -83,12 +84,21 @@ export class TcpTable {
     this.cfg = tcpConfig(cfg);
     const arena = st.mb.uma.arena;
     if (cfg.maxsockbuf === undefined) bindMaxsockbuf(this.cfg, arena);
-    this.rng = new Prng(seed ^ 0x7c9);
+    // Ephemeral ports differ per boot (RFC 6056), as UDP's.
+    this.rng = new Prng(bootSeed(arena, seed ^ 0x7c9));
     // The machine's per-boot secret (kern/prng.ts), so every CPU and stack keys ISNs and cookies alike.
     const k = bootSecret(arena).k;
     this.secret = new Uint32Array(4);
     for (let i = 0; i < 4; i++) this.secret[i] = k[i];
     this.syncache = new Syncache(this);
+    const boot = bootSecret(arena);
+    this.pcbinfo = new InPcbInfo<Tcpcb>({
+      // net.inet.ip.portrange.* belong to IP: the one config object UDP's sysctls are bound to.
+      ports: st.udp.cfg,
+      isLocal: (a) => st.isLocal(a),
+      random: () => this.rng.u32(),
+      portOffset: (l, f, p) => ephemeralPortOffset(boot, l, f, p),
+    });
   }
 
   /** tcp_input: a segment with its IP header (hlen bytes) in front. Consumes m. */
@@ -120,130 +130,50 @@ export class TcpTable {
     return tp;
   }
 
-  private static key(faddr: number, fport: number): number {
-    return faddr * 65536 + fport;
-  }
-
-  /** in_pcblookup (exact 4-tuple), null if none. */
+  /**
+   * in_pcblookup (exact 4-tuple) in the shared PCB tables: the connection
+   * (or TIME_WAIT endpoint) a segment faddr:fport -> laddr:lport belongs
+   * to, null if none. No allocation; never sleeps.
+   */
   lookupConn(laddr: number, lport: number, faddr: number, fport: number): Tcpcb | null {
-    const l = this.conns.get(TcpTable.key(faddr, fport));
-    if (l === undefined) return null;
-    for (let i = 0; i < l.length; i++) {
-      const tp = l[i];
-      if (tp.lport === lport && (tp.laddr === laddr || tp.laddr === INADDR_ANY)) return tp;
-    }
-    return null;
-  }
-
-  /** The listener for (laddr, lport): an exact address before the wildcard. */
-  lookupListen(laddr: number, lport: number): Tcpcb | null {
-    const l = this.ports.get(lport);
-    if (l === undefined) return null;
-    let wild: Tcpcb | null = null;
-    for (let i = 0; i < l.length; i++) {
-      const tp = l[i];
-      if (tp.state !== TCPS_LISTEN) continue;
-      if (tp.laddr === laddr) return tp;
-      if (tp.laddr === INADDR_ANY) wild = tp;
-    }
-    return wild;
-  }
-
-  /** A socket bound to (laddr, lport) that neither listens nor is connected (it answers with its options). */
-  lookupBound(laddr: number, lport: number): Tcpcb | null {
-    const l = this.ports.get(lport);
-    if (l === undefined) return null;
-    for (const tp of l) if (tp.state === TCPS_CLOSED && tp.faddr === 0 && (tp.laddr === laddr || tp.laddr === INADDR_ANY)) return tp;
-    return null;
-  }
-
-  insertConn(tp: Tcpcb): void {
-    if (tp.hashed) return;
-    const k = TcpTable.key(tp.faddr, tp.fport);
-    let l = this.conns.get(k);
-    if (l === undefined) this.conns.set(k, (l = []));
-    l.push(tp);
-    tp.hashed = true;
-  }
-
-  private removeConn(tp: Tcpcb): void {
-    if (!tp.hashed) return;
-    tp.hashed = false;
-    const k = TcpTable.key(tp.faddr, tp.fport);
-    const l = this.conns.get(k);
-    if (l === undefined) return;
-    const i = l.indexOf(tp);
-    if (i >= 0) l.splice(i, 1);
-    if (l.length === 0) this.conns.delete(k);
-  }
-
-  /** Enter tp under its local port (bind done). */
-  private addPort(tp: Tcpcb): void {
-    let l = this.ports.get(tp.lport);
-    if (l === undefined) this.ports.set(tp.lport, (l = []));
-    l.push(tp);
-  }
-
-  private removePort(tp: Tcpcb): void {
-    if (tp.lport === 0) return;
-    const l = this.ports.get(tp.lport);
-    if (l === undefined) return;
-    const i = l.indexOf(tp);
-    if (i >= 0) l.splice(i, 1);
-    if (l.length === 0) this.ports.delete(tp.lport);
+    return this.pcbinfo.lookupExact(laddr, lport, faddr, fport);
   }
 
   /**
-   * in_pcbbind: bind tp to (laddr, lport); lport 0 picks an ephemeral port.
-   * SO_REUSEADDR lets a listener bind over connections and TIME_WAIT on the
-   * port; SO_REUSEPORT on both lets two share it. Returns 0 or an errno.
+   * in_pcblookup's wildcard half for a segment without a connection: the
+   * SO_REUSEPORT_LB listener its flow hash picks, else the unconnected PCB
+   * bound to laddr, else the INADDR_ANY one. As in FreeBSD the state is not
+   * looked at: a bound socket that does not listen is returned too, and
+   * tcp_input answers it with a RST (with that socket's TTL and TOS).
    */
-  bind(tp: Tcpcb, laddr: number, lport: number): number {
-    if (tp.lport !== 0) return EINVAL;
-    if (laddr !== INADDR_ANY && !this.st.isLocal(laddr)) return EADDRNOTAVAIL;
-    if (lport === 0) {
-      lport = this.ephemeral(laddr, tp);
-      if (lport === 0) return EADDRINUSE;
-    } else if (this.conflict(tp, laddr, lport)) {
-      return EADDRINUSE;
-    }
-    tp.laddr = laddr;
-    tp.lport = lport;
-    this.addPort(tp);
-    return 0;
-  }
-
-  private conflict(tp: Tcpcb, laddr: number, lport: number): boolean {
-    const l = this.ports.get(lport);
-    if (l === undefined) return false;
-    for (const o of l) {
-      if (o === tp) continue;
-      if (!(o.laddr === laddr || o.laddr === INADDR_ANY || laddr === INADDR_ANY)) continue;
-      if ((tp.so_options & o.so_options & SO_REUSEPORT_OPT) !== 0) continue;
-      // SO_REUSEADDR: only another listener (or unconnected bind) on the same address conflicts.
-      if ((tp.so_options & SO_REUSEADDR_OPT) !== 0 && (o.state !== TCPS_LISTEN && o.state !== TCPS_CLOSED)) continue;
-      if (o.state === TCPS_TIME_WAIT && (tp.so_options & SO_REUSEADDR_OPT) !== 0) continue;
-      return true;
-    }
-    return false;
-  }
-
-  private ephemeral(laddr: number, tp: Tcpcb): number {
-    const first = this.st.udp.cfg.portFirst;
-    const n = this.st.udp.cfg.portLast - first + 1;
-    const start = this.rng.below(n);
-    for (let k = 0; k < n; k++) {
-      const p = first + ((start + k) % n);
-      if (!this.ports.has(p) || !this.conflict(tp, laddr, p)) return p;
-    }
-    return 0;
+  lookupListen(laddr: number, lport: number, faddr: number, fport: number): Tcpcb | null {
+    return this.pcbinfo.lookupWild(laddr, lport, inpFlowHash(laddr, lport, faddr, fport));
   }
 
   /**
-   * in_pcbconnect: choose the local address by route and a port if unbound,
-   * refuse a 4-tuple in use. Returns 0 or an errno.
+   * in_pcbbind: bind tp to (laddr, lport); lport 0 picks an ephemeral port
+   * (net.inet.ip.portrange.*, RFC 6056). The reuse rules are in_pcb.ts's
+   * (FreeBSD in_pcbbind_setup): without SO_REUSEADDR / SO_REUSEPORT any
+   * PCB on an overlapping address conflicts, connections and TIME_WAIT
+   * included; with SO_REUSEADDR only an unconnected one on the same address
+   * does; SO_REUSEPORT (or SO_REUSEPORT_LB) on both forgives the conflict.
+   * Returns 0, EINVAL (bound, or closed), EADDRNOTAVAIL (not our address,
+   * no port left) or EADDRINUSE. `portOk` narrows ephemeral ports (see
+   * InPcbInfo.bind). Cold; never sleeps.
    */
-  pcbconnect(tp: Tcpcb, faddr: number, fport: number): number {
+  bind(tp: Tcpcb, laddr: number, lport: number, portOk?: PortPredicate): number {
+    return this.pcbinfo.bind(tp, laddr >>> 0, lport, portOk);
+  }
+
+  /**
+   * in_pcbconnect: choose the local address by route (in_pcbladdr) and,
+   * when unbound, a local port unique for the 4-tuple (RFC 6056 algorithm
+   * 3); refuse a 4-tuple in use (a TIME_WAIT one included, as FreeBSD).
+   * Returns 0 or EADDRNOTAVAIL / ENETUNREACH / EADDRINUSE / EISCONN.
+   * `portOk` narrows the ephemeral choice (a CPU's share of the ports).
+   */
+  pcbconnect(tp: Tcpcb, faddr: number, fport: number, portOk?: PortPredicate): number {
+    faddr >>>= 0;
     if (fport === 0 || faddr === INADDR_ANY || faddr === INADDR_BROADCAST) return EADDRNOTAVAIL;
     let laddr = tp.laddr;
     if (laddr === INADDR_ANY) {
@@ -254,28 +184,27 @@ export class TcpTable {
         laddr = r.ifp.addr;
       }
     }
-    if (tp.lport === 0) {
-      const e = this.bind(tp, INADDR_ANY, 0);
-      if (e !== 0) return e;
-    }
-    if (this.lookupConn(laddr, tp.lport, faddr, fport) !== null) return EADDRINUSE;
-    tp.laddr = laddr;
-    tp.faddr = faddr;
-    tp.fport = fport;
-    this.insertConn(tp);
-    return 0;
+    return this.pcbinfo.connect(tp, faddr, fport, laddr, portOk);
   }
 
-  /** A connection made by a listener (syncache_socket): bound and hashed. */
-  attachConn(laddr: number, lport: number, faddr: number, fport: number): Tcpcb {
+  /**
+   * A connection made by a listener (syncache_socket): a fresh tcpcb
+   * entered bound and connected. null when the 4-tuple is taken (cannot
+   * happen from tcp_input, which only expands without a connection).
+   */
+  attachConn(laddr: number, lport: number, faddr: number, fport: number): Tcpcb | null {
     const tp = this.newtcpcb();
-    tp.laddr = laddr;
-    tp.lport = lport;
-    tp.faddr = faddr;
-    tp.fport = fport;
-    this.addPort(tp);
-    this.insertConn(tp);
+    if (this.pcbinfo.insertConnected(tp, laddr, lport, faddr, fport) !== 0) {
+      this.all.delete(tp);
+      tcpCancelTimers(tp);
+      return null;
+    }
     return tp;
+  }
+
+  /** Listen with SO_REUSEPORT_LB: join the port's load-balancing group (FreeBSD adds listeners at listen). */
+  listenLb(tp: Tcpcb): void {
+    if ((tp.so_options & SO_REUSEPORT_LB) !== 0) this.pcbinfo.lbgroupInsert(tp);
   }
 
   // ----------------------------------------------------------------- ISN
@@ -440,8 +369,7 @@ export class TcpTable {
     tcpCancelTimers(tp);
     ccDetach(tp);
     tp.state = TCPS_CLOSED;
-    this.removeConn(tp);
-    this.removePort(tp);
+    this.pcbinfo.remove(tp);
     this.all.delete(tp);
     tcpReassFlush(tp);
     tcpSackClear(tp);

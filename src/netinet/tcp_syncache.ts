@@ -312,9 +312,10 @@ export class Syncache {
   }
 
   /** syncache_socket: the connection of a completed entry, inheriting the listener's options. */
-  private socket(lp: Tcpcb, e: SynEntry): Tcpcb {
+  private socket(lp: Tcpcb, e: SynEntry): Tcpcb | null {
     const tcp = this.tcp;
     const tp = tcp.attachConn(e.laddr, e.lport, e.faddr, e.fport);
+    if (tp === null) return null;
     tp.so_head = lp;
     // The listener's congestion control (TCP_CONGESTION on it), as tcp_newtcpcb(inp, listening_tcb).
     if (tp.cc_algo !== lp.cc_algo) ccSwitch(tp, lp.cc_algo.name);

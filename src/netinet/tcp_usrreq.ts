@@ -12,6 +12,8 @@
  *
  *   so.socket(): number                      id > 0, or -errno (-ENOBUFS)
  *   so.bind(id, addr: number, port: number): number         0 | -EADDRINUSE | -EADDRNOTAVAIL | -EINVAL
+ *                                            (port 0: an ephemeral port of net.inet.ip.portrange.*;
+ *                                            -EADDRNOTAVAIL when the range is used up)
  *   so.listen(id, backlog: number): number   0 | -EINVAL      (binds an ephemeral port when unbound;
  *                                                              backlog capped by kern.ipc.soacceptqueue)
  *   so.accept(id): number                    new id | -EAGAIN (none yet) | -EINVAL (not listening)
@@ -39,8 +41,9 @@
  *                                            (SO_LINGER: out[0] = l_onoff, out[1] = l_linger)
  *       SOL_SOCKET: SO_RCVBUF, SO_SNDBUF (FreeBSD rounding, kern.ipc.maxsockbuf: -ENOBUFS), SO_ERROR
  *                   (read clears it), SO_LINGER, SO_KEEPALIVE, SO_REUSEADDR, SO_REUSEPORT,
+ *                   SO_REUSEPORT_LB (listeners of a port share its SYNs by flow hash),
  *                   SO_ACCEPTCONN (get), SO_TYPE (get: SOCK_STREAM = 1)
- *       IPPROTO_IP: IP_TTL, IP_TOS
+ *       IPPROTO_IP: IP_TTL, IP_TOS, IP_PORTRANGE (IP_PORTRANGE_DEFAULT / HIGH / LOW)
  *       IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG, TCP_NOOPT, TCP_NOPUSH, TCP_KEEPINIT, TCP_KEEPIDLE,
  *                    TCP_KEEPINTVL (seconds), TCP_KEEPCNT, TCP_REMOTE_UDP_ENCAPS_PORT (TCP over UDP
  *                    to that peer port, before connect, with net.inet.tcp.udp_tunneling_port set)
@@ -78,6 +81,7 @@ import {
   IPPROTO_TCP,
   IP_TOS,
   IP_TTL,
+  IP_PORTRANGE,
   MSG_PEEK,
   MSG_WAITALL,
   O_NONBLOCK,
@@ -98,6 +102,7 @@ import {
   SO_RCVBUF,
   SO_REUSEADDR,
   SO_REUSEPORT,
+  SO_REUSEPORT_LB,
   SO_SNDBUF,
   SO_TYPE,
   TCPI_OPT_ECN,
@@ -123,6 +128,7 @@ import {
   SO_LINGER_OPT,
   SO_REUSEADDR_OPT,
   SO_REUSEPORT_OPT,
+  SO_REUSEPORT_LB_OPT,
   SS_ISCONNECTING,
   SS_NBIO,
   TCP_RTTVAR_SHIFT,
@@ -156,6 +162,7 @@ import {
   TCPS_TIME_WAIT,
 } from './tcp_fsm.js';
 import { TCPS_STAT } from './tcp_stats.js';
+import { inpPortrange, inpSetPortrange } from './in_pcb.js';
 import { tcpMaxidle, tcpTimer2mslArm, tcpTimerKeepArm } from './tcp_timer.js';
 
 
@@ -211,6 +218,7 @@ export class TcpSockets {
     tp.so_options |= SO_ACCEPTCONN_OPT;
     if (tp.so_comp === null) tp.so_comp = [];
     tp.so_qlimit = Math.max(backlog, 1);
+    this.tcp.listenLb(tp);
     return 0;
   }
 
@@ -430,6 +438,8 @@ export class TcpSockets {
           return flag(SO_REUSEADDR_OPT);
         case SO_REUSEPORT:
           return flag(SO_REUSEPORT_OPT);
+        case SO_REUSEPORT_LB:
+          return flag(SO_REUSEPORT_LB_OPT);
         case SO_LINGER:
           if (value2 < 0) return -EINVAL;
           tp.so_linger = value2;
@@ -448,6 +458,10 @@ export class TcpSockets {
         if (value < 0 || value > 255) return -EINVAL;
         tp.tos = value & 0xfc;
         return 0;
+      }
+      if (name === IP_PORTRANGE) {
+        const e = inpSetPortrange(tp, value);
+        return e === 0 ? 0 : -e;
       }
       return -ENOPROTOOPT;
     }
@@ -544,6 +558,9 @@ export class TcpSockets {
         case SO_REUSEPORT:
           out[0] = bit(SO_REUSEPORT_OPT);
           return 0;
+        case SO_REUSEPORT_LB:
+          out[0] = bit(SO_REUSEPORT_LB_OPT);
+          return 0;
         case SO_ACCEPTCONN:
           out[0] = tp.state === TCPS_LISTEN ? 1 : 0;
           return 0;
@@ -562,6 +579,7 @@ export class TcpSockets {
     if (level === IPPROTO_IP) {
       if (name === IP_TTL) out[0] = tp.ttl;
       else if (name === IP_TOS) out[0] = tp.tos;
+      else if (name === IP_PORTRANGE) out[0] = inpPortrange(tp);
       else return -ENOPROTOOPT;
       return 0;
     }

@@ -14,6 +14,7 @@ import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
 import { SackHint } from './tcp_sack.js';
 import type { RackState } from './tcp_rack.js';
+import { InPcb } from './in_pcb.js';
 import { CcVar, type CcAlgo } from './cc/cc.js';
 
 // t_flags
@@ -57,6 +58,7 @@ export const SO_REUSEADDR_OPT = 0x0004;
 export const SO_KEEPALIVE_OPT = 0x0008;
 export const SO_LINGER_OPT = 0x0080;
 export const SO_REUSEPORT_OPT = 0x0200;
+export const SO_REUSEPORT_LB_OPT = 0x10000;
 
 // so_state
 export const SS_NBIO = 0x0100;
@@ -78,27 +80,25 @@ export const tcp_backoff: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256,
 /** tcp_totbackoff: the sum of tcp_backoff (persist and keepalive give up after it). */
 export const tcp_totbackoff = 2559;
 
-export class Tcpcb {
+/**
+ * The TCP control block over its inpcb (in_pcb.ts: addresses, ports, the
+ * hash links and INP_* flags): in FreeBSD a tcpcb embeds its inpcb, here
+ * Tcpcb extends InPcb, so inp->tcpcb is the object itself and the shared
+ * PCB tables (TcpTable.pcbinfo) hand back Tcpcbs.
+ */
+export class Tcpcb extends InPcb {
   /** Socket id (> 0) while the user holds it; 0 once closed (the connection finishes alone). */
   sockId = 0;
   state = TCPS_CLOSED;
   t_flags = 0;
   t_flags2 = 0;
 
-  // inpcb
-  laddr = 0;
-  lport = 0;
-  faddr = 0;
-  fport = 0;
+  // inpcb (laddr, lport, faddr, fport, flags, soOptions: InPcb)
   ttl: number;
   tos = 0;
   /** TCP over UDP: the peer's UDP port (0: plain TCP). */
   t_port = 0;
-  /** In the table's connection hash (4-tuple known). */
-  hashed = false;
-
-  // socket
-  so_options = 0;
+  // socket (so_options is the inpcb's soOptions, which in_pcbbind reads for the reuse rules)
   so_state = 0;
   so_error = 0;
   so_linger = 0;
@@ -217,6 +217,7 @@ export class Tcpcb {
   readonly tt_delack: Callout;
 
   constructor(readonly tcp: TcpTable) {
+    super();
     const cfg = tcp.cfg;
     const w = tcp.st.td.callouts;
     this.tt_rexmt = w.callout();
@@ -230,6 +231,14 @@ export class Tcpcb {
     this.t_rttmin = cfg.rexmit_min;
     this.so_snd = new Sockbuf(tcp.st.mb, cfg.sendspace);
     this.so_rcv = new Sockbuf(tcp.st.mb, cfg.recvspace);
+  }
+
+  /** so_options (SO_REUSEADDR, SO_LINGER ...): the inpcb's soOptions word under its socket name. */
+  get so_options(): number {
+    return this.soOptions;
+  }
+  set so_options(v: number) {
+    this.soOptions = v;
   }
 
   // ---- per-connection keepalive values (TCP_KEEP* or the sysctls)

@@ -57,7 +57,7 @@ import { rssFlowCpu } from '../net/rss.js';
 import type { Stack } from './stack.js';
 import { UDP_ADDR_LEN, type UdpPcb } from './udp_usrreq.js';
 import { UDPS } from './stats.js';
-import { INP_HIGHPORT, INP_LOWPORT, INP_MOVING, IP_PORTRANGE, IP_PORTRANGE_DEFAULT, IP_PORTRANGE_HIGH, IP_PORTRANGE_LOW } from './in_pcb.js';
+import { INP_HIGHPORT, INP_LOWPORT, INP_MOVING, IP_PORTRANGE, inpPortrange, inpSetPortrange } from './in_pcb.js';
 
 export { UDP_ADDR_LEN };
 export { SO_BROADCAST } from '../kern/socket/sockopt.js';
@@ -280,13 +280,10 @@ export function udpProtocol(td: ProtocolThread, mb: Mbufs, sbs: SockBufs, stackO
         return 0;
       }
       if (o.dir !== SOPT_SET) {
-        i32[o.val >> 2] = (p.flags & INP_HIGHPORT) !== 0 ? IP_PORTRANGE_HIGH : (p.flags & INP_LOWPORT) !== 0 ? IP_PORTRANGE_LOW : IP_PORTRANGE_DEFAULT;
+        i32[o.val >> 2] = inpPortrange(p);
         return 0;
       }
-      const v = i32[o.val >> 2];
-      if (v !== IP_PORTRANGE_DEFAULT && v !== IP_PORTRANGE_HIGH && v !== IP_PORTRANGE_LOW) return EINVAL;
-      p.flags = (p.flags & ~(INP_HIGHPORT | INP_LOWPORT)) | (v === IP_PORTRANGE_HIGH ? INP_HIGHPORT : v === IP_PORTRANGE_LOW ? INP_LOWPORT : 0);
-      return 0;
+      return inpSetPortrange(p, i32[o.val >> 2]);
     },
     /** CPU shutdown: drop every PCB; the user reads EOF from its rings. */
     drain() {

@@ -32,7 +32,7 @@ import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
 import { EACCES, EADDRNOTAVAIL, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS } from '../kern/errno.js';
 import { Prng, bootSecret, bootSeed, ephemeralPortOffset } from '../kern/prng.js';
-import { InPcb, InPcbInfo, INPLOOKUP_WILDCARD, PORTRANGE_DEFAULTS, type PortRangeConfig } from './in_pcb.js';
+import { InPcb, InPcbInfo, INPLOOKUP_WILDCARD, inpFlowHash, type PortPredicate, PORTRANGE_DEFAULTS, type PortRangeConfig } from './in_pcb.js';
 import { SbRecordBuf, SockBufs } from '../kern/socket/sockbuf.js';
 import { SocketRecords } from '../kern/socket/socketvar.js';
 import { SO_BROADCAST, type SockLevelOpts } from '../kern/socket/sockopt.js';
@@ -178,9 +178,9 @@ export class UdpTable {
     return pcb;
   }
 
-  /** in_pcbbind: bind to (laddr, lport); lport 0 picks an ephemeral port. Returns 0 or an errno. */
-  bind(pcb: UdpPcb, laddr: number, lport: number): number {
-    return this.pcbinfo.bind(pcb, laddr >>> 0, lport);
+  /** in_pcbbind: bind to (laddr, lport); lport 0 picks an ephemeral port (one `portOk` accepts). Returns 0 or an errno. */
+  bind(pcb: UdpPcb, laddr: number, lport: number, portOk?: PortPredicate): number {
+    return this.pcbinfo.bind(pcb, laddr >>> 0, lport, portOk);
   }
 
   /**
@@ -196,14 +196,15 @@ export class UdpTable {
   /**
    * in_pcbconnect: fix the foreign address (and the local one from the
    * route); binds an ephemeral port unique for the 4-tuple if needed.
-   * ENETUNREACH without a route; see InPcbInfo.connect for the rest.
+   * ENETUNREACH without a route; see InPcbInfo.connect for the rest
+   * (`portOk`: PortPredicate).
    */
-  connect(pcb: UdpPcb, faddr: number, fport: number): number {
+  connect(pcb: UdpPcb, faddr: number, fport: number, portOk?: PortPredicate): number {
     faddr >>>= 0;
     if (fport === 0 || faddr === INADDR_ANY) return EADDRNOTAVAIL;
     const src = this.sourceFor(pcb, faddr);
     if (src === 0) return ENETUNREACH;
-    return this.pcbinfo.connect(pcb, faddr, fport, src);
+    return this.pcbinfo.connect(pcb, faddr, fport, src, portOk);
   }
 
   /**
@@ -234,7 +235,7 @@ export class UdpTable {
 
   /** in_pcblookup (ICMP errors, tests): the PCB a datagram faddr:fport -> laddr:lport goes to. */
   lookup(laddr: number, lport: number, faddr: number, fport: number): UdpPcb | null {
-    return this.pcbinfo.lookup(laddr >>> 0, lport, faddr >>> 0, fport, INPLOOKUP_WILDCARD, flowHash(laddr, lport, faddr, fport));
+    return this.pcbinfo.lookup(laddr >>> 0, lport, faddr >>> 0, fport, INPLOOKUP_WILDCARD, inpFlowHash(laddr, lport, faddr, fport));
   }
 
   /** udp_input: m has the IP header (hlen bytes) in front. Consumes m. */
@@ -283,7 +284,7 @@ export class UdpTable {
       this.inputBroadcast(m, hlen, ulen, src, dst, sport, dport);
       return;
     }
-    const pcb = this.pcbinfo.lookup(dst, dport, src, sport, INPLOOKUP_WILDCARD, flowHash(dst, dport, src, sport));
+    const pcb = this.pcbinfo.lookup(dst, dport, src, sport, INPLOOKUP_WILDCARD, inpFlowHash(dst, dport, src, sport));
     if (pcb === null) {
       s[UDPS.noport]++;
       if (this.cfg.unreach) st.icmp.error(m, ICMP_UNREACH, ICMP_UNREACH_PORT, 0);
@@ -420,16 +421,6 @@ export class UdpTable {
   flush(): void {
     for (const p of [...this.attached]) this.detach(p);
   }
-}
-
-/**
- * A cheap hash of a datagram's 4-tuple for choosing among a
- * SO_REUSEPORT_LB group (the same flow always picks the same member).
- */
-function flowHash(laddr: number, lport: number, faddr: number, fport: number): number {
-  let h = Math.imul(faddr ^ Math.imul(laddr, 0x9e3779b1), 0x85ebca6b) ^ ((fport << 16) | lport);
-  h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
-  return (h ^ (h >>> 13)) >>> 0;
 }
 
 /** Trim a payload chain to exactly `len` bytes. */

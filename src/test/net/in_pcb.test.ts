@@ -192,6 +192,29 @@ test('exhaustion: a full ephemeral range is EADDRNOTAVAIL, and a freed port is f
   assert.equal(c.connect(new Pcb(), PEER, 54, A1), 0, 'another destination still has ports');
 });
 
+test('portOk (the port-partitioning hook): bind and connect take only ports the predicate accepts; none accepted is EADDRNOTAVAIL', () => {
+  const t = table({ portFirst: 40000, portLast: 40063 });
+  const seen: [number, number, number, number][] = [];
+  const even = (l: number, p: number, f: number, fp: number): boolean => {
+    seen.push([l, p, f, fp]);
+    return p % 4 === 0;
+  };
+  for (let i = 0; i < 8; i++) {
+    const c = new Pcb();
+    assert.equal(t.connect(c, PEER, 53, A1, even), 0);
+    assert.equal(c.lport % 4, 0, `${c.lport}`);
+  }
+  assert.ok(seen.every(([l, , f, fp]) => l === A1 && f === PEER && fp === 53), 'the predicate sees the candidate 4-tuple');
+  const b = new Pcb();
+  assert.equal(t.bind(b, INADDR_ANY, 0, (_l, _p, f, fp) => f === INADDR_ANY && fp === 0 && _p % 4 === 1), 0);
+  assert.equal(b.lport % 4, 1);
+  assert.equal(t.connect(new Pcb(), PEER, 53, A1, () => false), EADDRNOTAVAIL);
+  assert.equal(t.bind(new Pcb(), INADDR_ANY, 0, () => false), EADDRNOTAVAIL);
+  // 16 ports are = 0 mod 4: eight more connects to PEER:53 fill them, the next finds none.
+  for (let i = 0; i < 8; i++) assert.equal(t.connect(new Pcb(), PEER, 53, A1, even), 0);
+  assert.equal(t.connect(new Pcb(), PEER, 53, A1, even), EADDRNOTAVAIL);
+});
+
 test('connect: RFC 6056 algorithm 3 gives one destination fresh ports, a taken 4-tuple is EADDRINUSE, TIME_WAIT may be recycled', () => {
   const t = table();
   const a = new Pcb();

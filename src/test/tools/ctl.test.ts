@@ -332,12 +332,16 @@ test('TCP on a single-thread System: netstat -an and sockstat list the PCBs with
     const l = sb.socket();
     assert.equal(sb.bind(l, 0, 80), 0);
     assert.equal(sb.listen(l, 5), 0);
+    // A UDP socket on the same port number (one in_pcb module, one table per protocol).
+    const u = b.stack.udp.attach();
+    assert.equal(b.stack.udp.bind(u, 0, 80), 0);
     const s = sa.socket();
     sa.connect(s, 0x0a090102, 80);
     ls.advance(50);
     const port = sa.sockname(s)!.port;
     const an = await cl.request<{ text: string; tcp: { host: number; laddr: number; lport: number; faddr: number; fport: number; stateName: string }[] }>('netstat', { report: 'an' });
     assert.match(an.text, /^tcp4 +0 +0 +\*\.80 +\*\.\* +LISTEN +0 +1 -$/m, an.text);
+    assert.match(an.text, /^udp4 .*\*\.80 +\*\.\*/m, an.text);
     // The server's connection from the client (ESTABLISHED once the handshake completes; the first cut
     // of TCP resets it after its syncache completes, so it may still read SYN_RCVD).
     const conn = an.tcp.find((t) => t.host === 1 && t.lport === 80 && t.fport === port);
@@ -359,6 +363,7 @@ test('TCP on a single-thread System: netstat -an and sockstat list the PCBs with
     assert.equal((await remoteError(cl.request('tcpdrop', { local: 'nonsense', foreign: '10.9.1.2 80' }))).code, 'BAD_ARGS');
     sa.close(s);
     sb.close(l);
+    b.stack.udp.detach(u);
     ls.advance(100);
   } finally {
     cl.close();

@@ -15,6 +15,8 @@ export interface BenchResult {
   workers?: number;
   efficiency?: number;
   note?: string;
+  /** Not measured here, and why (no root, a tool missing): value is NaN (null in the JSON). */
+  skipped?: string;
 }
 
 export interface BenchOptions {

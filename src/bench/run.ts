@@ -62,7 +62,8 @@ export function formatTable(results: readonly BenchResult[]): string {
     style: { head: [], border: [] },
   });
   for (const r of results) {
-    table.push([r.suite, r.case, fmt(r.value), r.unit, r.baseline ?? '', fmt(r.baselineValue), fmt(r.ratio), r.workers ?? '', fmt(r.efficiency), r.note ?? '']);
+    if (r.skipped !== undefined) table.push([r.suite, r.case, 'skipped', r.unit, r.baseline ?? '', '', '', '', '', r.skipped]);
+    else table.push([r.suite, r.case, fmt(r.value), r.unit, r.baseline ?? '', fmt(r.baselineValue), fmt(r.ratio), r.workers ?? '', fmt(r.efficiency), r.note ?? '']);
   }
   return table.toString();
 }

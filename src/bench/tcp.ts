@@ -15,6 +15,9 @@
  *    (HttpAgent), vs the same server and agent on kernel loopback.
  *  - connection setup + close per second (connect, the server ends at once,
  *    the client ends on EOF; 16 in flight), lib/net.ts vs Node's net.
+ *  - over a TAP against real Linux programs (tcptap.ts): iperf3 both ways vs
+ *    iperf3 over a veth pair, wrk against http.Server vs the same on the
+ *    kernel (skipped, with the reason, without root or the tools);
  *  - arena bytes per idle established connection endpoint (zone items in
  *    use before and after opening N connections with the socket calls, on a
  *    manual clock), against the goal of 2 KiB; the JS heap per endpoint after
@@ -46,6 +49,7 @@ import { System, type NetStack } from '../lib/topology.js';
 import { connect as slabConnect, createServer as slabCreateServer, type Socket as SlabSocket } from '../lib/net.js';
 import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
 import { compared, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
+import { tapCases } from './tcptap.js';
 
 const SUITE = 'tcp';
 /** Bytes per write in the bulk cases (both sides). */
@@ -540,5 +544,7 @@ export const run: Suite = async (opts) => {
       note: `${idle.endpoints} endpoints (${idle.endpoints / 2} connections, both ends here), opened at ${Math.round(idle.openRate)} conn/s with the socket calls; arena pages ${Math.round(idle.pagesPerEndpoint)} B/endpoint; ${heap}`,
     }),
   );
+  trace('tap');
+  results.push(...(await tapCases(opts)));
   return results;
 };

@@ -65,9 +65,9 @@ import {
 import type { Mbufs } from '../../kern/mbuf/mbuf.js';
 import { ETH_HLEN } from '../../wire/ethernet.js';
 import { read16, write16 } from '../../wire/bytes.js';
-import { cksumFold, pseudoHeaderSum } from '../../wire/checksum.js';
+import { cksumFinish, cksumFold, pseudoHeaderSum } from '../../wire/checksum.js';
 import { ipv4SetCksum } from '../../wire/ipv4.js';
-import { pullup } from '../mchain.js';
+import { chainSum, pullup } from '../mchain.js';
 import {
   EAGAIN,
   loadTapAddon,
@@ -353,7 +353,7 @@ export class TapQueue {
       left -= n;
     }
     i32[(head + PH_LEN) >> 2] = len;
-    if (this.vnet) this.rxMark(head, this.rxOut[o + 1]);
+    if (this.vnet) this.rxMark(head, len, this.rxOut[o + 1], this.rxOut[o + 3]);
     this.counters[TQ_RXFRAMES]++;
     this.counters[TQ_RXBYTES] += len;
     this.deliver(head);
@@ -365,9 +365,13 @@ export class TapQueue {
    * (DATA_VALID) needs no L4 check here; NEEDS_CSUM also asks whoever sends
    * it on to finish the checksum (CSUM_TCP / CSUM_UDP: forwarded out another
    * offloading TAP). A GSO frame is several segments in one (CSUM_COALESCED).
+   * While the interface is captured, a NEEDS_CSUM frame gets its checksum
+   * finished here (csum_start/offset, word 3), so the capture shows what a
+   * wire would carry; otherwise nobody needs it.
    */
-  private rxMark(m: number, w: number): void {
+  private rxMark(m: number, len: number, w: number, where: number): void {
     const i32 = this.mb.i32;
+    if ((w & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 && this.ifp.pcap !== null) this.rxFinishCsum(m, len, where & 0xffff, where >>> 16);
     let f = 0;
     if ((w & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0) {
       f = CSUM_L4_CALC | CSUM_L4_VALID;
@@ -382,6 +386,15 @@ export class TapQueue {
       this.counters[TQ_RXGSO]++;
     }
     i32[(m + PH_CSUM_FLAGS) >> 2] = f;
+  }
+
+  /** Fill in the checksum Linux left undone: the field (csum_start + csum_offset) holds the pseudo-header sum. */
+  private rxFinishCsum(m: number, len: number, start: number, off: number): void {
+    const i32 = this.mb.i32;
+    if (start + off + 2 > i32[(m + M_LEN) >> 2] || start >= len) return;
+    const field = i32[(m + M_DATA) >> 2] + start + off;
+    const v = cksumFinish(chainSum(this.mb, m, start, len - start, 0));
+    write16(this.mb.u8, field, v === 0 && off === 6 ? 0xffff : v);
   }
 
   /** Slow path: no buffers. Drop one frame from the kernel queue so the device makes progress. */

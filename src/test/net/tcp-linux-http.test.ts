@@ -2,8 +2,10 @@
 // sockets (10.77.1.2) serves a 100 MB download and takes a 100 MB upload
 // from curl in a namespace this test creates (10.77.1.1); SHA-256 and size
 // compared both ways. Then ab (apache2-utils) against the same server with
-// keep-alive: a bounded run, every request answered, none failed. Needs
-// root, /dev/net/tun, curl and ab; under CI=true it must run.
+// keep-alive: a bounded run, every request answered, none failed; and wrk
+// (8 keep-alive connections for 2 s): no socket errors, no non-2xx, and
+// the server answered every response wrk counted. Needs root, /dev/net/tun,
+// curl, ab and wrk; under CI=true it must run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -100,5 +102,37 @@ test('curl: 100 MB download and upload against node http on slabnet, hashes matc
   } finally {
     await f.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('wrk (keep-alive, 8 connections) against node http on slabnet over TAP: no errors, every counted response was served', { timeout: 120_000 }, async (t) => {
+  const skip = skipUnless({ root: true, tun: true, tools: ['ip', 'wrk'] });
+  if (skip) return t.skip(skip);
+  const f = await linuxTcp('wrk', 9);
+  try {
+    let served = 0;
+    const srv = await httpOnSlabnet(f, 80, (_req, res) => {
+      served++;
+      res.writeHead(200, { 'content-length': '19' });
+      res.end('hello from slabnet\n');
+    });
+    const before = f.tcpStats();
+    const w = await spawnIn(f.ns.argv(['timeout', '60', 'wrk', '-t1', '-c8', '-d2s', `http://${f.us}/`]), 70_000, { fixture: f }).done;
+    assert.equal(w.code, 0, `wrk failed:\n${w.out}\n${w.err}`);
+    t.diagnostic(w.out.replace(/\n+/g, ' | '));
+    assert.doesNotMatch(w.out, /Socket errors|Non-2xx/);
+    const m = /(\d+) requests in [\d.]+\w*, ([\d.]+)(\w+) read/.exec(w.out);
+    assert.ok(m, `no request count in wrk's output:\n${w.out}`);
+    const requests = Number(m[1]);
+    assert.ok(requests > 100, `only ${requests} requests in 2 s`);
+    // wrk counts the responses that arrived before it stopped; at most one more per connection was in flight.
+    assert.ok(served >= requests && served <= requests + 8, `served ${served}, wrk counted ${requests}`);
+    // Keep-alive: the 8 connections carried every request (wrk first opens and closes one to test the address).
+    const after = f.tcpStats();
+    assert.ok(after.accepts - before.accepts <= 9, `wrk opened ${after.accepts - before.accepts} connections`);
+    t.diagnostic(`wrk -t1 -c8 -d2s: ${/Requests\/sec:\s+([\d.]+)/.exec(w.out)?.[1]} requests/s`);
+    await closeHttp(srv);
+  } finally {
+    await f.close();
   }
 });

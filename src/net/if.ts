@@ -11,11 +11,12 @@
  * owning thread and never sleeps.
  */
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
+import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_CSUM_FLAGS, PH_LEN, PH_RCVIF, PH_SPARE } from '../kern/mbuf/layout.js';
 import type { PcapWriter } from './phy/pcap.js';
 import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
-import { ipToString } from '../wire/ipv4.js';
+import { IP_MAXPACKET, ipToString } from '../wire/ipv4.js';
+import { CSUM_REQUESTS, csumUndone, ifL2Len, inDelayedCksum, linkVerdicts } from './if_offload.js';
 
 export const IFF_UP = 0x1;
 export const IFF_BROADCAST = 0x2;
@@ -53,8 +54,6 @@ export const IFCAP_NAMES: readonly (readonly [number, string])[] = [
   [IFCAP_TSO6, 'TSO6'],
   [IFCAP_LRO, 'LRO'],
 ];
-/** FreeBSD's IP_MAXPACKET: the largest TSO packet (if_hw_tsomax default). */
-export const IP_MAXPACKET = 65535;
 
 // Counter indices (struct if_data).
 export const IFC_IPACKETS = 0;
@@ -157,7 +156,15 @@ export class Ifnet {
     this.counters[IFC_IPACKETS]++;
     this.counters[IFC_IBYTES] += len;
     i32[(m + PH_RCVIF) >> 2] = this.index;
-    if (this.pcap !== null) capture(this.pcap, this.mb, m, len);
+    if ((this.flags & IFF_LOOPBACK) !== 0 && (i32[(m + PH_CSUM_FLAGS) >> 2] & CSUM_REQUESTS) !== 0) {
+      // if_simloop: nothing on a loop corrupts; what the sender left to the offload is verified.
+      m = linkVerdicts(this.mb, m, this, ifL2Len(this), true);
+      if (m === 0) return;
+    }
+    if (this.pcap !== null) {
+      m = this.captureFrame(m, len);
+      if (m === 0) return;
+    }
     if (this.inputHandler === null || (this.flags & IFF_UP) === 0) {
       this.counters[IFC_IQDROPS]++;
       this.mb.m_freem(m);
@@ -199,8 +206,25 @@ export class Ifnet {
     }
     this.counters[IFC_OPACKETS]++;
     this.counters[IFC_OBYTES] += len;
-    if (this.pcap !== null) capture(this.pcap, this.mb, m, len);
+    if (this.pcap !== null) {
+      m = this.captureFrame(m, len);
+      if (m === 0) return;
+    }
     this.driver.output(this, m);
+  }
+
+  /**
+   * Capture frame m: checksums left to the offload are completed first, so
+   * the file shows what a wire would carry (a TSO packet stays one large
+   * frame, as tcpdump shows it). Returns m, or 0 when it was freed (no memory).
+   */
+  private captureFrame(m: number, len: number): number {
+    if (csumUndone(this.mb, m)) {
+      m = inDelayedCksum(this.mb, m, ifL2Len(this));
+      if (m === 0) return 0;
+    }
+    capture(this.pcap!, this.mb, m, len);
+    return m;
   }
 
   /** Count an input error (driver or stack found a malformed frame). */

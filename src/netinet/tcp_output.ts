@@ -12,8 +12,6 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import { M_DATA, M_LEN, M_NEXT, MT_DATA, PH_LEN, MHLEN } from '../kern/mbuf/layout.js';
-import { pseudoHeaderSum } from '../wire/checksum.js';
-import { IPPROTO_TCP } from '../wire/ipv4.js';
 import {
   TCP_HLEN,
   TH_ACK,
@@ -30,9 +28,8 @@ import {
   TOF_TS,
   tcpEmit,
   tcpEmitOptions,
-  tcpSetCksum,
 } from '../wire/tcp.js';
-import { chainSum } from '../net/mchain.js';
+import { tcpCksumRequest } from '../net/if_offload.js';
 import { ENOBUFS } from './tcp_errno.js';
 import { TCPS_ESTABLISHED, TCPS_HAVERCVDFIN, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcp_outflags, TCPS_CLOSED } from './tcp_fsm.js';
 import { SEQ_GT, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
@@ -361,8 +358,8 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   } else tp.t_flags &= ~TF_RXWIN0SENT;
   const ack = (flags & TH_ACK) !== 0 ? tp.rcv_nxt : 0;
   tcpEmit(u8, th, tp.lport, tp.fport, seq, ack, hlen, flags, wfield, 0);
-  const plen = hlen + len;
-  tcpSetCksum(u8, th, chainSum(mb, m, 0, plen, pseudoHeaderSum(tp.laddr, tp.faddr, IPPROTO_TCP, plen)));
+  // The checksum is left to the interface (CSUM_TCP; ip_output completes it in software where it cannot).
+  tcpCksumRequest(mb, m, th, tp.laddr, tp.faddr, hlen + len, 0);
 
   // Advance snd_nxt / snd_max and time the segment (unless it is a persist probe or a bare ACK).
   const startseq = tp.snd_nxt;

@@ -14,11 +14,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { M_NOWAIT } from '../uma/flags.js';
-import { M_DATA, M_LEN, MT_DATA, PH_LEN } from '../kern/mbuf/layout.js';
+import { CSUM_TCP, M_DATA, M_LEN, MT_DATA, PH_CSUM_FLAGS, PH_LEN } from '../kern/mbuf/layout.js';
 import { INADDR_ANY, INADDR_BROADCAST, IPPROTO_TCP, IPPROTO_UDP, IP_HLEN_MIN, ipDst, ipHlen, ipProto, ipSrc } from '../wire/ipv4.js';
 import { pseudoHeaderSum } from '../wire/checksum.js';
 import { read16, read32 } from '../wire/bytes.js';
-import { TCP_HLEN, TH_ACK, TH_RST, tcpEmit, tcpSetCksum, TcpOpt, TOF_TS, tcpEmitOptions } from '../wire/tcp.js';
+import { TCP_HLEN, TCP_SUM, TH_ACK, TH_RST, tcpEmit, tcpSetCksum, TcpOpt, TOF_TS, tcpEmitOptions } from '../wire/tcp.js';
 import { ICMP_HLEN, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
 import { chainSum, mtod, prepend, pullup } from '../net/mchain.js';
 import { udpCksumValue, udpEmit } from '../wire/udp.js';
@@ -26,6 +26,7 @@ import { write16 } from '../wire/bytes.js';
 import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS } from './tcp_errno.js';
 import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
 import { IFF_LOOPBACK } from '../net/if.js';
+import { l4CksumFinish } from '../net/if_offload.js';
 import { Prng, bootSecret } from '../kern/prng.js';
 import { halfSipHash } from './tcp_hash.js';
 import type { Stack } from './stack.js';
@@ -364,6 +365,11 @@ export class TcpTable {
     if (port === 0) return this.st.ipOutput(m, laddr, faddr, IPPROTO_TCP, this.ipo);
     const mb = this.st.mb;
     const tlen = mb.i32[(m + PH_LEN) >> 2];
+    // Inside UDP nothing below completes the TCP checksum: do it now (the UDP one covers it).
+    if ((mb.i32[(m + PH_CSUM_FLAGS) >> 2] & CSUM_TCP) !== 0) {
+      l4CksumFinish(mb, m, 0, tlen, TCP_SUM, false);
+      mb.i32[(m + PH_CSUM_FLAGS) >> 2] = 0;
+    }
     m = prepend(mb, m, 8);
     if (m === 0) return ENOBUFS;
     const u = mtod(mb, m);

@@ -84,6 +84,7 @@ import {
   TF_REQ_TSTMP,
   TF_RXWIN0SENT,
   TF_SACK_PERMIT,
+  TF_TSO,
   TF2_ECN_SND_CWR,
   TF2_ECN_SND_ECE,
   TF2_ECN_SYN_DISABLED,
@@ -227,6 +228,29 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number, port = 0, ulen 
     return;
   }
   doSegment(tp, seg);
+}
+
+/**
+ * tcp_autorcvbuf: receive buffer autosizing, FreeBSD's rule. tcp_output
+ * starts a measurement (rfbuf_ts) when it sends; once more than half a
+ * smoothed RTT has passed, if more than 3/8 of the buffer arrived in it, the
+ * buffer grows by half (up to net.inet.tcp.recvbuf_max and
+ * kern.ipc.maxsockbuf), so the window keeps ahead of a fast sender; then a
+ * new measurement starts. Only for a buffer the user did not size
+ * (SO_RCVBUF). Stack thread; never sleeps.
+ */
+function autorcvbuf(tp: Tcpcb, tlen: number): void {
+  const cfg = tp.tcp.cfg;
+  const sb = tp.so_rcv;
+  if (cfg.recvbuf_auto === 0 || sb.userSet) return;
+  const now = tp.tcp.ticks();
+  if (tp.t_srtt !== 0 && tp.rfbuf_ts !== 0 && now - tp.rfbuf_ts > (tp.t_srtt >> TCP_RTT_SHIFT) / 2) {
+    if (tp.rfbuf_cnt > Math.floor(Math.floor(sb.hiwat / 2) / 4) * 3 && sb.hiwat < cfg.recvbuf_max) {
+      sb.hiwat = Math.min(sb.hiwat + Math.floor(sb.hiwat / 2), cfg.recvbuf_max, cfg.maxsockbuf);
+    }
+    tp.rfbuf_ts = 0;
+    tp.rfbuf_cnt = 0;
+  } else tp.rfbuf_cnt += tlen;
 }
 
 /** Free what is left of the segment. */
@@ -829,7 +853,9 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
       }
     } else {
       tp.t_bytes_acked = 0;
-      incr = Math.min(acked, tcp.cfg.abc_l_var * maxseg);
+      // FreeBSD's ccv->nsegs: an ACK for a TSO packet stands for every segment of it (the peer's LRO took them as one).
+      const nsegs = (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(acked / maxseg)) : 1;
+      incr = Math.min(acked, nsegs * tcp.cfg.abc_l_var * maxseg);
     }
     if (incr > 0) tp.snd_cwnd = Math.min(cw + incr, TCP_MAXWIN << tp.snd_scale);
   }
@@ -920,6 +946,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
       s[TCPS_STAT.rcvpack]++;
       s[TCPS_STAT.rcvbyte] += tlen;
       if (tlen > 0 && m !== 0 && (tp.so_rcv.state & SBS_CANTRCVMORE) === 0) {
+        autorcvbuf(tp, tlen);
         tp.so_rcv.appendChain(m, tlen);
         m = 0;
       }

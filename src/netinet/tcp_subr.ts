@@ -25,7 +25,7 @@ import { udpCksumValue, udpEmit } from '../wire/udp.js';
 import { write16 } from '../wire/bytes.js';
 import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS } from './tcp_errno.js';
 import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
-import { IFF_LOOPBACK } from '../net/if.js';
+import { IFCAP_TSO4, IFF_LOOPBACK } from '../net/if.js';
 import { l4CksumFinish } from '../net/if_offload.js';
 import { Prng, bootSecret } from '../kern/prng.js';
 import { halfSipHash } from './tcp_hash.js';
@@ -35,7 +35,7 @@ import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysc
 import { newTcpStats, TCPS_STAT, formatTcpStats } from './tcp_stats.js';
 import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
 import { SEQ_GEQ, SEQ_LT } from './tcp_seq.js';
-import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SO_REUSEADDR_OPT, SO_REUSEPORT_OPT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
+import { Tcpcb, TF_TSO, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SO_REUSEADDR_OPT, SO_REUSEPORT_OPT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
 import { tcpInput } from './tcp_input.js';
 import { tcpOutput } from './tcp_output.js';
 import { tcpCancelTimers } from './tcp_timer.js';
@@ -520,8 +520,26 @@ export class TcpTable {
     if (tp.t_usermss !== 0 && tp.t_usermss < mss) mss = tp.t_usermss;
     mss = Math.max(mss, 64);
     tp.t_maxseg = mss;
+    this.tsoCheck(tp);
     this.roundBuf(tp, tp.so_snd, mss);
     this.roundBuf(tp, tp.so_rcv, mss);
+  }
+
+  /**
+   * tcp_mss_update's TSO part: TF_TSO and t_tsomax from the route's
+   * interface when it has IFCAP_TSO4 on (and the connection is plain TCP:
+   * inside UDP nothing below could cut it). ip_output still cuts in
+   * software if the route later leaves by an interface without it.
+   */
+  private tsoCheck(tp: Tcpcb): void {
+    const r = this.st.isLocal(tp.faddr) ? null : this.st.routes.lookup(tp.faddr);
+    if (r !== null && (r.ifp.capenable & IFCAP_TSO4) !== 0 && tp.t_port === 0) {
+      tp.t_flags |= TF_TSO;
+      tp.t_tsomax = r.ifp.hwTsomax;
+    } else {
+      tp.t_flags &= ~TF_TSO;
+      tp.t_tsomax = 0;
+    }
   }
 
   private roundBuf(tp: Tcpcb, sb: { hiwat: number; userSet: boolean }, mss: number): void {

@@ -29,6 +29,9 @@ export interface TcpConfig {
   rexmit_drop_options: number;
   delayed_ack: number;
   sendbuf_auto: number;
+  /** net.inet.tcp.recvbuf_auto / recvbuf_max: receive buffer autosizing (tcp_autorcvbuf). */
+  recvbuf_auto: number;
+  recvbuf_max: number;
   sendbuf_inc: number;
   sendbuf_max: number;
   delacktime: number;
@@ -43,6 +46,8 @@ export interface TcpConfig {
   persmin: number;
   persmax: number;
   sendspace: number;
+  /** net.inet.tcp.tso: use TCP segmentation offload where the interface has it. */
+  tso: number;
   recvspace: number;
   ack_war_timewindow: number;
   ack_war_cnt: number;
@@ -83,6 +88,8 @@ export const TCP_DEFAULTS: TcpConfig = {
   rexmit_drop_options: 0,
   delayed_ack: 1,
   sendbuf_auto: 1,
+  recvbuf_auto: 1,
+  recvbuf_max: 2097152,
   sendbuf_inc: 8192,
   sendbuf_max: 2097152,
   delacktime: 40,
@@ -97,6 +104,7 @@ export const TCP_DEFAULTS: TcpConfig = {
   persmin: 5000,
   persmax: 60000,
   sendspace: 32768,
+  tso: 1,
   recvspace: 65536,
   ack_war_timewindow: 1000,
   ack_war_cnt: 5,
@@ -138,6 +146,8 @@ const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number
   ['net.inet.tcp.rexmit_drop_options', 'rexmit_drop_options', 'Drop TCP options from 3rd and later retransmitted SYN', 0, 1],
   ['net.inet.tcp.delayed_ack', 'delayed_ack', 'Delay ACK to try and piggyback it onto a data packet', 0, 1],
   ['net.inet.tcp.sendbuf_auto', 'sendbuf_auto', 'Enable automatic send buffer sizing', 0, 1],
+  ['net.inet.tcp.recvbuf_auto', 'recvbuf_auto', 'Enable automatic receive buffer sizing', 0, 1],
+  ['net.inet.tcp.recvbuf_max', 'recvbuf_max', 'Max size of automatic receive buffer', 1, 0x7fffffff],
   ['net.inet.tcp.sendbuf_inc', 'sendbuf_inc', 'Incrementor step size of automatic send buffer', 1, 0x7fffffff],
   ['net.inet.tcp.sendbuf_max', 'sendbuf_max', 'Max size of automatic send buffer', 1, 0x7fffffff],
   ['net.inet.tcp.delacktime', 'delacktime', 'Time before a delayed ACK is sent (ms)', 1, 0x7fffffff],
@@ -152,6 +162,7 @@ const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number
   ['net.inet.tcp.persmin', 'persmin', 'minimum persistence interval (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.persmax', 'persmax', 'maximum persistence interval (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.sendspace', 'sendspace', 'Initial send socket buffer size', 1, 0x7fffffff],
+  ['net.inet.tcp.tso', 'tso', 'Enable TCP Segmentation Offload', 0, 1],
   ['net.inet.tcp.recvspace', 'recvspace', 'Initial receive socket buffer size', 1, 0x7fffffff],
   ['net.inet.tcp.ack_war_timewindow', 'ack_war_timewindow', 'Time interval in ms used to limit the number (ack_war_cnt) of challenge ACKs sent per TCP connection', 0, 0x7fffffff],
   ['net.inet.tcp.ack_war_cnt', 'ack_war_cnt', 'Maximum number of challenge ACKs sent per TCP connection during the time interval (ack_war_timewindow)', 0, 0x7fffffff],

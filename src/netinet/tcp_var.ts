@@ -93,6 +93,11 @@ export class Tcpcb {
   tos = 0;
   /** TCP over UDP: the peer's UDP port (0: plain TCP). */
   t_port = 0;
+  /** if_hw_tsomax of the route's interface, set with TF_TSO by tcp_mss (0: no TSO). */
+  t_tsomax = 0;
+  /** Receive autosizing (tcp_autorcvbuf): when the current measurement began (ticks, 0: none) and the bytes received since. */
+  rfbuf_ts = 0;
+  rfbuf_cnt = 0;
   /** In the table's connection hash (4-tuple known). */
   hashed = false;
 

@@ -1,16 +1,34 @@
 /*
  * slabnet TAP addon: Linux TAP devices for a userspace network stack.
  *
- * open(name, queues)            -> { name, fds }  one non-blocking fd per queue
- *                                  (IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE)
+ * open(name, queues[, flags])   -> { name, fds, vnetHdr, offloads }  one non-blocking
+ *                                  fd per queue (IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE);
+ *                                  flags & OPEN_VNET_HDR: IFF_VNET_HDR with a 10-byte
+ *                                  struct virtio_net_hdr before every frame, and
+ *                                  TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN)
+ *                                  so that Linux hands over unchecksummed and 64 KiB GSO
+ *                                  TCPv4 frames and takes them back (offloads: what it took)
  * read(fd, u8, off, len)        -> bytes read, or -errno (-EAGAIN: nothing queued)
  * write(fd, u8, off, len)       -> bytes written, or -errno
  * writev(fd, u8, iov, n)        -> bytes written, or -errno; iov is an Int32Array
  *                                  of n (offset, length) pairs into u8: an mbuf chain
+ * readBatch(fd, u8, iov, per, max, out, vnet)
+ *                               -> frames read (0..max), or -errno when the first read failed
+ *                                  (-EAGAIN: nothing queued). Frame i is read (readv) into the
+ *                                  `per` (offset, length) pieces iov[2*per*i ...] of u8; out[4i..]
+ *                                  gets its length and, with vnet, its header (vnet layout below)
+ * writeBatch(fd, u8, iov, counts, n, hdrs, vnet)
+ *                               -> frames the kernel took; frame i is counts[i] pieces of iov
+ *                                  (in order); with vnet, hdrs[4i..] is its header. A refused
+ *                                  frame is skipped (the caller counts n - result as errors)
  * close(fd)
  * pollStart(fd, callback)       -> handle; callback() runs on the calling thread's
  *                                  event loop whenever fd is readable (uv_poll_t)
  * pollStop(handle), pollRef(handle, bool)
+ *
+ * vnet layout, 4 int32 per frame (out of readBatch, hdrs of writeBatch):
+ *   [0] frame length (without the virtio header)   [1] flags | gso_type << 8
+ *   [2] gso_size | hdr_len << 16                     [3] csum_start | csum_offset << 16
  *
  * u8 is a Uint8Array over the arena's SharedArrayBuffer: frames go straight
  * between the kernel and arena memory, never through a JS Buffer. Errors from
@@ -24,6 +42,7 @@
 #include <limits.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +56,10 @@
 
 #define MAX_QUEUES 64
 #define MAX_IOV 64
+/* Pieces one readBatch/writeBatch call may name (UIO_MAXIOV). */
+#define MAX_BATCH_IOV 1024
+#define OPEN_VNET_HDR 1
+#define VNET_WORDS 4
 
 #define CHECK(call)                                                         \
   do {                                                                      \
@@ -110,10 +133,27 @@ static int get_fd(napi_env env, napi_value v, int *fd) {
   return 1;
 }
 
+/*
+ * The virtio header of every frame on this device is a plain struct
+ * virtio_net_hdr (10 bytes); then ask for checksum and TCPv4 segmentation
+ * offload. A kernel that refuses the offloads still works (offloads = 0: it
+ * checksums and segments itself); one that refuses the header size fails.
+ * The settings are the device's: the first queue's fd makes them.
+ */
+static int vnet_setup(int fd, unsigned *offloads) {
+  int sz = (int)sizeof(struct virtio_net_hdr);
+  if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) return errno;
+  unsigned want = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN;
+  if (ioctl(fd, TUNSETOFFLOAD, want) == 0) *offloads = want;
+  else if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM) == 0) *offloads = TUN_F_CSUM;
+  else *offloads = 0;
+  return 0;
+}
+
 /* open(name, queues): create or attach to a multi-queue TAP; may block briefly in the kernel. */
 static napi_value tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[IFNAMSIZ] = {0};
   size_t nlen = 0;
@@ -123,6 +163,10 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   int64_t queues;
   if (!get_int(env, argv[1], &queues) || queues < 1 || queues > MAX_QUEUES)
     return throw_arg(env, "open(name, queues): queues must be 1..64");
+  int64_t flags = 0;
+  if (argc >= 3 && !get_int(env, argv[2], &flags)) return throw_arg(env, "open(name, queues, flags): flags must be a number");
+  int vnet = (flags & OPEN_VNET_HDR) != 0;
+  unsigned offloads = 0;
   int fds[MAX_QUEUES];
   int opened = 0;
   for (int q = 0; q < queues; q++) {
@@ -134,7 +178,7 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
     }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE | (vnet ? IFF_VNET_HDR : 0);
     memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
       int err = errno;
@@ -152,6 +196,14 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
       for (int i = 0; i < opened; i++) close(fds[i]);
       return throw_errno(env, "fcntl O_NONBLOCK", err);
     }
+    if (vnet && q == 0) {
+      int err = vnet_setup(fd, &offloads);
+      if (err != 0) {
+        close(fd);
+        for (int i = 0; i < opened; i++) close(fds[i]);
+        return throw_errno(env, "ioctl TUNSETVNETHDRSZ", err);
+      }
+    }
     fds[opened++] = fd;
   }
   napi_value result, jname, jfds;
@@ -165,6 +217,11 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   }
   CHECK(napi_set_named_property(env, result, "name", jname));
   CHECK(napi_set_named_property(env, result, "fds", jfds));
+  napi_value jv, joff;
+  CHECK(napi_get_boolean(env, vnet, &jv));
+  CHECK(napi_create_uint32(env, offloads, &joff));
+  CHECK(napi_set_named_property(env, result, "vnetHdr", jv));
+  CHECK(napi_set_named_property(env, result, "offloads", joff));
   return result;
 }
 
@@ -227,6 +284,142 @@ static napi_value tap_writev(napi_env env, napi_callback_info info) {
   while (w < 0 && errno == EINTR);
   napi_value r;
   CHECK(napi_create_int32(env, w < 0 ? -errno : (int32_t)w, &r));
+  return r;
+}
+
+/* Int32Array argument: data and element count, or 0. */
+static int get_i32(napi_env env, napi_value v, int32_t **data, size_t *len) {
+  bool is;
+  napi_typedarray_type type;
+  size_t boff;
+  void *p;
+  napi_value ab;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &boff) != napi_ok || type != napi_int32_array) return 0;
+  *data = (int32_t *)p;
+  return 1;
+}
+
+/* Fill iov[0..n) from n (offset, length) pairs, each inside u8[0..dlen); 0 if one lies outside. */
+static int fill_iov(struct iovec *iov, const int32_t *pairs, int n, uint8_t *data, size_t dlen) {
+  for (int i = 0; i < n; i++) {
+    int64_t o = pairs[2 * i], l = pairs[2 * i + 1];
+    if (o < 0 || l < 0 || (uint64_t)o + (uint64_t)l > dlen) return 0;
+    iov[i].iov_base = data + o;
+    iov[i].iov_len = (size_t)l;
+  }
+  return 1;
+}
+
+/*
+ * readBatch(fd, u8, iov, per, max, out, vnet): drain up to `max` frames in
+ * one call (one N-API crossing for the lot). Frame i lands in its own `per`
+ * pieces; with vnet the virtio header goes to a stack buffer in front of
+ * them and is unpacked into out. Never blocks; stops at the first EAGAIN or
+ * error (an error after some frames is seen again by the next call).
+ */
+static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  uint8_t *data;
+  size_t dlen, ilen, olen;
+  int32_t *pairs, *out;
+  int64_t per, max;
+  bool vnet;
+  if (argc < 7 || !get_fd(env, argv[0], &fd) || !get_u8(env, argv[1], &data, &dlen) || !get_i32(env, argv[2], &pairs, &ilen) ||
+      !get_int(env, argv[3], &per) || !get_int(env, argv[4], &max) || !get_i32(env, argv[5], &out, &olen) ||
+      napi_get_value_bool(env, argv[6], &vnet) != napi_ok)
+    return throw_arg(env, "readBatch(fd, u8, iov: Int32Array, per, max, out: Int32Array, vnet: boolean)");
+  if (per < 1 || per >= MAX_IOV || max < 1 || per * max > MAX_BATCH_IOV || (size_t)(2 * per * max) > ilen || (size_t)(VNET_WORDS * max) > olen)
+    return throw_arg(env, "readBatch: per must be 1..63, per * max at most 1024, and iov/out must hold max frames");
+  struct iovec iov[MAX_IOV];
+  struct virtio_net_hdr h;
+  int off = vnet ? 1 : 0;
+  iov[0].iov_base = &h;
+  iov[0].iov_len = sizeof h;
+  int k = 0;
+  for (; k < max; k++) {
+    if (!fill_iov(iov + off, pairs + 2 * per * k, (int)per, data, dlen)) return throw_arg(env, "readBatch: a piece lies outside the array");
+    ssize_t n;
+    do n = readv(fd, iov, (int)per + off);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (k > 0) break;
+      napi_value r;
+      CHECK(napi_create_int32(env, -errno, &r));
+      return r;
+    }
+    int32_t *o = out + VNET_WORDS * k;
+    if (vnet) {
+      if ((size_t)n < sizeof h) { /* a short read: no frame, count as an empty one */
+        o[0] = 0;
+        o[1] = o[2] = o[3] = 0;
+        continue;
+      }
+      o[0] = (int32_t)(n - (ssize_t)sizeof h);
+      o[1] = h.flags | (h.gso_type << 8);
+      o[2] = h.gso_size | (h.hdr_len << 16);
+      o[3] = h.csum_start | (h.csum_offset << 16);
+    } else {
+      o[0] = (int32_t)n;
+      o[1] = o[2] = o[3] = 0;
+    }
+  }
+  napi_value r;
+  CHECK(napi_create_int32(env, k, &r));
+  return r;
+}
+
+/*
+ * writeBatch(fd, u8, iov, counts, n, hdrs, vnet): n frames, one writev each,
+ * in one call. Frame i is the next counts[i] pieces of iov; with vnet its
+ * header is built from hdrs[4i..]. Returns how many the kernel took.
+ */
+static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  uint8_t *data;
+  size_t dlen, ilen, clen, hlen;
+  int32_t *pairs, *counts, *hdrs;
+  int64_t n;
+  bool vnet;
+  if (argc < 7 || !get_fd(env, argv[0], &fd) || !get_u8(env, argv[1], &data, &dlen) || !get_i32(env, argv[2], &pairs, &ilen) ||
+      !get_i32(env, argv[3], &counts, &clen) || !get_int(env, argv[4], &n) || !get_i32(env, argv[5], &hdrs, &hlen) ||
+      napi_get_value_bool(env, argv[6], &vnet) != napi_ok)
+    return throw_arg(env, "writeBatch(fd, u8, iov: Int32Array, counts: Int32Array, n, hdrs: Int32Array, vnet: boolean)");
+  if (n < 0 || (size_t)n > clen || (vnet && (size_t)(VNET_WORDS * n) > hlen)) return throw_arg(env, "writeBatch: counts/hdrs must hold n frames");
+  struct iovec iov[MAX_IOV];
+  struct virtio_net_hdr h;
+  int off = vnet ? 1 : 0;
+  iov[0].iov_base = &h;
+  iov[0].iov_len = sizeof h;
+  size_t at = 0;
+  int ok = 0;
+  for (int i = 0; i < n; i++) {
+    int c = counts[i];
+    if (c < 1 || c >= MAX_IOV || 2 * (at + (size_t)c) > ilen) return throw_arg(env, "writeBatch: a frame's piece count is outside 1..63 or the iov array");
+    if (!fill_iov(iov + off, pairs + 2 * at, c, data, dlen)) return throw_arg(env, "writeBatch: a piece lies outside the array");
+    at += (size_t)c;
+    if (vnet) {
+      const int32_t *x = hdrs + VNET_WORDS * i;
+      h.flags = (uint8_t)(x[1] & 0xff);
+      h.gso_type = (uint8_t)((x[1] >> 8) & 0xff);
+      h.gso_size = (uint16_t)(x[2] & 0xffff);
+      h.hdr_len = (uint16_t)((x[2] >> 16) & 0xffff);
+      h.csum_start = (uint16_t)(x[3] & 0xffff);
+      h.csum_offset = (uint16_t)((x[3] >> 16) & 0xffff);
+    }
+    ssize_t w;
+    do w = writev(fd, iov, c + off);
+    while (w < 0 && errno == EINTR);
+    if (w >= 0) ok++;
+  }
+  napi_value r;
+  CHECK(napi_create_int32(env, ok, &r));
   return r;
 }
 
@@ -386,6 +579,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"read", NULL, tap_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, tap_write, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writev", NULL, tap_writev, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readBatch", NULL, tap_read_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeBatch", NULL, tap_write_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, tap_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, tap_poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStop", NULL, tap_poll_stop, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,27 +1,25 @@
 /**
- * The user thread's side of a machine whose CPUs serve a multi-queue Linux
- * TAP (mpnet.ts NET_TAP_OPEN): start the machine, attach queue i of the
- * device on CPU i (in order, so the kernel's queue numbers match the CPUs),
- * read the per-queue counters, sum the protocol and interface counters from
- * the arena, and stop. Runs in the main thread (or a user worker); every
- * call to the CPUs is an awaited message.
+ * A machine whose CPUs serve one multi-queue Linux TAP, the short form of
+ * the topology API (one System of `ncpus` CPUs, one stack, one TAP
+ * interface: queue i of the device on CPU i, in order, so the kernel's
+ * queue numbers match the CPUs): start it, read the per-queue counters,
+ * sum the protocol and interface counters, and stop. Runs in the main
+ * thread (or a user worker); every call to the CPUs is an awaited message.
  */
 import type { Machine } from '../kern/lwkt/machine.js';
-import { SocketLayer } from '../kern/socket/socket.js';
-import { Mbufs } from '../kern/mbuf/mbuf.js';
+import type { SocketLayer } from '../kern/socket/socket.js';
+import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { Uma } from '../uma/uma.js';
 import { SlabnetError } from '../kern/errors.js';
 import { EBUSY, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../kern/errno.js';
 import { ipToString } from '../wire/ipv4.js';
-import { allocStatDir, formatNetstatI, sumHost } from '../net/netstats.js';
+import { formatNetstatI } from '../net/netstats.js';
 import type { NetStats } from '../netinet/stats.js';
-import { startNetMachine, stopNetMachine } from './netuser.js';
-import { NET_TAP_OPEN, NET_TAP_STATS, TAP_STAT_WORDS, packIfName, unpackIfName } from '../net/mpnet.js';
+import { NET_TAP_STATS, TAP_STAT_WORDS } from '../net/mpnet.js';
 import { randomTapMac, TQ_NAMES } from '../net/phy/tap.js';
 import { loadTapAddon } from '../net/phy/tap-addon.js';
 import { toAddr, type Addr } from '../netinet/stack.js';
-import { sockbufZone } from '../kern/socket/sockbuf.js';
-import { udpSocketZone } from '../netinet/udp_socket.js';
+import { RefusedError, System, type Interface, type NetStack } from './topology.js';
 
 /** A TAP queue failed to open on a CPU; `code` as the addon's (ERR_SLABNET_TAP_PERM, _NODEV, _BUSY, _ADDON, ERR_SLABNET_TAP). */
 export class TapNetError extends SlabnetError {
@@ -33,7 +31,7 @@ export class TapNetError extends SlabnetError {
 }
 
 function tapError(errno: number, cpu: number, name: string): TapNetError {
-  const what = `TAP ${name || '(new)'} queue ${cpu} on cpu${cpu}: ${errnoName(errno)}`;
+  const what = `TAP ${name} queue ${cpu} on cpu${cpu}: ${errnoName(errno)}`;
   switch (errno) {
     case EPERM:
       return new TapNetError('ERR_SLABNET_TAP_PERM', cpu, `${what} (TAP devices need root or CAP_NET_ADMIN)`);
@@ -53,17 +51,19 @@ export interface TapNetOptions {
   /** Our address on the TAP link and its prefix length. */
   addr: Addr;
   prefix?: number;
-  /** Device name (at most 15 bytes); "" lets the kernel pick tapN. */
+  /** Device name (at most 15 bytes); "" or none: slabnet<pid><n>. */
   name?: string;
   mac?: number;
   mtu?: number;
   /** Frames read per queue wake-up. */
   batch?: number;
+  /** IFF_VNET_HDR with checksum and segmentation offload (default true). */
+  offload?: boolean;
   uma?: Uma;
   arenaSize?: number;
 }
 
-/** One CPU's queue counters (tapif.ts TQ_NAMES) and its handoffs. */
+/** One CPU's queue counters (tap.ts TQ_NAMES) and its handoffs. */
 export interface TapQueueStats {
   cpu: number;
   queue: number;
@@ -79,6 +79,10 @@ export interface TapQueueStats {
 }
 
 export interface TapNet {
+  /** The System underneath (one stack, one TAP interface). */
+  sys: System;
+  stack: NetStack;
+  tap: Interface;
   uma: Uma;
   mb: Mbufs;
   machine: Machine;
@@ -90,17 +94,19 @@ export interface TapNet {
   addr: number;
   mac: number;
   mtu: number;
-  /** Stats directory in the arena (netstats.ts; the TAP host's counters are host 0). */
-  statDir: number;
   /** Per-CPU (= per-queue) counters, by message to each CPU; with `arpIp`, each CPU's ARP entry for it. */
   queueStats(arpIp?: Addr): Promise<TapQueueStats[]>;
   /** netstat -s summed over the CPUs from the arena. */
   stats(): NetStats;
+  /** The TAP interface's if_data counters summed over the CPUs (IFC_* order). */
+  ifCounters(): Float64Array;
   /** netstat -i row of the TAP interface, summed over the CPUs. */
   netstatI(): string;
   /** Close the user's sockets first; then this closes every queue (the device goes away) and stops the machine. */
   stop(): Promise<void>;
 }
+
+let nextName = 0;
 
 /**
  * Start `ncpus` CPUs and attach each to its own queue of one multi-queue
@@ -111,45 +117,37 @@ export interface TapNet {
 export async function startTapNet(o: TapNetOptions): Promise<TapNet> {
   loadTapAddon(); // a missing addon is reported here, before any CPU starts
   const uma = o.uma ?? Uma.create({ size: o.arenaSize ?? 128 << 20, ncpus: o.ncpus + 4 });
-  const mb = Mbufs.create(uma);
   const addr = toAddr(o.addr);
   const prefix = o.prefix ?? 24;
   const mac = o.mac ?? randomTapMac();
   const mtu = o.mtu ?? 1500;
-  const statDir = allocStatDir(uma, o.ncpus, 1);
-  // Create the socket layer's zones here: CPUs that start together would race to create them.
-  sockbufZone(uma);
-  udpSocketZone(uma);
-  const machine = await startNetMachine(uma, o.ncpus, statDir, 0);
-  let name = o.name ?? '';
-  let host = -1;
-  const stopAll = (): Promise<void> => stopNetMachine(machine, uma, mb, statDir);
+  const name = o.name || `slabnet${process.pid % 100000}${nextName++}`.slice(0, 15);
+  const sys = await System.start({ cpus: o.ncpus, uma });
+  let stack: NetStack;
+  let tap: Interface;
   try {
-    for (let c = 0; c < o.ncpus; c++) {
-      const args = [addr | 0, prefix, Math.floor(mac / 0x1_0000_0000), mac % 0x1_0000_0000 | 0, mtu, statDir, 0, ...packIfName(name), o.batch ?? 64];
-      const [e, h, ...w] = await machine.call(c, NET_TAP_OPEN, args, 5);
-      if (e !== 0) throw tapError(e, c, name);
-      if (host >= 0 && h !== host) throw new TapNetError('ERR_SLABNET_TAP', c, `host index ${h} on cpu${c}, ${host} on cpu0`);
-      host = h;
-      name = unpackIfName(w);
-    }
+    stack = sys.addStack(name);
+    tap = stack.addTap(name, { addrs: `${ipToString(addr)}/${prefix}`, mac, mtu, batch: o.batch, offload: o.offload });
+    await sys.up();
   } catch (e) {
-    await stopAll();
-    throw e;
+    await sys.stop();
+    throw e instanceof RefusedError ? tapError(e.errno, e.cpu, name) : e;
   }
-  const sab = uma.arena.sab;
-  let stopped = false;
+  const machine = sys.machine!;
+  const host = stack.index;
   return {
+    sys,
+    stack,
+    tap,
     uma,
-    mb,
+    mb: sys.mb,
     machine,
-    layer: new SocketLayer(machine.ctx, mb),
+    layer: sys.layer!,
     name,
     host,
     addr,
     mac,
     mtu,
-    statDir,
     async queueStats(arpIp?: Addr) {
       const out: TapQueueStats[] = [];
       const ip = arpIp === undefined ? 0 : toAddr(arpIp) | 0;
@@ -164,13 +162,10 @@ export async function startTapNet(o: TapNetOptions): Promise<TapNet> {
       }
       return out;
     },
-    stats: () => sumHost(sab, statDir, 0).stats,
-    netstatI: () => formatNetstatI([{ name, mtu, addr: ipToString(addr), ifc: sumHost(sab, statDir, 0).ifc }]),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await stopAll();
-    },
+    stats: () => stack.stats(),
+    ifCounters: () => tap.counters(),
+    netstatI: () => formatNetstatI([{ name, mtu, addr: ipToString(addr), ifc: tap.counters() }]),
+    stop: () => sys.stop(),
   };
 }
 

@@ -64,6 +64,7 @@ import {
   VIF_LINK,
   VIF_LOOP,
   VIF_TAP,
+  VIF_TAP_NOOFFLOAD,
   VIF_USER,
   NET_QUIESCE,
   faultPayload,
@@ -133,6 +134,8 @@ export interface UserDeviceSpec extends InterfaceOptions {
 export interface TapSpec extends InterfaceOptions {
   /** Frames read per wake-up. */
   batch?: number;
+  /** IFF_VNET_HDR with checksum and TCPv4 segmentation offload (default true; false: plain frames, Linux checksums and segments). */
+  offload?: boolean;
 }
 
 /** A node:dgram-shaped socket of either system. */
@@ -344,7 +347,8 @@ export class NetStack {
   addTap(name: string, o: TapSpec = {}): Interface {
     checkName(name, 'TAP');
     const mtu = checkMtu(o.mtu, `${this.name}/${name}`);
-    return this.system.addIf(this, name, 'tap', mtu, o.mac === undefined ? this.defaultMac() : parseMac(o.mac), o, o.batch);
+    if (o.offload !== undefined && typeof o.offload !== 'boolean') throw new ArgumentError(`offload of TAP ${name} must be a boolean, got ${String(o.offload)}`);
+    return this.system.addIf(this, name, 'tap', mtu, o.mac === undefined ? this.defaultMac() : parseMac(o.mac), o, o.batch, 2, undefined, [0, 0], mtu, o.offload ?? true);
   }
 
   /** A user device: JS code receives what the stack sends and pushes what it receives (on the MP system the JS side stays in this thread). */
@@ -398,6 +402,17 @@ export class NetStack {
 }
 
 let nextSystemId = 0;
+
+/** up(): a CPU refused a configuration item; `errno` (BSD) and `cpu` say which and why. */
+export class RefusedError extends ArgumentError {
+  constructor(
+    message: string,
+    readonly errno: number,
+    readonly cpu: number,
+  ) {
+    super(message);
+  }
+}
 
 export class System {
   readonly stacks: NetStack[] = [];
@@ -527,6 +542,7 @@ export class System {
     onFrame?: (f: Buffer) => void,
     peer: [number, number] = [0, 0],
     wireMtu = mtu,
+    offload = true,
   ): Interface {
     if (this.stopped) throw new ArgumentError('the system is stopped');
     if (s.interfaces.some((x) => x.name === name)) throw new ArgumentError(`stack ${s.name} has an interface ${name} already`);
@@ -537,7 +553,7 @@ export class System {
       let dev: UserDevice | null = null;
       if (kind === 'link') ifp = new Ifnet(this.mb, name, mac, mtu);
       else if (kind === 'loopback') ifp = loopbackIf(this.mb, name, mtu);
-      else if (kind === 'tap') ifp = TapDriver.open(this.mb, { name, mac, mtu, batch: batch || 64 }).ifp;
+      else if (kind === 'tap') ifp = TapDriver.open(this.mb, { name, mac, mtu, batch: batch || 64, offload }).ifp;
       else {
         dev = new UserDevice(this.mb, { name, layer, mac, mtu, onFrame });
         ifp = dev.ifp;
@@ -556,7 +572,7 @@ export class System {
       const rings = dev?.rings;
       this.record({
         cmd: NET_VIF_ADD,
-        args: [s.index, index, k, wireMtu, Math.floor(mac / 0x1_0000_0000), mac % 0x1_0000_0000 | 0, dir, 0, peer[0], peer[1], batch, layer],
+        args: [s.index, index, k, wireMtu, Math.floor(mac / 0x1_0000_0000), mac % 0x1_0000_0000 | 0, dir, 0, peer[0], peer[1], batch, layer, 0, offload ? 0 : VIF_TAP_NOOFFLOAD],
         perCpu: rings === undefined ? undefined : { from: 12, words: (c) => [rings[c]] },
         payload: new Uint8Array(Buffer.from(name)),
         what: `interface ${s.name}/${name}`,
@@ -592,7 +608,7 @@ export class System {
       for (let c = 0; c < this.cpus; c++) {
         const args = op.perCpu === undefined ? op.args : [...op.args.slice(0, op.perCpu.from), ...op.perCpu.words(c)];
         const r = await this.layer.request(c, op.cmd, args, op.payload ?? new Uint8Array(0), 5);
-        if (r.err !== 0) throw new ArgumentError(`${op.what}: refused by cpu${c}: ${errnoName(r.err)}`);
+        if (r.err !== 0) throw new RefusedError(`${op.what}: refused by cpu${c}: ${errnoName(r.err)}`, r.err, c);
         op.onResult?.(c, r.res);
       }
     }

@@ -16,6 +16,7 @@ import type { PcapWriter } from './phy/pcap.js';
 import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
 import { IP_MAXPACKET, ipToString } from '../wire/ipv4.js';
+export { IP_MAXPACKET };
 import { CSUM_REQUESTS, csumUndone, ifL2Len, inDelayedCksum, linkVerdicts } from './if_offload.js';
 
 export const IFF_UP = 0x1;
@@ -36,7 +37,12 @@ export const IFT_PROPVIRTUAL = 0x35;
 // interface can do, if_capenable what is switched on (ifconfig's txcsum,
 // rxcsum, tso4, lro). The per-packet requests and results are the
 // m_pkthdr.csum_flags of kern/mbuf/layout.ts (CSUM_*).
-/** Receive checksum offload: frames arrive with checksums verified (CSUM_L3_VALID / CSUM_DATA_VALID) or known clean. */
+/**
+ * Receive checksum offload: the driver marks each frame it verified (or that
+ * crossed a clean link with its checksums left undone) with CSUM_IP_VALID /
+ * CSUM_DATA_VALID; input skips only what a frame's marks cover (if_offload.ts
+ * l3Verdict / l4Verified), never a whole interface.
+ */
 export const IFCAP_RXCSUM = 0x1;
 /** Transmit checksum offload: the interface (or the link) computes or needs no checksums (CSUM_IP, CSUM_TCP, CSUM_UDP). */
 export const IFCAP_TXCSUM = 0x2;

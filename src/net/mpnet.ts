@@ -17,11 +17,9 @@
  *   NET_STATS(host) -> udp delivered, udp opackets, frames received from other CPUs, ip reassembled
  *   NET_PCBLIST(start) -> total, rows   UDP PCBs of this CPU from row `start`, up to PCB_ROWS rows
  *                                       of PCB_ROW_WORDS ints in the payload (netstat -an)
- *   NET_TAP_OPEN(ip, prefix, macHi, macLo, mtu, statDir, statHost, name0..3, batch)
- *                 -> host, name0..3     a host on a multi-queue Linux TAP (queue i on CPU i; open on
- *                                       CPU 0 first, then 1..n-1 in order)
  *   NET_TAP_STATS(host, ip) -> queue, TAP_STAT_WORDS counters, handed off, from others,
  *                 ARP mappings forwarded to this CPU, MAC of `ip` in this CPU's ARP table (hi, lo; -1 -1 if none)
+ *                 (host: a stack whose first interface is a TAP, made by NET_VHOST_ADD / NET_VIF_ADD)
  *
  * TAP (multi-queue, one queue per CPU): each CPU polls its own queue from
  * its own event loop (the addon's uv_poll; a poll hook keeps reading while
@@ -43,7 +41,7 @@ import { udpProtocol, type PcbRow } from '../netinet/udp_socket.js';
 import { TQ_NAMES } from './phy/tap.js';
 import { bindStackTunables, registerNetSysctls } from '../netinet/tunables.js';
 import { Sysctl } from '../kern/sysctl/sysctl.js';
-import { NET_QUIESCE, VIF_LINK, VIF_TAP, Vnet, packIfName, unpackIfName } from './vnet.js';
+import { NET_QUIESCE, VIF_LINK, Vnet } from './vnet.js';
 import { registerApps } from '../apps/handlers.js';
 
 export { frameCpu, packetCpu, portForCpu, NET_INPUT, NET_INPUT_DGRAM } from './netisr.js';
@@ -55,7 +53,6 @@ import { registerTcpUser } from '../lib/tcpcpu.js';
 export const NET_SETUP = 0x5101;
 export const NET_STATS = 0x5105;
 export const NET_PCBLIST = 0x5109;
-export const NET_TAP_OPEN = 0x510a;
 export const NET_TAP_STATS = 0x510b;
 
 /** Per-queue counters returned by NET_TAP_STATS after the queue index (tap.ts TQ_*). */
@@ -125,27 +122,6 @@ export function register(td: ProtocolThread): void {
     ctx.setArg(msg, 0, rows.length);
     ctx.setArg(msg, 1, n);
     ctx.setPayload(msg, new Uint8Array(out.buffer, 0, n * PCB_ROW_WORDS * 4));
-    return 0;
-  });
-
-  td.register(NET_TAP_OPEN, 'net tap open', (_td, msg) => {
-    const a = (i: number): number => ctx.arg(msg, i);
-    const ip = a(0) >>> 0;
-    const prefix = a(1);
-    const mac = (a(2) & 0xffff) * 0x1_0000_0000 + (a(3) >>> 0);
-    const mtu = a(4);
-    const name = unpackIfName([a(7), a(8), a(9), a(10)]);
-    if (prefix < 1 || prefix > 32 || mtu < 576 || mtu > 9000 || (td.cpu > 0 && name === '')) return EINVAL;
-    const hi = vnet.addHost(name || 'tap', false, a(5), a(6), 1 + vnet.hosts.length * 64);
-    const r = vnet.addIf(hi, { kind: VIF_TAP, name, mtu, mac, statDir: a(5), statSlot: a(6), peerHost: 0, peerIf: 0, batch: a(11) });
-    if (r < 0) {
-      vnet.hosts[hi].closed = true;
-      vnet.hosts[hi].stack.close();
-      return -r;
-    }
-    vnet.addAddr(hi, r, ip, prefix);
-    ctx.setArg(msg, 0, hi);
-    packIfName(vnet.hosts[hi].ifs[r].ifp.name).forEach((w, i) => ctx.setArg(msg, 1 + i, w));
     return 0;
   });
 

@@ -9,9 +9,10 @@
  *
  * Commands (args are message words; "payload" is the message's byte payload):
  *   NET_VHOST_ADD(host, forwarding, statDir, statSlot, seed)  payload: name
- *   NET_VIF_ADD(host, ifindex, kind, mtu, macHi, macLo, statDir, statSlot, peerHost, peerIf, batch, layer, ring)
+ *   NET_VIF_ADD(host, ifindex, kind, mtu, macHi, macLo, statDir, statSlot, peerHost, peerIf, batch, layer, ring, tapFlags)
  *               (a link with mtu 0 follows the tunable net.link.xl.mtu; a user device's `ring` is the
- *               sockbuf this CPU appends its sent frames to, a different one per CPU)
+ *               sockbuf this CPU appends its sent frames to, a different one per CPU; a TAP's
+ *               tapFlags: VIF_TAP_NOOFFLOAD opens it without IFF_VNET_HDR and offloads)
  *               payload: name   -> (TAP) the kernel's name in words 1..4
  *   NET_VADDR_ADD(host, ifindex, addr, prefix)  CPU 0 announces it (gratuitous ARP)
  *   NET_VROUTE_ADD(host, dst, prefix, gateway, ifindex | -1)
@@ -68,6 +69,8 @@ export const VIF_LOOP = 2;
 export const VIF_TAP = 3;
 /** A user device served by this CPU: sent frames go to the user's ring for this CPU (arg 12), layer in arg 11. */
 export const VIF_USER = 4;
+/** NET_VIF_ADD tapFlags: a plain TAP (no IFF_VNET_HDR, no checksum or segmentation offload). */
+export const VIF_TAP_NOOFFLOAD = 1;
 
 /** Fault options in a NET_VIF_FAULT payload, in this order, as Float64 (-1: not set). */
 export const FAULT_KEYS = ['seed', 'loss', 'duplicate', 'reorder', 'delayMs', 'jitterMs', 'corrupt', 'rateBps', 'queueLimit'] as const;
@@ -166,6 +169,8 @@ export interface IfSpec {
   /** VIF_USER: 2 or 3, and this CPU's ring. */
   layer?: number;
   ring?: number;
+  /** VIF_TAP: VIF_TAP_NOOFFLOAD or 0. */
+  tapFlags?: number;
   name: string;
   mtu: number;
   mac: number;
@@ -237,7 +242,7 @@ export class Vnet implements NetisrHosts {
       if (td.cpu > 0 && s.name === '') return -EINVAL;
       let drv: TapQueueDriver;
       try {
-        drv = TapQueueDriver.attach(this.mb, { name: s.name, index: td.cpu, mac: s.mac, mtu: s.mtu, batch: s.batch > 0 ? s.batch : 64 }, (m) =>
+        drv = TapQueueDriver.attach(this.mb, { name: s.name, index: td.cpu, mac: s.mac, mtu: s.mtu, batch: s.batch > 0 ? s.batch : 64, offload: ((s.tapFlags ?? 0) & VIF_TAP_NOOFFLOAD) === 0 }, (m) =>
           this.netisr.dispatch(hi, index, drv.ifp, m, true, drv.ifp, IFC_IQDROPS),
         );
       } catch (e) {
@@ -375,6 +380,7 @@ export class Vnet implements NetisrHosts {
         batch: a(msg, 10),
         layer: a(msg, 11),
         ring: a(msg, 12),
+        tapFlags: a(msg, 13),
         name: text(msg),
       };
       const r = this.addIf(hi, spec);

@@ -10,7 +10,7 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import { m_append } from '../kern/mbuf/ops.js';
-import { M_BCAST, M_DATA, M_FLAGS, M_LEN, M_MCAST, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { CSUM_L4_CALC, CSUM_L4_VALID, M_BCAST, M_DATA, M_FLAGS, M_LEN, M_MCAST, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_ICMP, IPPROTO_UDP, INADDR_BROADCAST, IP_HLEN_MIN, IP_OFFMASK, ipDst, ipHlen, ipOffField, ipProto, ipSrc, ipTotalLen, ipTtl } from '../wire/ipv4.js';
 import {
   ICMP_ECHO,

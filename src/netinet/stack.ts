@@ -33,7 +33,7 @@ import { ETHS, IPS, formatNetstatS, newStats, type NetStats } from './stats.js';
 import { UdpTable, type UdpConfig } from './udp_usrreq.js';
 import { TcpTable } from './tcp_subr.js';
 import { TcpSockets } from './tcp_usrreq.js';
-import type { TcpConfig } from './tcp_tunables.js';
+import type { TcpConfig, TcpSysctlNode } from './tcp_tunables.js';
 import { mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { LocalThread, type NetThread } from '../kern/lwkt/netthread.js';
 import type { Callout } from '../kern/lwkt/callout.js';
@@ -207,13 +207,13 @@ export class Stack {
   }
 
   /** Limits and tunables as sysctl-style nodes, to register with src/kern/sysctl. */
-  sysctlNodes(): { name: string; get: () => number; set: (v: number) => void; description: string }[] {
+  sysctlNodes(): TcpSysctlNode[] {
     const n = (name: string, o: Record<string, unknown>, k: string, description: string) => ({
       name,
       description,
       get: () => Number(o[k]),
-      set: (v: number) => {
-        if (!Number.isFinite(v) || v < 0) throw new ArgumentError(`${name}: bad value ${v}`);
+      set: (v: number | string) => {
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ArgumentError(`${name}: bad value ${v}`);
         o[k] = typeof o[k] === 'boolean' ? v !== 0 : v;
       },
     });

@@ -13,7 +13,7 @@
  * segment or hands it on (so_rcv, the reassembly queue).
  */
 import { m_adj } from '../kern/mbuf/ops.js';
-import { PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { CSUM_L4_CALC, CSUM_L4_VALID, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { IPPROTO_TCP, ipDst, ipSrc, ipTotalLen } from '../wire/ipv4.js';
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import {
@@ -63,7 +63,8 @@ import type { TcpTable } from './tcp_subr.js';
 import { tcpReass } from './tcp_reass.js';
 import { tcpSackDoack, tcpSackTrim, tcpSetDsack, tcpUpdateSackList, tcpSackClearScoreboard, tcpSackNextHole } from './tcp_sack.js';
 import { tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTwstart } from './tcp_timer.js';
-import { initialWindow, tcpMaxseg } from './tcp_output.js';
+import { tcpComputeInitwnd, tcpMaxseg } from './tcp_output.js';
+import { CC_ACK, CC_DUPACK, CC_ECN, CC_NDUPACK, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccPostRecovery } from './cc/cc.js';
 import {
   TCPTV_REXMTMAX,
   TCP_DELTA_SHIFT,
@@ -104,6 +105,8 @@ const TCPREXMTTHRESH = 3;
 /** 24 days: a ts_recent older than this is invalidated (PAWS idle). */
 const TCP_PAWS_IDLE = 24 * 24 * 60 * 60 * 1000;
 const IPTOS_ECN_MASK = 0x03;
+const IPTOS_ECN_ECT1 = 0x01;
+const IPTOS_ECN_ECT0 = 0x02;
 const IPTOS_ECN_CE = 0x03;
 
 /** The decoded segment, reused for every input (no object per segment). */
@@ -228,29 +231,6 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number, port = 0, ulen 
     return;
   }
   doSegment(tp, seg);
-}
-
-/**
- * tcp_autorcvbuf: receive buffer autosizing, FreeBSD's rule. tcp_output
- * starts a measurement (rfbuf_ts) when it sends; once more than half a
- * smoothed RTT has passed, if more than 3/8 of the buffer arrived in it, the
- * buffer grows by half (up to net.inet.tcp.recvbuf_max and
- * kern.ipc.maxsockbuf), so the window keeps ahead of a fast sender; then a
- * new measurement starts. Only for a buffer the user did not size
- * (SO_RCVBUF). Stack thread; never sleeps.
- */
-function autorcvbuf(tp: Tcpcb, tlen: number): void {
-  const cfg = tp.tcp.cfg;
-  const sb = tp.so_rcv;
-  if (cfg.recvbuf_auto === 0 || sb.userSet) return;
-  const now = tp.tcp.ticks();
-  if (tp.t_srtt !== 0 && tp.rfbuf_ts !== 0 && now - tp.rfbuf_ts > (tp.t_srtt >> TCP_RTT_SHIFT) / 2) {
-    if (tp.rfbuf_cnt > Math.floor(Math.floor(sb.hiwat / 2) / 4) * 3 && sb.hiwat < cfg.recvbuf_max) {
-      sb.hiwat = Math.min(sb.hiwat + Math.floor(sb.hiwat / 2), cfg.recvbuf_max, cfg.maxsockbuf);
-    }
-    tp.rfbuf_ts = 0;
-    tp.rfbuf_cnt = 0;
-  } else tp.rfbuf_cnt += tlen;
 }
 
 /** Free what is left of the segment. */
@@ -446,31 +426,34 @@ function ccConnInit(tp: Tcpcb): void {
       tp.t_rxtcur = tcpRangeset(tp, tcpRexmtval(tp), tp.t_rttmin, TCPTV_REXMTMAX);
       tp.tcp.stats[TCPS_STAT.usedrtt]++;
     }
-    if (hc.ssthresh !== 0) tp.snd_ssthresh = Math.max(2 * tp.t_maxseg, hc.ssthresh);
+    if (hc.ssthresh !== 0) tp.snd_ssthresh = Math.max(2 * tcpMaxseg(tp), hc.ssthresh);
   }
-  tp.snd_cwnd = tp.snd_cwnd === 1 ? tp.t_maxseg : initialWindow(tp);
+  const maxseg = tcpMaxseg(tp);
+  tp.snd_cwnd = tp.snd_cwnd === 1 ? maxseg : tcpComputeInitwnd(tp, maxseg);
   if (tp.snd_ssthresh === 0) tp.snd_ssthresh = TCP_MAXWIN << 14;
+  ccConnInitAlgo(tp);
 }
 
-/** The ECN bits of an arriving segment on a connection that negotiated ECN. */
+/**
+ * tcp_ecn_input_segment (RFC 3168 6.1): count the ECN codepoint of an
+ * arriving segment; on a connection that negotiated ECN, a CWR stops our
+ * ECE echo (and is acknowledged at once), a CE mark starts it, and an ECE
+ * (not on a SYN) is a congestion signal to the algorithm, which reacts once
+ * per window (cc.ts).
+ */
 function ecnInput(tp: Tcpcb, seg: Seg): void {
+  const s = tp.tcp.stats;
+  const ecn = seg.tos & IPTOS_ECN_MASK;
+  if (ecn === IPTOS_ECN_CE) s[TCPS_STAT.ecn_ce]++;
+  else if (ecn === IPTOS_ECN_ECT0) s[TCPS_STAT.ecn_ect0]++;
+  else if (ecn === IPTOS_ECN_ECT1) s[TCPS_STAT.ecn_ect1]++;
   if ((tp.t_flags & TF_ECN_PERMIT) === 0) return;
-  const tcp = tp.tcp;
-  if ((seg.tos & IPTOS_ECN_MASK) === IPTOS_ECN_CE) {
-    tcp.stats[TCPS_STAT.ecn_ce]++;
-    tp.t_flags2 |= TF2_ECN_SND_ECE;
+  if ((seg.flags & TH_CWR) !== 0) {
+    tp.t_flags2 &= ~TF2_ECN_SND_ECE;
+    tp.t_flags |= TF_ACKNOW;
   }
-  if ((seg.flags & TH_CWR) !== 0) tp.t_flags2 &= ~TF2_ECN_SND_ECE;
-  if ((seg.flags & TH_ECE) !== 0 && (seg.flags & TH_SYN) === 0 && (tp.t_flags & (TF_FASTRECOVERY | TF_CONGRECOVERY)) === 0) {
-    // A congestion signal: halve once per window and tell the peer with CWR.
-    const maxseg = tp.t_maxseg;
-    tp.snd_ssthresh = Math.max(2, Math.floor(Math.min(tp.snd_wnd, tp.snd_cwnd) / 2 / maxseg)) * maxseg;
-    tp.snd_cwnd = tp.snd_ssthresh;
-    tp.snd_recover = tp.snd_max;
-    tp.t_flags |= TF_CONGRECOVERY;
-    tp.t_flags2 |= TF2_ECN_SND_CWR;
-    tcp.stats[TCPS_STAT.ecn_rcwnd]++;
-  }
+  if (ecn === IPTOS_ECN_CE) tp.t_flags2 |= TF2_ECN_SND_ECE;
+  if ((seg.flags & (TH_SYN | TH_ECE)) === TH_ECE) ccCongSignal(tp, seg.ack, CC_ECN);
 }
 
 /**
@@ -712,6 +695,7 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
   }
   if (++tp.t_dupacks > TCPREXMTTHRESH || (tp.t_flags & TF_FASTRECOVERY) !== 0) {
     if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
+      ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
       tp.snd_cwnd += maxseg;
       // SACK recovery: each duplicate ACK may carry one more hole's retransmission.
       if (!sackRetransmitHole(tp, tp.sack_rxmt)) tcp.output(tp);
@@ -726,10 +710,9 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
       return false;
     }
     const onxt = tp.snd_nxt;
-    // cc_cong_signal(CC_NDUPACK): NewReno halves the flight and enters recovery.
-    tp.snd_ssthresh = Math.max(2, Math.floor(Math.min(tp.snd_wnd, tp.snd_cwnd) / 2 / maxseg)) * maxseg;
-    tp.snd_recover = tp.snd_max;
-    tp.t_flags |= TF_FASTRECOVERY;
+    // Congestion signal before the ACK: the algorithm sets ssthresh and enters recovery.
+    ccCongSignal(tp, seg.ack, CC_NDUPACK);
+    ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
     if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sb_start.length > 0) s[TCPS_STAT.sack_recovery_episode]++;
     tp.tt_rexmt.stop();
     tp.t_rtttime = 0;
@@ -799,13 +782,11 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
       if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
       tp.snd_cwnd = (tp.snd_cwnd > acked ? tp.snd_cwnd - acked : 0) + maxseg;
     } else {
-      // Full ACK: leave recovery with cwnd no larger than the flight plus one segment.
-      const pipe = seqDiff(tp.snd_max, ack);
-      tp.snd_cwnd = pipe < tp.snd_ssthresh ? Math.max(pipe, maxseg) + maxseg : tp.snd_ssthresh;
-      tp.t_flags &= ~TF_FASTRECOVERY;
+      // Full ACK: the algorithm sets the window recovery ends with (cc_post_recovery).
+      ccPostRecovery(tp, ack);
       tcpSackClearScoreboard(tp);
     }
-  } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) tp.t_flags &= ~TF_CONGRECOVERY;
+  } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) ccPostRecovery(tp, ack);
   tp.t_dupacks = 0;
   return true;
 }
@@ -824,14 +805,8 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   s[TCPS_STAT.rcvackpack]++;
   s[TCPS_STAT.rcvackbyte] += acked;
   tp.t_lastackrecv = now;
-  // A retransmission the peer did not need (RFC 6582-era heuristic): undo the RTO's reduction.
-  if (tp.t_rxtshift === 1 && (tp.t_flags & TF_PREVVALID) !== 0 && now < tp.t_badrxtwin) {
-    tp.snd_cwnd = tp.snd_cwnd_prev;
-    tp.snd_ssthresh = tp.snd_ssthresh_prev;
-    tp.snd_recover = tp.snd_recover_prev;
-    tp.t_flags &= ~TF_PREVVALID;
-    tp.t_badrxtwin = 0;
-  }
+  // An ACK within half an RTT of the first retransmission was already on its way: undo the RTO.
+  if (tp.t_rxtshift === 1 && (tp.t_flags & TF_PREVVALID) !== 0 && now < tp.t_badrxtwin) ccCongSignal(tp, ack, CC_RTO_ERR);
   if ((to.flags & TOF_TS) !== 0 && to.tsecr !== 0 && (tp.t_flags & TF_RCVD_TSTMP) !== 0) {
     const t = now - (((to.tsecr - tp.ts_offset) >>> 0) | 0);
     const rtt = ((t | 0) + 0x100000000) % 0x100000000;
@@ -840,25 +815,10 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   if (ack === tp.snd_max) tp.tt_rexmt.stop();
   else if (!tp.tt_persist.pending) tcpTimerRexmtArm(tp);
 
-  // cc_ack_received (NewReno with RFC 3465 appropriate byte counting).
-  if ((tp.t_flags & (TF_FASTRECOVERY | TF_CONGRECOVERY)) === 0) {
-    const maxseg = tcpMaxseg(tp);
-    const cw = tp.snd_cwnd;
-    let incr = 0;
-    if (cw > tp.snd_ssthresh) {
-      tp.t_bytes_acked += acked;
-      if (tp.t_bytes_acked >= cw) {
-        tp.t_bytes_acked -= cw;
-        incr = maxseg;
-      }
-    } else {
-      tp.t_bytes_acked = 0;
-      // FreeBSD's ccv->nsegs: an ACK for a TSO packet stands for every segment of it (the peer's LRO took them as one).
-      const nsegs = (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(acked / maxseg)) : 1;
-      incr = Math.min(acked, nsegs * tcp.cfg.abc_l_var * maxseg);
-    }
-    if (incr > 0) tp.snd_cwnd = Math.min(cw + incr, TCP_MAXWIN << tp.snd_scale);
-  }
+  // The algorithm opens the window (cc_ack_received). An ACK of a TSO packet stands for each of its
+  // segments (FreeBSD's ccv nsegs: the peer's LRO took them as one), so slow start is not held to
+  // abc_l_var segments per 64 KiB.
+  ccAckReceived(tp, ack, acked, (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(acked / tcpMaxseg(tp))) : 1, CC_ACK);
 
   let fin = false;
   const sb = tp.so_snd;
@@ -946,7 +906,6 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
       s[TCPS_STAT.rcvpack]++;
       s[TCPS_STAT.rcvbyte] += tlen;
       if (tlen > 0 && m !== 0 && (tp.so_rcv.state & SBS_CANTRCVMORE) === 0) {
-        autorcvbuf(tp, tlen);
         tp.so_rcv.appendChain(m, tlen);
         m = 0;
       }

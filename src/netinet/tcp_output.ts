@@ -37,6 +37,7 @@ import { TCPS_STAT } from './tcp_stats.js';
 import { TCP_LINKHDR } from './tcp_subr.js';
 import { tcpSetpersist, tcpTimerRexmtArm } from './tcp_timer.js';
 import { tcpSackSkip, tcpSackNextBlock } from './tcp_sack.js';
+import { ccAfterIdle } from './cc/cc.js';
 import {
   TCP_MAXWIN,
   TF_ACKNOW,
@@ -73,12 +74,9 @@ const IPTOS_ECN_ECT0 = 0x02;
 export function tcpOutput(tp: Tcpcb): number {
   const tcp = tp.tcp;
   if (tcp.closed || tp.state === TCPS_CLOSED) return 0;
-  // An idle connection restarts from the initial window (RFC 5681 4.1) unless it is in use.
+  // Idle for more than an RTO: the algorithm restarts the window (cc_after_idle, RFC 5681 4.1).
   const idle = tp.snd_max === tp.snd_una;
-  if (idle && tp.state >= TCPS_ESTABLISHED && tcp.ticks() - tp.t_rcvtime >= Math.max(tp.t_rxtcur, 1) && tp.t_lastdatasent !== 0) {
-    const iw = initialWindow(tp);
-    if (tp.snd_cwnd > iw) tp.snd_cwnd = iw;
-  }
+  if (idle && tp.state >= TCPS_ESTABLISHED && tcp.ticks() - tp.t_rcvtime >= Math.max(tp.t_rxtcur, 1) && tp.t_lastdatasent !== 0) ccAfterIdle(tp);
   for (let loops = 0; loops < 10000; loops++) {
     const r = outputOne(tp, idle);
     if (r <= 0) return r < 0 ? -r : 0;
@@ -86,11 +84,15 @@ export function tcpOutput(tp: Tcpcb): number {
   return 0;
 }
 
-/** RFC 6928's initial window, net.inet.tcp.initcwnd_segments segments. */
-export function initialWindow(tp: Tcpcb): number {
+/**
+ * tcp_compute_initwnd: RFC 6928's initial window of
+ * net.inet.tcp.initcwnd_segments segments of `maxseg` bytes (RFC 3390's
+ * with 0).
+ */
+export function tcpComputeInitwnd(tp: Tcpcb, maxseg: number): number {
   const n = tp.tcp.cfg.initcwnd_segments;
-  if (n > 0) return Math.min(n * tp.t_maxseg, Math.max(2 * tp.t_maxseg, n * 1460));
-  return Math.min(4 * tp.t_maxseg, Math.max(2 * tp.t_maxseg, 4380));
+  if (n > 0) return Math.min(n * maxseg, Math.max(2 * maxseg, n * 1460));
+  return Math.min(4 * maxseg, Math.max(2 * maxseg, 4380));
 }
 
 /** tcp_maxseg: the data a full segment carries with our usual options. */
@@ -376,10 +378,15 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   } else if ((flags & TH_SYN) !== 0 && (tp.t_flags & TF_ECN_PERMIT) !== 0) {
     flags |= TH_ECE;
   } else if ((tp.t_flags & TF_ECN_PERMIT) !== 0 && tp.state >= TCPS_ESTABLISHED) {
-    if (len > 0 && SEQ_GEQ_(tp.snd_nxt, tp.snd_max)) tos |= IPTOS_ECN_ECT0;
-    if ((tp.t_flags2 & TF2_ECN_SND_CWR) !== 0 && len > 0) {
-      flags |= TH_CWR;
-      tp.t_flags2 &= ~TF2_ECN_SND_CWR;
+    // tcp_ecn_output_established: ECT(0) and CWR on new data only (not retransmissions, not window probes).
+    const newdata = len > 0 && SEQ_GEQ_(tp.snd_nxt, tp.snd_max) && !((tp.t_flags & TF_FORCEDATA) !== 0 && len === 1);
+    if (newdata) {
+      tos |= IPTOS_ECN_ECT0;
+      s[TCPS_STAT.ecn_sndect0]++;
+      if ((tp.t_flags2 & TF2_ECN_SND_CWR) !== 0) {
+        flags |= TH_CWR;
+        tp.t_flags2 &= ~TF2_ECN_SND_CWR;
+      }
     }
     if ((tp.t_flags2 & TF2_ECN_SND_ECE) !== 0) flags |= TH_ECE;
   }
@@ -444,8 +451,6 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   tp.t_flags &= ~(TF_ACKNOW | TF_DELACK);
   tp.tt_delack.stop();
   s[TCPS_STAT.sndtotal]++;
-  // Receive autosizing measures from here (tcp_autorcvbuf in tcp_input).
-  if (tp.rfbuf_ts === 0 && !tp.so_rcv.userSet) tp.rfbuf_ts = tcp.ticks() || 1;
   const o = tcp.ipo;
   o.ttl = tp.ttl;
   o.tos = tos;

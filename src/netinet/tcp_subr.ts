@@ -31,6 +31,7 @@ import { Prng, bootSecret } from '../kern/prng.js';
 import { halfSipHash } from './tcp_hash.js';
 import type { Stack } from './stack.js';
 import type { IpOutOpts } from './ip.js';
+import { ccAttach, ccDefaultAlgo, ccDetach, ccSysctlNodes } from './cc/cc_list.js';
 import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysctlNode } from './tcp_tunables.js';
 import { newTcpStats, TCPS_STAT, formatTcpStats } from './tcp_stats.js';
 import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_TIME_WAIT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
@@ -112,6 +113,7 @@ export class TcpTable {
     tp.t_rxtcur = this.cfg.rexmit_initial;
     tp.snd_cwnd = TCP_MAXWIN << 14;
     tp.snd_ssthresh = TCP_MAXWIN << 14;
+    ccAttach(tp, ccDefaultAlgo(this.cfg));
     this.all.add(tp);
     return tp;
   }
@@ -439,6 +441,7 @@ export class TcpTable {
     this.stats[TCPS_STAT.closed]++;
     if (!this.closed) this.hostcache.update(tp, this.st.now());
     tcpCancelTimers(tp);
+    ccDetach(tp);
     tp.state = TCPS_CLOSED;
     this.removeConn(tp);
     this.removePort(tp);
@@ -638,10 +641,11 @@ export class TcpTable {
 
   /** net.inet.tcp.* and kern.ipc.soacceptqueue nodes. */
   sysctlNodes(): TcpSysctlNode[] {
-    return tcpSysctlNodes(this.cfg, () => {
+    const nodes = tcpSysctlNodes(this.cfg, () => {
       this.st.pmtu.flush();
       this.hostcache.purge();
     });
+    return nodes.concat(ccSysctlNodes(this.cfg, () => this.all));
   }
 
   netstatS(): string {

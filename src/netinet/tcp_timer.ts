@@ -27,11 +27,14 @@ import {
   TF2_ECN_SYN_DISABLED,
   TF_FASTRECOVERY,
   TF_CONGRECOVERY,
+  TF_WASFRECOVERY,
+  TF_WASCRECOVERY,
   tcp_backoff,
   tcp_totbackoff,
   type Tcpcb,
 } from './tcp_var.js';
 import { tcpSackClearScoreboard } from './tcp_sack.js';
+import { CC_RTO, EXIT_RECOVERY, ccCongSignal } from './cc/cc.js';
 import { seqAdd } from './tcp_seq.js';
 
 const ETIMEDOUT = 60;
@@ -214,6 +217,7 @@ function tcpTimerRexmt(tp: Tcpcb): void {
     tp.snd_cwnd_prev = tp.snd_cwnd;
     tp.snd_ssthresh_prev = tp.snd_ssthresh;
     tp.snd_recover_prev = tp.snd_recover;
+    tp.t_flags = (tp.t_flags & ~(TF_WASFRECOVERY | TF_WASCRECOVERY)) | ((tp.t_flags & TF_FASTRECOVERY) !== 0 ? TF_WASFRECOVERY : 0) | ((tp.t_flags & TF_CONGRECOVERY) !== 0 ? TF_WASCRECOVERY : 0);
     tp.t_badrxtwin = tcp.ticks() + (tp.t_srtt >> (TCP_RTT_SHIFT + 1));
     tp.t_flags |= TF_PREVVALID;
   } else tp.t_flags &= ~TF_PREVVALID;
@@ -236,14 +240,12 @@ function tcpTimerRexmt(tp: Tcpcb): void {
   tp.snd_recover = tp.snd_max;
   tp.t_flags |= TF_ACKNOW;
   tp.t_rtttime = 0;
-  // cc_cong_signal(CC_RTO): back to one segment, ssthresh half the flight.
-  if (tp.state >= TCPS_ESTABLISHED) {
-    const win = Math.max(2, Math.floor(Math.min(tp.snd_wnd, tp.snd_cwnd) / 2 / tp.t_maxseg)) * tp.t_maxseg;
-    tp.snd_ssthresh = win;
-    tp.snd_cwnd = tp.t_maxseg;
+  // The algorithm collapses the window (cc_cong_signal(CC_RTO)); a SYN's cwnd stays the marker above.
+  if (tp.state !== TCPS_SYN_SENT) ccCongSignal(tp, -1, CC_RTO);
+  else {
+    EXIT_RECOVERY(tp);
+    tp.t_dupacks = 0;
   }
-  tp.t_flags &= ~(TF_FASTRECOVERY | TF_CONGRECOVERY);
-  tp.t_dupacks = 0;
   tcpSackClearScoreboard(tp);
   tcp.output(tp);
 }

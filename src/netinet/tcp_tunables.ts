@@ -29,9 +29,6 @@ export interface TcpConfig {
   rexmit_drop_options: number;
   delayed_ack: number;
   sendbuf_auto: number;
-  /** net.inet.tcp.recvbuf_auto / recvbuf_max: receive buffer autosizing (tcp_autorcvbuf). */
-  recvbuf_auto: number;
-  recvbuf_max: number;
   sendbuf_inc: number;
   sendbuf_max: number;
   delacktime: number;
@@ -59,6 +56,12 @@ export interface TcpConfig {
   syncache_rexmtlimit: number;
   initcwnd_segments: number;
   abc_l_var: number;
+  /** net.inet.tcp.cc.algorithm: the default congestion control for new connections (cc_list.ts). */
+  cc_algorithm: string;
+  cc_abe: number;
+  cc_abe_frlossreduce: number;
+  newreno_beta: number;
+  newreno_beta_ecn: number;
   rfc3042: number;
   path_mtu_discovery: number;
   udp_tunneling_port: number;
@@ -88,8 +91,6 @@ export const TCP_DEFAULTS: TcpConfig = {
   rexmit_drop_options: 0,
   delayed_ack: 1,
   sendbuf_auto: 1,
-  recvbuf_auto: 1,
-  recvbuf_max: 2097152,
   sendbuf_inc: 8192,
   sendbuf_max: 2097152,
   delacktime: 40,
@@ -116,6 +117,11 @@ export const TCP_DEFAULTS: TcpConfig = {
   syncache_rexmtlimit: 3,
   initcwnd_segments: 10,
   abc_l_var: 2,
+  cc_algorithm: 'cubic',
+  cc_abe: 0,
+  cc_abe_frlossreduce: 0,
+  newreno_beta: 50,
+  newreno_beta_ecn: 80,
   rfc3042: 1,
   path_mtu_discovery: 1,
   udp_tunneling_port: 0,
@@ -128,8 +134,11 @@ export const TCP_DEFAULTS: TcpConfig = {
   hostcache_expire: 3600,
 };
 
+/** The numeric fields (every one but cc_algorithm). */
+type NumKey = { [K in keyof TcpConfig]: TcpConfig[K] extends number ? K : never }[keyof TcpConfig];
+
 /** [sysctl name, field, description, min, max]. */
-const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number])[] = [
+const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.mssdflt', 'mssdflt', 'Default TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.minmss', 'minmss', 'Minimum TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.rfc1323', 'rfc1323', 'Enable rfc1323 (high performance TCP) extensions', 0, 3],
@@ -146,8 +155,6 @@ const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number
   ['net.inet.tcp.rexmit_drop_options', 'rexmit_drop_options', 'Drop TCP options from 3rd and later retransmitted SYN', 0, 1],
   ['net.inet.tcp.delayed_ack', 'delayed_ack', 'Delay ACK to try and piggyback it onto a data packet', 0, 1],
   ['net.inet.tcp.sendbuf_auto', 'sendbuf_auto', 'Enable automatic send buffer sizing', 0, 1],
-  ['net.inet.tcp.recvbuf_auto', 'recvbuf_auto', 'Enable automatic receive buffer sizing', 0, 1],
-  ['net.inet.tcp.recvbuf_max', 'recvbuf_max', 'Max size of automatic receive buffer', 1, 0x7fffffff],
   ['net.inet.tcp.sendbuf_inc', 'sendbuf_inc', 'Incrementor step size of automatic send buffer', 1, 0x7fffffff],
   ['net.inet.tcp.sendbuf_max', 'sendbuf_max', 'Max size of automatic send buffer', 1, 0x7fffffff],
   ['net.inet.tcp.delacktime', 'delacktime', 'Time before a delayed ACK is sent (ms)', 1, 0x7fffffff],
@@ -174,6 +181,10 @@ const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number
   ['net.inet.tcp.syncache.rexmtlimit', 'syncache_rexmtlimit', 'Limit on SYN/ACK retransmissions', 0, 64],
   ['net.inet.tcp.initcwnd_segments', 'initcwnd_segments', 'Slow-start flight size (initial congestion window) in number of segments', 0, 0x7fffffff],
   ['net.inet.tcp.abc_l_var', 'abc_l_var', 'Cap the max cwnd increment during slow-start to this number of segments', 1, 0x7fffffff],
+  ['net.inet.tcp.cc.abe', 'cc_abe', 'Enable draft-ietf-tcpm-alternativebackoff-ecn (TCP Alternative Backoff with ECN)', 0, 1],
+  ['net.inet.tcp.cc.abe_frlossreduce', 'cc_abe_frlossreduce', 'Apply standard beta instead of ABE-beta during ECN-signalled congestion recovery episodes if loss also needs to be repaired', 0, 1],
+  ['net.inet.tcp.cc.newreno.beta', 'newreno_beta', 'New Reno beta, specified as number between 1 and 100', 1, 100],
+  ['net.inet.tcp.cc.newreno.beta_ecn', 'newreno_beta_ecn', 'New Reno beta ecn, specified as number between 1 and 100', 1, 100],
   ['net.inet.tcp.rfc3042', 'rfc3042', 'Enable RFC 3042 (Limited Transmit)', 0, 1],
   ['net.inet.tcp.path_mtu_discovery', 'path_mtu_discovery', 'Enable Path MTU Discovery', 0, 1],
   ['net.inet.tcp.udp_tunneling_port', 'udp_tunneling_port', 'Tunneling port for tcp over udp', 0, 65535],
@@ -187,9 +198,12 @@ const NODES: readonly (readonly [string, keyof TcpConfig, string, number, number
 
 export interface TcpSysctlNode {
   name: string;
+  /** 'int' unless said (net.inet.tcp.cc.algorithm and cc.available are strings). */
+  type?: 'int' | 'string';
   description: string;
-  get: () => number;
-  set: (v: number) => void;
+  get: () => number | string;
+  /** Absent on read-only nodes. */
+  set?: (v: number | string) => void;
 }
 
 /** A fresh config: FreeBSD's defaults with the caller's overrides. */
@@ -215,14 +229,15 @@ export function bindMaxsockbuf(cfg: TcpConfig, arena: Arena): void {
 /**
  * The sysctl nodes of a config; `onPurge` runs for a write to
  * net.inet.tcp.hostcache.purgenow (the value reads back 0 as FreeBSD's).
+ * The congestion-control string nodes come from cc_list.ts (ccSysctlNodes).
  */
 export function tcpSysctlNodes(cfg: TcpConfig, onPurge: () => void): TcpSysctlNode[] {
   const out: TcpSysctlNode[] = NODES.map(([name, key, description, min, max]) => ({
     name,
     description,
     get: () => cfg[key],
-    set: (v: number) => {
-      if (!Number.isInteger(v) || v < min || v > max) throw new ArgumentError(`${name}: bad value ${v} (range ${min} .. ${max})`);
+    set: (v: number | string) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ArgumentError(`${name}: bad value ${v} (range ${min} .. ${max})`);
       if (key === 'hostcache_purgenow') {
         if (v !== 0) onPurge();
         return;
@@ -234,8 +249,8 @@ export function tcpSysctlNodes(cfg: TcpConfig, onPurge: () => void): TcpSysctlNo
     name: 'kern.ipc.maxsockbuf',
     description: 'Maximum socket buffer size',
     get: () => cfg.maxsockbuf,
-    set: (v: number) => {
-      if (!Number.isInteger(v) || v < 2048 || v > 1 << 30) throw new ArgumentError(`kern.ipc.maxsockbuf: bad value ${v}`);
+    set: (v: number | string) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 2048 || v > 1 << 30) throw new ArgumentError(`kern.ipc.maxsockbuf: bad value ${v}`);
       cfg.maxsockbuf = v;
     },
   });

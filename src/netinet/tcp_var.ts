@@ -12,6 +12,7 @@ import type { Callout } from '../kern/lwkt/callout.js';
 import { Sockbuf } from './tcp_sockbuf.js';
 import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
+import { CcVar, type CcAlgo } from './cc/cc.js';
 
 // t_flags
 export const TF_ACKNOW = 0x00000001;
@@ -95,9 +96,6 @@ export class Tcpcb {
   t_port = 0;
   /** if_hw_tsomax of the route's interface, set with TF_TSO by tcp_mss (0: no TSO). */
   t_tsomax = 0;
-  /** Receive autosizing (tcp_autorcvbuf): when the current measurement began (ticks, 0: none) and the bytes received since. */
-  rfbuf_ts = 0;
-  rfbuf_cnt = 0;
   /** In the table's connection hash (4-tuple known). */
   hashed = false;
 
@@ -176,6 +174,10 @@ export class Tcpcb {
   t_lastackrecv = 0;
   /** Bytes acknowledged since the last cwnd increment (RFC 3465 in congestion avoidance). */
   t_bytes_acked = 0;
+
+  // congestion control (cc/): the algorithm (tcp_newtcpcb sets it: ccAttach) and its per-connection state
+  cc_algo!: CcAlgo;
+  t_ccv: CcVar = new CcVar(this);
 
   // user timers (0: the sysctl), ms
   t_keepinit = 0;

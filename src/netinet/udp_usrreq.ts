@@ -19,7 +19,7 @@
  * connected PCBs on the CPU their 4-tuple hashes to); no lock; never sleeps.
  */
 import { M_NOWAIT } from '../uma/flags.js';
-import { M_DATA, M_LEN, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
+import { CSUM_L4_CALC, CSUM_L4_VALID, M_DATA, M_LEN, MT_DATA, M_PKTHDR, PH_LEN, PH_RCVIF } from '../kern/mbuf/layout.js';
 import { m_append } from '../kern/mbuf/ops.js';
 import { IPPROTO_UDP, INADDR_ANY, INADDR_BROADCAST, ipDst, ipSrc, ipTotalLen } from '../wire/ipv4.js';
 import { UDP_HLEN, udpCksumValue, udpDport, udpLen, udpSport, udpSum } from '../wire/udp.js';

@@ -17,7 +17,7 @@ import type { Script } from './ast.js';
 import { Executor, RunError } from './executor.js';
 import { PdNet, DEFAULT_MTU } from './netif.js';
 import { DEFAULT_CONFIG, RunState, type RunConfig } from './state.js';
-import { stackTcp, type TcpFactory } from './tcpadapter.js';
+import { stackTcp, sysctlSpec, type TcpFactory } from './tcpadapter.js';
 
 export interface RunResult {
   path: string;
@@ -145,7 +145,7 @@ export function runScriptText(text: string, path: string, env: PdEnv, opts: RunO
     tut = (opts.tcp ?? stackTcp)(net);
     const sysctl = new Sysctl();
     registerStackSysctls(sysctl, env.uma.arena, env.mb);
-    for (const n of net.stack.sysctlNodes()) if (!sysctl.has(n.name)) sysctl.registerNode({ ...n, type: 'int', set: (v) => n.set(Number(v)) });
+    for (const n of net.stack.sysctlNodes()) if (!sysctl.has(n.name)) sysctl.registerNode(sysctlSpec(n));
     for (const n of tut?.sysctlNodes ?? []) if (!sysctl.has(n.name)) sysctl.registerNode(n);
     const st = new RunState(net, tut?.tcp ?? null, sysctl, c.cfg);
     exec = new Executor(script, st, opts.trace ?? null);

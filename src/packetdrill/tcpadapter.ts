@@ -6,6 +6,7 @@
  * a stand-in; stackTcp() checks at compile time that the real one fits it.
  */
 import type { SysctlNodeSpec } from '../kern/sysctl/sysctl.js';
+import type { TcpSysctlNode } from '../netinet/tcp_tunables.js';
 import { EAGAIN, EINPROGRESS, EINVAL } from '../kern/errno.js';
 import type { PdNet } from './netif.js';
 import type { Endpoint, PdSocket, PdTcp, SockstatRow, TcpInfo } from './tcpapi.js';
@@ -38,7 +39,7 @@ export interface TcpSocketsApi {
 /** What `stack.tcp` provides. */
 export interface StackTcpApi {
   sockets: TcpSocketsApi;
-  sysctlNodes(): { name: string; get: () => number; set: (v: number) => void; description: string }[];
+  sysctlNodes(): TcpSysctlNode[];
 }
 
 export interface TcpUnderTest {
@@ -153,11 +154,24 @@ export function adaptTcp(tcp: StackTcpApi): TcpUnderTest {
   };
   return {
     tcp: pd,
-    sysctlNodes: tcp.sysctlNodes().map((n) => ({ name: n.name, description: n.description, type: 'int' as const, get: n.get, set: (v) => n.set(Number(v)) })),
+    sysctlNodes: tcp.sysctlNodes().map(sysctlSpec),
     close() {
       for (const id of [...open]) so.close(id);
       open.clear();
     },
+  };
+}
+
+/** A TCP sysctl node as the run's tree takes it (int unless the node says string). */
+export function sysctlSpec(n: TcpSysctlNode): SysctlNodeSpec {
+  const type = n.type ?? 'int';
+  const set = n.set;
+  return {
+    name: n.name,
+    description: n.description,
+    type,
+    get: n.get,
+    set: set === undefined ? undefined : (v) => set(type === 'int' ? Number(v) : String(v)),
   };
 }
 

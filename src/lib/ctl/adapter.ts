@@ -24,7 +24,6 @@ import type { Stack } from '../../netinet/stack.js';
 import type { PcbRow } from '../../netinet/udp_socket.js';
 import { errnoName, ESRCH } from '../../kern/errno.js';
 import { MSG_PAYLOAD_MAX, P_STAT, P_STAT_BUSY_US, P_STAT_HANDLED, P_STAT_SLEEPS } from '../../kern/lwkt/layout.js';
-import { sumHost } from '../../net/netstats.js';
 import { ipToString } from '../../wire/ipv4.js';
 import { CTL_ARP_WORDS, CTL_ROUTE_WORDS, CTL_TCP_WORDS, NET_CTL_ARP, NET_CTL_PCAP, NET_CTL_ROUTES, NET_CTL_TCPDROP, NET_CTL_TCPLIST, NET_CTL_TCPSTATS } from '../../net/ctl_handlers.js';
 import { PCAP_GLOBAL_HDR, PCAP_RECORD_HDR, PcapWriter, readPcap } from '../../net/phy/pcap.js';
@@ -289,12 +288,11 @@ export function systemControl(sys: System): CtlSystem {
 export function tapNetControl(net: TapNet): CtlSystem {
   const sysctl = sysctlFor(net.uma);
   registerStackSysctls(sysctl, net.uma.arena, net.mb);
-  const sab = net.uma.arena.sab;
   const h: HostDesc = {
     name: net.name,
     cpuHost: net.host,
-    stats: () => sumHost(sab, net.statDir, 0).stats,
-    ifs: [{ name: net.name, mtu: net.mtu, addr: net.addr, mac: net.mac, counters: () => sumHost(sab, net.statDir, 0).ifc }],
+    stats: () => net.stats(),
+    ifs: [{ name: net.name, mtu: net.mtu, addr: net.addr, mac: net.mac, counters: () => net.ifCounters() }],
   };
   return make({ kind: 'tap', uma: net.uma, mb: net.mb, sysctl, machine: net.machine, layer: net.layer, hosts: () => [h] });
 }

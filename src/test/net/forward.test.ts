@@ -244,7 +244,7 @@ test('forwarding off: packets for other hosts are dropped and counted, never sen
   assert.equal(statObject(UDP_DESC, t.b.stats.udp).ipackets, 0);
   assert.equal(t.errs.length, 0, 'a host sends no ICMP about packets it does not forward');
   // Turning it on (the sysctl) makes R a router.
-  t.r.sysctlNodes().find((n) => n.name === 'net.inet.ip.forwarding')?.set(1);
+  t.r.sysctlNodes().find((n) => n.name === 'net.inet.ip.forwarding')?.set!(1);
   c.send('y', 5300, '10.0.2.1');
   await until(() => statObject(UDP_DESC, t.b.stats.udp).ipackets === 1, 3000, 'forwarded after sysctl');
   c.close();

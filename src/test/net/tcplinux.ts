@@ -44,7 +44,7 @@ export interface LinuxTcp {
  * Build the fixture on 10.77.<subnet>.0/24 with a TAP of `mtu`. `tag`
  * names the namespace (slabnet-<tag>-<pid>) and, with the pid, the TAP.
  */
-export async function linuxTcp(tag: string, subnet: number, o: { mtu?: number; pcap?: string } = {}): Promise<LinuxTcp> {
+export async function linuxTcp(tag: string, subnet: number, o: { mtu?: number; pcap?: string; offload?: boolean } = {}): Promise<LinuxTcp> {
   const sys = System.local();
   const done = leakCheck(sys.uma);
   const ns = NetNs.create(tag);
@@ -77,7 +77,7 @@ export async function linuxTcp(tag: string, subnet: number, o: { mtu?: number; p
   try {
     const host = sys.addStack('slabnet');
     const tapName = `snt${tag.slice(0, 3)}${process.pid % 100000}`;
-    const tap = host.addTap(tapName, { mtu, addrs: `${us}/24`, ...(o.pcap ? { pcap: o.pcap } : {}) });
+    const tap = host.addTap(tapName, { mtu, addrs: `${us}/24`, offload: o.offload ?? true, ...(o.pcap ? { pcap: o.pcap } : {}) });
     ns.adopt((tap.ifp?.name ?? tap.name), `${peer}/24`, mtu);
     const stack = host.stack;
     // No receive-buffer autosizing yet (REQUESTS-tcp.md, 2026-12-01 23:00): with the default

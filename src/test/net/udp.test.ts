@@ -31,8 +31,8 @@ function host(net: Net): { st: Stack; td: LocalThread; sysctl(name: string, v?: 
     sysctl(name, v) {
       const n = nodes.find((x) => x.name === name);
       assert.ok(n, name);
-      if (v !== undefined) n.set(v);
-      return n.get();
+      if (v !== undefined) n.set!(v);
+      return n.get() as number;
     },
   };
 }

@@ -113,7 +113,7 @@ test('arp: the table is bounded by net.link.ether.inet.max_entries; refusals are
   assert.equal(arp(h).tablefull, 7);
   h.take();
   // Raising the limit at run time takes effect at once.
-  node.set(100);
+  node.set!(100);
   sendTo(h, 0x0a000050);
   assert.equal(h.st.arp.entries.size, 5);
   h.take();

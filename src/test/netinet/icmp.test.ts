@@ -61,7 +61,7 @@ test('icmp: with net.inet.icmp.bmcastecho=1 a broadcast echo is answered from ou
   h.st.arp.set(h.ifp, IP_PEER, MAC_PEER);
   const node = h.st.sysctlNodes().find((n) => n.name === 'net.inet.icmp.bmcastecho')!;
   assert.equal(node.get(), 0);
-  node.set(1);
+  node.set!(1);
   h.inject(echoFrame({ dst: IP_BCAST, dmac: MAC_BROADCAST }));
   const out = h.take().map(parse);
   assert.equal(out.length, 1);

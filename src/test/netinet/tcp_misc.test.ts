@@ -252,7 +252,7 @@ test('tcp: the host cache keeps a closed connection RTT for the next one to the 
   once();
   assert.equal(p.a.tcp.stats[TCPS_STAT.usedrtt], 1, 'the second connection started from it');
   const node = p.a.tcp.sysctlNodes().find((n) => n.name === 'net.inet.tcp.hostcache.purgenow')!;
-  node.set(1);
+  node.set!(1);
   assert.equal(p.a.tcp.hostcache.size, 0);
   sb.close(l);
   p.td.advance(100_000);

@@ -42,7 +42,7 @@
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
-import { EAGAIN, EALREADY, ECONNREFUSED, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, ErrnoError } from '../kern/errno.js';
+import { EAGAIN, EALREADY, ECONNREFUSED, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, ESRCH, ErrnoError } from '../kern/errno.js';
 import { ipToString } from '../wire/ipv4.js';
 import { toAddr, type Stack } from '../netinet/stack.js';
 import type { TcpSockets } from '../netinet/tcp_usrreq.js';
@@ -62,9 +62,11 @@ import {
   SO_RCVBUF,
   SO_REUSEADDR,
   SO_SNDBUF,
+  TCP_CONGESTION,
   TCP_KEEPIDLE,
   TCP_NODELAY,
 } from '../netinet/tcp_api.js';
+import { ccAlgoByName } from '../netinet/cc/cc_list.js';
 
 /** Something that has a Stack: a Stack, or a topology NetStack (its `.stack`). */
 export type StackLike = Stack | { readonly stack: Stack };
@@ -272,7 +274,7 @@ export class Socket extends Duplex {
   private local: { addr: number; port: number } | null = null;
   private bytesIn = 0;
   private bytesOut = 0;
-  private initOpts: { noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number; rcv?: number; snd?: number } = {};
+  private initOpts: SockoptInit = {};
   /** The Server that accepted this socket, if any (Node sets socket.server). */
   server: Server | null = null;
 
@@ -362,8 +364,9 @@ export class Socket extends Duplex {
   }
 
   /** Apply the options a connect or a server gives (before or after the handshake). */
-  private applySockopts(o: { noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number; rcv?: number; snd?: number }): void {
+  private applySockopts(o: SockoptInit): void {
     const so = this.host!.so;
+    if (o.congestion !== undefined) checkSockopt(so.setsockoptString(this.id, IPPROTO_TCP, TCP_CONGESTION, o.congestion), 'setsockopt');
     if (o.rcv !== undefined) checkSockopt(so.setsockopt(this.id, SOL_SOCKET, SO_RCVBUF, o.rcv), 'setsockopt');
     if (o.snd !== undefined) checkSockopt(so.setsockopt(this.id, SOL_SOCKET, SO_SNDBUF, o.snd), 'setsockopt');
     if (o.noDelay) this.setNoDelay(true);
@@ -557,6 +560,31 @@ export class Socket extends Duplex {
     return this;
   }
 
+  /**
+   * TCP_CONGESTION: run this connection's congestion control with the named
+   * algorithm ("newreno", "cubic": net.inet.tcp.cc.available); it continues
+   * from its current window. Before the socket has a connection the name is
+   * kept and applied when it gets one. An unknown name throws ErrnoError
+   * ESRCH (FreeBSD's errno for it).
+   */
+  setCongestion(name: string): this {
+    if (typeof name !== 'string' || ccAlgoByName(name) === null) throw new ErrnoError(ESRCH, 'setsockopt', { info: `TCP_CONGESTION: no algorithm '${String(name)}'` });
+    if (this.host !== null && this.id !== 0) checkSockopt(this.host.so.setsockoptString(this.id, IPPROTO_TCP, TCP_CONGESTION, name), 'setsockopt');
+    else this.initOpts.congestion = name;
+    return this;
+  }
+
+  /**
+   * The connection's congestion control algorithm (getsockopt TCP_CONGESTION);
+   * before it has one, the name setCongestion kept, or undefined (the stack's
+   * net.inet.tcp.cc.algorithm will apply).
+   */
+  get congestion(): string | undefined {
+    if (this.host === null || this.id === 0) return this.initOpts.congestion;
+    const r = this.host.so.getsockoptString(this.id, IPPROTO_TCP, TCP_CONGESTION);
+    return typeof r === 'string' ? r : this.initOpts.congestion;
+  }
+
   /** SO_KEEPALIVE, and TCP_KEEPIDLE = initialDelay (ms, rounded up to seconds) when > 0. */
   setKeepAlive(enable = false, initialDelay = 0): this {
     if (this.host === null || this.id === 0) {
@@ -698,6 +726,16 @@ export class Socket extends Duplex {
   info(): ReturnType<TcpSockets['info']> {
     return this.host !== null && this.id !== 0 ? this.host.so.info(this.id) : null;
   }
+}
+
+/** Socket options kept until the socket has a connection. */
+interface SockoptInit {
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  rcv?: number;
+  snd?: number;
+  congestion?: string;
 }
 
 function checkSockopt(r: number, syscall: string): void {

@@ -24,7 +24,7 @@
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
-import { EAGAIN, ECONNREFUSED, EINPROGRESS, ENOBUFS, ENOTCONN, ESHUTDOWN, ErrnoError } from '../kern/errno.js';
+import { EAGAIN, ECONNREFUSED, EINPROGRESS, ENOBUFS, ENOTCONN, ESHUTDOWN, ESRCH, ErrnoError } from '../kern/errno.js';
 import { M_PKTHDR, MT_DATA } from '../kern/mbuf/layout.js';
 import { m_append, m_copydata } from '../kern/mbuf/ops.js';
 import { M_NOWAIT } from '../uma/flags.js';
@@ -33,7 +33,7 @@ import { ipToString } from '../wire/ipv4.js';
 import { prefixToMask } from '../wire/ipv4.js';
 import { toAddr } from '../netinet/stack.js';
 import type { SocketLayer } from '../kern/socket/socket.js';
-import { IPPROTO_TCP, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SHUT_WR, SOL_SOCKET, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_REUSEADDR, TCP_KEEPIDLE, TCP_NODELAY } from '../netinet/tcp_api.js';
+import { IPPROTO_TCP, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SHUT_WR, SOL_SOCKET, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_REUSEADDR, TCP_CONGESTION, TCP_KEEPIDLE, TCP_NODELAY } from '../netinet/tcp_api.js';
 import {
   NET_TCP,
   TCP_ACCEPT,
@@ -53,6 +53,14 @@ import {
   TCP_WRITE,
 } from './tcpcpu.js';
 import type { AddressInfo } from './net.js';
+import { CC_ALGOS, ccAlgoIndex } from '../netinet/cc/cc_list.js';
+
+/** TCP_CONGESTION's name as the index the CPUs take; ESRCH (FreeBSD's) for a name no algorithm has. */
+function congestionIndex(name: string): number {
+  const i = typeof name === 'string' ? ccAlgoIndex(name) : -1;
+  if (i < 0) throw new ErrnoError(ESRCH, 'setsockopt', { info: `TCP_CONGESTION: no algorithm '${String(name)}'` });
+  return i;
+}
 
 /** A stack of an MP System, as topology.ts's NetStack shows it. */
 export interface MpStackLike {
@@ -163,6 +171,8 @@ export interface MpConnectOptions {
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
   timeout?: number;
+  /** TCP_CONGESTION before the SYN: "newreno" or "cubic" (the CPUs' default otherwise). */
+  congestion?: string;
 }
 
 function portOf(p: unknown, what: string): number {
@@ -257,6 +267,7 @@ export class MpSocket extends Duplex {
     const b = (await tcp.op(cpu, TCP_BIND, id, [laddr | 0, o.localPort ?? 0]))[0];
     if (b < 0) throw new ErrnoError(-b, 'bind', { address: ipToString(laddr), port: o.localPort ?? 0 });
     if (o.noDelay) await this.sockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+    if (o.congestion !== undefined) await this.sockopt(IPPROTO_TCP, TCP_CONGESTION, congestionIndex(o.congestion));
     if (o.keepAlive) {
       if ((o.keepAliveInitialDelay ?? 0) > 0) await this.sockopt(IPPROTO_TCP, TCP_KEEPIDLE, Math.ceil(o.keepAliveInitialDelay! / 1000));
       await this.sockopt(SOL_SOCKET, SO_KEEPALIVE, 1);
@@ -390,6 +401,26 @@ export class MpSocket extends Duplex {
     return this;
   }
 
+  /**
+   * TCP_CONGESTION on the connection's CPU (as net.Socket's setCongestion):
+   * resolves once it switched; an unknown name rejects with ESRCH.
+   */
+  async setCongestion(name: string): Promise<void> {
+    const i = congestionIndex(name);
+    await this.ready;
+    if (this.id === 0) throw new ErrnoError(ENOTCONN, 'setsockopt');
+    await this.sockopt(IPPROTO_TCP, TCP_CONGESTION, i);
+  }
+
+  /** The connection's congestion control algorithm (getsockopt TCP_CONGESTION on its CPU). */
+  async getCongestion(): Promise<string> {
+    await this.ready;
+    if (this.id === 0) throw new ErrnoError(ENOTCONN, 'getsockopt');
+    const r = await this.tcp.op(this.cpu, TCP_GETSOCKOPT, this.id, [IPPROTO_TCP, TCP_CONGESTION]);
+    if (r[0] < 0) throw new ErrnoError(-r[0], 'getsockopt');
+    return CC_ALGOS[r[1]].name;
+  }
+
   setKeepAlive(enable = false, initialDelay = 0): this {
     void this.ready
       .then(async () => {
@@ -490,6 +521,8 @@ export function connect(o: MpConnectOptions, cb?: () => void): MpSocket {
 export interface MpServerOptions {
   stack: MpStackLike;
   allowHalfOpen?: boolean;
+  /** TCP_CONGESTION on every CPU's listener: the connections it accepts run this algorithm. */
+  congestion?: string;
 }
 
 /** net.Server for a stack on the CPUs: a listener replica on every CPU, one accept loop each. */
@@ -508,6 +541,7 @@ export class MpServer extends EventEmitter {
     listener?: (s: MpSocket) => void,
   ) {
     super();
+    if (opts.congestion !== undefined) congestionIndex(opts.congestion);
     this.tcp = MpTcp.of(opts.stack);
     if (listener) this.on('connection', listener);
   }
@@ -539,6 +573,7 @@ export class MpServer extends EventEmitter {
         if (id < 0) throw new ErrnoError(-id, 'listen');
         ids.push(id);
         await tcp.op(c, TCP_SETSOCKOPT, id, [SOL_SOCKET, SO_REUSEADDR, 1, 0]);
+        if (this.opts.congestion !== undefined) await tcp.op(c, TCP_SETSOCKOPT, id, [IPPROTO_TCP, TCP_CONGESTION, congestionIndex(this.opts.congestion), 0]);
         let e = (await tcp.op(c, TCP_BIND, id, [addr | 0, port]))[0];
         if (e === 0) e = (await tcp.op(c, TCP_LISTEN, id, [backlog]))[0];
         if (e < 0) throw new ErrnoError(-e, 'listen', { address: ipToString(addr), port });

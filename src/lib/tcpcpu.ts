@@ -19,6 +19,8 @@
  *                            the caller keeps its own copy of what was not taken)
  *   TCP_SHUTDOWN(how), TCP_CLOSE, TCP_SETSOCKOPT(level, name, v, v2) -> 0 | -errno
  *   TCP_GETSOCKOPT(level, name) -> r, out0, out1
+ *                            (TCP_CONGESTION, a string option: v / out0 is the algorithm's index
+ *                            in CC_ALGOS, cc/cc_list.ts)
  *   TCP_NAMES             -> laddr, lport, faddr, fport (0s when unknown)
  *   TCP_POLL(events)      -> the poll bits, answered when one of `events`, POLLERR, POLLHUP or
  *                            POLLNVAL is set: at once, or later from TCP's wakeup (the message
@@ -35,7 +37,8 @@ import { M_PKTHDR, MT_DATA } from '../kern/mbuf/layout.js';
 import { m_append, m_copydata } from '../kern/mbuf/ops.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import type { TcpSockets } from '../netinet/tcp_usrreq.js';
-import { POLLERR, POLLHUP, POLLNVAL } from '../netinet/tcp_api.js';
+import { IPPROTO_TCP, POLLERR, POLLHUP, POLLNVAL, TCP_CONGESTION } from '../netinet/tcp_api.js';
+import { CC_ALGOS, ccAlgoIndex } from '../netinet/cc/cc_list.js';
 import type { Stack } from '../netinet/stack.js';
 
 export const NET_TCP = 0x5190;
@@ -186,10 +189,19 @@ export function registerTcpUser(td: ProtocolThread, mb: Mbufs, stackOf: (host: n
           h.flush(id);
           return 0;
         case TCP_SETSOCKOPT:
-          set(0, so.setsockopt(id, a(3), a(4), a(5), a(6)));
+          // TCP_CONGESTION travels as the algorithm's index in CC_ALGOS (-1: a name none has).
+          if (a(3) === IPPROTO_TCP && a(4) === TCP_CONGESTION) set(0, so.setsockoptString(id, IPPROTO_TCP, TCP_CONGESTION, CC_ALGOS[a(5)]?.name ?? ''));
+          else set(0, so.setsockopt(id, a(3), a(4), a(5), a(6)));
           return 0;
         case TCP_GETSOCKOPT:
           opt[0] = opt[1] = 0;
+          if (a(3) === IPPROTO_TCP && a(4) === TCP_CONGESTION) {
+            const r = so.getsockoptString(id, IPPROTO_TCP, TCP_CONGESTION);
+            set(0, typeof r === 'number' ? r : 0);
+            set(1, typeof r === 'string' ? ccAlgoIndex(r) : -1);
+            set(2, 0);
+            return 0;
+          }
           set(0, so.getsockopt(id, a(3), a(4), opt));
           set(1, opt[0]);
           set(2, opt[1]);

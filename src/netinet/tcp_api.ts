@@ -39,6 +39,8 @@ export const TCP_KEEPINIT = 128;
 export const TCP_KEEPIDLE = 256;
 export const TCP_KEEPINTVL = 512;
 export const TCP_KEEPCNT = 1024;
+/** The connection's congestion control algorithm, by name (a string option: setsockoptString). */
+export const TCP_CONGESTION = 64;
 /** TCP over UDP: the peer's UDP port (host order here; FreeBSD takes network order). */
 export const TCP_REMOTE_UDP_ENCAPS_PORT = 71;
 

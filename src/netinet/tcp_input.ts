@@ -61,7 +61,22 @@ import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js'
 import { TCPS_STAT } from './tcp_stats.js';
 import type { TcpTable } from './tcp_subr.js';
 import { tcpReass } from './tcp_reass.js';
-import { tcpSackDoack, tcpSackTrim, tcpSetDsack, tcpUpdateSackList, tcpSackClearScoreboard, tcpSackNextHole } from './tcp_sack.js';
+import {
+  SACK_NEWLOSS,
+  SACK_NOCHANGE,
+  TCP_DUPTHRESH,
+  tcpSackDoack,
+  tcpSackDsackUndo,
+  tcpSackEnterRecovery,
+  tcpSackPartialAck,
+  tcpSackPostRecovery,
+  tcpSackRecoveryAck,
+  tcpSackTrim,
+  tcpSackUndoSave,
+  tcpSetDsack,
+  tcpUpdateSackList,
+} from './tcp_sack.js';
+import { rackOn, tcpRackAck, tcpRackArmPto, tcpRackDsack, tcpRackRecoveryDone } from './tcp_rack.js';
 import { tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTwstart } from './tcp_timer.js';
 import { tcpComputeInitwnd, tcpMaxseg } from './tcp_output.js';
 import { CC_ACK, CC_DUPACK, CC_ECN, CC_NDUPACK, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccPostRecovery } from './cc/cc.js';
@@ -101,7 +116,7 @@ const TH_QUEUEDFIN = 0x1000;
 const ECONNREFUSED = 61;
 const ECONNRESET = 54;
 /** tcprexmtthresh: duplicate ACKs that trigger fast retransmit. */
-const TCPREXMTTHRESH = 3;
+const TCPREXMTTHRESH = TCP_DUPTHRESH;
 /** 24 days: a ts_recent older than this is invalidated (PAWS idle). */
 const TCP_PAWS_IDLE = 24 * 24 * 60 * 60 * 1000;
 const IPTOS_ECN_MASK = 0x03;
@@ -657,11 +672,16 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     else drop(tcp, seg);
     return;
   }
-  if ((to.flags & TOF_SACK) !== 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0) tcpSackDoack(tp, to, ack);
+  let sackChanged = SACK_NOCHANGE;
+  if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && ((to.flags & TOF_SACK) !== 0 || tp.sackhint.nholes > 0)) sackChanged = tcpSackDoack(tp, to, ack, tcpMaxseg(tp), onDsack);
+  // RACK (net.inet.tcp.rack.enable): time-based loss marks join the scoreboard.
+  const rackLost = tp.rack !== null && rackOn(tp) && tcpRackAck(tp, ack);
+  if (rackLost) sackChanged = SACK_NEWLOSS;
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow)) return;
+    if (!wasSynRcvd && dupAck(tp, seg, tlen, f, tiwinNow, sackChanged, rackLost)) return;
   } else {
-    if (!newAck(tp, seg, ack)) return;
+    if (!newAck(tp, seg, ack, sackChanged)) return;
+    if (rackLost && (tp.t_flags & TF_FASTRECOVERY) === 0 && tp.sackhint.nholes > 0) enterRecovery(tp, seg, sackChanged, tcpMaxseg(tp));
     const fin = ackedData(tp, ack);
     if (fin === null) {
       drop(tcp, seg);
@@ -676,7 +696,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
  * Duplicate ACK handling (fast retransmit / NewReno / limited transmit).
  * Returns true when the segment was consumed.
  */
-function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): boolean {
+function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sackChanged: number, rackLost: boolean): boolean {
   const tcp = tp.tcp;
   const s = tcp.stats;
   const maxseg = tcpMaxseg(tp);
@@ -693,44 +713,41 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
     tp.t_dupacks = 0;
     return false;
   }
-  if (++tp.t_dupacks > TCPREXMTTHRESH || (tp.t_flags & TF_FASTRECOVERY) !== 0) {
-    if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
-      ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
-      tp.snd_cwnd += maxseg;
-      // SACK recovery: each duplicate ACK may carry one more hole's retransmission.
-      if (!sackRetransmitHole(tp, tp.sack_rxmt)) tcp.output(tp);
-      drop(tcp, seg);
-      return true;
-    }
-    return false;
-  }
-  if (tp.t_dupacks === TCPREXMTTHRESH) {
-    if (SEQ_LEQ(seg.ack, tp.snd_recover) && tp.snd_recover !== tp.iss && (tp.t_flags & TF_FASTRECOVERY) === 0 && SEQ_GT(tp.snd_recover, tp.snd_una)) {
-      tp.t_dupacks = 0;
-      return false;
-    }
-    const onxt = tp.snd_nxt;
-    // Congestion signal before the ACK: the algorithm sets ssthresh and enters recovery.
-    ccCongSignal(tp, seg.ack, CC_NDUPACK);
+  tp.t_dupacks++;
+  if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
     ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
-    if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sb_start.length > 0) s[TCPS_STAT.sack_recovery_episode]++;
-    tp.tt_rexmt.stop();
-    tp.t_rtttime = 0;
-    tp.snd_nxt = seg.ack;
-    tp.snd_cwnd = maxseg;
-    tcp.output(tp);
-    tp.sack_rxmt = tp.snd_nxt;
-    tp.snd_cwnd = tp.snd_ssthresh + maxseg * tp.t_dupacks;
-    if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
+    // SACK recovery: PRR or RFC 6675 decides what goes; NewReno inflates by a segment.
+    if (tp.sackhint.sackrec) tcpSackRecoveryAck(tp, seg.ack, sackChanged, maxseg);
+    else {
+      tp.snd_cwnd += maxseg;
+      tcp.output(tp);
+    }
     drop(tcp, seg);
     return true;
   }
+  if (tp.t_dupacks === TCPREXMTTHRESH || sackIsLost(tp, maxseg) || (rackLost && tp.sackhint.nholes > 0)) {
+    // NewReno does not start again below the last recovery point (RFC 6582's careful variant); the scoreboard knows better (FreeBSD).
+    const sackrec = (tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sackhint.nholes > 0;
+    if (!sackrec && SEQ_LEQ(seg.ack, tp.snd_recover) && tp.snd_recover !== tp.iss && SEQ_GT(tp.snd_recover, tp.snd_una)) {
+      tp.t_dupacks = 0;
+      return false;
+    }
+    enterRecovery(tp, seg, sackChanged, maxseg);
+    drop(tcp, seg);
+    return true;
+  }
+  if (tp.t_dupacks > TCPREXMTTHRESH) return false;
   if (tcp.cfg.rfc3042 !== 0) {
-    // Limited transmit (RFC 3042): one new segment per early duplicate ACK.
+    // Limited transmit (RFC 3042): one new segment per early duplicate ACK (snd_limited: those already sent).
     const oldcwnd = tp.snd_cwnd;
-    tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + tp.t_dupacks * maxseg;
+    const oldmax = tp.snd_max;
+    if (tp.t_dupacks === 1) tp.snd_limited = 0;
+    tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + (tp.t_dupacks - tp.snd_limited) * maxseg;
     const avail = tp.so_snd.cc - seqDiff(tp.snd_nxt, tp.snd_una);
     if (avail > 0 || (tp.t_flags & TF_ACKNOW) !== 0) tcp.output(tp);
+    const sent = seqDiff(tp.snd_max, oldmax);
+    if (sent > maxseg) tp.snd_limited = 2;
+    else if (sent > 0) tp.snd_limited++;
     tp.snd_cwnd = oldcwnd;
     drop(tcp, seg);
     return true;
@@ -738,53 +755,90 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number): bo
   return false;
 }
 
+/** D-SACK blocks received: the undo of spurious recovery, and RACK's reordering window. */
+function onDsack(tp: Tcpcb, s: number, e: number): void {
+  tcpSackDsackUndo(tp, s, e);
+  tcpRackDsack(tp, s, e);
+}
+
 /**
- * Retransmit one segment of the first SACK hole at or after `from` (below
- * the highest SACKed byte), without disturbing snd_nxt or cwnd. Returns
- * false when there is no such hole (the caller sends new data instead).
+ * RACK's reordering timer found losses (tcp_rack.ts): enter SACK recovery
+ * as a duplicate ACK would (snd_una as the ACK), or, already in it, let
+ * the newly lost holes out.
  */
-function sackRetransmitHole(tp: Tcpcb, from: number): boolean {
-  if ((tp.t_flags & TF_SACK_PERMIT) === 0 || tp.sb_start.length === 0) return false;
-  const h = tcpSackNextHole(tp, SEQ_GT(from, tp.snd_una) ? from : tp.snd_una);
-  if (h < 0 || !SEQ_LT(h, tp.snd_recover)) return false;
+export function tcpRackLossAct(tp: Tcpcb): void {
+  if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
+    tp.tcp.output(tp);
+    return;
+  }
+  if ((tp.t_flags & TF_SACK_PERMIT) === 0 || tp.sackhint.nholes === 0) return;
+  const seg = SEG;
+  seg.ack = tp.snd_una;
+  enterRecovery(tp, seg, SACK_NEWLOSS, tcpMaxseg(tp));
+}
+
+/**
+ * RFC 6675's other way into recovery (net.inet.tcp.sack.revised): more
+ * than (DupThresh - 1) * SMSS bytes SACKed above the cumulative ACK, which
+ * fewer than DupThresh duplicate ACKs can report (stretch ACKs, ACK loss).
+ */
+function sackIsLost(tp: Tcpcb, maxseg: number): boolean {
+  const sh = tp.sackhint;
+  return (tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.tcp.cfg.sack_revised !== 0 && sh.nholes > 0 && sh.sacked_bytes > (TCPREXMTTHRESH - 1) * maxseg;
+}
+
+/**
+ * Fast retransmit: enter recovery on the duplicate ACK that showed loss.
+ * cc_cong_signal(CC_NDUPACK) reduces (cc owns ssthresh); with a scoreboard the episode is
+ * RFC 6675's (tcp_sack.ts, PRR), else NewReno's (retransmit snd_una,
+ * inflate by the duplicates).
+ */
+function enterRecovery(tp: Tcpcb, seg: Seg, sackChanged: number, maxseg: number): void {
+  const tcp = tp.tcp;
   const onxt = tp.snd_nxt;
-  const ocwnd = tp.snd_cwnd;
-  tp.snd_nxt = h;
-  tp.snd_cwnd = seqDiff(h, tp.snd_una) + tcpMaxseg(tp);
-  tp.tcp.output(tp);
-  tp.sack_rxmt = tp.snd_nxt;
-  tp.tcp.stats[TCPS_STAT.sack_rexmits]++;
+  tcpSackUndoSave(tp);
+  // Congestion signal before the ACK: the algorithm sets ssthresh, snd_recover and enters recovery.
+  ccCongSignal(tp, seg.ack, CC_NDUPACK);
+  ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
+  tp.tt_rexmt.stop();
+  tp.t_rtttime = 0;
+  if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sackhint.nholes > 0) {
+    tcp.stats[TCPS_STAT.sack_recovery_episode]++;
+    tcpSackEnterRecovery(tp, sackChanged, maxseg);
+    return;
+  }
+  tp.snd_nxt = tp.snd_una;
+  tp.snd_cwnd = maxseg;
+  tcp.output(tp);
+  tp.snd_cwnd = tp.snd_ssthresh + maxseg * (tp.t_dupacks - tp.snd_limited);
   if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
-  tp.snd_cwnd = ocwnd;
-  return true;
 }
 
 /** The recovery side of a new ACK (partial / full ACK). Returns false when consumed. */
-function newAck(tp: Tcpcb, seg: Seg, ack: number): boolean {
+function newAck(tp: Tcpcb, seg: Seg, ack: number, sackChanged: number): boolean {
   const tcp = tp.tcp;
   const maxseg = tcpMaxseg(tp);
   const acked = seqDiff(ack, tp.snd_una);
   if ((tp.t_flags & TF_FASTRECOVERY) !== 0) {
-    if (SEQ_LT(ack, tp.snd_recover)) {
+    if (SEQ_LT(ack, tp.snd_recover) && tp.sackhint.sackrec) tcpSackPartialAck(tp, ack, sackChanged, maxseg);
+    else if (SEQ_LT(ack, tp.snd_recover)) {
       // NewReno partial ACK (RFC 6582): retransmit the next hole at once, deflate.
       const onxt = tp.snd_nxt;
       const ocwnd = tp.snd_cwnd;
       tp.tt_rexmt.stop();
       tp.t_rtttime = 0;
-      // With SACK, a hole at the ACK already resent gives way to the next one (tcp_sack_partialack).
-      const from = SEQ_LT(ack, tp.sack_rxmt) ? tcpSackNextHole(tp, tp.sack_rxmt) : -1;
-      tp.snd_nxt = from >= 0 ? from : ack;
+      tp.snd_nxt = ack;
       tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + maxseg;
       tp.t_flags |= TF_ACKNOW;
       tcp.output(tp);
-      if (SEQ_GT(tp.snd_nxt, tp.sack_rxmt)) tp.sack_rxmt = tp.snd_nxt;
       tp.snd_cwnd = ocwnd;
       if (SEQ_GT(onxt, tp.snd_nxt)) tp.snd_nxt = onxt;
       tp.snd_cwnd = (tp.snd_cwnd > acked ? tp.snd_cwnd - acked : 0) + maxseg;
     } else {
       // Full ACK: the algorithm sets the window recovery ends with (cc_post_recovery).
       ccPostRecovery(tp, ack);
-      tcpSackClearScoreboard(tp);
+      tcpSackPostRecovery(tp);
+      tcpRackRecoveryDone(tp);
     }
   } else if ((tp.t_flags & TF_CONGRECOVERY) !== 0 && SEQ_GEQ(ack, tp.snd_recover)) ccPostRecovery(tp, ack);
   tp.t_dupacks = 0;
@@ -833,6 +887,7 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   if (tp.snd_wnd < 0) tp.snd_wnd = 0;
   tp.snd_una = ack;
   if (SEQ_LT(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
+  if (tp.rack !== null) tcpRackArmPto(tp);
   tcp.wakeup(tp);
   switch (tp.state) {
     case TCPS_FIN_WAIT_1:

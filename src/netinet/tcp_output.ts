@@ -36,8 +36,9 @@ import { SEQ_GT, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import { TCP_LINKHDR } from './tcp_subr.js';
 import { tcpSetpersist, tcpTimerRexmtArm } from './tcp_timer.js';
-import { tcpSackSkip, tcpSackNextBlock } from './tcp_sack.js';
+import { tcpComputePipe, tcpSackOutput, tcpSackRxmitSent } from './tcp_sack.js';
 import { ccAfterIdle } from './cc/cc.js';
+import { rackOn, tcpRackArmPto, tcpRackSent } from './tcp_rack.js';
 import {
   TCP_MAXWIN,
   TF_ACKNOW,
@@ -141,13 +142,20 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
   let sendwin = Math.min(tp.snd_wnd, tp.snd_cwnd);
   let flags = tcp_outflags[tp.state];
   let sendalot = false;
-  // In SACK recovery, skip data the peer already holds.
-  if ((tp.t_flags & TF_FASTRECOVERY) !== 0 && tp.sb_start.length > 0 && SEQ_LT(tp.snd_nxt, tp.snd_recover)) {
-    const skip = tcpSackSkip(tp, tp.snd_nxt);
-    if (skip !== tp.snd_nxt) {
-      tp.snd_nxt = SEQ_LT(skip, tp.snd_max) ? skip : tp.snd_max;
-      off = seqDiff(tp.snd_nxt, tp.snd_una);
-    }
+  // SACK recovery (RFC 6675): a lost hole first, else new data, both within cwnd - pipe.
+  const sackRec = (tp.t_flags & TF_FASTRECOVERY) !== 0 && tp.sackhint.sackrec;
+  let rx = -1;
+  let len = 0;
+  let room = 0;
+  if (sackRec) {
+    room = Math.min(tp.snd_wnd, tp.snd_cwnd) - tcpComputePipe(tp);
+    rx = sackRxmitHole(tp, off, room);
+    if (rx >= 0) {
+      const sh = tp.sackhint;
+      off = seqDiff(sh.hr[rx], tp.snd_una);
+      len = Math.min(seqDiff(sh.he[rx], sh.hr[rx]), seqDiff(tp.snd_recover, sh.hr[rx]), tcpMaxseg(tp));
+      sendalot = true;
+    } else sendwin = tp.snd_wnd; // new data: the peer's window here, cwnd - pipe below
   }
   if ((tp.t_flags & TF_FORCEDATA) !== 0) {
     // A window probe: one byte past a closed window, or the FIN.
@@ -160,7 +168,8 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
     }
   }
   tcpSndbufAutoscale(tp, sendwin);
-  let len = Math.min(sb.cc, sendwin) - off;
+  if (rx < 0) len = Math.min(sb.cc, sendwin) - off;
+  if (sackRec && rx < 0 && len > room) len = room > 0 ? room : 0;
   // The SYN occupies one sequence number and carries no data here.
   if ((flags & TH_SYN) !== 0 && SEQ_GT(tp.snd_nxt, tp.snd_una)) {
     if (tp.state === TCPS_SYN_RECEIVED && (tp.t_flags & TF_ACKNOW) !== 0) {
@@ -191,21 +200,14 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
   let tso = false;
   if (len > maxseg) {
     const want = len;
-    if (tsoUsable(tp, flags)) {
+    if (rx < 0 && tsoUsable(tp, flags)) {
       len = tsoLength(tp, off, len, maxseg);
       tso = len > maxseg;
     } else len = maxseg;
     if (len < want) sendalot = true;
   }
-  // In SACK recovery a retransmission stops at the next sacked block.
-  if ((tp.t_flags & TF_FASTRECOVERY) !== 0 && len > 0 && SEQ_LT(tp.snd_nxt, tp.snd_max)) {
-    const nb = tcpSackNextBlock(tp, tp.snd_nxt);
-    if (nb >= 0 && seqDiff(nb, tp.snd_nxt) < len) {
-      len = seqDiff(nb, tp.snd_nxt);
-      sendalot = true;
-    }
-  }
-  if (SEQ_LT(seqAdd(tp.snd_nxt, len), seqAdd(tp.snd_una, sb.cc))) flags &= ~TH_FIN;
+  // A hole's retransmission never carries the FIN (it goes with the data after the hole).
+  if (rx >= 0 || SEQ_LT(seqAdd(tp.snd_nxt, len), seqAdd(tp.snd_una, sb.cc))) flags &= ~TH_FIN;
   const recwin = recvWindow(tp);
 
   let send = false;
@@ -214,7 +216,7 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
     else if ((idle || (tp.t_flags & TF_NODELAY) !== 0) && len + off >= sb.cc && (tp.t_flags & TF_NOPUSH) === 0) send = true;
     else if ((tp.t_flags & TF_FORCEDATA) !== 0) send = true;
     else if (tp.max_sndwnd > 0 && len >= tp.max_sndwnd / 2) send = true;
-    else if (SEQ_LT(tp.snd_nxt, tp.snd_max)) send = true;
+    else if (SEQ_LT(tp.snd_nxt, tp.snd_max) || rx >= 0) send = true;
   }
   if (!send && recwin > 0 && (tp.t_flags & TF_DELACK) === 0 && !TCPS_HAVERCVDFIN(tp.state) && tp.state >= TCPS_ESTABLISHED) {
     let adv = recwin;
@@ -241,7 +243,7 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
     }
     return 0;
   }
-  return sendSegment(tp, off, len, flags, recwin, sendalot, tso);
+  return sendSegment(tp, off, len, flags, recwin, sendalot, rx, tso);
 }
 
 /**
@@ -278,8 +280,25 @@ function tsoLength(tp: Tcpcb, off: number, len: number, maxseg: number): number 
   return len <= maxseg ? maxseg : len;
 }
 
+/**
+ * In SACK recovery: the hole (index) whose next bytes are due now, or -1.
+ * NextSeg's rule 3 applies when no new data could go (none queued, or no
+ * window for it); nothing is due while cwnd - pipe (`room`) cannot take the
+ * retransmission, and nothing at or past the recovery point (that belongs
+ * to the next episode, as in FreeBSD).
+ */
+function sackRxmitHole(tp: Tcpcb, off: number, room: number): number {
+  const sh = tp.sackhint;
+  if (sh.nholes === 0) return -1;
+  const noNew = tp.so_snd.cc - off <= 0 || tp.snd_wnd - off <= 0;
+  const i = tcpSackOutput(tp, noNew);
+  if (i < 0 || !SEQ_LT(sh.hr[i], tp.snd_recover)) return -1;
+  const len = Math.min(seqDiff(sh.he[i], sh.hr[i]), seqDiff(tp.snd_recover, sh.hr[i]), tcpMaxseg(tp));
+  return room >= len ? i : -1;
+}
+
 /** Build and send one segment; returns 1 if more is due (sendalot), 0, or -errno. */
-function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin: number, sendalot: boolean, tso: boolean): number {
+function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin: number, sendalot: boolean, rx: number, tso: boolean): number {
   const tcp = tp.tcp;
   const mb = tcp.st.mb;
   const u8 = mb.u8;
@@ -311,7 +330,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
         to.sacks[0] = tp.dsack_start;
         to.sacks[1] = tp.dsack_end;
         n = 1;
-        s[TCPS_STAT.dsack_count]++;
+        s[TCPS_STAT.dsack_sent]++;
       }
       for (let i = 0; i < tp.rcv_numsacks && n < 4; i++, n++) {
         to.sacks[2 * n] = tp.sackblks[2 * i];
@@ -354,7 +373,13 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
       i32[(m + M_NEXT) >> 2] = d;
     }
     if (off + len === tp.so_snd.cc) flags |= TH_PUSH;
-    if (SEQ_LT(tp.snd_nxt, tp.snd_max)) {
+    if (rx >= 0) {
+      s[TCPS_STAT.sack_rexmits]++;
+      s[TCPS_STAT.sack_rexmit_bytes] += len;
+      tcpSackRxmitSent(tp, rx, len);
+    }
+    if ((tp.t_flags & TF_FASTRECOVERY) !== 0) tp.sackhint.prr_out += len;
+    if (rx >= 0 || SEQ_LT(tp.snd_nxt, tp.snd_max)) {
       s[TCPS_STAT.sndrexmitpack]++;
       s[TCPS_STAT.sndrexmitbyte] += len;
       tp.t_sndrexmitpack++;
@@ -370,7 +395,8 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
 
   // A retransmitted FIN goes out with the sequence number it had.
   if ((flags & TH_FIN) !== 0 && (tp.t_flags & TF_SENTFIN) !== 0 && tp.snd_nxt === tp.snd_max) tp.snd_nxt = seqAdd(tp.snd_nxt, -1);
-  const seq = len > 0 || (flags & (TH_SYN | TH_FIN)) !== 0 || tp.tt_persist.pending ? tp.snd_nxt : tp.snd_max;
+  const seq = rx >= 0 ? seqAdd(tp.snd_una, off) : len > 0 || (flags & (TH_SYN | TH_FIN)) !== 0 || tp.tt_persist.pending ? tp.snd_nxt : tp.snd_max;
+  const rexmit = rx >= 0 || SEQ_LT(seq, tp.snd_max);
   // ECN (RFC 3168).
   let tos = tp.tos;
   if ((flags & TH_SYN) !== 0 && (flags & TH_ACK) === 0) {
@@ -379,7 +405,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
     flags |= TH_ECE;
   } else if ((tp.t_flags & TF_ECN_PERMIT) !== 0 && tp.state >= TCPS_ESTABLISHED) {
     // tcp_ecn_output_established: ECT(0) and CWR on new data only (not retransmissions, not window probes).
-    const newdata = len > 0 && SEQ_GEQ_(tp.snd_nxt, tp.snd_max) && !((tp.t_flags & TF_FORCEDATA) !== 0 && len === 1);
+    const newdata = len > 0 && rx < 0 && SEQ_GEQ_(tp.snd_nxt, tp.snd_max) && !((tp.t_flags & TF_FORCEDATA) !== 0 && len === 1);
     if (newdata) {
       tos |= IPTOS_ECN_ECT0;
       s[TCPS_STAT.ecn_sndect0]++;
@@ -412,7 +438,10 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
 
   // Advance snd_nxt / snd_max and time the segment (unless it is a persist probe or a bare ACK).
   const startseq = tp.snd_nxt;
-  if ((tp.t_flags & TF_FORCEDATA) === 0 || !tp.tt_persist.pending) {
+  if (rx >= 0) {
+    // A hole's retransmission leaves snd_nxt / snd_max alone; it only needs the timer running.
+    if (!tp.tt_rexmt.pending && !tp.tt_persist.pending) tcpTimerRexmtArm(tp);
+  } else if ((tp.t_flags & TF_FORCEDATA) === 0 || !tp.tt_persist.pending) {
     if ((flags & (TH_SYN | TH_FIN)) !== 0) {
       if ((flags & TH_SYN) !== 0) tp.snd_nxt = seqAdd(tp.snd_nxt, 1);
       if ((flags & TH_FIN) !== 0) {
@@ -451,6 +480,11 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   tp.t_flags &= ~(TF_ACKNOW | TF_DELACK);
   tp.tt_delack.stop();
   s[TCPS_STAT.sndtotal]++;
+  // RACK-TLP: the segment's transmit time, and a probe timeout behind new data.
+  if ((len > 0 || (flags & TH_FIN) !== 0) && tp.state >= TCPS_ESTABLISHED && rackOn(tp)) {
+    tcpRackSent(tp, seq, seqAdd(seq, len + ((flags & TH_FIN) !== 0 ? 1 : 0)), rexmit);
+    if (!rexmit) tcpRackArmPto(tp);
+  }
   const o = tcp.ipo;
   o.ttl = tp.ttl;
   o.tos = tos;

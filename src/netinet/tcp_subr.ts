@@ -12,6 +12,7 @@
  *
  * Per stack instance (a CPU's thread); no lock; never sleeps.
  */
+import { ArgumentError } from '../kern/errors.js';
 import { randomBytes } from 'node:crypto';
 import { M_NOWAIT } from '../uma/flags.js';
 import { CSUM_TCP, M_DATA, M_LEN, MT_DATA, PH_CSUM_FLAGS, PH_LEN } from '../kern/mbuf/layout.js';
@@ -52,6 +53,8 @@ export const TCP_LINKHDR = 48;
 export class TcpTable {
   readonly cfg: TcpConfig;
   readonly stats = newTcpStats();
+  /** SACK holes of all this table's connections (net.inet.tcp.sack.globalholes). */
+  sack_globalholes = 0;
   /** Connections by 4-tuple: key faddr*65536+fport -> PCBs (laddr/lport compared). */
   private readonly conns = new Map<number, Tcpcb[]>();
   /** Local port -> PCBs bound to it (listeners and connections). */
@@ -644,6 +647,14 @@ export class TcpTable {
     const nodes = tcpSysctlNodes(this.cfg, () => {
       this.st.pmtu.flush();
       this.hostcache.purge();
+    });
+    nodes.push({
+      name: 'net.inet.tcp.sack.globalholes',
+      description: 'Global number of TCP SACK holes currently allocated',
+      get: () => this.sack_globalholes,
+      set: () => {
+        throw new ArgumentError('net.inet.tcp.sack.globalholes is read-only');
+      },
     });
     return nodes.concat(ccSysctlNodes(this.cfg, () => this.all));
   }

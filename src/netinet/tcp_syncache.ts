@@ -23,6 +23,7 @@ import { chainSum } from '../net/mchain.js';
 import { SEQ_GT, SEQ_LEQ, seqAdd } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import { TCPS_SYN_RECEIVED } from './tcp_fsm.js';
+import { ccSwitch } from './cc/cc_list.js';
 import { TCP_LINKHDR, type TcpTable } from './tcp_subr.js';
 import { tcpTimerKeepArm } from './tcp_timer.js';
 import {
@@ -315,6 +316,8 @@ export class Syncache {
     const tcp = this.tcp;
     const tp = tcp.attachConn(e.laddr, e.lport, e.faddr, e.fport);
     tp.so_head = lp;
+    // The listener's congestion control (TCP_CONGESTION on it), as tcp_newtcpcb(inp, listening_tcb).
+    if (tp.cc_algo !== lp.cc_algo) ccSwitch(tp, lp.cc_algo.name);
     tp.so_options = lp.so_options & ~SO_ACCEPTCONN_OPT;
     tp.so_linger = lp.so_linger;
     tp.ttl = lp.ttl;
@@ -351,7 +354,10 @@ export class Syncache {
       tp.ts_offset = e.tsOffset;
     }
     if (e.sack) tp.t_flags |= TF_SACK_PERMIT;
-    if (e.ecn) tp.t_flags |= TF_ECN_PERMIT;
+    if (e.ecn) {
+      tp.t_flags |= TF_ECN_PERMIT;
+      tcp.stats[TCPS_STAT.ecn_shs]++;
+    }
     tcp.mss(tp, e.peerMss);
     // A retransmitted SYN|ACK: start from one segment (cc_conn_init).
     if (e.rxmits > 0) tp.snd_cwnd = 1;

@@ -103,6 +103,7 @@ export function tcpTimerDelackArm(tp: Tcpcb): void {
 
 /** tcp_canceltimers */
 export function tcpCancelTimers(tp: Tcpcb): void {
+  tp.rack?.stopTimers();
   tp.tt_rexmt.stop();
   tp.tt_persist.stop();
   tp.tt_keep.stop();
@@ -247,5 +248,11 @@ function tcpTimerRexmt(tp: Tcpcb): void {
     tp.t_dupacks = 0;
   }
   tcpSackClearScoreboard(tp);
+  // A timeout ends whatever the last episode was; D-SACKs no longer undo it, and no probe is out.
+  tp.sackhint.undo_valid = false;
+  if (tp.rack !== null) {
+    tp.rack.tlp_pending = false;
+    tp.rack.tt_pto.stop();
+  }
   tcp.output(tp);
 }

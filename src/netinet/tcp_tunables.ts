@@ -17,6 +17,13 @@ export interface TcpConfig {
   minmss: number;
   rfc1323: number;
   sack_enable: number;
+  sack_maxholes: number;
+  sack_globalmaxholes: number;
+  sack_revised: number;
+  do_prr: number;
+  do_prr_conservative: number;
+  rack_enable: number;
+  rack_tlp: number;
   ecn_enable: number;
   ecn_maxretries: number;
   blackhole: number;
@@ -79,6 +86,13 @@ export const TCP_DEFAULTS: TcpConfig = {
   minmss: 216,
   rfc1323: 1,
   sack_enable: 1,
+  sack_maxholes: 128,
+  sack_globalmaxholes: 65536,
+  sack_revised: 1,
+  do_prr: 1,
+  do_prr_conservative: 0,
+  rack_enable: 0,
+  rack_tlp: 1,
   ecn_enable: 2,
   ecn_maxretries: 1,
   blackhole: 0,
@@ -143,6 +157,13 @@ const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.minmss', 'minmss', 'Minimum TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.rfc1323', 'rfc1323', 'Enable rfc1323 (high performance TCP) extensions', 0, 3],
   ['net.inet.tcp.sack.enable', 'sack_enable', 'Enable/Disable TCP SACK support', 0, 1],
+  ['net.inet.tcp.sack.maxholes', 'sack_maxholes', 'Maximum number of TCP SACK holes allowed per connection', 1, 0x7fffffff],
+  ['net.inet.tcp.sack.globalmaxholes', 'sack_globalmaxholes', 'Global maximum number of TCP SACK holes', 1, 0x7fffffff],
+  ['net.inet.tcp.sack.revised', 'sack_revised', 'Use revised SACK loss recovery per RFC 6675', 0, 1],
+  ['net.inet.tcp.do_prr', 'do_prr', 'Enable Proportional Rate Reduction per RFC 6937', 0, 1],
+  ['net.inet.tcp.do_prr_conservative', 'do_prr_conservative', 'Do conservative Proportional Rate Reduction', 0, 1],
+  ['net.inet.tcp.rack.enable', 'rack_enable', 'RACK-TLP loss detection (RFC 8985); FreeBSD: net.inet.tcp.functions_default=rack', 0, 1],
+  ['net.inet.tcp.rack.tlp', 'rack_tlp', 'Tail loss probes while RACK is on', 0, 1],
   ['net.inet.tcp.ecn.enable', 'ecn_enable', 'TCP ECN support', 0, 4],
   ['net.inet.tcp.ecn.maxretries', 'ecn_maxretries', 'Max retries before giving up on ECN', 0, 100],
   ['net.inet.tcp.blackhole', 'blackhole', 'Do not send RST on segments to closed ports', 0, 3],

@@ -44,6 +44,10 @@
  *       IPPROTO_TCP: TCP_NODELAY, TCP_MAXSEG, TCP_NOOPT, TCP_NOPUSH, TCP_KEEPINIT, TCP_KEEPIDLE,
  *                    TCP_KEEPINTVL (seconds), TCP_KEEPCNT, TCP_REMOTE_UDP_ENCAPS_PORT (TCP over UDP
  *                    to that peer port, before connect, with net.inet.tcp.udp_tunneling_port set)
+ *   so.setsockoptString(id, level, name, value: string): number      0 | -errno
+ *   so.getsockoptString(id, level, name): string | number            the value | -errno
+ *       IPPROTO_TCP: TCP_CONGESTION (the algorithm's name, "newreno" / "cubic"; an unknown name is
+ *                    -ESRCH as FreeBSD's; the connection continues from its cwnd and ssthresh)
  *   so.info(id): TcpInfo | null              TCP_INFO (tcp_api.ts), null for a bad id
  *   so.fcntl(id, cmd: F_GETFL|F_SETFL, arg = 0): number
  *                                            F_GETFL: O_RDWR | (O_NONBLOCK if set); F_SETFL: 0
@@ -65,6 +69,7 @@
  */
 import { EAGAIN, EALREADY_, EBADF, EINVAL, EISCONN, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP, EPIPE, ESRCH_, EINPROGRESS, ECONNABORTED_ } from './tcp_errno.js';
 import type { Stack } from './stack.js';
+import { ccSwitch } from './cc/cc_list.js';
 import type { TcpTable } from './tcp_subr.js';
 import {
   F_GETFL,
@@ -100,6 +105,7 @@ import {
   TCPI_OPT_TIMESTAMPS,
   TCPI_OPT_WSCALE,
   TCP_KEEPCNT,
+  TCP_CONGESTION,
   TCP_KEEPIDLE,
   TCP_KEEPINIT,
   TCP_KEEPINTVL,
@@ -488,6 +494,27 @@ export class TcpSockets {
       }
     }
     return -ENOPROTOOPT;
+  }
+
+  /**
+   * setsockopt of a string option: IPPROTO_TCP TCP_CONGESTION moves the
+   * connection to the named algorithm (tcp_congestion). 0 | -EBADF |
+   * -ESRCH (no such algorithm) | -ENOPROTOOPT.
+   */
+  setsockoptString(id: number, level: number, name: number, value: string): number {
+    const tp = this.get(id);
+    if (tp === null) return -EBADF;
+    if (level !== IPPROTO_TCP || name !== TCP_CONGESTION) return -ENOPROTOOPT;
+    if (typeof value !== 'string') return -EINVAL;
+    return ccSwitch(tp, value);
+  }
+
+  /** getsockopt of a string option (TCP_CONGESTION): the value, or -EBADF / -ENOPROTOOPT. */
+  getsockoptString(id: number, level: number, name: number): string | number {
+    const tp = this.get(id);
+    if (tp === null) return -EBADF;
+    if (level !== IPPROTO_TCP || name !== TCP_CONGESTION) return -ENOPROTOOPT;
+    return tp.cc_algo.name;
   }
 
   /** getsockopt: the value in out[0] (SO_LINGER: out[0..1]); reading SO_ERROR clears it. */

@@ -12,6 +12,8 @@ import type { Callout } from '../kern/lwkt/callout.js';
 import { Sockbuf } from './tcp_sockbuf.js';
 import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
+import { SackHint } from './tcp_sack.js';
+import type { RackState } from './tcp_rack.js';
 import { CcVar, type CcAlgo } from './cc/cc.js';
 
 // t_flags
@@ -75,8 +77,6 @@ export const TCPTV_TWTRUNC = 8;
 export const tcp_backoff: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
 /** tcp_totbackoff: the sum of tcp_backoff (persist and keepalive give up after it). */
 export const tcp_totbackoff = 2559;
-/** Largest receive window we advertise with scaling (TCP_MAXWIN << 14). */
-export const TCP_MAX_SACK_HOLES = 128;
 
 export class Tcpcb {
   /** Socket id (> 0) while the user holds it; 0 once closed (the connection finishes alone). */
@@ -163,6 +163,8 @@ export class Tcpcb {
   t_rtseq = 0;
   t_rttupdated = 0;
   t_dupacks = 0;
+  /** Segments limited transmit sent on this run of duplicate ACKs (RFC 3042). */
+  snd_limited = 0;
   t_starttime = 0;
   t_rcvtime = 0;
   t_softerror = 0;
@@ -204,12 +206,10 @@ export class Tcpcb {
   dsack_start = 0;
   dsack_end = 0;
 
-  // sender SACK scoreboard: blocks the peer reported above snd_una, merged, ordered
-  readonly sb_start: number[] = [];
-  readonly sb_end: number[] = [];
-  sack_newdata = 0;
-  /** Next hole byte to retransmit in SACK recovery. */
-  sack_rxmt = 0;
+  /** Sender SACK scoreboard (snd_holes, snd_fack, sackhint), PRR and undo state (tcp_sack.ts). */
+  readonly sackhint = new SackHint();
+  /** RACK-TLP state (tcp_rack.ts), made on the first transmission with net.inet.tcp.rack.enable. */
+  rack: RackState | null = null;
 
   // timers
   readonly tt_rexmt: Callout;

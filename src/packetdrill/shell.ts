@@ -6,6 +6,7 @@
  *   sockstat [-4] [-P tcp] [-p port[,port]] [-s] [-c] [-l]  (the TCP's connections)
  *   grep [-c] [-v] pattern                          (a fixed-string/simple-regex filter)
  *   tcpdrop -s STATE | tcpdrop -a | tcpdrop laddr lport faddr fport
+ *   netstat -s [-p tcp]                             (the TCP's counters, FreeBSD's wording)
  *   true, false, echo
  * The pipeline's status is its last stage's (0 = success), as sh reports it.
  */
@@ -208,7 +209,17 @@ function tcpdrop(st: RunState, args: string[]): CommandResult {
   return res(1, '', 'usage: tcpdrop [-a | -s state | laddr lport faddr fport]');
 }
 
+/** netstat -s [-p tcp]: the tcp: counters (the only protocol the runner's stack reports). */
+function netstat(st: RunState, args: string[]): CommandResult {
+  if (!args.includes('-s')) return res(1, '', 'usage: netstat -s [-p tcp]');
+  const p = args.indexOf('-p');
+  if (p >= 0 && args[p + 1] !== 'tcp') return res(1, '', `netstat: protocol ${args[p + 1] ?? ''} is not reported here`);
+  if (st.tcp === null || st.tcp.netstat === undefined) return res(1, '', 'netstat: no TCP counters in this stack');
+  return res(0, st.tcp.netstat() + '\n');
+}
+
 const TOOLS: Record<string, Tool> = {
+  netstat,
   sysctl,
   sockstat,
   grep,

@@ -40,6 +40,8 @@ export interface TcpSocketsApi {
 export interface StackTcpApi {
   sockets: TcpSocketsApi;
   sysctlNodes(): TcpSysctlNode[];
+  /** netstat -s -p tcp's text (optional: a stand-in TCP may have no counters). */
+  netstatS?(): string;
 }
 
 export interface TcpUnderTest {
@@ -152,6 +154,7 @@ export function adaptTcp(tcp: StackTcpApi): TcpUnderTest {
       return errno(so.drop(l.addr, l.port, f.addr, f.port));
     },
   };
+  if (tcp.netstatS !== undefined) pd.netstat = () => tcp.netstatS!();
   return {
     tcp: pd,
     sysctlNodes: tcp.sysctlNodes().map(sysctlSpec),
@@ -179,5 +182,5 @@ export function sysctlSpec(n: TcpSysctlNode): SysctlNodeSpec {
 export const stackTcp: TcpFactory = (net) => {
   const sockets: TcpSocketsApi | null = net.stack.tcp.sockets;
   if (sockets === null) return null;
-  return adaptTcp({ sockets, sysctlNodes: () => net.stack.tcp.sysctlNodes() });
+  return adaptTcp({ sockets, sysctlNodes: () => net.stack.tcp.sysctlNodes(), netstatS: () => net.stack.tcp.netstatS() });
 };

@@ -68,4 +68,6 @@ export interface PdTcp {
   sockstat(): SockstatRow[];
   /** tcpdrop: drop the connection between the endpoints; 0 or an errno. */
   drop(local: Endpoint, foreign: Endpoint): number;
+  /** The tcp: section of `netstat -s -p tcp` (counters that are not zero), when the TCP keeps them. */
+  netstat?(): string;
 }

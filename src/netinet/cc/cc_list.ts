@@ -28,6 +28,11 @@ export function ccAlgoByName(name: string): CcAlgo | null {
   return null;
 }
 
+/** The algorithm's index in CC_ALGOS (how TCP_CONGESTION crosses to another CPU), or -1. */
+export function ccAlgoIndex(name: string): number {
+  return CC_ALGOS.findIndex((a) => a.name === name);
+}
+
 /** The stack's default algorithm (net.inet.tcp.cc.algorithm); NewReno if the name is unknown. */
 export function ccDefaultAlgo(cfg: TcpConfig): CcAlgo {
   return ccAlgoByName(cfg.cc_algorithm) ?? newreno_cc_algo;

@@ -35,11 +35,11 @@ test('FreeBSD TCP suite: exactly the listed scripts fail, and docs/conformance.m
   for (const [g, n] of groupCounts(corpus!, results)) assert.deepEqual(rows.get(g), [n.pass, n.total], `docs/conformance.md row for ${g}`);
 });
 
-test("slabnet's own scripts (test/conformance/scripts: delayed ACK, Nagle, persist, keepalive, NewReno and SACK recovery, RTO, SYN timeout, TIME_WAIT expiry, data after close, SO_LINGER 0, SYN cookies) all pass", () => {
+test("slabnet's own scripts (test/conformance/scripts: delayed ACK, Nagle, persist, keepalive, NewReno and SACK recovery, RTO, SYN timeout, TIME_WAIT expiry, data after close, SO_LINGER 0, SYN cookies, cc NewReno and CUBIC windows through recovery, ECN negotiation and ECE/CWR) all pass", () => {
   const env = createEnv();
   const dir = join(REPO_ROOT, 'test', 'conformance', 'scripts');
   const results = collectScripts([dir]).map((f) => runFile(f, env));
-  assert.ok(results.length >= 12, `found ${results.length} scripts`);
+  assert.ok(results.length >= 15, `found ${results.length} scripts`);
   assert.deepEqual(
     results.filter((r) => !r.pass).map((r) => r.error),
     [],

@@ -182,3 +182,37 @@ test('net on 2 CPUs: Node\'s http.Server and an http.Agent over TCP on the CPUs 
   for (const s of conns) await s.settled();
   await m.stop();
 });
+
+test('net on 2 CPUs: TCP_CONGESTION per socket (connect option, server option, setCongestion) crosses to the owning CPU', { timeout: 60_000 }, async () => {
+  const m = await mpSys();
+  const accepted: MpSocket[] = [];
+  const srv = createServer({ stack: m.b, congestion: 'newreno' }, (s) => {
+    accepted.push(s);
+    s.on('data', (d: Buffer) => s.write(d));
+  });
+  assert.throws(() => createServer({ stack: m.b, congestion: 'vegas' }), /ESRCH/);
+  srv.listen(7100);
+  await once(srv, 'listening');
+  const a = connect({ stack: m.a, host: '10.0.1.2', port: 7100, congestion: 'newreno' });
+  const c = connect({ stack: m.c, host: '10.0.0.2', port: 7100 });
+  await Promise.all([once(a, 'connect'), once(c, 'connect')]);
+  assert.equal(await a.getCongestion(), 'newreno');
+  assert.equal(await c.getCongestion(), 'cubic', "the CPUs' default");
+  assert.ok(await until(() => accepted.length === 2));
+  for (const s of accepted) assert.equal(await s.getCongestion(), 'newreno', "the listener's algorithm");
+  await c.setCongestion('newreno');
+  assert.equal(await c.getCongestion(), 'newreno');
+  await assert.rejects(c.setCongestion('bbr'), /ESRCH/);
+  // Data still flows after the switch.
+  const got = collect(c);
+  const data = randomBytes(256 << 10);
+  c.write(data);
+  assert.ok(await until(() => got.data().length === data.length, 30_000));
+  assert.ok(got.data().equals(data));
+  a.destroy();
+  c.destroy();
+  await new Promise<void>((r) => srv.close(() => r()));
+  await srv.settled();
+  for (const s of [a, c, ...accepted]) await s.settled();
+  await m.stop();
+});

@@ -15,7 +15,9 @@ import { M_DATA, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_TYPE, MT_NOTMBUF, PH_CSUM_F
 import type { PcapWriter } from './phy/pcap.js';
 import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
-import { ipToString } from '../wire/ipv4.js';
+import { IP_MAXPACKET, ipToString } from '../wire/ipv4.js';
+export { IP_MAXPACKET };
+import { CSUM_REQUESTS, csumUndone, ifL2Len, inDelayedCksum, linkVerdicts } from './if_offload.js';
 
 export const IFF_UP = 0x1;
 export const IFF_BROADCAST = 0x2;
@@ -36,10 +38,10 @@ export const IFT_PROPVIRTUAL = 0x35;
 // rxcsum, tso4, lro). The per-packet requests and results are the
 // m_pkthdr.csum_flags of kern/mbuf/layout.ts (CSUM_*).
 /**
- * Receive checksum offload: frames arrive with checksums verified (CSUM_L3_VALID /
- * CSUM_DATA_VALID) or known clean. An interface whose driver sets `rxcsumMarks`
- * vouches only for the frames it marked (rxCsumVerified); one without (an
- * in-memory link, loopback) for every frame.
+ * Receive checksum offload: the driver marks each frame it verified (or that
+ * crossed a clean link with its checksums left undone) with CSUM_IP_VALID /
+ * CSUM_DATA_VALID; input skips only what a frame's marks cover (if_offload.ts
+ * l3Verdict / l4Verified), never a whole interface.
  */
 export const IFCAP_RXCSUM = 0x1;
 /** Transmit checksum offload: the interface (or the link) computes or needs no checksums (CSUM_IP, CSUM_TCP, CSUM_UDP). */
@@ -58,8 +60,6 @@ export const IFCAP_NAMES: readonly (readonly [number, string])[] = [
   [IFCAP_TSO6, 'TSO6'],
   [IFCAP_LRO, 'LRO'],
 ];
-/** FreeBSD's IP_MAXPACKET: the largest TSO packet (if_hw_tsomax default). */
-export const IP_MAXPACKET = 65535;
 
 // Counter indices (struct if_data).
 export const IFC_IPACKETS = 0;
@@ -73,17 +73,6 @@ export const IFC_OQDROPS = 7;
 /** Received frames whose handling threw (contained: see Ifnet.input). */
 export const IFC_IFAULTS = 8;
 export const IFC_NAMES = ['ipackets', 'ibytes', 'ierrors', 'iqdrops', 'opackets', 'obytes', 'oerrors', 'oqdrops', 'ifaults'] as const;
-
-/**
- * Need the receiver skip its own check of m's checksum at a layer (`bits`:
- * CSUM_L3_CALC | CSUM_L3_VALID for the IP header, CSUM_L4_CALC |
- * CSUM_L4_VALID for TCP/UDP/ICMP)? Yes when the interface has RXCSUM and
- * either vouches for every frame or marked this one. Never sleeps.
- */
-export function rxCsumVerified(ifp: Ifnet | null, mb: Mbufs, m: number, bits: number): boolean {
-  if (ifp === null || (ifp.capenable & IFCAP_RXCSUM) === 0) return false;
-  return !ifp.rxcsumMarks || (mb.i32[(m + PH_CSUM_FLAGS) >> 2] & bits) === bits;
-}
 
 /**
  * Input ownership stamp, in the pkthdr's spare word: input() writes a fresh
@@ -135,12 +124,6 @@ export class Ifnet {
   capenable = 0;
   /** if_hw_tsomax: the largest CSUM_TSO packet (IP header included) the driver takes. */
   hwTsomax = IP_MAXPACKET;
-  /**
-   * With IFCAP_RXCSUM: the driver says per frame what it verified (csum_flags)
-   * instead of vouching for every frame (a TAP: Linux checksums some frames,
-   * hands others over unchecked).
-   */
-  rxcsumMarks = false;
   /** if_type: IFT_ETHER, IFT_LOOP or IFT_PROPVIRTUAL (layer 3, no Ethernet header). */
   type = IFT_ETHER;
   /** The thread of the stack this interface is attached to (set by Stack.addInterface); drivers defer work on it. */
@@ -179,7 +162,15 @@ export class Ifnet {
     this.counters[IFC_IPACKETS]++;
     this.counters[IFC_IBYTES] += len;
     i32[(m + PH_RCVIF) >> 2] = this.index;
-    if (this.pcap !== null) capture(this.pcap, this.mb, m, len);
+    if ((this.flags & IFF_LOOPBACK) !== 0 && (i32[(m + PH_CSUM_FLAGS) >> 2] & CSUM_REQUESTS) !== 0) {
+      // if_simloop: nothing on a loop corrupts; what the sender left to the offload is verified.
+      m = linkVerdicts(this.mb, m, this, ifL2Len(this), true);
+      if (m === 0) return;
+    }
+    if (this.pcap !== null) {
+      m = this.captureFrame(m, len);
+      if (m === 0) return;
+    }
     if (this.inputHandler === null || (this.flags & IFF_UP) === 0) {
       this.counters[IFC_IQDROPS]++;
       this.mb.m_freem(m);
@@ -221,8 +212,25 @@ export class Ifnet {
     }
     this.counters[IFC_OPACKETS]++;
     this.counters[IFC_OBYTES] += len;
-    if (this.pcap !== null) capture(this.pcap, this.mb, m, len);
+    if (this.pcap !== null) {
+      m = this.captureFrame(m, len);
+      if (m === 0) return;
+    }
     this.driver.output(this, m);
+  }
+
+  /**
+   * Capture frame m: checksums left to the offload are completed first, so
+   * the file shows what a wire would carry (a TSO packet stays one large
+   * frame, as tcpdump shows it). Returns m, or 0 when it was freed (no memory).
+   */
+  private captureFrame(m: number, len: number): number {
+    if (csumUndone(this.mb, m)) {
+      m = inDelayedCksum(this.mb, m, ifL2Len(this));
+      if (m === 0) return 0;
+    }
+    capture(this.pcap!, this.mb, m, len);
+    return m;
   }
 
   /** Count an input error (driver or stack found a malformed frame). */

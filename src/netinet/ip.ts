@@ -14,7 +14,8 @@
  *
  * Per stack instance; no lock; never sleeps.
  */
-import { CSUM_L3_CALC, CSUM_L3_VALID, PH_LEN } from '../kern/mbuf/layout.js';
+import { CSUM_DELAY_DATA, CSUM_IP, CSUM_TSO, PH_CSUM_FLAGS, PH_LEN } from '../kern/mbuf/layout.js';
+import { inDelayedCksum, l3Verdict, tcpGso } from '../net/if_offload.js';
 import {
   IP_DF,
   IP_HLEN_MIN,
@@ -44,11 +45,11 @@ import {
   WIRE_TRUNCATED,
 } from '../wire/codes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
-import { IFCAP_TXCSUM, IFF_LOOPBACK, ifInputHandoff, rxCsumVerified, type Ifnet } from '../net/if.js';
+import { IFCAP_TSO4, IFCAP_TXCSUM, IFF_LOOPBACK, ifInputHandoff, type Ifnet } from '../net/if.js';
 
 /** IN_LOOPBACKNET: the loopback network, 127/8. */
 const IN_LOOPBACKNET = 127;
-import { copyPacket, mtod, prepend, pullup, trimBack } from '../net/mchain.js';
+import { copyPacket, mtod, prepend, pullup, trimBack, trimFront } from '../net/mchain.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
 import { EHOSTUNREACH, EMSGSIZE, ENOBUFS } from '../kern/errno.js';
@@ -130,7 +131,14 @@ export function ipInput(st: Stack, ifp: Ifnet, m: number): void {
     }
     h = mtod(mb, m);
   }
-  const code = ipv4Parse(mb.u8, h, plen, !rxCsumVerified(ifp, mb, m, CSUM_L3_CALC | CSUM_L3_VALID));
+  // The interface's verdict (CSUM_IP_CHECKED / CSUM_IP_VALID) stands in for the software check.
+  const verdict = l3Verdict(mb, m);
+  if (verdict === 0) {
+    s[IPS.badsum]++;
+    mb.m_freem(m);
+    return;
+  }
+  const code = ipv4Parse(mb.u8, h, plen, verdict < 0);
   if (code !== WIRE_OK) {
     countBad(st, code);
     mb.m_freem(m);
@@ -225,6 +233,7 @@ export function ipOutput(st: Stack, m: number, src: number, dst: number, proto: 
   const plen = mb.i32[(m + PH_LEN) >> 2];
   const total = plen + IP_HLEN_MIN;
   const cks = (ifp.capenable & IFCAP_TXCSUM) === 0;
+  const csum = mb.i32[(m + PH_CSUM_FLAGS) >> 2];
   s[IPS.localout]++;
   // Path MTU (RFC 1191) learned from "fragmentation needed"; one size test while none is known.
   let mtu = ifp.mtu;
@@ -232,22 +241,83 @@ export function ipOutput(st: Stack, m: number, src: number, dst: number, proto: 
     const p = st.pmtu.lookup(dst, st.now());
     if (p !== 0 && p < mtu) mtu = p;
   }
-  if (total <= mtu) {
+  const tso = (csum & CSUM_TSO) !== 0;
+  if (total <= mtu || tso) {
     m = prepend(mb, m, IP_HLEN_MIN);
     if (m === 0) {
       s[IPS.odropped]++;
       return ENOBUFS;
     }
     ipv4Emit(mb.u8, mtod(mb, m), o.tos, total, st.nextIpId(), o.df ? IP_DF : 0, o.ttl, proto, src, dst, cks);
-    st.etherOutput(ifp, m, nexthop);
-    return 0;
+    return ipOffloadOutput(st, ifp, m, nexthop, cks ? csum : csum | CSUM_IP);
+  }
+  if ((csum & CSUM_DELAY_DATA) !== 0) {
+    // Fragments each carry part of the transport header's data: the checksum is done before the cut.
+    m = prepend(mb, m, IP_HLEN_MIN);
+    if (m === 0) {
+      s[IPS.odropped]++;
+      return ENOBUFS;
+    }
+    ipv4Emit(mb.u8, mtod(mb, m), o.tos, total, 0, 0, o.ttl, proto, src, dst, false);
+    m = inDelayedCksum(mb, m, 0);
+    if (m === 0) {
+      s[IPS.odropped]++;
+      return ENOBUFS;
+    }
+    trimFront(mb, m, IP_HLEN_MIN);
   }
   if (o.df) {
     s[IPS.cantfrag]++;
     mb.m_freem(m);
     return EMSGSIZE;
   }
-  return ipFragment(st, ifp, mtu, m, plen, src, dst, nexthop, proto, o, cks);
+  // Fragments carry no offload requests: each header checksum is computed.
+  return ipFragment(st, ifp, mtu, m, plen, src, dst, nexthop, proto, o, true);
+}
+
+/**
+ * The last step of ip_output for a packet that fits (or is TSO): what the
+ * interface cannot do is done here in software (FreeBSD's sw_csum:
+ * in_delayed_cksum, and a TSO packet for an interface without TSO cut by
+ * tcp_gso), the rest is left in csum_flags for the driver. Consumes m.
+ */
+function ipOffloadOutput(st: Stack, ifp: Ifnet, m: number, nexthop: number, csum: number): number {
+  const mb = st.mb;
+  mb.i32[(m + PH_CSUM_FLAGS) >> 2] = csum;
+  if ((csum & CSUM_TSO) !== 0 && (ifp.capenable & IFCAP_TSO4) === 0) return ipGsoOutput(st, ifp, m, nexthop);
+  if ((csum & CSUM_DELAY_DATA) !== 0 && (ifp.capenable & IFCAP_TXCSUM) === 0) {
+    m = inDelayedCksum(mb, m, 0);
+    if (m === 0) {
+      st.stats.ip[IPS.odropped]++;
+      return ENOBUFS;
+    }
+  }
+  st.etherOutput(ifp, m, nexthop);
+  return 0;
+}
+
+/**
+ * A TSO packet (IP header in front) for an interface without TSO: cut in
+ * software into tso_segsz segments (tcp_gso), each sent on its own (with
+ * its checksums computed unless the interface offloads them); a segment
+ * that would not fit the MTU is refused as a too-big packet. Consumes m.
+ */
+export function ipGsoOutput(st: Stack, ifp: Ifnet, m: number, nexthop: number): number {
+  const mb = st.mb;
+  const sw = (ifp.capenable & IFCAP_TXCSUM) === 0;
+  const n = tcpGso(mb, m, 0, sw, (seg) => {
+    if (mb.i32[(seg + PH_LEN) >> 2] > ifp.mtu) {
+      st.stats.ip[IPS.cantfrag]++;
+      mb.m_freem(seg);
+      return;
+    }
+    st.etherOutput(ifp, seg, nexthop);
+  });
+  if (n < 0) {
+    st.stats.ip[IPS.odropped]++;
+    return ENOBUFS;
+  }
+  return 0;
 }
 
 /**

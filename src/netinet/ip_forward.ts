@@ -14,7 +14,11 @@
  *
  * Per stack instance; no lock; never sleeps. The packet is always consumed.
  */
-import { M_BCAST, M_FLAGS, M_MCAST, PH_LEN } from '../kern/mbuf/layout.js';
+import { CSUM_DELAY_DATA, CSUM_IP, CSUM_TSO, M_BCAST, M_FLAGS, M_LEN, M_MCAST, PH_CSUM_FLAGS, PH_LEN, PH_TSO_VTAG } from '../kern/mbuf/layout.js';
+import type { Mbufs } from '../kern/mbuf/mbuf.js';
+import { inDelayedCksum } from '../net/if_offload.js';
+import { tcpHlen } from '../wire/tcp.js';
+import { ipGsoOutput } from './ip.js';
 import { read16, write16 } from '../wire/bytes.js';
 import { cksumUpdate16 } from '../wire/checksum.js';
 import {
@@ -34,7 +38,7 @@ import {
   ipv4SetCksum,
 } from '../wire/ipv4.js';
 import { ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_HOST, ICMP_UNREACH_NEEDFRAG } from '../wire/icmp.js';
-import { IFCAP_RXCSUM, IFCAP_TXCSUM, type Ifnet } from '../net/if.js';
+import { IFCAP_TSO4, IFCAP_TXCSUM, type Ifnet } from '../net/if.js';
 import { copyPacket, mtod, prepend } from '../net/mchain.js';
 import { IPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -89,7 +93,11 @@ export function ipForward(st: Stack, ifp: Ifnet, m: number): void {
   const nexthop = r.gateway === 0 ? dst : r.gateway;
   const total = ipTotalLen(u8, h);
   const off = ipOffField(u8, h);
-  if (total > out.mtu && (off & IP_DF) !== 0) {
+  const csum = mb.i32[(m + PH_CSUM_FLAGS) >> 2];
+  // A TSO packet (a large receive from a link with LRO) is judged by the segments it stands for.
+  const tso = (csum & CSUM_TSO) !== 0;
+  const size = tso ? ipHlen(u8, h) + tcpHlenOf(mb, m, h) + (mb.i32[(m + PH_TSO_VTAG) >> 2] & 0xffff) : total;
+  if (size > out.mtu && (off & IP_DF) !== 0) {
     // Quote the header as received (TTL not yet decremented), as FreeBSD's mcopy is.
     s[IPS.cantfrag]++;
     s[IPS.cantforward]++;
@@ -97,31 +105,63 @@ export function ipForward(st: Stack, ifp: Ifnet, m: number): void {
     mb.m_freem(m);
     return;
   }
-  decrementTtl(st, ifp, out, u8, h);
+  decrementTtl(st, m, out, u8, h);
   s[IPS.forward]++;
-  if (total <= out.mtu) {
-    st.etherOutput(out, m, nexthop);
+  if (tso && (out.capenable & IFCAP_TSO4) === 0) {
+    ipGsoOutput(st, out, m, nexthop);
     return;
+  }
+  if (total <= out.mtu || tso) {
+    forwardCksum(st, out, m, nexthop);
+    return;
+  }
+  if ((csum & CSUM_DELAY_DATA) !== 0) {
+    // The pieces cannot complete a transport checksum: do it before the cut.
+    m = inDelayedCksum(mb, m, 0);
+    if (m === 0) {
+      s[IPS.odropped]++;
+      return;
+    }
   }
   h = mtod(mb, m);
   forwardFragment(st, out, m, h, total, nexthop);
 }
 
+/** A transport checksum the sender left to the offload is done here when `out` does not offload it. Consumes m. */
+function forwardCksum(st: Stack, out: Ifnet, m: number, nexthop: number): void {
+  if ((st.mb.i32[(m + PH_CSUM_FLAGS) >> 2] & CSUM_DELAY_DATA) !== 0 && (out.capenable & IFCAP_TXCSUM) === 0) {
+    m = inDelayedCksum(st.mb, m, 0);
+    if (m === 0) {
+      st.stats.ip[IPS.odropped]++;
+      return;
+    }
+  }
+  st.etherOutput(out, m, nexthop);
+}
+
+/** The TCP header length of the IP packet at h (its first mbuf holds the headers: tcp_output built them so). */
+function tcpHlenOf(mb: Mbufs, m: number, h: number): number {
+  const t = h + ipHlen(mb.u8, h);
+  return mb.i32[(m + M_LEN) >> 2] >= t - h + 13 ? tcpHlen(mb.u8, t) : 60;
+}
+
 /**
- * TTL -= 1 with the header checksum fixed up incrementally (RFC 1624), or
- * computed whole when the receiving link skipped verification (RX offload:
- * the field may hold anything) and the sending link does not fill it in.
+ * TTL -= 1 with the header checksum fixed up incrementally (RFC 1624); a
+ * header whose checksum the sender left to the offload (CSUM_IP: the field
+ * holds nothing) keeps the request when the sending link offloads it and is
+ * computed whole otherwise.
  */
-function decrementTtl(st: Stack, inIf: Ifnet, outIf: Ifnet, u8: Uint8Array, h: number): void {
+function decrementTtl(st: Stack, m: number, outIf: Ifnet, u8: Uint8Array, h: number): void {
+  const i32 = st.mb.i32;
   const oldWord = read16(u8, h + IP_TTLPROTO);
   u8[h + IP_TTLPROTO] -= IPTTLDEC;
-  if ((outIf.capenable & IFCAP_TXCSUM) !== 0) return;
-  if ((inIf.capenable & IFCAP_RXCSUM) !== 0) {
-    ipv4SetCksum(u8, h);
+  if ((i32[(m + PH_CSUM_FLAGS) >> 2] & CSUM_IP) === 0) {
+    write16(u8, h + IP_SUM_OFF, cksumUpdate16(read16(u8, h + IP_SUM_OFF), oldWord, read16(u8, h + IP_TTLPROTO)));
     return;
   }
-  write16(u8, h + IP_SUM_OFF, cksumUpdate16(read16(u8, h + IP_SUM_OFF), oldWord, read16(u8, h + IP_TTLPROTO)));
-  void st;
+  if ((outIf.capenable & IFCAP_TXCSUM) !== 0) return;
+  ipv4SetCksum(u8, h);
+  i32[(m + PH_CSUM_FLAGS) >> 2] &= ~CSUM_IP;
 }
 
 /**
@@ -152,7 +192,8 @@ function forwardFragment(st: Stack, out: Ifnet, m: number, h: number, total: num
   const proto = ipProto(u8, h);
   const src = ipSrc(u8, h);
   const dst = ipDst(u8, h);
-  const cks = (out.capenable & IFCAP_TXCSUM) === 0;
+  // Fragments carry no offload requests: each header checksum is computed.
+  const cks = true;
   s[IPS.fragmented]++;
   for (let o = 0; o < plen; o += chunk) {
     const n = Math.min(chunk, plen - o);

@@ -13,6 +13,7 @@
  * No lock anywhere: an instance is touched by its own thread only; nothing
  * sleeps.
  */
+import { linkVerdicts } from '../net/if_offload.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { M_DATA, M_FLAGS, M_LEN, M_BCAST, M_MCAST, PH_LEN } from '../kern/mbuf/layout.js';
 import { m_append, m_last, M_TRAILINGSPACE } from '../kern/mbuf/ops.js';
@@ -406,7 +407,11 @@ export class Stack {
     if (q.length === 0) return 0;
     this.localQ = [];
     const lo = this.ifs.find((i) => (i.flags & IFF_LOOPBACK) !== 0) ?? this.ifs[0];
-    for (const x of q) ipInput(this, lo, x);
+    for (const x of q) {
+      // A packet looped to ourselves crossed no wire: what its sender left to the offload is verified.
+      const y = linkVerdicts(this.mb, x, lo, 0, true);
+      if (y !== 0) ipInput(this, lo, y);
+    }
     return q.length;
   };
 

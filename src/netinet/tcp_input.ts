@@ -41,7 +41,7 @@ import {
   tcpWin,
 } from '../wire/tcp.js';
 import { chainSum, mtod, pullup } from '../net/mchain.js';
-import { rxCsumVerified } from '../net/if.js';
+import { l4Verified } from '../net/if_offload.js';
 import {
   TCPS_CLOSE_WAIT,
   TCPS_CLOSED,
@@ -100,6 +100,7 @@ import {
   TF_REQ_TSTMP,
   TF_RXWIN0SENT,
   TF_SACK_PERMIT,
+  TF_TSO,
   TF2_ECN_SND_CWR,
   TF2_ECN_SND_ECE,
   TF2_ECN_SYN_DISABLED,
@@ -186,8 +187,8 @@ export function tcpInput(tcp: TcpTable, m: number, hlen: number, port = 0, ulen 
   u8 = mb.u8;
   const src = ipSrc(u8, h);
   const dst = ipDst(u8, h);
-  const ifp = st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2]);
-  if (!rxCsumVerified(ifp, mb, m, CSUM_L4_CALC | CSUM_L4_VALID)) {
+  // The interface's verdict (CSUM_DATA_VALID | CSUM_PSEUDO_HDR) stands in for the software sum.
+  if (!l4Verified(mb, m)) {
     const sum = chainSum(mb, m, toff, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
     if (cksumFold(sum) !== 0xffff) {
       s[TCPS_STAT.rcvbadsum]++;
@@ -868,8 +869,10 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   if (ack === tp.snd_max) tp.tt_rexmt.stop();
   else if (!tp.tt_persist.pending) tcpTimerRexmtArm(tp);
 
-  // The algorithm opens the window (cc_ack_received).
-  ccAckReceived(tp, ack, acked, 1, CC_ACK);
+  // The algorithm opens the window (cc_ack_received). An ACK of a TSO packet stands for each of its
+  // segments (FreeBSD's ccv nsegs: the peer's LRO took them as one), so slow start is not held to
+  // abc_l_var segments per 64 KiB.
+  ccAckReceived(tp, ack, acked, (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(acked / tcpMaxseg(tp))) : 1, CC_ACK);
 
   let fin = false;
   const sb = tp.so_snd;

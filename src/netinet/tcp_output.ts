@@ -12,8 +12,6 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import { M_DATA, M_LEN, M_NEXT, MT_DATA, PH_LEN, MHLEN } from '../kern/mbuf/layout.js';
-import { pseudoHeaderSum } from '../wire/checksum.js';
-import { IPPROTO_TCP } from '../wire/ipv4.js';
 import {
   TCP_HLEN,
   TH_ACK,
@@ -30,9 +28,8 @@ import {
   TOF_TS,
   tcpEmit,
   tcpEmitOptions,
-  tcpSetCksum,
 } from '../wire/tcp.js';
-import { chainSum } from '../net/mchain.js';
+import { tcpCksumRequest } from '../net/if_offload.js';
 import { ENOBUFS } from './tcp_errno.js';
 import { TCPS_ESTABLISHED, TCPS_HAVERCVDFIN, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, tcp_outflags, TCPS_CLOSED } from './tcp_fsm.js';
 import { SEQ_GT, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
@@ -62,8 +59,11 @@ import {
   TF2_ECN_SND_ECE,
   TF2_ECN_SYN_DISABLED,
   TF_FASTRECOVERY,
+  TF_TSO,
   type Tcpcb,
 } from './tcp_var.js';
+import { IP_HLEN_MIN } from '../wire/ipv4.js';
+import { MAX_LINKHDR } from '../kern/mbuf/ops.js';
 
 /** ECT(0) codepoint in the IP TOS byte. */
 const IPTOS_ECN_ECT0 = 0x02;
@@ -197,9 +197,14 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
     }
   }
   const maxseg = tcpMaxseg(tp);
+  let tso = false;
   if (len > maxseg) {
-    len = maxseg;
-    sendalot = true;
+    const want = len;
+    if (rx < 0 && tsoUsable(tp, flags)) {
+      len = tsoLength(tp, off, len, maxseg);
+      tso = len > maxseg;
+    } else len = maxseg;
+    if (len < want) sendalot = true;
   }
   // A hole's retransmission never carries the FIN (it goes with the data after the hole).
   if (rx >= 0 || SEQ_LT(seqAdd(tp.snd_nxt, len), seqAdd(tp.snd_una, sb.cc))) flags &= ~TH_FIN;
@@ -238,7 +243,41 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
     }
     return 0;
   }
-  return sendSegment(tp, off, len, flags, recwin, sendalot, rx);
+  return sendSegment(tp, off, len, flags, recwin, sendalot, rx, tso);
+}
+
+/**
+ * May this segment go as one TSO packet (tcp_output.c's tso test)? The
+ * route's interface has TSO (TF_TSO, net.inet.tcp.tso), plain TCP, no SYN,
+ * and every piece would carry the same options: no SACK blocks to send, no
+ * D-SACK, not a retransmission in SACK recovery.
+ */
+function tsoUsable(tp: Tcpcb, flags: number): boolean {
+  return (
+    (tp.t_flags & TF_TSO) !== 0 &&
+    tp.tcp.cfg.tso !== 0 &&
+    tp.t_tsomax > 0 &&
+    tp.t_port === 0 &&
+    (flags & TH_SYN) === 0 &&
+    tp.rcv_numsacks === 0 &&
+    tp.dsack_start === tp.dsack_end &&
+    !((tp.t_flags & TF_FASTRECOVERY) !== 0 && SEQ_LT(tp.snd_nxt, tp.snd_max))
+  );
+}
+
+/**
+ * The length of a TSO packet for `len` sendable bytes at offset `off`: at
+ * most t_tsomax with the headers (and link header room, max_linkhdr), and a
+ * whole number of `maxseg` segments unless it empties so_snd, so no small
+ * piece is left in the middle of a stream. A result <= maxseg means: send
+ * one plain segment instead.
+ */
+function tsoLength(tp: Tcpcb, off: number, len: number, maxseg: number): number {
+  const hdr = IP_HLEN_MIN + TCP_HLEN + (tp.t_maxseg - maxseg) + MAX_LINKHDR;
+  const max = tp.t_tsomax - hdr;
+  if (len > max) len = max;
+  if (off + len < tp.so_snd.cc) len -= len % maxseg;
+  return len <= maxseg ? maxseg : len;
 }
 
 /**
@@ -259,7 +298,7 @@ function sackRxmitHole(tp: Tcpcb, off: number, room: number): number {
 }
 
 /** Build and send one segment; returns 1 if more is due (sendalot), 0, or -errno. */
-function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin: number, sendalot: boolean, rx: number): number {
+function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin: number, sendalot: boolean, rx: number, tso: boolean): number {
   const tcp = tp.tcp;
   const mb = tcp.st.mb;
   const u8 = mb.u8;
@@ -309,8 +348,8 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   const olen = tcpEmitOptions(u8, th + TCP_HLEN, to);
   if (to.nsacks > 0 && (to.flags & TOF_SACK) !== 0) tp.dsack_start = tp.dsack_end = 0;
   const hlen = TCP_HLEN + olen;
-  // Options push data out of a full segment.
-  if (len + olen > tp.t_maxseg && len > 0) {
+  // Options push data out of a full segment (a TSO packet was sized with them).
+  if (!tso && len + olen > tp.t_maxseg && len > 0) {
     const cut = len + olen - tp.t_maxseg;
     const fixed = (tp.t_flags & (TF_REQ_TSTMP | TF_RCVD_TSTMP)) === (TF_REQ_TSTMP | TF_RCVD_TSTMP) ? 12 : 0;
     if (olen > fixed) {
@@ -394,8 +433,8 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   } else tp.t_flags &= ~TF_RXWIN0SENT;
   const ack = (flags & TH_ACK) !== 0 ? tp.rcv_nxt : 0;
   tcpEmit(u8, th, tp.lport, tp.fport, seq, ack, hlen, flags, wfield, 0);
-  const plen = hlen + len;
-  tcpSetCksum(u8, th, chainSum(mb, m, 0, plen, pseudoHeaderSum(tp.laddr, tp.faddr, IPPROTO_TCP, plen)));
+  // The checksum is left to the interface (CSUM_TCP; ip_output completes it in software where it cannot).
+  tcpCksumRequest(mb, m, th, tp.laddr, tp.faddr, hlen + len, tso ? tcpMaxseg(tp) : 0);
 
   // Advance snd_nxt / snd_max and time the segment (unless it is a persist probe or a bare ACK).
   const startseq = tp.snd_nxt;

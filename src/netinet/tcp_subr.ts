@@ -17,18 +17,19 @@
 import { ArgumentError } from '../kern/errors.js';
 import { randomBytes } from 'node:crypto';
 import { M_NOWAIT } from '../uma/flags.js';
-import { M_DATA, M_LEN, MT_DATA, PH_LEN } from '../kern/mbuf/layout.js';
+import { CSUM_TCP, M_DATA, M_LEN, MT_DATA, PH_CSUM_FLAGS, PH_LEN } from '../kern/mbuf/layout.js';
 import { INADDR_ANY, INADDR_BROADCAST, IPPROTO_TCP, IPPROTO_UDP, IP_HLEN_MIN, ipDst, ipHlen, ipProto, ipSrc } from '../wire/ipv4.js';
 import { pseudoHeaderSum } from '../wire/checksum.js';
 import { read16, read32 } from '../wire/bytes.js';
-import { TCP_HLEN, TH_ACK, TH_RST, tcpEmit, tcpSetCksum, TcpOpt, TOF_TS, tcpEmitOptions } from '../wire/tcp.js';
+import { TCP_HLEN, TCP_SUM, TH_ACK, TH_RST, tcpEmit, tcpSetCksum, TcpOpt, TOF_TS, tcpEmitOptions } from '../wire/tcp.js';
 import { ICMP_HLEN, ICMP_TIMXCEED, ICMP_TIMXCEED_INTRANS, ICMP_UNREACH, ICMP_UNREACH_NEEDFRAG, ICMP_UNREACH_PORT, ICMP_UNREACH_PROTOCOL } from '../wire/icmp.js';
 import { chainSum, mtod, prepend, pullup } from '../net/mchain.js';
 import { udpCksumValue, udpEmit } from '../wire/udp.js';
 import { write16 } from '../wire/bytes.js';
 import { ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EADDRNOTAVAIL, ENOBUFS } from './tcp_errno.js';
 import { ENETUNREACH, ETIMEDOUT } from './tcp_errno.js';
-import { IFF_LOOPBACK } from '../net/if.js';
+import { IFCAP_TSO4, IFF_LOOPBACK } from '../net/if.js';
+import { l4CksumFinish } from '../net/if_offload.js';
 import { Prng, bootSecret, bootSeed, ephemeralPortOffset, halfSipHash } from '../kern/prng.js';
 import { InPcbInfo, inpFlowHash, type PortPredicate } from './in_pcb.js';
 import { SO_REUSEPORT_LB } from '../kern/socket/sockopt.js';
@@ -39,7 +40,7 @@ import { bindMaxsockbuf, tcpConfig, tcpSysctlNodes, type TcpConfig, type TcpSysc
 import { newTcpStats, TCPS_STAT, formatTcpStats } from './tcp_stats.js';
 import { TCPS_SYN_RECEIVED, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT, TCPS_HAVEESTABLISHED } from './tcp_fsm.js';
 import { SEQ_GEQ, SEQ_LT } from './tcp_seq.js';
-import { Tcpcb, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
+import { Tcpcb, TF_TSO, TCP_MAXWIN, TF_REQ_SCALE, TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, SS_ISDISCONNECTED, SS_ISCONNECTED, SS_ISCONNECTING } from './tcp_var.js';
 import { tcpInput } from './tcp_input.js';
 import { tcpOutput } from './tcp_output.js';
 import { tcpCancelTimers } from './tcp_timer.js';
@@ -298,6 +299,11 @@ export class TcpTable {
     if (port === 0) return this.st.ipOutput(m, laddr, faddr, IPPROTO_TCP, this.ipo);
     const mb = this.st.mb;
     const tlen = mb.i32[(m + PH_LEN) >> 2];
+    // Inside UDP nothing below completes the TCP checksum: do it now (the UDP one covers it).
+    if ((mb.i32[(m + PH_CSUM_FLAGS) >> 2] & CSUM_TCP) !== 0) {
+      l4CksumFinish(mb, m, 0, tlen, TCP_SUM, false);
+      mb.i32[(m + PH_CSUM_FLAGS) >> 2] = 0;
+    }
     m = prepend(mb, m, 8);
     if (m === 0) return ENOBUFS;
     const u = mtod(mb, m);
@@ -448,8 +454,26 @@ export class TcpTable {
     if (tp.t_usermss !== 0 && tp.t_usermss < mss) mss = tp.t_usermss;
     mss = Math.max(mss, 64);
     tp.t_maxseg = mss;
+    this.tsoCheck(tp);
     this.roundBuf(tp, tp.so_snd, mss);
     this.roundBuf(tp, tp.so_rcv, mss);
+  }
+
+  /**
+   * tcp_mss_update's TSO part: TF_TSO and t_tsomax from the route's
+   * interface when it has IFCAP_TSO4 on (and the connection is plain TCP:
+   * inside UDP nothing below could cut it). ip_output still cuts in
+   * software if the route later leaves by an interface without it.
+   */
+  private tsoCheck(tp: Tcpcb): void {
+    const r = this.st.isLocal(tp.faddr) ? null : this.st.routes.lookup(tp.faddr);
+    if (r !== null && (r.ifp.capenable & IFCAP_TSO4) !== 0 && tp.t_port === 0) {
+      tp.t_flags |= TF_TSO;
+      tp.t_tsomax = r.ifp.hwTsomax;
+    } else {
+      tp.t_flags &= ~TF_TSO;
+      tp.t_tsomax = 0;
+    }
   }
 
   private roundBuf(tp: Tcpcb, sb: { hiwat: number; userSet: boolean }, mss: number): void {

@@ -50,6 +50,8 @@ export interface TcpConfig {
   persmin: number;
   persmax: number;
   sendspace: number;
+  /** net.inet.tcp.tso: use TCP segmentation offload where the interface has it. */
+  tso: number;
   recvspace: number;
   ack_war_timewindow: number;
   ack_war_cnt: number;
@@ -117,6 +119,7 @@ export const TCP_DEFAULTS: TcpConfig = {
   persmin: 5000,
   persmax: 60000,
   sendspace: 32768,
+  tso: 1,
   recvspace: 65536,
   ack_war_timewindow: 1000,
   ack_war_cnt: 5,
@@ -187,6 +190,7 @@ const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.persmin', 'persmin', 'minimum persistence interval (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.persmax', 'persmax', 'maximum persistence interval (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.sendspace', 'sendspace', 'Initial send socket buffer size', 1, 0x7fffffff],
+  ['net.inet.tcp.tso', 'tso', 'Enable TCP Segmentation Offload', 0, 1],
   ['net.inet.tcp.recvspace', 'recvspace', 'Initial receive socket buffer size', 1, 0x7fffffff],
   ['net.inet.tcp.ack_war_timewindow', 'ack_war_timewindow', 'Time interval in ms used to limit the number (ack_war_cnt) of challenge ACKs sent per TCP connection', 0, 0x7fffffff],
   ['net.inet.tcp.ack_war_cnt', 'ack_war_cnt', 'Maximum number of challenge ACKs sent per TCP connection during the time interval (ack_war_timewindow)', 0, 0x7fffffff],

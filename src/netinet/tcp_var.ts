@@ -98,6 +98,9 @@ export class Tcpcb extends InPcb {
   tos = 0;
   /** TCP over UDP: the peer's UDP port (0: plain TCP). */
   t_port = 0;
+  /** if_hw_tsomax of the route's interface, set with TF_TSO by tcp_mss (0: no TSO). */
+  t_tsomax = 0;
+
   // socket (so_options is the inpcb's soOptions, which in_pcbbind reads for the reuse rules)
   so_state = 0;
   so_error = 0;

@@ -26,7 +26,8 @@ import { UDP_HLEN, udpCksumValue, udpDport, udpLen, udpSport, udpSum } from '../
 import { cksumFold, pseudoHeaderSum } from '../wire/checksum.js';
 import { write16 } from '../wire/bytes.js';
 import { ICMP_UNREACH, ICMP_UNREACH_PORT } from '../wire/icmp.js';
-import { IFCAP_TXCSUM, ifInputHandoff, rxCsumVerified } from '../net/if.js';
+import { IFCAP_TXCSUM, ifInputHandoff } from '../net/if.js';
+import { l4Verified } from '../net/if_offload.js';
 import { chainSum, MAX_HDR, mtod, prepend, pullup, trimFront } from '../net/mchain.js';
 import { UDPS } from './stats.js';
 import type { Stack } from './stack.js';
@@ -264,9 +265,8 @@ export class UdpTable {
     }
     const sport = udpSport(u8, u);
     const dport = udpDport(u8, u);
-    const rcvif = st.ifByIndex(mb.i32[(m + PH_RCVIF) >> 2]);
     if (udpSum(u8, u) === 0) s[UDPS.nosum]++;
-    else if (!rxCsumVerified(rcvif, mb, m, CSUM_L4_CALC | CSUM_L4_VALID)) {
+    else if (!l4Verified(mb, m)) {
       const sum = chainSum(mb, m, hlen, ulen, pseudoHeaderSum(src, dst, IPPROTO_UDP, ulen));
       if (cksumFold(sum) !== 0xffff) {
         s[UDPS.badsum]++;

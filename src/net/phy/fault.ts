@@ -18,7 +18,10 @@
  * Everything belongs to the thread of the interface: no lock; nothing sleeps.
  */
 import type { Mbufs } from '../../kern/mbuf/mbuf.js';
-import { M_DATA, M_LEN, M_NEXT, PH_LEN } from '../../kern/mbuf/layout.js';
+import { M_DATA, M_LEN, M_NEXT, PH_CSUM_FLAGS, PH_LEN } from '../../kern/mbuf/layout.js';
+import { m_unshare } from '../../kern/mbuf/ops.js';
+import { M_NOWAIT } from '../../uma/flags.js';
+import { CSUM_REQUESTS, CSUM_VERDICTS, wireFrames } from '../if_offload.js';
 import { ArgumentError } from '../../kern/errors.js';
 import { Prng } from '../../kern/prng.js';
 import type { NetThread } from '../../kern/lwkt/netthread.js';
@@ -109,8 +112,21 @@ export class FaultQueue {
     return this.timedM.length + (this.held !== 0 ? 1 : 0);
   }
 
-  /** Take m (always: it is passed on, queued or freed). */
+  /**
+   * Take m (always: it is passed on, queued or freed). The wire carries
+   * real frames only: a TSO packet is segmented and checksums left to the
+   * offload are completed first (if_offload.ts wireFrames), so a frame
+   * corrupted here is caught by the receiver's check, never waved through.
+   */
   submit(m: number): void {
+    if ((this.mb.i32[(m + PH_CSUM_FLAGS) >> 2] & (CSUM_REQUESTS | CSUM_VERDICTS)) !== 0) wireFrames(this.mb, m, this.linkHdr, this.frame);
+    else this.submitFrame(m);
+  }
+
+  private readonly frame = (m: number): void => this.submitFrame(m);
+
+  /** One real frame through the impairments. */
+  private submitFrame(m: number): void {
     this.stats.seen++;
     if (this.closed) {
       this.mb.m_freem(m);
@@ -124,6 +140,13 @@ export class FaultQueue {
       return;
     }
     if (o.corrupt && r.next() < o.corrupt) {
+      // The bit flips in this frame only: data shared with the sender (so_snd's clusters, m_copym) is copied first.
+      m = m_unshare(this.mb, m, M_NOWAIT);
+      if (m === 0) {
+        this.stats.queueDrops++;
+        this.onDrop();
+        return;
+      }
       this.stats.corrupted++;
       flipBit(this.mb, m, r, this.linkHdr);
     }

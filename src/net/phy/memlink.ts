@@ -4,7 +4,7 @@
  * (zero copy: both ends share the arena), on the next pass of the sending
  * interface's thread (a poll hook: no JS timer), so a sender never re-enters
  * a receiver. The MTU is the interfaces' (up to 64 KiB: chains are passed
- * whole).
+ * whole; with TSO a 64 KiB TCP chain crosses as one, see MEMLINK_CAPS).
  *
  * Optional impairment, the fault injector of fault.ts on each direction
  * (seeded; driven by the thread's clock and callouts): loss, duplication,
@@ -15,7 +15,8 @@
  * two interfaces of one CPU); no lock is taken and nothing sleeps.
  */
 import type { Mbufs } from '../../kern/mbuf/mbuf.js';
-import { IFC_OQDROPS, IfQueue, type IfDriver, type Ifnet } from '../if.js';
+import { IFC_OQDROPS, IFCAP_LRO, IFCAP_RXCSUM, IFCAP_TSO4, IFCAP_TXCSUM, IfQueue, type IfDriver, type Ifnet } from '../if.js';
+import { ifL2Len, linkTransmit } from '../if_offload.js';
 import { FaultQueue, checkFaultOptions, type FaultOptions } from './fault.js';
 import { ArgumentError } from '../../kern/errors.js';
 
@@ -48,6 +49,7 @@ class Direction implements IfDriver {
     private readonly imp: Impairment | null,
   ) {
     this.q = new IfQueue(mb, () => self.td ?? peer.td, (m) => this.deliver(m));
+    this.l2 = ifL2Len(self);
   }
 
   /** Fast path without impairment: queue for the next pass. */
@@ -64,13 +66,17 @@ class Direction implements IfDriver {
           this.drop(ifp, m);
           return;
         }
-        this.fault = new FaultQueue(this.mb, td, this.imp, (x) => this.enqueue(x), () => ifp.counters[IFC_OQDROPS]++);
+        this.fault = new FaultQueue(this.mb, td, this.imp, (x) => this.enqueue(x), () => ifp.counters[IFC_OQDROPS]++, this.l2);
       }
       this.fault.submit(m);
       return;
     }
-    this.enqueue(m);
+    linkTransmit(this.mb, m, this.peer, this.l2, this.enqueueFn);
   }
+
+  /** Bytes of link header in front of the IP header (what the offloads skip). */
+  private readonly l2: number;
+  private readonly enqueueFn = (m: number): void => this.enqueue(m);
 
   private enqueue(m: number): void {
     if (this.q.length >= (this.imp?.queueLimit ?? 1024) || !this.q.push(m)) this.drop(this.self, m);
@@ -119,6 +125,17 @@ class Direction implements IfDriver {
   }
 }
 
+/**
+ * What the in-memory link offers each end, all on by default: checksum
+ * offload both ways, TSO and LRO (a chain of up to 64 KiB crosses by
+ * handle; a peer with LRO off gets it cut to its MTU on the way, one with
+ * RXCSUM off gets the checksums computed). With an impairment, frames are
+ * made real before it (segmented, checksummed: fault.ts), so a corrupting
+ * link never claims clean. `ifconfig -tso` etc. (Interface.setCapabilities)
+ * turns them off per end.
+ */
+export const MEMLINK_CAPS = IFCAP_RXCSUM | IFCAP_TXCSUM | IFCAP_TSO4 | IFCAP_LRO;
+
 export class MemLink {
   readonly ab: Direction;
   readonly ba: Direction;
@@ -140,6 +157,10 @@ export class MemLink {
     if (imp !== undefined) checkFaultOptions(imp);
     const i1 = imp ? { ...imp } : null;
     const i2 = imp ? { ...imp, seed: (imp.seed ?? 1) + 1 } : null;
+    for (const ifp of [a, b]) {
+      ifp.capabilities |= MEMLINK_CAPS;
+      ifp.capenable |= MEMLINK_CAPS;
+    }
     const ab = new Direction(a.mb, a, b, i1);
     const ba = new Direction(b.mb, b, a, i2);
     a.driver = ab;

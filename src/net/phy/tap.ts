@@ -26,7 +26,7 @@
  * tso_segsz) and Linux cuts it; CSUM_TCP / CSUM_UDP / CSUM_IP requests are
  * finished here or by Linux (NEEDS_CSUM with csum_start/offset). The
  * interface advertises RXCSUM, TXCSUM, TSO4 and LRO in if_capabilities and
- * enables RXCSUM (per frame: rxcsumMarks), TSO4 and LRO.
+ * enables RXCSUM (per frame: the marks of the frames Linux verified), TSO4 and LRO.
  *
  * Two drivers are built from it:
  *  - TapDriver: one thread owns every queue of the device (the single-thread
@@ -177,7 +177,6 @@ function openFlags(o: { offload?: boolean }): number {
 
 function setCaps(ifp: Ifnet, tap: TapOpenResult): void {
   if (!tap.vnetHdr || (tap.offloads & TUN_F_CSUM) === 0) return;
-  ifp.rxcsumMarks = true;
   ifp.capabilities = IFCAP_RXCSUM | IFCAP_TXCSUM;
   ifp.capenable = IFCAP_RXCSUM;
   if ((tap.offloads & TUN_F_TSO4) !== 0) {

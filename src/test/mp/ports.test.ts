@@ -157,6 +157,31 @@ test('stop under load: senders in flight, held items and deferred messages; ever
   done();
 });
 
+// The rare "Invalid atomic access index" in a sender: a user worker checked
+// alive(), slept for room in a full port, and put its message into a port
+// that stop() had freed meanwhile. Stopped many times under WAITOK senders
+// on tiny ports, at staggered moments, no sender may crash or leak.
+test('stop under load, repeated: senders racing the free of ports and record never touch freed memory', async () => {
+  for (let round = 0; round < 12; round++) {
+    const { m, zone, done } = await machine(2, { portCapacity: 2 });
+    let started = 0;
+    let senders: Promise<{ refused: number; wrong: number }>[] = [];
+    const allStarted = new Promise<void>((res) => {
+      const on = () => {
+        if (++started === 4) res();
+      };
+      senders = Array.from({ length: 4 }, (_, s) => runWorker(SENDER, { info: m.info(), sender: s + 1, count: 1_000_000, cpus: [0, 1], echoes: 0 }, on));
+    });
+    await allStarted;
+    await new Promise((r) => setTimeout(r, round % 4));
+    await m.stop();
+    const rs = await Promise.all(senders);
+    assert.ok(rs.every((r) => r.wrong === 0 && r.refused > 0), 'every sender saw the stop as a refused send');
+    assert.equal(zoneStats(zone).used, 0);
+    done();
+  }
+});
+
 test('debug mode: a throwing handler stops its CPU, reported with CPU id and handler name; the machine stops cleanly', async () => {
   const { m, done } = await machine(3);
   const failed = new Promise<MachineError>((res) => (m.onFailure = res));

@@ -61,7 +61,7 @@ import {
   PORT_ZONE,
   portBytes,
 } from './layout.js';
-import { MsgContext, type MachineInfo } from './msgport.js';
+import { MsgContext, USER_SENDS_TUNABLE, type MachineInfo } from './msgport.js';
 import { portFormat, portGet, portSpaceWake, portTakeReplies, portWake } from './port.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 
@@ -425,7 +425,11 @@ export class Machine extends EventEmitter {
       clearTimeout(timer);
       clearInterval(poll);
     }
-    // Every CPU is gone: what is left in a port (a dead CPU's) is answered here.
+    // A user worker may be inside a put (it saw RUNNING just before STOPPING):
+    // wait until none is, so no put reaches a port after it is freed.
+    await this.userSendsDrained();
+    // Every CPU is gone: what is left in a port (a dead CPU's, or a user
+    // worker's last put) is answered here.
     for (let c = 0; c < this.ncpus; c++) this.answerDeadPort(this.ctx.ports[c]);
     for (let c = 0; c < this.ncpus; c++) this.freeReplies(this.ctx.ports[c]);
     // A waiter of ours whose message a dead CPU held (or a layer kept and forgot) is answered now.
@@ -440,6 +444,22 @@ export class Machine extends EventEmitter {
     Atomics.store(i32, r + MC_MAGIC, 0);
     this.zones.machine.free(this.record);
     this.emit('stopped');
+  }
+
+  /**
+   * Resolves when no user worker is inside a put (kern.mp.user_sends is 0).
+   * Puts are short (a WAITOK sender re-checks the state at least every 10 ms),
+   * so this polls every millisecond. Main thread; never blocks.
+   */
+  private async userSendsDrained(): Promise<void> {
+    const i32 = this.uma.arena.i32;
+    const idx = tunableIndex(this.uma.arena, USER_SENDS_TUNABLE, 0);
+    for (;;) {
+      const v = Atomics.load(i32, idx);
+      if (v === 0) return;
+      const w = Atomics.waitAsync(i32, idx, v, 1);
+      if (w.async) await w.value;
+    }
   }
 
   /** Handler error counts read just before the record was freed (handlerErrors after stop). */

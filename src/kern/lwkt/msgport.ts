@@ -50,6 +50,14 @@ import { tunableIndex } from '../sysctl/tunables.js';
 export const SPIN_US_DEFAULT = 20;
 import { portPut, portPutReply, portPutWait, portPutWaitAsync } from './port.js';
 
+/**
+ * Arena tunable (never a sysctl node) counting user-worker sends in progress:
+ * a user worker raises it around every put into a CPU port, and Machine.stop
+ * waits for it to be 0 before it drains and frees the ports and the record
+ * (see MsgContext.enterSend). One word per arena, shared by every machine in it.
+ */
+export const USER_SENDS_TUNABLE = 'kern.mp.user_sends';
+
 /** A sleeping domsg waiter checks every this often whether its machine is gone. */
 const ORPHAN_CHECK_MS = 200;
 
@@ -95,8 +103,16 @@ export class MsgContext {
   private mbufs: Mbufs | null = null;
   /** domsgAsync messages sent and not answered yet (this thread's; see abandonInflight). */
   private readonly inflight = new Set<number>();
+  /**
+   * Arena word of kern.mp.user_sends for a user worker (its puts race the
+   * main thread's free of the ports), -1 for the main thread and the CPUs
+   * (the CPUs have exited, and the main thread is the one that frees).
+   */
+  private readonly sendsIdx: number;
+  /** Seen stopping once: never touch the record or the ports again. */
+  private gone = false;
 
-  constructor(uma: Uma, record: number, curcpu: number, magic: number) {
+  constructor(uma: Uma, record: number, curcpu: number, magic: number, userWorker = false) {
     this.uma = uma;
     this.i32 = uma.arena.i32;
     this.u8 = uma.arena.u8;
@@ -109,6 +125,7 @@ export class MsgContext {
     this.msgZone = uma.zone(MSG_ZONE);
     this.curcpu = curcpu;
     this.spinIdx = tunableIndex(uma.arena, 'kern.mp.spin_us', SPIN_US_DEFAULT);
+    this.sendsIdx = userWorker ? tunableIndex(uma.arena, USER_SENDS_TUNABLE, 0) : -1;
   }
 
   /** kern.mp.spin_us now. */
@@ -118,8 +135,33 @@ export class MsgContext {
 
   /** True while the machine accepts requests. */
   alive(): boolean {
+    if (this.gone) return false;
     const r = this.record >> 2;
-    return Atomics.load(this.i32, r + MC_STATE) === MSTATE_RUNNING && Atomics.load(this.i32, r + MC_MAGIC) === this.magic;
+    if (Atomics.load(this.i32, r + MC_STATE) === MSTATE_RUNNING && Atomics.load(this.i32, r + MC_MAGIC) === this.magic) return true;
+    this.gone = true;
+    return false;
+  }
+
+  /**
+   * Enter a put into a CPU port: true when the machine is running, and then
+   * the ports stay allocated until leaveSend. A user worker announces the
+   * put in kern.mp.user_sends before it reads the state (Dekker with stop,
+   * which stores STOPPING before it reads the count), so either it sees the
+   * machine stopping and touches nothing, or stop waits for it; a message
+   * it put late is answered by stop's drain. Lock-free; does not sleep.
+   */
+  private enterSend(): boolean {
+    if (this.sendsIdx < 0) return this.alive();
+    if (this.gone) return false;
+    Atomics.add(this.i32, this.sendsIdx, 1);
+    if (this.alive()) return true;
+    Atomics.sub(this.i32, this.sendsIdx, 1);
+    return false;
+  }
+
+  /** End of a put begun by a successful enterSend. */
+  private leaveSend(): void {
+    if (this.sendsIdx >= 0) Atomics.sub(this.i32, this.sendsIdx, 1);
   }
 
   /**
@@ -298,10 +340,14 @@ export class MsgContext {
     this.i32[m + MSG_RCMD] = replyCmd === 0 ? this.i32[m + MSG_CMD] : replyCmd;
     this.i32[m + MSG_FLAGS] = (replyPort === 0 ? MSGF_DROP : 0) | MSGF_QUEUED;
     this.i32[m + MSG_REPLYPORT] = replyPort;
-    if (!this.alive()) return this.unqueued(msg);
-    if (portPut(this.i32, port, msg)) return true;
-    if (flags !== MSG_F_WAITOK) return this.unqueued(msg);
-    return portPutWait(this.i32, port, msg, () => this.alive()) || this.unqueued(msg);
+    if (!this.enterSend()) return this.unqueued(msg);
+    try {
+      if (portPut(this.i32, port, msg)) return true;
+      if (flags !== MSG_F_WAITOK) return this.unqueued(msg);
+      return portPutWait(this.i32, port, msg, () => this.alive()) || this.unqueued(msg);
+    } finally {
+      this.leaveSend();
+    }
   }
 
   private unqueued(msg: number): false {
@@ -327,7 +373,17 @@ export class MsgContext {
       return i32[m + MSG_ERROR];
     }
     i32[m + MSG_FLAGS] = MSGF_SYNC | MSGF_QUEUED;
-    if (!this.alive() || !(portPut(i32, port, msg) || portPutWait(i32, port, msg, () => this.alive()))) {
+    if (!this.enterSend()) {
+      i32[m + MSG_FLAGS] = 0;
+      return ESHUTDOWN;
+    }
+    let queued: boolean;
+    try {
+      queued = portPut(i32, port, msg) || portPutWait(i32, port, msg, () => this.alive());
+    } finally {
+      this.leaveSend();
+    }
+    if (!queued) {
       i32[m + MSG_FLAGS] = 0;
       return ESHUTDOWN;
     }

@@ -188,6 +188,8 @@ export function portPutWait(i32: Int32Array, port: number, msg: number, alive: (
     }
     Atomics.wait(i32, p + P_SPACE_SEQ, seq, 10);
     Atomics.sub(i32, p + P_SPACE_WAITERS, 1);
+    // Before the next put: the machine may have stopped (and freed the port) while we slept.
+    if (!alive()) return false;
   }
 }
 
@@ -206,5 +208,7 @@ export async function portPutWaitAsync(i32: Int32Array, port: number, msg: numbe
     const r = Atomics.waitAsync(i32, p + P_SPACE_SEQ, seq, 10);
     if (r.async) await r.value;
     Atomics.sub(i32, p + P_SPACE_WAITERS, 1);
+    // Before the next put: the machine may have stopped (and freed the port) while we slept.
+    if (!alive()) return false;
   }
 }

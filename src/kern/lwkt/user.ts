@@ -15,5 +15,5 @@ export function attachMachine(info: MachineInfo): MsgContext {
   const arena = Arena.attach(info.sab);
   arena.registerCpu();
   const uma = Uma.attach(arena);
-  return new MsgContext(uma, info.record, -1, info.magic);
+  return new MsgContext(uma, info.record, -1, info.magic, true);
 }

@@ -35,6 +35,19 @@ function runWorker(url: URL, workerData: unknown, onStart?: () => void): Promise
   });
 }
 
+/** Start `n` WAITOK senders of `count` messages to CPUs 0 and 1; resolves once each is sending. */
+async function startSenders(m: Machine, n: number, count: number): Promise<Promise<{ refused: number; wrong: number }>[]> {
+  let started = 0;
+  let senders: Promise<{ refused: number; wrong: number }>[] = [];
+  await new Promise<void>((res) => {
+    const on = () => {
+      if (++started === n) res();
+    };
+    senders = Array.from({ length: n }, (_, s) => runWorker(SENDER, { info: m.info(), sender: s + 1, count, cpus: [0, 1], echoes: 0 }, on));
+  });
+  return senders;
+}
+
 test('start, echo on every CPU, stop leaves every zone where it was', async () => {
   const { m, done } = await machine(3);
   for (let c = 0; c < 3; c++) {
@@ -135,15 +148,7 @@ test('a full port refuses NOWAIT sends (backpressure) and frees nothing it did n
 
 test('stop under load: senders in flight, held items and deferred messages; every zone back', async () => {
   const { m, zone, done } = await machine(2, { portCapacity: 32 });
-  let started = 0;
-  let senders: Promise<{ refused: number; wrong: number }>[] = [];
-  const allStarted = new Promise<void>((res) => {
-    const on = () => {
-      if (++started === 3) res();
-    };
-    senders = Array.from({ length: 3 }, (_, s) => runWorker(SENDER, { info: m.info(), sender: s + 1, count: 100000, cpus: [0, 1], echoes: 0 }, on));
-  });
-  await allStarted;
+  const senders = await startSenders(m, 3, 100000);
   await m.call(0, CMD_HOLD, [500, 0]);
   const deferred = m.call(1, CMD_HOLD, [300, 1]);
   await new Promise((r) => setTimeout(r, 50));
@@ -155,6 +160,23 @@ test('stop under load: senders in flight, held items and deferred messages; ever
   assert.ok(rs.every((r) => r.wrong === 0));
   assert.equal(zoneStats(zone).used, 0);
   done();
+});
+
+// The rare "Invalid atomic access index" in a sender: a user worker checked
+// alive(), slept for room in a full port, and put its message into a port
+// that stop() had freed meanwhile. Stopped many times under WAITOK senders
+// on tiny ports, at staggered moments, no sender may crash or leak.
+test('stop under load, repeated: senders racing the free of ports and record never touch freed memory', async () => {
+  for (let round = 0; round < 12; round++) {
+    const { m, zone, done } = await machine(2, { portCapacity: 2 });
+    const senders = await startSenders(m, 4, 1_000_000);
+    await new Promise((r) => setTimeout(r, round % 4));
+    await m.stop();
+    const rs = await Promise.all(senders);
+    assert.ok(rs.every((r) => r.wrong === 0 && r.refused > 0), 'every sender saw the stop as a refused send');
+    assert.equal(zoneStats(zone).used, 0);
+    done();
+  }
 });
 
 test('debug mode: a throwing handler stops its CPU, reported with CPU id and handler name; the machine stops cleanly', async () => {

@@ -67,16 +67,29 @@ export const ST_FREES = 1;
 export const ST_FAILS = 2;
 export const ST_SLEEPS = 3;
 export const ST_XDOMAIN = 4;
+/**
+ * Int32 indices (relative to the slot) of the per-CPU cache's counts. The
+ * bucket counts themselves live here (not in fields of the Zone object), so
+ * the fast paths count operations for free: an allocation since the last
+ * fold is an entry taken off the alloc bucket (ALLOC_BASE - ALLOC_CNT), a free
+ * one put onto the free bucket (FREE_CNT - FREE_BASE). Every slow-path change
+ * of a count folds those into the Float64 totals first and moves the base with
+ * the count, so they can never overflow. Readers add total + pending.
+ */
+export const ST_ALLOC_CNT_WORD = 12;
+export const ST_ALLOC_BASE_WORD = 13;
+export const ST_FREE_CNT_WORD = 14;
+/**
+ * The free gate: the fast free path stores into the free bucket only while its
+ * count is below this word. The owner sets it to the bucket's capacity; a
+ * drain request or a sleeper at the zone limit stores 0 into it, so the next
+ * free takes the slow path, which honours the request. That folds three
+ * per-free checks (room, drain request, sleepers) into one compare.
+ */
+export const ST_FREE_GATE_WORD = 15;
 /** Int32 index (relative to the slot) of the drain-request word. */
 export const ST_DRAIN_WORD = 16;
-/**
- * Int32 indices (relative to the slot) of the fast paths' pending counts. The
- * fast paths bump these plain Int32 words (cheaper than a Float64 update); the
- * slow path, which runs at least once a bucket, folds them into the Float64
- * totals, so they can never overflow. Readers add total + pending.
- */
-export const ST_ALLOCS_PENDING_WORD = 12;
-export const ST_FREES_PENDING_WORD = 13;
+export const ST_FREE_BASE_WORD = 17;
 
 /**
  * Await a pending Atomics.waitAsync while holding a referenced timer: Node does
@@ -140,19 +153,21 @@ export class Zone {
   private readonly rec: number;
   private readonly stat: number; // Float64 index of this CPU's slot
   private readonly drainIdx: number; // Int32 index of this CPU's drain word
-  private readonly allocPending: number; // Int32 index of this CPU's pending alloc count
-  private readonly freePending: number; // Int32 index of this CPU's pending free count
+  private readonly aCnt: number; // Int32 index of this CPU's alloc bucket count
+  private readonly aBase: number; // ... and of its value at the last fold
+  private readonly fCnt: number; // Int32 index of this CPU's free bucket count
+  private readonly fBase: number;
+  private readonly gate: number; // Int32 index of this CPU's free gate
   private readonly cpuTag: number;
   private readonly plain: boolean; // !debug: hot paths skip the checks
   private readonly nobucket: boolean;
 
   // The per-CPU cache (thread-local, no lock).
   private allocB = 0;
-  private allocCnt = 0;
   private allocEntries = 0;
   private freeB = 0;
-  private freeCnt = 0;
   private freeEntries = 0;
+  /** Capacity of the free bucket (0: none); the gate word holds it or 0. */
   private freeCap = 0;
   private drainSeen = 0;
   /** Depth of this thread's slow paths on this zone: a reentrant flush is deferred. */
@@ -187,8 +202,11 @@ export class Zone {
     const slot = arena.statSlot(index, cpu);
     this.stat = slot >> 3;
     this.drainIdx = (slot >> 2) + ST_DRAIN_WORD;
-    this.allocPending = (slot >> 2) + ST_ALLOCS_PENDING_WORD;
-    this.freePending = (slot >> 2) + ST_FREES_PENDING_WORD;
+    this.aCnt = (slot >> 2) + ST_ALLOC_CNT_WORD;
+    this.aBase = (slot >> 2) + ST_ALLOC_BASE_WORD;
+    this.fCnt = (slot >> 2) + ST_FREE_CNT_WORD;
+    this.fBase = (slot >> 2) + ST_FREE_BASE_WORD;
+    this.gate = (slot >> 2) + ST_FREE_GATE_WORD;
     this.drainSeen = Atomics.load(this.i32, this.drainIdx);
     this.cpuTag = cpu + 1;
     this.plain = !arena.debug;
@@ -224,14 +242,17 @@ export class Zone {
   /**
    * uma_zalloc_arg: allocate one item. Returns its handle, or 0 when M_NOWAIT
    * (the default) cannot be satisfied. M_WAITOK sleeps and never returns 0.
-   * Fast path: pop from this CPU's alloc bucket; no lock, no atomic.
+   * Fast path: pop from this CPU's alloc bucket; no lock, no atomic. The pop
+   * is the count (see ST_ALLOC_CNT_WORD). Drain requests are not looked at
+   * here: the free gate, the next bucket exchange or poll() honours them.
    */
   alloc(flags: number = M_NOWAIT, arg = 0): number {
-    const n = this.allocCnt;
-    if (n > 0 && this.plain && this.i32[this.drainIdx] === this.drainSeen) {
-      const item = this.i32[this.allocEntries + n - 1];
-      this.allocCnt = n - 1;
-      this.i32[this.allocPending]++;
+    const i32 = this.i32;
+    const c = this.aCnt;
+    const n = i32[c];
+    if (n > 0 && this.plain) {
+      const item = i32[this.allocEntries + n - 1];
+      i32[c] = n - 1;
       this.owner[item >>> OWNER_SHIFT] = this.cpuTag;
       if ((flags & M_ZERO) !== 0 || this.ctor !== null) return this.finishAlloc(item, flags, arg);
       return item;
@@ -241,8 +262,9 @@ export class Zone {
 
   /**
    * uma_zfree_arg: free one item (0 is ignored, as free(NULL)). Fast path: push
-   * onto this CPU's free bucket. A free while sleepers wait at the zone limit
-   * goes straight to the keg so that the first sleeper can have it.
+   * onto this CPU's free bucket while its count is below the free gate (room,
+   * no drain request, no sleeper). A free while sleepers wait at the zone
+   * limit goes straight to the keg so that the first sleeper can have it.
    */
   free(item: number, arg = 0): void {
     const o = item >>> OWNER_SHIFT;
@@ -254,14 +276,60 @@ export class Zone {
     if (tag !== this.cpuTag) this.f64[this.stat + ST_XDOMAIN]++;
     this.owner[o] = 0;
     if (this.dtor !== null) this.dtor(item, arg);
-    const n = this.freeCnt;
-    if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
-      this.i32[this.freeEntries + n] = item;
-      this.freeCnt = n + 1;
-      this.i32[this.freePending]++;
+    const i32 = this.i32;
+    const c = this.fCnt;
+    const n = i32[c];
+    if (n < i32[this.gate]) {
+      i32[this.freeEntries + n] = item;
+      i32[c] = n + 1;
       return;
     }
     this.freeSlow(item);
+  }
+
+  // ------------------------------------------------------------------
+  // The per-CPU counts (arena words; see ST_ALLOC_CNT_WORD)
+  // ------------------------------------------------------------------
+
+  /** Entries in the alloc bucket. */
+  private get allocCnt(): number {
+    return this.i32[this.aCnt];
+  }
+  /** A slow-path change: fold the fast path's allocations, then move count and base together. */
+  private set allocCnt(n: number) {
+    const i32 = this.i32;
+    const pending = i32[this.aBase] - i32[this.aCnt];
+    if (pending !== 0) this.f64[this.stat + ST_ALLOCS] += pending;
+    i32[this.aCnt] = n;
+    i32[this.aBase] = n;
+  }
+  private get freeCnt(): number {
+    return this.i32[this.fCnt];
+  }
+  private set freeCnt(n: number) {
+    const i32 = this.i32;
+    const pending = i32[this.fCnt] - i32[this.fBase];
+    if (pending !== 0) this.f64[this.stat + ST_FREES] += pending;
+    i32[this.fCnt] = n;
+    i32[this.fBase] = n;
+  }
+
+  /** Fold the fast paths' counts into the Float64 totals (counts unchanged). */
+  private foldPending(): void {
+    this.allocCnt = this.allocCnt;
+    this.freeCnt = this.freeCnt;
+  }
+
+  /**
+   * Open the free gate to the free bucket's capacity, unless a drain request
+   * or a sleeper is pending. Store, then load (seq-cst): a requester stores
+   * its request, then 0 into the gate, so either we see the request here or
+   * its 0 lands after our store. Owner CPU only; no lock.
+   */
+  private armFree(): void {
+    const i32 = this.i32;
+    Atomics.store(i32, this.gate, this.freeCap);
+    if (Atomics.load(i32, this.drainIdx) !== this.drainSeen || Atomics.load(i32, this.rec + Z_SLEEPERS) > 0) Atomics.store(i32, this.gate, 0);
   }
 
   // ------------------------------------------------------------------
@@ -276,21 +344,6 @@ export class Zone {
       return this.allocSlowLocked(flags, arg);
     } finally {
       this.inSlow--;
-    }
-  }
-
-  /** Move the fast paths' pending Int32 counts into this CPU's Float64 totals. */
-  private foldPending(): void {
-    const i32 = this.i32;
-    const a = i32[this.allocPending];
-    const f = i32[this.freePending];
-    if (a !== 0) {
-      this.f64[this.stat + ST_ALLOCS] += a;
-      i32[this.allocPending] = 0;
-    }
-    if (f !== 0) {
-      this.f64[this.stat + ST_FREES] += f;
-      i32[this.freePending] = 0;
     }
   }
 
@@ -404,7 +457,7 @@ export class Zone {
     if (this.dtor !== null) this.dtor(item, arg);
     if (!this.plain && this.keg.trash) fillTrash(this.i32, item, this.keg.size);
     const n = this.freeCnt;
-    if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
+    if (n < this.i32[this.gate]) {
       this.i32[this.freeEntries + n] = item;
       this.freeCnt = n + 1;
       this.f64[this.stat + ST_FREES]++;
@@ -428,8 +481,10 @@ export class Zone {
   private freeSlowLocked(item: number): void {
     this.f64[this.stat + ST_FREES]++;
     if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
-    if (this.i32[this.rec + Z_SLEEPERS] > 0 || this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
+    if (Atomics.load(this.i32, this.rec + Z_SLEEPERS) > 0 || this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
       this.releaseItem(item);
+      // Reopen the gate if the sleepers have gone (armFree keeps it shut while they wait).
+      if (this.freeB !== 0) this.armFree();
       return;
     }
     for (;;) {
@@ -473,6 +528,7 @@ export class Zone {
     this.freeCnt = count;
     this.freeEntries = (b >> 2) + B_ENTRIES;
     this.freeCap = b === 0 ? 0 : Math.max(1, Math.min(BUCKET_MAX, this.i32[this.rec + Z_BUCKET_SIZE]));
+    this.armFree();
   }
 
   private lockZone(): void {
@@ -662,7 +718,10 @@ export class Zone {
     Atomics.add(i32, r + Z_SLEEPERS, 1);
     this.f64[this.stat + ST_SLEEPS]++;
     this.limitReached();
+    // Every CPU's frees must reach the keg while we wait: shut every free gate
+    // (this CPU's too, which an async sleeper's thread keeps using).
     this.requestDrainOthers();
+    Atomics.store(i32, this.gate, 0);
     return ticket;
   }
 
@@ -798,6 +857,7 @@ export class Zone {
    */
   private flushNow(): void {
     this.drainSeen = Atomics.load(this.i32, this.drainIdx);
+    this.armFree();
     if (this.freeB !== 0) {
       if (this.freeCnt > 0) this.pushFullBucket();
       else {
@@ -809,7 +869,6 @@ export class Zone {
       const b = this.allocB;
       if (this.allocCnt > 0) {
         this.installFree(b, this.allocCnt);
-        this.freeCap = BUCKET_MAX;
         this.pushFullBucket();
       } else this.host.freeBucket(b);
       this.installAlloc(0, 0);
@@ -827,10 +886,14 @@ export class Zone {
     }
   }
 
-  /** Ask one CPU to flush its cache of this zone. */
+  /**
+   * Ask one CPU to flush its cache of this zone: bump its drain word, then
+   * shut its free gate so that its next free takes the slow path (see armFree).
+   */
   requestCpuDrain(cpu: number): void {
-    const idx = (this.arena.statSlot(this.index, cpu) >> 2) + ST_DRAIN_WORD;
-    Atomics.add(this.i32, idx, 1);
+    const slot = this.arena.statSlot(this.index, cpu) >> 2;
+    Atomics.add(this.i32, slot + ST_DRAIN_WORD, 1);
+    Atomics.store(this.i32, slot + ST_FREE_GATE_WORD, 0);
   }
 
   /** Honour a pending drain request now (the idle loop of a CPU calls this). */

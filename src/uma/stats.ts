@@ -2,7 +2,7 @@
  * Zone statistics, summed by the reader over every CPU's padded slot (no
  * atomics on the writer's side, so a reading may be a few operations stale).
  */
-import { ST_ALLOCS, ST_ALLOCS_PENDING_WORD, ST_FAILS, ST_FREES, ST_FREES_PENDING_WORD, ST_SLEEPS, ST_XDOMAIN, type Zone } from './zone.js';
+import { ST_ALLOCS, ST_ALLOCS_PENDING_WORD, ST_CUR_BASE_WORD, ST_CUR_CNT_WORD, ST_FAILS, ST_FREES, ST_SLEEPS, ST_XDOMAIN, type Zone } from './zone.js';
 
 export interface ZoneStats {
   name: string;
@@ -38,8 +38,11 @@ export function zoneStats(zone: Zone): ZoneStats {
   const n = zone.arena.ncpusMax;
   for (let cpu = 0; cpu < n; cpu++) {
     const s = zone.statIndex(cpu);
-    allocs += f64[s + ST_ALLOCS] + i32[s * 2 + ST_ALLOCS_PENDING_WORD];
-    frees += f64[s + ST_FREES] + i32[s * 2 + ST_FREES_PENDING_WORD];
+    // Totals plus what the fast paths did since the CPU last folded (zone.ts, ST_CUR_CNT_WORD).
+    const w = s * 2;
+    const pendingAllocs = i32[w + ST_ALLOCS_PENDING_WORD];
+    allocs += f64[s + ST_ALLOCS] + pendingAllocs;
+    frees += f64[s + ST_FREES] + (i32[w + ST_CUR_CNT_WORD] - i32[w + ST_CUR_BASE_WORD]) + pendingAllocs;
     fails += f64[s + ST_FAILS];
     sleeps += f64[s + ST_SLEEPS];
     xdomain += f64[s + ST_XDOMAIN];

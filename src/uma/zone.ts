@@ -3,11 +3,16 @@
  * uses a zone has its own Zone object; the zone's shared state lives in a
  * record in the arena and the object adds this thread's per-CPU cache.
  *
- * Per-CPU cache: an alloc bucket and a free bucket, kept in this object's
- * fields (thread-local), so the fast paths take no lock and no atomic. When
- * the alloc bucket runs dry it is swapped with the free bucket, then with a
- * full bucket from the zone's shared list (zone lock), then filled from the
- * keg. Full free buckets go to the shared list the same way.
+ * Per-CPU cache (Bonwick's magazines, as in uma_core.c's cache): a current
+ * bucket that both fast paths use as a stack (alloc pops, free pushes), and a
+ * spare. A CPU that allocates and frees alike never leaves the current
+ * bucket. When it runs dry it is swapped with the spare if that holds items,
+ * else exchanged for a full bucket from the zone's shared list (zone lock),
+ * else filled from the keg. When it fills up it is swapped with an empty
+ * spare, else the spare (full) goes to the shared list and the current
+ * bucket becomes the spare. Thread-local; the fast paths take no lock and no
+ * atomic. A CPU that only frees (a protocol CPU freeing what a user CPU
+ * built) hands its items back in whole buckets through the shared list.
  *
  * Shared record (ZONE_BYTES, Int32 fields Z_*):
  *   Z_LOCK        futex word, class "UMA zone"
@@ -67,16 +72,28 @@ export const ST_FREES = 1;
 export const ST_FAILS = 2;
 export const ST_SLEEPS = 3;
 export const ST_XDOMAIN = 4;
+/**
+ * Int32 indices (relative to the slot) of the per-CPU cache's counts. The
+ * current bucket's count itself lives here (not in a field of the Zone
+ * object), so a free costs no counter: since the last fold, frees - allocs =
+ * CUR_CNT - CUR_BASE, and the allocation fast path bumps ALLOCS_PENDING.
+ * Every slow-path change of the count folds both into the Float64 totals
+ * first and moves the base with the count, so they cannot overflow. Readers
+ * add total + pending (stats.ts).
+ */
+export const ST_CUR_CNT_WORD = 12;
+export const ST_CUR_BASE_WORD = 13;
+export const ST_ALLOCS_PENDING_WORD = 14;
+/**
+ * The free gate: the fast free path pushes onto the current bucket only while
+ * its count is below this word. The owner sets it to the bucket's capacity; a
+ * drain request or a sleeper at the zone limit stores 0 into it, so the next
+ * free takes the slow path, which honours the request. That folds three
+ * per-free checks (room, drain request, sleepers) into one compare.
+ */
+export const ST_FREE_GATE_WORD = 15;
 /** Int32 index (relative to the slot) of the drain-request word. */
 export const ST_DRAIN_WORD = 16;
-/**
- * Int32 indices (relative to the slot) of the fast paths' pending counts. The
- * fast paths bump these plain Int32 words (cheaper than a Float64 update); the
- * slow path, which runs at least once a bucket, folds them into the Float64
- * totals, so they can never overflow. Readers add total + pending.
- */
-export const ST_ALLOCS_PENDING_WORD = 12;
-export const ST_FREES_PENDING_WORD = 13;
 
 /**
  * Await a pending Atomics.waitAsync while holding a referenced timer: Node does
@@ -140,20 +157,22 @@ export class Zone {
   private readonly rec: number;
   private readonly stat: number; // Float64 index of this CPU's slot
   private readonly drainIdx: number; // Int32 index of this CPU's drain word
-  private readonly allocPending: number; // Int32 index of this CPU's pending alloc count
-  private readonly freePending: number; // Int32 index of this CPU's pending free count
+  private readonly cCnt: number; // Int32 index of this CPU's current bucket count
+  private readonly cBase: number; // ... and of its value at the last fold
+  private readonly aPend: number; // Int32 index of the allocations since the last fold
+  private readonly gate: number; // Int32 index of this CPU's free gate
   private readonly cpuTag: number;
   private readonly plain: boolean; // !debug: hot paths skip the checks
   private readonly nobucket: boolean;
 
   // The per-CPU cache (thread-local, no lock).
-  private allocB = 0;
-  private allocCnt = 0;
-  private allocEntries = 0;
-  private freeB = 0;
-  private freeCnt = 0;
-  private freeEntries = 0;
-  private freeCap = 0;
+  private curB = 0;
+  private curEntries = 0;
+  /** Capacity of the current bucket (0: none); the gate word holds it or 0. */
+  private curCap = 0;
+  private spareB = 0;
+  private spareCnt = 0;
+  private spareEntries = 0;
   private drainSeen = 0;
   /** Depth of this thread's slow paths on this zone: a reentrant flush is deferred. */
   private inSlow = 0;
@@ -187,8 +206,10 @@ export class Zone {
     const slot = arena.statSlot(index, cpu);
     this.stat = slot >> 3;
     this.drainIdx = (slot >> 2) + ST_DRAIN_WORD;
-    this.allocPending = (slot >> 2) + ST_ALLOCS_PENDING_WORD;
-    this.freePending = (slot >> 2) + ST_FREES_PENDING_WORD;
+    this.cCnt = (slot >> 2) + ST_CUR_CNT_WORD;
+    this.cBase = (slot >> 2) + ST_CUR_BASE_WORD;
+    this.aPend = (slot >> 2) + ST_ALLOCS_PENDING_WORD;
+    this.gate = (slot >> 2) + ST_FREE_GATE_WORD;
     this.drainSeen = Atomics.load(this.i32, this.drainIdx);
     this.cpuTag = cpu + 1;
     this.plain = !arena.debug;
@@ -224,15 +245,20 @@ export class Zone {
   /**
    * uma_zalloc_arg: allocate one item. Returns its handle, or 0 when M_NOWAIT
    * (the default) cannot be satisfied. M_WAITOK sleeps and never returns 0.
-   * Fast path: pop from this CPU's alloc bucket; no lock, no atomic.
+   * Fast path: pop from this CPU's current bucket; no lock, no atomic. The
+   * item's owner tag was set when it entered this CPU's cache (claimCur, or
+   * the free that put it there). Drain requests are not looked at here: the
+   * free gate, the next bucket exchange or poll() honours them. Debug mode
+   * takes the slow path for every item.
    */
   alloc(flags: number = M_NOWAIT, arg = 0): number {
-    const n = this.allocCnt;
-    if (n > 0 && this.plain && this.i32[this.drainIdx] === this.drainSeen) {
-      const item = this.i32[this.allocEntries + n - 1];
-      this.allocCnt = n - 1;
-      this.i32[this.allocPending]++;
-      this.owner[item >>> OWNER_SHIFT] = this.cpuTag;
+    const i32 = this.i32;
+    const c = this.cCnt;
+    const n = i32[c];
+    if (n > 0 && this.plain) {
+      const item = i32[this.curEntries + n - 1];
+      i32[c] = n - 1;
+      i32[this.aPend]++;
       if ((flags & M_ZERO) !== 0 || this.ctor !== null) return this.finishAlloc(item, flags, arg);
       return item;
     }
@@ -241,8 +267,13 @@ export class Zone {
 
   /**
    * uma_zfree_arg: free one item (0 is ignored, as free(NULL)). Fast path: push
-   * onto this CPU's free bucket. A free while sleepers wait at the zone limit
-   * goes straight to the keg so that the first sleeper can have it.
+   * onto this CPU's current bucket while its count is below the free gate
+   * (room, no drain request, no sleeper). A free while sleepers wait at the
+   * zone limit goes straight to the keg so that the first sleeper can have it.
+   * Outside debug mode the owner tag is read, not cleared: a handle beyond the
+   * arena or never handed out has none and takes the checked path; a foreign
+   * item is counted (XDOMAIN) and tagged as this CPU's, since it now sits in
+   * this CPU's cache. Debug mode clears the tag per free, catching double frees.
    */
   free(item: number, arg = 0): void {
     const o = item >>> OWNER_SHIFT;
@@ -251,17 +282,62 @@ export class Zone {
       this.freeChecked(item, arg);
       return;
     }
-    if (tag !== this.cpuTag) this.f64[this.stat + ST_XDOMAIN]++;
-    this.owner[o] = 0;
+    if (tag !== this.cpuTag) this.freeForeign(o);
     if (this.dtor !== null) this.dtor(item, arg);
-    const n = this.freeCnt;
-    if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
-      this.i32[this.freeEntries + n] = item;
-      this.freeCnt = n + 1;
-      this.i32[this.freePending]++;
+    const i32 = this.i32;
+    const c = this.cCnt;
+    const n = i32[c];
+    if (n < i32[this.gate]) {
+      i32[this.curEntries + n] = item;
+      i32[c] = n + 1;
       return;
     }
     this.freeSlow(item);
+  }
+
+  /** A free of an item another CPU allocated (non-debug): count it, and make it ours. */
+  private freeForeign(o: number): void {
+    this.f64[this.stat + ST_XDOMAIN]++;
+    this.owner[o] = this.cpuTag;
+  }
+
+  // ------------------------------------------------------------------
+  // The per-CPU counts (arena words; see ST_CUR_CNT_WORD)
+  // ------------------------------------------------------------------
+
+  /** Entries in the current bucket. */
+  private get curCnt(): number {
+    return this.i32[this.cCnt];
+  }
+  /** A slow-path change: fold the fast paths' counts, then move count and base together. */
+  private set curCnt(n: number) {
+    this.foldPending();
+    this.i32[this.cCnt] = n;
+    this.i32[this.cBase] = n;
+  }
+
+  /** Fold the fast paths' counts into the Float64 totals (the bucket count stays). */
+  private foldPending(): void {
+    const i32 = this.i32;
+    const allocs = i32[this.aPend];
+    const net = i32[this.cCnt] - i32[this.cBase];
+    if (allocs === 0 && net === 0) return;
+    this.f64[this.stat + ST_ALLOCS] += allocs;
+    this.f64[this.stat + ST_FREES] += net + allocs;
+    i32[this.aPend] = 0;
+    i32[this.cBase] = i32[this.cCnt];
+  }
+
+  /**
+   * Open the free gate to the current bucket's capacity, unless a drain
+   * request or a sleeper is pending. Store, then load (seq-cst): a requester
+   * stores its request, then 0 into the gate, so either we see the request
+   * here or its 0 lands after our store. Owner CPU only; no lock.
+   */
+  private armFree(): void {
+    const i32 = this.i32;
+    Atomics.store(i32, this.gate, this.curCap);
+    if (Atomics.load(i32, this.drainIdx) !== this.drainSeen || Atomics.load(i32, this.rec + Z_SLEEPERS) > 0) Atomics.store(i32, this.gate, 0);
   }
 
   // ------------------------------------------------------------------
@@ -276,21 +352,6 @@ export class Zone {
       return this.allocSlowLocked(flags, arg);
     } finally {
       this.inSlow--;
-    }
-  }
-
-  /** Move the fast paths' pending Int32 counts into this CPU's Float64 totals. */
-  private foldPending(): void {
-    const i32 = this.i32;
-    const a = i32[this.allocPending];
-    const f = i32[this.freePending];
-    if (a !== 0) {
-      this.f64[this.stat + ST_ALLOCS] += a;
-      i32[this.allocPending] = 0;
-    }
-    if (f !== 0) {
-      this.f64[this.stat + ST_FREES] += f;
-      i32[this.freePending] = 0;
     }
   }
 
@@ -324,8 +385,8 @@ export class Zone {
   private allocFromCache(flags: number): number {
     this.failReason = FAIL_NONE;
     for (;;) {
-      if (this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
-      if (this.freeCnt > 0) {
+      if (this.curCnt > 0) return this.i32[this.curEntries + --this.curCnt];
+      if (this.spareCnt > 0) {
         this.swapBuckets();
         continue;
       }
@@ -403,17 +464,17 @@ export class Zone {
     this.owner[o] = 0;
     if (this.dtor !== null) this.dtor(item, arg);
     if (!this.plain && this.keg.trash) fillTrash(this.i32, item, this.keg.size);
-    const n = this.freeCnt;
-    if (n < this.freeCap && this.i32[this.drainIdx] === this.drainSeen && this.i32[this.rec + Z_SLEEPERS] === 0) {
-      this.i32[this.freeEntries + n] = item;
-      this.freeCnt = n + 1;
+    const n = this.curCnt;
+    if (n < this.i32[this.gate]) {
+      this.i32[this.curEntries + n] = item;
+      this.curCnt = n + 1;
       this.f64[this.stat + ST_FREES]++;
       return;
     }
     this.freeSlow(item);
   }
 
-  /** The free bucket is full (or absent), a drain is requested, or sleepers wait. */
+  /** The current bucket is full (or absent), a drain is requested, or sleepers wait. */
   private freeSlow(item: number): void {
     this.foldPending();
     this.inSlow++;
@@ -428,26 +489,34 @@ export class Zone {
   private freeSlowLocked(item: number): void {
     this.f64[this.stat + ST_FREES]++;
     if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
-    if (this.i32[this.rec + Z_SLEEPERS] > 0 || this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
+    if (Atomics.load(this.i32, this.rec + Z_SLEEPERS) > 0 || this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
       this.releaseItem(item);
+      // Reopen the gate if the sleepers have gone (armFree keeps it shut while they wait).
+      if (this.curB !== 0) this.armFree();
       return;
     }
     for (;;) {
-      if (this.freeB !== 0 && this.freeCnt < this.freeCap) {
-        this.i32[this.freeEntries + this.freeCnt++] = item;
+      if (this.curB !== 0 && this.curCnt < this.curCap) {
+        this.i32[this.curEntries + this.curCnt++] = item;
         return;
       }
-      if (this.allocB !== 0 && this.allocCnt === 0 && this.freeB !== 0) {
-        this.swapBuckets(); // the empty alloc bucket becomes the free bucket
+      if (this.spareB !== 0 && (this.curB === 0 || this.spareCnt === 0)) {
+        this.swapBuckets(); // an empty spare takes the next frees
         continue;
       }
-      if (this.freeB !== 0) this.pushFullBucket();
+      // The current bucket is full and the spare (if any) too: the spare goes to
+      // the zone's list, the full current bucket becomes the spare.
+      if (this.spareB !== 0) this.pushSpare();
+      if (this.curB !== 0) {
+        this.installSpare(this.curB, this.curCnt);
+        this.installCur(0, 0);
+      }
       const b = this.host.allocBucket();
       if (b === 0) {
         this.releaseItem(item);
         return;
       }
-      this.installFree(b, 0);
+      this.installCur(b, 0);
     }
   }
 
@@ -455,24 +524,41 @@ export class Zone {
   // Bucket movement (zone lock where the shared list is touched)
   // ------------------------------------------------------------------
 
+  /** Exchange the current bucket and the spare. */
   private swapBuckets(): void {
-    const b = this.allocB;
-    const c = this.allocCnt;
-    this.installAlloc(this.freeB, this.freeCnt);
-    this.installFree(b, c);
+    const b = this.curB;
+    const c = this.curCnt;
+    this.installCur(this.spareB, this.spareCnt);
+    this.installSpare(b, c);
   }
 
-  private installAlloc(b: number, count: number): void {
-    this.allocB = b;
-    this.allocCnt = count;
-    this.allocEntries = (b >> 2) + B_ENTRIES;
+  /**
+   * Outside debug mode, tag every item of a bucket that just entered this CPU's
+   * cache from outside (the zone's list, the keg) with this CPU, once per
+   * bucket instead of once per allocation: whatever the fast path pops is
+   * allocated by this CPU. Debug mode tags per item.
+   */
+  private claimCur(): void {
+    if (!this.plain) return;
+    const i32 = this.i32;
+    const owner = this.owner;
+    const tag = this.cpuTag;
+    const e = this.curEntries;
+    for (let k = this.curCnt - 1; k >= 0; k--) owner[i32[e + k] >>> OWNER_SHIFT] = tag;
   }
 
-  private installFree(b: number, count: number): void {
-    this.freeB = b;
-    this.freeCnt = count;
-    this.freeEntries = (b >> 2) + B_ENTRIES;
-    this.freeCap = b === 0 ? 0 : Math.max(1, Math.min(BUCKET_MAX, this.i32[this.rec + Z_BUCKET_SIZE]));
+  private installCur(b: number, count: number): void {
+    this.curB = b;
+    this.curCnt = count;
+    this.curEntries = (b >> 2) + B_ENTRIES;
+    this.curCap = b === 0 ? 0 : Math.max(1, Math.min(BUCKET_MAX, this.i32[this.rec + Z_BUCKET_SIZE]));
+    this.armFree();
+  }
+
+  private installSpare(b: number, count: number): void {
+    this.spareB = b;
+    this.spareCnt = count;
+    this.spareEntries = (b >> 2) + B_ENTRIES;
   }
 
   private lockZone(): void {
@@ -485,7 +571,10 @@ export class Zone {
     }
   }
 
-  /** Exchange our empty alloc bucket for a full one from the zone's list. */
+  /**
+   * Exchange our empty current bucket for a full one from the zone's list
+   * (the spare is empty or absent here: allocFromCache tried it first).
+   */
   private takeFullBucket(): boolean {
     const i32 = this.i32;
     const r = this.rec;
@@ -499,41 +588,48 @@ export class Zone {
     }
     this.lock.unlock();
     if (full === 0) return false;
-    const empty = this.allocB;
-    this.installAlloc(full, i32[(full >> 2) + B_COUNT]);
+    const empty = this.curB;
+    this.installCur(full, i32[(full >> 2) + B_COUNT]);
+    this.claimCur();
     if (empty !== 0) {
-      if (this.freeB === 0) this.installFree(empty, 0);
+      if (this.spareB === 0) this.installSpare(empty, 0);
       else this.host.freeBucket(empty);
     }
     return true;
   }
 
-  /** Put our full free bucket on the zone's list. */
-  private pushFullBucket(): void {
-    const b = this.freeB;
+  /** Put the spare on the zone's list (an empty one is freed). Zone lock. */
+  private pushSpare(): void {
+    const b = this.spareB;
+    const n = this.spareCnt;
+    this.installSpare(0, 0);
+    if (n === 0) {
+      this.host.freeBucket(b);
+      return;
+    }
     const i32 = this.i32;
     const r = this.rec;
-    i32[(b >> 2) + B_COUNT] = this.freeCnt;
+    i32[(b >> 2) + B_COUNT] = n;
     this.lockZone();
     i32[(b >> 2) + B_NEXT] = i32[r + Z_FULL_HEAD];
     Atomics.store(i32, r + Z_FULL_HEAD, b);
     i32[r + Z_FULL_COUNT]++;
     this.lock.unlock();
-    this.installFree(0, 0);
     // A flush answering a sleeper's drain request: tell the sleepers there is stock.
     if (Atomics.load(i32, r + Z_SLEEPERS) > 0) this.wakeSleepers();
   }
 
-  /** Fill the alloc bucket from the keg (zone_import). */
+  /** Fill the empty current bucket from the keg (zone_import). */
   private fillFromKeg(flags: number): boolean {
-    if (this.allocB === 0) {
+    if (this.curB === 0) {
       const b = this.host.allocBucket();
       if (b === 0) return false;
-      this.installAlloc(b, 0);
+      this.installCur(b, 0);
     }
     const want = Math.max(1, Math.min(BUCKET_MAX, this.i32[this.rec + Z_BUCKET_SIZE]));
-    const got = this.importItems(this.allocEntries, want, flags);
-    this.allocCnt = got;
+    const got = this.importItems(this.curEntries, want, flags);
+    this.curCnt = got;
+    this.claimCur();
     return got > 0;
   }
 
@@ -662,7 +758,10 @@ export class Zone {
     Atomics.add(i32, r + Z_SLEEPERS, 1);
     this.f64[this.stat + ST_SLEEPS]++;
     this.limitReached();
+    // Every CPU's frees must reach the keg while we wait: shut every free gate
+    // (this CPU's too, which an async sleeper's thread keeps using).
     this.requestDrainOthers();
+    Atomics.store(i32, this.gate, 0);
     return ticket;
   }
 
@@ -687,8 +786,8 @@ export class Zone {
    * another CPU), then room under the limit. Takes the zone lock; no sleep.
    */
   private takeForSleeper(flags: number): number {
-    if (this.allocCnt > 0) return this.i32[this.allocEntries + --this.allocCnt];
-    if (this.freeCnt > 0) return this.i32[this.freeEntries + --this.freeCnt];
+    if (this.curCnt > 0) return this.i32[this.curEntries + --this.curCnt];
+    if (this.spareCnt > 0) return this.i32[this.spareEntries + --this.spareCnt];
     if (Atomics.load(this.i32, this.rec + Z_FULL_HEAD) !== 0) {
       const item = this.popSharedItem();
       if (item !== 0) return item;
@@ -798,22 +897,15 @@ export class Zone {
    */
   private flushNow(): void {
     this.drainSeen = Atomics.load(this.i32, this.drainIdx);
-    if (this.freeB !== 0) {
-      if (this.freeCnt > 0) this.pushFullBucket();
-      else {
-        this.host.freeBucket(this.freeB);
-        this.installFree(0, 0);
-      }
+    if (this.spareB !== 0) this.pushSpare();
+    if (this.curB !== 0) {
+      const b = this.curB;
+      const n = this.curCnt;
+      this.installCur(0, 0);
+      this.installSpare(b, n);
+      this.pushSpare();
     }
-    if (this.allocB !== 0) {
-      const b = this.allocB;
-      if (this.allocCnt > 0) {
-        this.installFree(b, this.allocCnt);
-        this.freeCap = BUCKET_MAX;
-        this.pushFullBucket();
-      } else this.host.freeBucket(b);
-      this.installAlloc(0, 0);
-    }
+    this.armFree();
   }
 
   private honourDrain(): void {
@@ -827,10 +919,14 @@ export class Zone {
     }
   }
 
-  /** Ask one CPU to flush its cache of this zone. */
+  /**
+   * Ask one CPU to flush its cache of this zone: bump its drain word, then
+   * shut its free gate so that its next free takes the slow path (see armFree).
+   */
   requestCpuDrain(cpu: number): void {
-    const idx = (this.arena.statSlot(this.index, cpu) >> 2) + ST_DRAIN_WORD;
-    Atomics.add(this.i32, idx, 1);
+    const slot = this.arena.statSlot(this.index, cpu) >> 2;
+    Atomics.add(this.i32, slot + ST_DRAIN_WORD, 1);
+    Atomics.store(this.i32, slot + ST_FREE_GATE_WORD, 0);
   }
 
   /** Honour a pending drain request now (the idle loop of a CPU calls this). */
@@ -995,7 +1091,7 @@ export class Zone {
 
   /** Items in this thread's per-CPU cache (for tests and stats of the own CPU). */
   get cachedHere(): number {
-    return this.allocCnt + this.freeCnt;
+    return this.curCnt + this.spareCnt;
   }
 
   private checkFlags(flags: number): void {

@@ -321,10 +321,13 @@ test('drain, trim to the working set, per-CPU drain by request honoured at the n
   // First trim sets the working-set mark, the second gives back what was idle since.
   z.trim();
   assert.equal(z.items, held, 'the first trim only marks the working set');
-  // Traffic since the mark (this free pushes one more full bucket) is the working
-  // set: the next trim gives back only the buckets that sat idle below the mark.
-  const y = z.alloc(M_NOWAIT);
-  z.free(y);
+  // Traffic since the mark is the working set: the next trim gives back only the
+  // buckets that sat idle below the mark. A pair would stay in the current bucket;
+  // three buckets' worth of allocations empty it and the spare, and take one full
+  // bucket from the zone's list (freeing them pushes one back).
+  const ys: number[] = [];
+  for (let i = 0; i < bs * 3; i++) ys.push(z.alloc(M_NOWAIT));
+  for (const y of ys) z.free(y);
   z.trim();
   assert.ok(z.cachedHere > 0, 'trim keeps the per-CPU cache');
   assert.ok(z.items > z.cachedHere, 'trim kept the buckets of the working set');

@@ -17,7 +17,7 @@ import type { NetThread } from '../kern/lwkt/netthread.js';
 import { macToString } from '../wire/ethernet.js';
 import { IP_MAXPACKET, ipToString } from '../wire/ipv4.js';
 export { IP_MAXPACKET };
-import { CSUM_REQUESTS, csumUndone, ifL2Len, inDelayedCksum, linkVerdicts } from './if_offload.js';
+import { CSUM_REQUESTS, csumUndone, ifL2Len, inDelayedCksum, linkVerdicts, withTsoCksumShown } from './if_offload.js';
 
 export const IFF_UP = 0x1;
 export const IFF_BROADCAST = 0x2;
@@ -229,8 +229,8 @@ export class Ifnet {
       m = inDelayedCksum(this.mb, m, ifL2Len(this));
       if (m === 0) return 0;
     }
-    capture(this.pcap!, this.mb, m, len);
-    return m;
+    const pcap = this.pcap!;
+    return withTsoCksumShown(this.mb, m, ifL2Len(this), (f) => capture(pcap, this.mb, f, len));
   }
 
   /** Count an input error (driver or stack found a malformed frame). */

@@ -330,3 +330,37 @@ export function l3Verdict(mb: Mbufs, m: number): number {
 export function csumUndone(mb: Mbufs, m: number): boolean {
   return (mb.i32[(m + PH_CSUM_FLAGS) >> 2] & (CSUM_IP | CSUM_TCP | CSUM_UDP)) !== 0;
 }
+
+/**
+ * Capture a TSO packet as a wire would judge it: its th_sum holds the
+ * pseudo-header sum without the length (what the driver or tcpGso finishes
+ * per segment), which a capture reader flags as a bad checksum. Write the
+ * whole segment's checksum, let `write` copy the frame out, then put the
+ * field back, so the driver still sees what it expects. The headers are
+ * pulled up first; returns m (maybe a new head), or 0 when that failed (m
+ * freed). Only on capture; no lock; never sleeps.
+ */
+export function withTsoCksumShown(mb: Mbufs, m: number, l2: number, write: (m: number) => void): number {
+  const fl = mb.i32[(m + PH_CSUM_FLAGS) >> 2];
+  if ((fl & CSUM_TSO) === 0) {
+    write(m);
+    return m;
+  }
+  m = pullup(mb, m, Math.min(l2 + IP_HLEN_MIN + TCP_HLEN, mb.i32[(m + PH_LEN) >> 2]));
+  if (m === 0) return 0;
+  const u8 = mb.u8;
+  const h = mb.i32[(m + M_DATA) >> 2] + l2;
+  const hlen = ipHlen(u8, h);
+  if (ipProto(u8, h) !== IPPROTO_TCP || mb.i32[(m + M_LEN) >> 2] < l2 + hlen + TCP_SUM + 2) {
+    write(m);
+    return m;
+  }
+  const field = h + hlen + TCP_SUM;
+  const saved = read16(u8, field);
+  const l4len = read16(u8, h + IP_LEN) - hlen;
+  write16(u8, field, cksumFold(pseudoHeaderSum(ipSrc(u8, h), ipDst(u8, h), IPPROTO_TCP, l4len)));
+  l4CksumFinish(mb, m, l2 + hlen, l4len, TCP_SUM, false);
+  write(m);
+  write16(u8, field, saved);
+  return m;
+}

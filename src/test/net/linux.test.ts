@@ -75,7 +75,10 @@ test('Linux peers: ping, arping, socat and node dgram against slabnet over TAP',
     assert.match(dump.stdout, /10\.78\.0\.2 > 10\.78\.0\.1: ICMP echo reply/);
     assert.match(dump.stdout, /10\.78\.0\.2\.7777 > 10\.78\.0\.1\.\d+: \[udp sum ok\] UDP, length 17/);
     assert.match(dump.stdout, /Reply 10\.78\.0\.2 is-at 02:00:5e:00:10:02/);
-    assert.doesNotMatch(dump.stdout, /bad cksum|bad udp cksum|wrong icmp cksum/i);
+    // Judge slabnet's own packets: with TAP offloads Linux hands us frames whose checksum it left
+    // for the receiver to skip (NEEDS_CSUM), and the capture shows them as they arrived.
+    const badOurs = dump.stdout.split('\n').filter((l) => /bad cksum|bad udp cksum|wrong icmp cksum/i.test(l) && /^\s*10\.78\.0\.2[ .]/.test(l));
+    assert.deepEqual(badOurs, []);
     srv.close();
     await new Promise((r2) => setTimeout(r2, 10));
   } finally {

@@ -10,6 +10,7 @@
  *      * through the socket calls (TcpSockets write/read) in a tight loop
  *        that runs the stacks' thread passes itself, on the real clock (timers
  *        fire at their real time): the stack without streams or event loop.
+ *      * through lib/netmp.ts streams with TCP on the worker CPUs (tcpmp.ts);
  *  - HTTP/1.1 keep-alive requests/s: Node's http.Server on a slabnet listener
  *    (serveHttp) and an http.Agent whose sockets are slabnet connections
  *    (HttpAgent), vs the same server and agent on kernel loopback.
@@ -50,6 +51,7 @@ import { connect as slabConnect, createServer as slabCreateServer, type Socket a
 import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
 import { compared, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 import { tapCases } from './tcptap.js';
+import { mpCases } from './tcpmp.js';
 
 const SUITE = 'tcp';
 /** Bytes per write in the bulk cases (both sides). */
@@ -511,6 +513,8 @@ export const run: Suite = async (opts) => {
       note: `${chunkNote}; both stacks in this thread, real clock, passes on the event loop`,
     }),
   );
+  trace('mpBulk');
+  results.push(...(await mpCases(opts, bulkRounds, SUITE, nodeBulkRate, chunkNote)));
   trace('rawBulk');
   const rawRate = rawBulk(opts);
   results.push(

@@ -152,7 +152,7 @@ export const TCP_DEFAULTS: TcpConfig = {
 type NumKey = { [K in keyof TcpConfig]: TcpConfig[K] extends number ? K : never }[keyof TcpConfig];
 
 /** [sysctl name, field, description, min, max]. */
-const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
+export const TCP_NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.mssdflt', 'mssdflt', 'Default TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.minmss', 'minmss', 'Minimum TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.rfc1323', 'rfc1323', 'Enable rfc1323 (high performance TCP) extensions', 0, 3],
@@ -253,7 +253,7 @@ export function bindMaxsockbuf(cfg: TcpConfig, arena: Arena): void {
  * The congestion-control string nodes come from cc_list.ts (ccSysctlNodes).
  */
 export function tcpSysctlNodes(cfg: TcpConfig, onPurge: () => void): TcpSysctlNode[] {
-  const out: TcpSysctlNode[] = NODES.map(([name, key, description, min, max]) => ({
+  const out: TcpSysctlNode[] = TCP_NODES.map(([name, key, description, min, max]) => ({
     name,
     description,
     get: () => cfg[key],

@@ -513,8 +513,6 @@ export const run: Suite = async (opts) => {
       note: `${chunkNote}; both stacks in this thread, real clock, passes on the event loop`,
     }),
   );
-  trace('mpBulk');
-  results.push(...(await mpCases(opts, bulkRounds, SUITE, nodeBulkRate, chunkNote)));
   trace('rawBulk');
   const rawRate = rawBulk(opts);
   results.push(
@@ -531,6 +529,9 @@ export const run: Suite = async (opts) => {
       note: `${HTTP_CONC} requests in flight over ${HTTP_CONC} keep-alive sockets, 19-byte body`,
     }),
   );
+  trace('mp');
+  const drivers = { bulk: bulkRounds, http: httpRounds, httpServer };
+  results.push(...(await mpCases(opts, drivers, { nodeBulk: nodeBulkRate, nodeHttp: nodeHttpRate }, SUITE, { bulk: chunkNote, httpConc: HTTP_CONC })));
   const nodeConnRate = (trace('nodeConn'), await nodeConn(opts));
   const slabConnRate = (trace('slabConn'), await slabConn(opts));
   results.push(

@@ -11,12 +11,27 @@
  * TCP, the link and netisr between them.
  */
 import os from 'node:os';
-import { System } from '../lib/topology.js';
+import type http from 'node:http';
+import { System, type NetStack } from '../lib/topology.js';
+import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
 import { connect as mpConnect, createServer as mpCreateServer, type MpSocket } from '../lib/netmp.js';
 import { compared, type BenchOptions, type BenchResult } from './harness.js';
 
-/** The bulk pump of tcp.ts: writes with backpressure while rounds sample the receiver. */
-export type BulkPump = (opts: BenchOptions, c: MpSocket, received: () => number) => Promise<number>;
+/** What tcp.ts lends these cases, so both forms measure the same way. */
+export interface Drivers {
+  /** The bulk pump: writes with backpressure while rounds sample the receiver (Gbit/s). */
+  bulk: (opts: BenchOptions, c: MpSocket, received: () => number) => Promise<number>;
+  /** Keep-alive GETs in flight through `agent` for each round (req/s). */
+  http: (opts: BenchOptions, agent: http.Agent, host: string, port: number) => Promise<number>;
+  /** The HTTP server both forms serve with. */
+  httpServer: () => http.Server;
+}
+
+/** The figures of tcp.ts's kernel-loopback baselines, measured earlier in the same run. */
+export interface Baselines {
+  nodeBulk: number;
+  nodeHttp: number;
+}
 
 const PORT = 5002;
 
@@ -25,18 +40,23 @@ function mpCpus(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
 }
 
-/**
- * Bulk transfer between two stacks on the CPUs: Gbit/s of payload the
- * server's 'data' handler received. Stops the system (leak-free) before
- * returning.
- */
-async function mpBulk(opts: BenchOptions, pump: BulkPump, cpus: number): Promise<number> {
+/** Run `f` on a client and a server stack of a fresh MP system, joined by one link; stop (leak-free) after. */
+async function withPair<T>(cpus: number, f: (a: NetStack, b: NetStack) => Promise<T>): Promise<T> {
   const sys = await System.start({ cpus });
   try {
     const a = sys.addStack('client');
     const b = sys.addStack('server');
     sys.link(a, b, { a: '10.7.1.1/24', b: '10.7.1.2/24', mtu: 65535 });
     await sys.up();
+    return await f(a, b);
+  } finally {
+    await sys.stop();
+  }
+}
+
+/** Bulk transfer between two stacks on the CPUs: Gbit/s of payload the server's 'data' handler received. */
+function mpBulk(opts: BenchOptions, d: Drivers, cpus: number): Promise<number> {
+  return withPair(cpus, async (a, b) => {
     let bytes = 0;
     const server = mpCreateServer({ stack: b }, (s) => {
       s.on('data', (d: Buffer) => (bytes += d.length));
@@ -46,23 +66,42 @@ async function mpBulk(opts: BenchOptions, pump: BulkPump, cpus: number): Promise
     const c = mpConnect({ stack: a, host: '10.7.1.2', port: PORT });
     c.on('error', () => {});
     await new Promise<void>((r) => c.once('connect', () => r()));
-    const rate = await pump(opts, c, () => bytes);
+    const rate = await d.bulk(opts, c, () => bytes);
     c.destroy();
     await new Promise<void>((r) => server.close(() => r()));
     return rate;
-  } finally {
-    await sys.stop();
-  }
+  });
+}
+
+/** Node's http.Server on the server stack, an http.Agent of slabnet sockets on the client stack: req/s. */
+function mpHttp(opts: BenchOptions, d: Drivers, cpus: number, conc: number): Promise<number> {
+  return withPair(cpus, async (a, b) => {
+    const web = d.httpServer();
+    const listener = mpCreateServer({ stack: b });
+    await new Promise<void>((r) => listener.listen(80, () => r()));
+    serveHttp(web, listener);
+    const agent = new HttpAgent(a, { keepAlive: true, maxSockets: conc });
+    const rate = await d.http(opts, agent, '10.7.1.2', 80);
+    agent.destroy();
+    web.closeAllConnections();
+    await new Promise<void>((r) => listener.close(() => r()));
+    return rate;
+  });
 }
 
 /** The MP cases, against Node's net figure measured earlier in the same run. */
-export async function mpCases(opts: BenchOptions, pump: BulkPump, suite: string, nodeBulkRate: number, chunkNote: string): Promise<BenchResult[]> {
+export async function mpCases(opts: BenchOptions, d: Drivers, base: Baselines, suite: string, notes: { bulk: string; httpConc: number }): Promise<BenchResult[]> {
   const cpus = mpCpus();
-  const rate = await mpBulk(opts, pump, cpus);
+  const rate = await mpBulk(opts, d, cpus);
+  const reqs = await mpHttp(opts, d, cpus, notes.httpConc);
   return [
-    compared(suite, `bulk transfer, lib/netmp.ts streams, two stacks on ${cpus} CPUs, in-memory link MTU 65535`, 'Gbit/s', rate, 'node:net over 127.0.0.1', nodeBulkRate, {
+    compared(suite, `bulk transfer, lib/netmp.ts streams, two stacks on ${cpus} CPUs, in-memory link MTU 65535`, 'Gbit/s', rate, 'node:net over 127.0.0.1', base.nodeBulk, {
       workers: cpus,
-      note: `${chunkNote}; TCP on the worker CPUs, user streams on the main thread (one copy in, one out)`,
+      note: `${notes.bulk}; TCP on the worker CPUs, user streams on the main thread (one copy in, one out)`,
+    }),
+    compared(suite, `HTTP/1.1 keep-alive GET, http.Server + http.Agent on slabnet, two stacks on ${cpus} CPUs`, 'req/s', reqs, 'the same on kernel 127.0.0.1', base.nodeHttp, {
+      workers: cpus,
+      note: `${notes.httpConc} requests in flight over ${notes.httpConc} keep-alive sockets, 19-byte body; TCP on the worker CPUs, Node's http on the main thread`,
     }),
   ];
 }

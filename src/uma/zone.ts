@@ -26,6 +26,7 @@
  * Shared record (ZONE_BYTES, Int32 fields Z_*):
  *   Z_LOCK        futex word, class "UMA zone"
  *   Z_FULL_HEAD   full buckets shared by all CPUs (singly linked by B_NEXT)
+ *   Z_EMPTY_HEAD  empty buckets waiting for a CPU that hands a full one over
  *   Z_ITEMS       items the zone holds from its keg: in use plus cached
  *   Z_MAX_ITEMS   the limit on Z_ITEMS (0 = none)
  *   Z_SLEEP_HEAD/TAIL  FIFO tickets of M_WAITOK sleepers at the limit
@@ -69,6 +70,17 @@ export const Z_NAME_BYTES = 32;
 export const Z_WARNING = 28; // 64 bytes
 export const Z_WARNING_BYTES = 64;
 export const Z_BUCKET_INIT = 44;
+/**
+ * Empty buckets kept by the zone (uz_free_bucket of older UMA), linked by
+ * B_NEXT under the zone lock: a CPU that takes a full bucket leaves its empty
+ * one here in the same lock hold, and a CPU that hands a full bucket over
+ * takes an empty one back, so a producer/consumer pair moves buckets with
+ * one lock acquisition each way and never through the bucket zone's keg.
+ */
+export const Z_EMPTY_HEAD = 45;
+export const Z_EMPTY_COUNT = 46;
+/** At most this many empty buckets per registered CPU wait on a zone's list. */
+const EMPTY_PER_CPU = 2;
 
 /** Bits of Z_CALLBACKS: which callbacks the creator registered (others must too). */
 export const CB_CTOR = 1;
@@ -327,8 +339,9 @@ export class Zone {
    */
   free(item: number, arg = 0): void {
     const i32 = this.i32;
-    if (((i32[this.ownerWord + (item >>> OWNER_WORD_SHIFT)] >>> ((item >>> OWNER_BYTE_SHIFT) & 24)) & 255) !== this.fastTag || (item & 15) !== 0 || item >= this.limit) {
-      this.freeOther(item, arg);
+    const tag = (i32[this.ownerWord + (item >>> OWNER_WORD_SHIFT)] >>> ((item >>> OWNER_BYTE_SHIFT) & 24)) & 255;
+    if (tag !== this.fastTag || (item & 15) !== 0 || item >= this.limit) {
+      this.freeOther(item, arg, tag);
       return;
     }
     if (this.dtor !== null) this.dtor(item, arg);
@@ -343,14 +356,16 @@ export class Zone {
   }
 
   /**
-   * A free that is not a plain own free: outside debug mode, an item another
-   * CPU allocated (a valid tag, aligned, inside the arena) goes to the
+   * A free that is not a plain own free (`laneTag`: the owner byte as free()
+   * read it): outside debug mode, an item another CPU allocated (a valid
+   * tag, aligned, inside the arena) goes to the
    * cross-free bucket unchecked; everything else (debug mode, no tag, a bad
    * handle) to freeChecked. No lock on the way to the bucket.
    */
-  private freeOther(item: number, arg: number): void {
-    const tag = this.owner[item >>> OWNER_SHIFT];
-    if (!(tag > 0) || (item & 15) !== 0 || !this.plain) {
+  private freeOther(item: number, arg: number, laneTag: number): void {
+    // The lane read is a tag only on little-endian machines (else fastTag is -1).
+    const tag = LITTLE_ENDIAN ? laneTag : this.owner[item >>> OWNER_SHIFT];
+    if (!(tag > 0) || (item & 15) !== 0 || item >= this.limit || !this.plain) {
       this.freeChecked(item, arg);
       return;
     }
@@ -626,13 +641,14 @@ export class Zone {
         continue;
       }
       // The current bucket is full and the spare (if any) too: the spare goes to
-      // the zone's list, the full current bucket becomes the spare.
-      if (this.spareB !== 0) this.pushSpare();
+      // the zone's list (an empty bucket coming back in the same lock hold),
+      // the full current bucket becomes the spare.
+      const empty = this.spareB !== 0 ? this.pushSpare(true) : 0;
       if (this.curB !== 0) {
         this.installSpare(this.curB, this.curCnt);
         this.installCur(0, 0);
       }
-      const b = this.host.allocBucket();
+      const b = empty !== 0 ? empty : this.host.allocBucket();
       if (b === 0) {
         this.releaseItem(item);
         return;
@@ -667,7 +683,10 @@ export class Zone {
       this.armFree(); // reopen the gates once the sleepers have gone
       return;
     }
-    if (this.crossB !== 0 && this.crossCnt >= this.crossCap) this.pushCross0();
+    if (this.crossB !== 0 && this.crossCnt >= this.crossCap) {
+      const empty = this.pushCross0(true);
+      if (empty !== 0) this.installCross(empty, 0);
+    }
     if (this.crossB === 0) {
       const b = this.host.allocBucket();
       if (b === 0) {
@@ -751,16 +770,25 @@ export class Zone {
     const i32 = this.i32;
     const r = this.rec;
     if (Atomics.load(i32, r + Z_FULL_HEAD) === 0) return false;
+    // Our empty current bucket is left on the zone's empty list in the same
+    // lock hold when the spare slot is taken (else it becomes the spare).
+    let give = this.spareB !== 0 ? this.curB : 0;
     this.lockZone();
     const full = i32[r + Z_FULL_HEAD];
     if (full !== 0) {
       i32[r + Z_FULL_HEAD] = i32[(full >> 2) + B_NEXT];
       const count = --i32[r + Z_FULL_COUNT];
       if (count < i32[r + Z_FULL_MIN]) i32[r + Z_FULL_MIN] = count;
+      if (give !== 0 && i32[r + Z_EMPTY_COUNT] < EMPTY_PER_CPU * this.arena.ncpusRegistered) {
+        i32[(give >> 2) + B_NEXT] = i32[r + Z_EMPTY_HEAD];
+        i32[r + Z_EMPTY_HEAD] = give;
+        i32[r + Z_EMPTY_COUNT]++;
+        give = -1; // given
+      }
     }
     this.lock.unlock();
     if (full === 0) return false;
-    const empty = this.curB;
+    const empty = give === -1 ? 0 : this.curB;
     this.installCur(full, i32[(full >> 2) + B_COUNT]);
     // A cross-free bucket of our own items (a consumer CPU handing back what we
     // allocated) needs no claim pass: every item already carries our tag.
@@ -772,47 +800,58 @@ export class Zone {
     return true;
   }
 
-  /** Put the spare on the zone's list (an empty one is freed). Zone lock. */
-  private pushSpare(): void {
+  /** Put the spare on the zone's list (an empty one is freed); `wantEmpty` as for pushCross0. Zone lock. */
+  private pushSpare(wantEmpty = false): number {
     const b = this.spareB;
     const n = this.spareCnt;
     this.installSpare(0, 0);
-    this.pushFull(b, n, this.plain ? this.cpuTag : 0); // own items carry our tag outside debug mode
+    return this.pushFull(b, n, this.plain ? this.cpuTag : 0, wantEmpty); // own items carry our tag outside debug mode
   }
 
   /**
    * Put the cross-free bucket on the zone's list (an empty one is freed):
    * its items keep their allocating CPUs' tags until a CPU takes the bucket
-   * and claims them. Zone lock.
+   * and claims them. With `wantEmpty`, returns an empty bucket from the
+   * zone's list taken in the same lock hold (0: none). Zone lock.
    */
-  private pushCross0(): void {
+  private pushCross0(wantEmpty = false): number {
     const b = this.crossB;
     const n = this.crossCnt;
     const tag = this.crossTag;
     this.installCross(0, 0);
-    this.pushFull(b, n, tag);
+    return this.pushFull(b, n, tag, wantEmpty);
   }
 
   /**
    * Put bucket b holding n items on the zone's full list (n = 0: free it),
-   * noting `tag`, the owner tag all its items carry (0: mixed or unknown). Zone lock.
+   * noting `tag`, the owner tag all its items carry (0: mixed or unknown).
+   * With `wantEmpty`, also takes an empty bucket off the zone's empty list in
+   * the same lock hold and returns it (0: none, or not wanted). Zone lock.
    */
-  private pushFull(b: number, n: number, tag: number): void {
+  private pushFull(b: number, n: number, tag: number, wantEmpty: boolean): number {
     if (n === 0) {
+      if (wantEmpty) return b; // an empty bucket wanted, and this one is empty
       this.host.freeBucket(b);
-      return;
+      return 0;
     }
     const i32 = this.i32;
     const r = this.rec;
     i32[(b >> 2) + B_COUNT] = n;
     i32[(b >> 2) + B_TAG] = tag;
+    let empty = 0;
     this.lockZone();
     i32[(b >> 2) + B_NEXT] = i32[r + Z_FULL_HEAD];
     Atomics.store(i32, r + Z_FULL_HEAD, b);
     i32[r + Z_FULL_COUNT]++;
+    if (wantEmpty && i32[r + Z_EMPTY_HEAD] !== 0) {
+      empty = i32[r + Z_EMPTY_HEAD];
+      i32[r + Z_EMPTY_HEAD] = i32[(empty >> 2) + B_NEXT];
+      i32[r + Z_EMPTY_COUNT]--;
+    }
     this.lock.unlock();
     // A flush answering a sleeper's drain request: tell the sleepers there is stock.
     if (Atomics.load(i32, r + Z_SLEEPERS) > 0) this.wakeSleepers();
+    return empty;
   }
 
   /** Fill the empty current bucket from the keg (zone_import). */
@@ -1145,6 +1184,7 @@ export class Zone {
     this.flushCpuCache();
     this.requestDrainOthers();
     this.releaseFullBuckets(Infinity);
+    this.releaseEmptyBuckets();
     this.keg.drain();
   }
 
@@ -1162,7 +1202,25 @@ export class Zone {
     this.lockZone();
     i32[r + Z_FULL_MIN] = i32[r + Z_FULL_COUNT];
     this.lock.unlock();
+    this.releaseEmptyBuckets();
     this.keg.drain();
+  }
+
+  /** Give the zone's empty buckets back (to this thread's stash, then the bucket zone). Zone lock. */
+  private releaseEmptyBuckets(): void {
+    const i32 = this.i32;
+    const r = this.rec;
+    if (i32[r + Z_EMPTY_HEAD] === 0) return;
+    this.lockZone();
+    let b = i32[r + Z_EMPTY_HEAD];
+    i32[r + Z_EMPTY_HEAD] = 0;
+    i32[r + Z_EMPTY_COUNT] = 0;
+    this.lock.unlock();
+    while (b !== 0) {
+      const next = i32[(b >> 2) + B_NEXT];
+      this.host.freeBucket(b);
+      b = next;
+    }
   }
 
   private releaseFullBuckets(limit: number): void {

@@ -15,7 +15,7 @@ import type http from 'node:http';
 import { System, type NetStack } from '../lib/topology.js';
 import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
 import { connect as mpConnect, createServer as mpCreateServer, type MpSocket } from '../lib/netmp.js';
-import { compared, type BenchOptions, type BenchResult } from './harness.js';
+import { compared, wanted, type BenchOptions, type BenchResult } from './harness.js';
 
 /** What tcp.ts lends these cases, so both forms measure the same way. */
 export interface Drivers {
@@ -27,10 +27,10 @@ export interface Drivers {
   httpServer: () => http.Server;
 }
 
-/** The figures of tcp.ts's kernel-loopback baselines, measured earlier in the same run. */
+/** tcp.ts's kernel-loopback baselines, measured in this run when a case here wants them. */
 export interface Baselines {
-  nodeBulk: number;
-  nodeHttp: number;
+  nodeBulk: () => Promise<number>;
+  nodeHttp: () => Promise<number>;
 }
 
 const PORT = 5002;
@@ -92,16 +92,28 @@ function mpHttp(opts: BenchOptions, d: Drivers, cpus: number, conc: number): Pro
 /** The MP cases, against Node's net figure measured earlier in the same run. */
 export async function mpCases(opts: BenchOptions, d: Drivers, base: Baselines, suite: string, notes: { bulk: string; httpConc: number }): Promise<BenchResult[]> {
   const cpus = mpCpus();
-  const rate = await mpBulk(opts, d, cpus);
-  const reqs = await mpHttp(opts, d, cpus, notes.httpConc);
-  return [
-    compared(suite, `bulk transfer, lib/netmp.ts streams, two stacks on ${cpus} CPUs, in-memory link MTU 65535`, 'Gbit/s', rate, 'node:net over 127.0.0.1', base.nodeBulk, {
-      workers: cpus,
-      note: `${notes.bulk}; TCP on the worker CPUs, user streams on the main thread (one copy in, one out)`,
-    }),
-    compared(suite, `HTTP/1.1 keep-alive GET, http.Server + http.Agent on slabnet, two stacks on ${cpus} CPUs`, 'req/s', reqs, 'the same on kernel 127.0.0.1', base.nodeHttp, {
-      workers: cpus,
-      note: `${notes.httpConc} requests in flight over ${notes.httpConc} keep-alive sockets, 19-byte body; TCP on the worker CPUs, Node's http on the main thread`,
-    }),
-  ];
+  const out: BenchResult[] = [];
+  const bulkCase = `bulk transfer, lib/netmp.ts streams, two stacks on ${cpus} CPUs, in-memory link MTU 65535`;
+  const httpCase = `HTTP/1.1 keep-alive GET, http.Server + http.Agent on slabnet, two stacks on ${cpus} CPUs`;
+  if (wanted(opts, bulkCase)) {
+    const nodeRate = await base.nodeBulk();
+    const rate = await mpBulk(opts, d, cpus);
+    out.push(
+      compared(suite, bulkCase, 'Gbit/s', rate, 'node:net over 127.0.0.1', nodeRate, {
+        workers: cpus,
+        note: `${notes.bulk}; TCP on the worker CPUs, user streams on the main thread (one copy in, one out)`,
+      }),
+    );
+  }
+  if (wanted(opts, httpCase)) {
+    const nodeRate = await base.nodeHttp();
+    const reqs = await mpHttp(opts, d, cpus, notes.httpConc);
+    out.push(
+      compared(suite, httpCase, 'req/s', reqs, 'the same on kernel 127.0.0.1', nodeRate, {
+        workers: cpus,
+        note: `${notes.httpConc} requests in flight over ${notes.httpConc} keep-alive sockets, 19-byte body; TCP on the worker CPUs, Node's http on the main thread`,
+      }),
+    );
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import { TH_FIN } from '../wire/tcp.js';
 import {   SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import { tcpSetDsack } from './tcp_sack.js';
-import { TF_SACK_PERMIT, type Tcpcb } from './tcp_var.js';
+import { RQ_NONE_BOOL, RQ_NONE_NUM, TF_SACK_PERMIT, type Tcpcb } from './tcp_var.js';
 import { TCPS_ESTABLISHED } from './tcp_fsm.js';
 
 /**
@@ -164,6 +164,13 @@ function removeAt(tp: Tcpcb, i: number): void {
 
 /** Insert an entry at i, shifting the rest up. */
 function insertAt(tp: Tcpcb, i: number, seq: number, len: number, m: number, fin: boolean): void {
+  if (tp.rq_seq === RQ_NONE_NUM) {
+    // The connection's first out-of-order segment: its queue is made now (idle connections have none).
+    tp.rq_seq = [];
+    tp.rq_len = [];
+    tp.rq_m = [];
+    tp.rq_fin = [];
+  }
   const qs = tp.rq_seq;
   const ql = tp.rq_len;
   const qm = tp.rq_m;
@@ -184,9 +191,10 @@ function insertAt(tp: Tcpcb, i: number, seq: number, len: number, m: number, fin
 export function tcpReassFlush(tp: Tcpcb): void {
   const mb = tp.tcp.st.mb;
   for (const m of tp.rq_m) if (m !== 0) mb.m_freem(m);
-  tp.rq_seq.length = 0;
-  tp.rq_len.length = 0;
-  tp.rq_m.length = 0;
-  tp.rq_fin.length = 0;
+  // Back to the shared empty queue: the arrays go with the data.
+  tp.rq_seq = RQ_NONE_NUM;
+  tp.rq_len = RQ_NONE_NUM;
+  tp.rq_m = RQ_NONE_NUM;
+  tp.rq_fin = RQ_NONE_BOOL;
   tp.rq_bytes = 0;
 }

@@ -94,6 +94,8 @@ const BLK = new Uint32Array(2 * (MAX_SACK_BLKS + 1));
 
 /** tcp_update_sack_list: the segment [start, end) arrived out of order (or was a duplicate). */
 export function tcpUpdateSackList(tp: Tcpcb, start: number, end: number): void {
+  // The first out-of-order arrival makes the block array (idle connections have none).
+  if (tp.sackblks.length === 0) tp.sackblks = new Uint32Array(2 * MAX_SACK_BLKS);
   const b = tp.sackblks;
   let hs = start;
   let he = end;

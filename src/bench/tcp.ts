@@ -18,6 +18,10 @@
  *  - over a TAP against real Linux programs (tcptap.ts): iperf3 both ways vs
  *    iperf3 over a veth pair, wrk against http.Server vs the same on the
  *    kernel (skipped, with the reason, without root or the tools);
+ *  - goodput under 1% random loss, 10 ms RTT, 100 Mbit/s (goodput.ts, the
+ *    manual clock: virtual time, exact), CUBIC and NewReno, against the
+ *    Mathis bound of the configured link (goal: >= 0.8 of it for CUBIC);
+ *    docs/goodput.md has the whole sweep;
  *  - arena bytes per idle established connection endpoint (zone items in
  *    use before and after opening N connections with the socket calls, on a
  *    manual clock), against the goal of 2 KiB; the JS heap per endpoint after
@@ -50,6 +54,7 @@ import { connect as slabConnect, createServer as slabCreateServer, type Socket a
 import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
 import { compared, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 import { tapCases } from './tcptap.js';
+import { runGoodput } from './goodput.js';
 
 const SUITE = 'tcp';
 /** Bytes per write in the bulk cases (both sides). */
@@ -495,6 +500,21 @@ function idleConnections(opts: BenchOptions): IdleFigures {
   return res;
 }
 
+/**
+ * Goodput over 1% loss and a 10 ms RTT (goodput.ts), each algorithm against
+ * the Mathis bound of the configured link. Virtual time: 30 s (6 s quick).
+ */
+function goodputCases(opts: BenchOptions): BenchResult[] {
+  const seconds = opts.quick ? 6 : 30;
+  return ['cubic', 'newreno'].map((cc) => {
+    const r = runGoodput({ cc, loss: 0.01, rttMs: 10, seconds });
+    return compared(SUITE, `goodput, 1% loss, 10 ms RTT, ${cc}`, 'Mbit/s', r.goodputBps / 1e6, 'Mathis bound', r.mathisBps / 1e6, {
+      workers: 1,
+      note: `100 Mbit/s, 1-BDP queue, ${seconds} virtual s (manual clock); ${r.retransmits} retransmits, ${r.timeouts} RTOs, ${r.linkLost} + ${r.queueDrops} link drops; goal >= 0.8 for cubic; sweep: docs/goodput.md`,
+    });
+  });
+}
+
 /** Progress on stderr with SLABNET_BENCH_TRACE=1. */
 function trace(what: string): void {
   if (process.env.SLABNET_BENCH_TRACE) process.stderr.write(`tcp: ${what}\n`);
@@ -544,6 +564,8 @@ export const run: Suite = async (opts) => {
       note: `${idle.endpoints} endpoints (${idle.endpoints / 2} connections, both ends here), opened at ${Math.round(idle.openRate)} conn/s with the socket calls; arena pages ${Math.round(idle.pagesPerEndpoint)} B/endpoint; ${heap}`,
     }),
   );
+  trace('goodput');
+  results.push(...goodputCases(opts));
   trace('tap');
   results.push(...(await tapCases(opts)));
   return results;

@@ -198,6 +198,8 @@ export class Tcpcb extends InPcb {
   readonly rq_len: number[] = [];
   readonly rq_m: number[] = [];
   readonly rq_fin: boolean[] = [];
+  /** The last mbuf of each entry's chain (contiguous segments are appended to one entry). */
+  readonly rq_tail: number[] = [];
   rq_bytes = 0;
 
   // receiver SACK blocks to report (sackblks), most recent first

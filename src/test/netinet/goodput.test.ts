@@ -48,5 +48,5 @@ test('goodput: no loss fills most of the link', () => {
   const r = runGoodput({ cc: 'cubic', loss: 0, rttMs: 10, seconds: 4, mb: arena().mb });
   done();
   assert.equal(r.linkLost, 0);
-  assert.ok(r.goodputBps > 0.8 * r.linkBps && r.goodputBps <= r.linkBps, `goodput ${r.goodputBps} of ${r.linkBps}`);
+  assert.ok(r.goodputBps > 0.8 * r.linkBps && r.goodputBps <= 1.01 * r.linkBps, `goodput ${r.goodputBps} of ${r.linkBps}`);
 });

@@ -369,12 +369,17 @@ ${goodputTable(rs)}
 
 ## Reading
 
-- NewReno follows the Mathis bound where loss dominates (1% and 5%).
-- CUBIC runs well above the bound its own response function predicts, with many more
-  retransmissions than drops at the link: see the open items in docs/tcp.md.
-- At 0% and 0.1% loss the window is far above 100 segments: the receiver's reassembly queue
-  (net.inet.tcp.reass.maxqueuelen = 100 segments here, while FreeBSD counts merged runs) drops
-  out-of-order segments after a tail drop (tcps_rcvreassfull), which costs goodput.
+- Where random loss sets the window (0.1% to 5%), NewReno sits at or a little under the Mathis
+  bound (timeouts at 5% cost it more) and CUBIC a little above it: CUBIC's beta = 0.7 keeps more
+  of the window per loss than Reno's 0.5, and its Reno-friendly alpha only matches Reno's
+  average when losses are periodic, not random. Retransmissions match the link's drops:
+  nothing is retransmitted that arrived.
+- Without random loss the link is full: the 1-BDP queue's tail drops set the window.
+- Two bugs this harness found, fixed with it: slow start counted the bytes that the full ACK
+  ending a recovery covered (SACKed long before) as delivered segments and doubled cwnd after
+  every episode (CUBIC ran at 5x the Mathis bound, thousands of spurious retransmissions); and
+  the receiver's reassembly queue limit (net.inet.tcp.reass.maxqueuelen, 100) counted segments
+  where FreeBSD counts runs of contiguous data, dropping most of a large window after one loss.
 
 Machine: figures are virtual-time results, the same on any machine (Node ${process.version}).
 `;

@@ -19,6 +19,10 @@
  *  - over a TAP against real Linux programs (tcptap.ts): iperf3 both ways vs
  *    iperf3 over a veth pair, wrk against http.Server vs the same on the
  *    kernel (skipped, with the reason, without root or the tools);
+ *  - goodput under 1% random loss, 10 ms RTT, 100 Mbit/s (goodput.ts, the
+ *    manual clock: virtual time, exact), CUBIC and NewReno, against the
+ *    Mathis bound of the configured link (goal: >= 0.8 of it for CUBIC);
+ *    docs/goodput.md has the whole sweep;
  *  - idle established connections (tcpidle.ts): 100,000 connections
  *    (--quick: 2,000) between two stacks in this process, i.e. 200,000
  *    endpoints; arena bytes (UMA zone items in use) and JS heap (after a
@@ -52,6 +56,7 @@ import { compared, median, wanted, type BenchOptions, type BenchResult, type Sui
 import { TAP_BULK_IN, TAP_BULK_OUT, TAP_HTTP, tapCases } from './tcptap.js';
 import { IDLE_GOAL, idleConnections } from './tcpidle.js';
 import { mpCases } from './tcpmp.js';
+import { runGoodput } from './goodput.js';
 
 const SUITE = 'tcp';
 /** Bytes per write in the bulk cases (both sides). */
@@ -439,6 +444,21 @@ function idleCases(opts: BenchOptions): BenchResult[] {
   return out;
 }
 
+/**
+ * Goodput over 1% loss and a 10 ms RTT (goodput.ts), each algorithm against
+ * the Mathis bound of the configured link. Virtual time: 30 s (6 s quick).
+ */
+function goodputCases(opts: BenchOptions): BenchResult[] {
+  const seconds = opts.quick ? 6 : 30;
+  return ['cubic', 'newreno'].map((cc) => {
+    const r = runGoodput({ cc, loss: 0.01, rttMs: 10, seconds });
+    return compared(SUITE, `goodput, 1% loss, 10 ms RTT, ${cc}`, 'Mbit/s', r.goodputBps / 1e6, 'Mathis bound', r.mathisBps / 1e6, {
+      workers: 1,
+      note: `100 Mbit/s, 1-BDP queue, ${seconds} virtual s (manual clock); ${r.retransmits} retransmits, ${r.timeouts} RTOs, ${r.linkLost} + ${r.queueDrops} link drops; goal >= 0.8 for cubic; sweep: docs/goodput.md`,
+    });
+  });
+}
+
 export const run: Suite = async (opts) => {
   const results: BenchResult[] = [];
   if (wanted(opts, C_STREAM) || wanted(opts, C_RAW)) results.push(...(await bulkCases(opts)));
@@ -468,6 +488,7 @@ export const run: Suite = async (opts) => {
     );
   }
   if (wanted(opts, C_IDLE_ARENA) || wanted(opts, C_IDLE_HEAP)) results.push(...(trace('idle'), idleCases(opts)));
+  if (wanted(opts, 'goodput')) results.push(...(trace('goodput'), goodputCases(opts)));
   if ([TAP_BULK_IN, TAP_BULK_OUT, TAP_HTTP].some((c) => wanted(opts, c))) results.push(...(trace('tap'), await tapCases(opts)));
   return results;
 };

@@ -218,6 +218,8 @@ export class Tcpcb extends InPcb {
   rq_len: number[] = RQ_NONE_NUM;
   rq_m: number[] = RQ_NONE_NUM;
   rq_fin: boolean[] = RQ_NONE_BOOL;
+  /** The last mbuf of each entry's chain (contiguous segments are appended to one entry). */
+  rq_tail: number[] = RQ_NONE_NUM;
   rq_bytes = 0;
 
   // receiver SACK blocks to report (sackblks), most recent first

@@ -14,7 +14,7 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_EXT, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MSIZE, MT_DATA, PH_TAGS } from '../kern/mbuf/layout.js';
+import { M_DATA, M_EXT, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MCLBYTES, MSIZE, MT_DATA, PH_TAGS } from '../kern/mbuf/layout.js';
 import { m_copym, M_SIZE, M_TRAILINGSPACE, M_WRITABLE } from '../kern/mbuf/ops.js';
 import { m_tag_delete_chain } from '../kern/mbuf/tags.js';
 
@@ -23,6 +23,15 @@ export const SBS_CANTSENDMORE = 0x0010;
 export const SBS_CANTRCVMORE = 0x0020;
 /** The peer's FIN arrived: the reader sees EOF once the buffer is empty. */
 export const SBS_RCVDFIN = 0x1000;
+
+/**
+ * sb_max_adj: the largest buffer sbreserve grants, kern.ipc.maxsockbuf scaled
+ * by MCLBYTES / (MSIZE + MCLBYTES) (the rest of sb_max pays for mbuf
+ * headers): 1864135 bytes for the default 2 MiB. Pure; never sleeps.
+ */
+export function sbMaxAdj(maxsockbuf: number): number {
+  return Math.floor((maxsockbuf * MCLBYTES) / (MSIZE + MCLBYTES));
+}
 
 export class Sockbuf {
   /** First and last mbuf of the chain (0: empty). */
@@ -33,8 +42,12 @@ export class Sockbuf {
   hiwat: number;
   lowat = 1;
   state = 0;
-  /** Set by setsockopt(SO_SNDBUF / SO_RCVBUF). */
-  userSet = false;
+  /**
+   * SB_AUTOSIZE: TCP may grow the buffer with the path (tcp_autorcvbuf,
+   * tcp_sndbuf_autoscale). Set for every new socket, cleared by
+   * setsockopt(SO_SNDBUF / SO_RCVBUF) and when a growth would pass sb_max_adj.
+   */
+  autosize = true;
   /** Storage the chain pins (sb_mbcnt: MSIZE per mbuf plus its cluster), bounded by 8 x hiwat (sb_mbmax). */
   mbcnt = 0;
 

@@ -38,6 +38,10 @@ export interface TcpConfig {
   sendbuf_auto: number;
   sendbuf_inc: number;
   sendbuf_max: number;
+  /** net.inet.tcp.recvbuf_auto: grow so_rcv with the measured bandwidth-delay product (tcp_autorcvbuf). */
+  recvbuf_auto: number;
+  /** net.inet.tcp.recvbuf_max: the most so_rcv grows to by itself (bytes). */
+  recvbuf_max: number;
   delacktime: number;
   msl: number;
   keepinit: number;
@@ -107,6 +111,8 @@ export const TCP_DEFAULTS: TcpConfig = {
   sendbuf_auto: 1,
   sendbuf_inc: 8192,
   sendbuf_max: 2097152,
+  recvbuf_auto: 1,
+  recvbuf_max: 2097152,
   delacktime: 40,
   msl: 30000,
   keepinit: 75000,
@@ -178,6 +184,8 @@ export const TCP_NODES: readonly (readonly [string, NumKey, string, number, numb
   ['net.inet.tcp.sendbuf_auto', 'sendbuf_auto', 'Enable automatic send buffer sizing', 0, 1],
   ['net.inet.tcp.sendbuf_inc', 'sendbuf_inc', 'Incrementor step size of automatic send buffer', 1, 0x7fffffff],
   ['net.inet.tcp.sendbuf_max', 'sendbuf_max', 'Max size of automatic send buffer', 1, 0x7fffffff],
+  ['net.inet.tcp.recvbuf_auto', 'recvbuf_auto', 'Enable automatic receive buffer sizing', 0, 1],
+  ['net.inet.tcp.recvbuf_max', 'recvbuf_max', 'Max size of automatic receive buffer', 1, 0x7fffffff],
   ['net.inet.tcp.delacktime', 'delacktime', 'Time before a delayed ACK is sent (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.msl', 'msl', 'Maximum Segment Lifetime (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.keepinit', 'keepinit', 'time to establish connection (ms)', 1, 0x7fffffff],

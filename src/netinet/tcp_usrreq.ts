@@ -147,7 +147,7 @@ import {
   TF_SACK_PERMIT,
   Tcpcb,
 } from './tcp_var.js';
-import { SBS_CANTRCVMORE, SBS_CANTSENDMORE, SBS_RCVDFIN } from './tcp_sockbuf.js';
+import { SBS_CANTRCVMORE, SBS_CANTSENDMORE, SBS_RCVDFIN, sbMaxAdj } from './tcp_sockbuf.js';
 import {
   TCPS_CLOSED,
   TCPS_CLOSE_WAIT,
@@ -422,12 +422,11 @@ export class TcpSockets {
         case SO_RCVBUF:
         case SO_SNDBUF: {
           // sbreserve: bounded by sb_max scaled for mbuf overhead (sb_max_adj).
-          const adj = Math.floor((cfg.maxsockbuf * 2048) / (256 + 2048));
           if (value <= 0) return -EINVAL;
-          if (value > adj) return -ENOBUFS;
+          if (value > sbMaxAdj(cfg.maxsockbuf)) return -ENOBUFS;
           const sb = name === SO_RCVBUF ? tp.so_rcv : tp.so_snd;
           sb.hiwat = value;
-          sb.userSet = true;
+          sb.autosize = false; // the user's size is kept: no SB_AUTOSIZE
           return 0;
         }
         case SO_KEEPALIVE:

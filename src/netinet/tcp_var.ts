@@ -198,6 +198,12 @@ export class Tcpcb extends InPcb {
   /** Bytes acknowledged since the last cwnd increment (RFC 3465 in congestion avoidance). */
   t_bytes_acked = 0;
 
+  // receive-buffer autosizing (tcp_autorcvbuf): the open measurement window
+  /** Tick at which it opened (set by tcp_output while so_rcv has SB_AUTOSIZE; 0: none open). */
+  rfbuf_ts = 0;
+  /** In-order bytes received since it opened. */
+  rfbuf_cnt = 0;
+
   // congestion control (cc/): the algorithm (tcp_newtcpcb sets it: ccAttach) and its per-connection state
   cc_algo!: CcAlgo;
   t_ccv: CcVar = new CcVar(this);

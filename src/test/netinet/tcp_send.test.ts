@@ -234,7 +234,9 @@ test('tcp: Stack.close() with connections in every state frees every mbuf', () =
 
 test('tcp: a reader that drains a full window at once reopens it without waiting for the delayed ACK', () => {
   const done = tcpLeakCheck();
-  const p = tcpPair();
+  // A fixed so_rcv: a buffer that grows (recvbuf_auto) moves the "full" mark this reader waits for,
+  // and FreeBSD announces the growth only with the next (delayed) ACK.
+  const p = tcpPair({}, { tcp: { recvbuf_auto: 0 } });
   const sa = p.a.tcp.sockets!;
   const sb = p.b.tcp.sockets!;
   const [c, s, l] = connectPair(p);

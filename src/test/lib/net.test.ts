@@ -6,9 +6,9 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, netFor, type Server, type Socket } from '../../lib/net.js';
-import { netSys } from './netsys.js';
+import { collect, netSys, sha } from './netsys.js';
 
 test('net: echo server and client over a link', async () => {
   const n = await netSys();
@@ -45,18 +45,7 @@ test('net: echo server and client over a link', async () => {
 
 type ErrLike = Error & { code?: string; errno?: number; syscall?: string; address?: string; port?: number };
 
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
 
-/** Collect a socket's data until 'end'. */
-function collect(s: Socket): { data: () => Buffer; ended: () => boolean } {
-  const parts: Buffer[] = [];
-  let ended = false;
-  s.on('data', (d: Buffer) => parts.push(d));
-  s.on('end', () => (ended = true));
-  return { data: () => Buffer.concat(parts), ended: () => ended };
-}
 
 /** Listen on b:port and connect from a; resolves with both ends once connected. */
 async function pair(n: Awaited<ReturnType<typeof netSys>>, port: number, opts: { allowHalfOpen?: boolean } = {}) {

@@ -7,6 +7,8 @@
  * deterministic; nothing sleeps on the wall clock.
  */
 import { after } from 'node:test';
+import { createHash } from 'node:crypto';
+import type { Socket } from '../../lib/net.js';
 import { setImmediate as tick } from 'node:timers/promises';
 import { System, type LinkOptions } from '../../lib/topology.js';
 import type { Stack } from '../../netinet/stack.js';
@@ -72,4 +74,18 @@ export async function netSys(link: LinkOptions = {}): Promise<NetSys> {
       done();
     },
   };
+}
+
+/** SHA-256 of bytes, hex. */
+export function sha(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Collect a socket's data until 'end'. */
+export function collect(s: Socket): { data: () => Buffer; ended: () => boolean } {
+  const parts: Buffer[] = [];
+  let ended = false;
+  s.on('data', (d: Buffer) => parts.push(d));
+  s.on('end', () => (ended = true));
+  return { data: () => Buffer.concat(parts), ended: () => ended };
 }

@@ -42,7 +42,7 @@
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
-import { EAGAIN, EALREADY, ECONNREFUSED, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, ESRCH, ErrnoError } from '../kern/errno.js';
+import { EAGAIN, EALREADY, ENOBUFS, EPIPE, ECONNREFUSED, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, ESRCH, ErrnoError } from '../kern/errno.js';
 import { ipToString } from '../wire/ipv4.js';
 import { toAddr, type Stack } from '../netinet/stack.js';
 import type { TcpSockets } from '../netinet/tcp_usrreq.js';
@@ -68,6 +68,9 @@ import {
 } from '../netinet/tcp_api.js';
 import { ccAlgoByName } from '../netinet/cc/cc_list.js';
 import { ZcArena, ZCOPY_EXT_FREE_ID, ZCOPY_PIECE, type ZcWrite } from './zcopy.js';
+import { bytesChain, fileChain, SENDFILE_CHUNK } from './sendfile.js';
+import { open as openFile } from 'node:fs/promises';
+import { fstat } from 'node:fs';
 
 /** Something that has a Stack: a Stack, or a topology NetStack (its `.stack`). */
 export type StackLike = Stack | { readonly stack: Stack };
@@ -223,6 +226,18 @@ export interface SocketOptions {
   onread?: OnRead;
 }
 
+/** Socket.sendFile's options (sendfile(2)'s offset, nbytes and sf_hdtr). */
+export interface SendFileOptions {
+  /** Sent before the file, in the same chain as its first bytes (so in the same first segment). */
+  headers?: Uint8Array | readonly Uint8Array[];
+  /** Sent after the file. */
+  trailers?: Uint8Array | readonly Uint8Array[];
+  /** Where in the file to start (default 0). */
+  offset?: number;
+  /** File bytes to send; default (or 0, as sendfile's nbytes) to the end of the file. */
+  length?: number;
+}
+
 /** net.Socket's onread option. */
 export interface OnRead {
   buffer: Uint8Array | (() => Uint8Array);
@@ -245,6 +260,19 @@ interface ZcRec {
   /** The socket was destroyed before this write completed: its callback gets an error. */
   aborted: boolean;
   completed: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** One buffer of an iovec (headers / trailers are small: joined once). */
+function iovBytes(v: Uint8Array | readonly Uint8Array[] | undefined): Uint8Array {
+  if (v === undefined) return EMPTY;
+  if (v instanceof Uint8Array) return v;
+  return v.length === 1 ? v[0] : Buffer.concat(v as Uint8Array[]);
+}
+
+function fstatFd(fd: number): Promise<number> {
+  return new Promise((res, rej) => fstat(fd, (e, st) => (e ? rej(e) : res(st.size))));
 }
 
 /** Same memory, same length (the stream may hand _write a new Buffer over a Uint8Array's memory). */
@@ -314,6 +342,18 @@ export class Socket extends Duplex {
   private readonly zcQueue: ZcRec[] = [];
   /** Zero-copy writes whose callback has not run. */
   private readonly zcLive = new Set<ZcRec>();
+  /** A sendFile is running: stream writes issued after it wait behind it. */
+  private sfBusy = false;
+  /** Chunks given to write() so far, chunks that reached _write, chunks so_snd is done with (sendFile's ordering). */
+  private writesIssued = 0;
+  private writesStarted = 0;
+  private writesDone = 0;
+  /** The pending chunk's number (writesStarted when it reached _write). */
+  private pendingSeq = 0;
+  /** Writes numbered up to this go before the running sendFile. */
+  private sfBarrier = 0;
+  /** A sendFile waiting for so_snd room (resolved by the next wakeup or destroy). */
+  private sfWait: (() => void) | null = null;
   /** Node's onread (null: reads are pushed as 'data'). */
   private readonly onread: OnRead | null;
   private pendingFinal: ((e?: Error | null) => void) | null = null;
@@ -473,7 +513,8 @@ export class Socket extends Duplex {
 
   private serviceData(): void {
     if (this.reading) this.pumpRead();
-    if (this.pendingWrite !== null && this.id !== 0) this.tryWrite();
+    if (this.sfWait !== null) this.sfWake();
+    if (this.pendingWrite !== null && this.id !== 0 && this.mayWrite()) this.tryWrite();
     if (this.pendingFinal !== null && this.pendingWrite === null && this.id !== 0) this.doFinal();
   }
 
@@ -558,12 +599,127 @@ export class Socket extends Duplex {
 
   /** The pending chunk is done with (taken, failed, or the socket destroyed): seal its pieces, run the stream callback. */
   private endPending(w: NonNullable<Socket['pendingWrite']>, err: Error | null): void {
+    this.writesDone++;
     const z = w.zc;
     if (z !== null) {
       if (z.w !== null) ZcArena.of(this.host!.stack.mb).sealed(z.w, z.taken);
       else z.freed = true;
     }
     w.cb(err);
+  }
+
+  // ---- sendfile (lib/sendfile.ts) ----
+
+  /**
+   * sendfile(2): send `length` bytes (default: to the end) of a file (an fd
+   * or a path) from `offset`, with optional headers in front (in the same
+   * chain as the file's first bytes, so in the same first segment) and
+   * trailers after. The file's bytes are read straight into clusters (no JS
+   * copy). Resolves with the bytes sent (headers + file + trailers, as
+   * sbytes) once so_snd holds all of them; cb(err, sent) too when given.
+   * Writes issued meanwhile wait until it is done; writes issued before go
+   * first. Backpressure is so_snd's: each chain is at most its room.
+   */
+  sendFile(file: number | string, opts: SendFileOptions = {}, cb?: (err: Error | null, sent: number) => void): Promise<number> {
+    const p = this.doSendFile(file, opts);
+    if (cb) p.then((n) => cb(null, n), (e: Error) => cb(e, 0));
+    return p;
+  }
+
+  private async doSendFile(file: number | string, o: SendFileOptions): Promise<number> {
+    if (typeof file !== 'number' && typeof file !== 'string') throw new ArgumentError('sendFile: file must be an fd or a path');
+    const offset = o.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) throw new ArgumentError(`sendFile: offset must be an integer >= 0, got ${String(o.offset)}`);
+    if (o.length !== undefined && (!Number.isInteger(o.length) || o.length < 0)) throw new ArgumentError(`sendFile: length must be an integer >= 0, got ${String(o.length)}`);
+    if (this.writableEnded && !this.destroyed) throw new ErrnoError(EPIPE, 'sendfile');
+    if (this.sfBusy) throw new ErrnoError(EALREADY, 'sendfile');
+    // Synchronously, before any await: writes issued from now on wait behind the file.
+    this.sfBusy = true;
+    this.sfBarrier = this.writesIssued;
+    let fh: Awaited<ReturnType<typeof openFile>> | null = null;
+    try {
+      fh = typeof file === 'string' ? await openFile(file, 'r') : null;
+      const fd = fh !== null ? fh.fd : (file as number);
+      const size = o.length !== undefined && o.length > 0 ? o.length : Math.max(0, (fh !== null ? (await fh.stat()).size : (await fstatFd(fd))) - offset);
+      await this.sfWaitConnected();
+      // Writes issued before go first: wait until the stream has handed them all to so_snd.
+      while (this.writesDone < this.sfBarrier) await this.sfRoomOrWake(true);
+      let sent = 0;
+      let hdr = iovBytes(o.headers);
+      let pos = offset;
+      let left = size;
+      const mb = this.host!.stack.mb;
+      while (hdr.length > 0 || left > 0) {
+        const space = await this.sfRoomOrWake(false);
+        const want = Math.min(left, Math.max(0, space - hdr.length), SENDFILE_CHUNK);
+        const c = await fileChain(mb, hdr, fd, pos, want);
+        if (c.len < 0) throw new ErrnoError(ENOBUFS, 'sendfile');
+        if (c.m !== 0) {
+          const r = this.id === 0 ? -ENOTCONN : this.host!.so.writeChain(this.id, c.m, c.len);
+          if (this.id === 0) mb.m_freem(c.m);
+          if (r < 0) throw new ErrnoError(-r, 'sendfile');
+          this.host!.td.kick();
+        }
+        sent += c.len;
+        this.bytesOut += c.len;
+        pos += c.fileBytes;
+        left -= c.fileBytes;
+        hdr = EMPTY;
+        if (c.fileBytes < want) break; // end of file before `length`
+      }
+      const trl = iovBytes(o.trailers);
+      if (trl.length > 0) {
+        await this.sfRoomOrWake(false);
+        const m = bytesChain(mb, [trl]);
+        if (m === 0) throw new ErrnoError(ENOBUFS, 'sendfile');
+        const r = this.id === 0 ? -ENOTCONN : this.host!.so.writeChain(this.id, m, trl.length);
+        if (this.id === 0) mb.m_freem(m);
+        if (r < 0) throw new ErrnoError(-r, 'sendfile');
+        sent += trl.length;
+        this.bytesOut += trl.length;
+        this.host!.td.kick();
+      }
+      this.touch();
+      return sent;
+    } finally {
+      this.sfBusy = false;
+      if (fh !== null) await fh.close();
+      if (this.pendingWrite !== null && this.host !== null && this.id !== 0) this.host.wake(this);
+    }
+  }
+
+  /** Wait for the handshake (a sendFile right after connect()). */
+  private async sfWaitConnected(): Promise<void> {
+    if (this.destroyed || this.host === null) throw new ErrnoError(ENOTCONN, 'sendfile');
+    if (this.connecting) await new Promise<void>((res, rej) => {
+      this.once('connect', res);
+      this.once('close', () => rej(new ErrnoError(ENOTCONN, 'sendfile')));
+    });
+  }
+
+  /**
+   * Wait for so_snd room (returns it) or, with `turn`, just for the next
+   * wakeup or event-loop turn (prior stream writes progress there).
+   * Throws ENOTCONN when the socket is destroyed meanwhile.
+   */
+  private async sfRoomOrWake(turn: boolean): Promise<number> {
+    for (;;) {
+      if (this.destroyed || this.id === 0) throw new ErrnoError(ENOTCONN, 'sendfile');
+      if (turn) {
+        await new Promise<void>((r) => setImmediate(r));
+        return 0;
+      }
+      const space = this.host!.so.sendSpace(this.id);
+      if (space < 0) throw new ErrnoError(-space, 'sendfile');
+      if (space > 0) return space;
+      await new Promise<void>((r) => (this.sfWait = r));
+    }
+  }
+
+  private sfWake(): void {
+    const f = this.sfWait!;
+    this.sfWait = null;
+    f();
   }
 
   // ---- zero-copy writes (lib/zcopy.ts) ----
@@ -580,12 +736,32 @@ export class Socket extends Duplex {
       cb = encoding;
       encoding = undefined;
     }
+    this.writesIssued++;
     const alloc = this.zcEligible(chunk);
     if (alloc === null) return encoding === undefined ? super.write(chunk, cb) : super.write(chunk, encoding, cb);
     const rec: ZcRec = { buf: chunk as Uint8Array, alloc, userCb: cb ?? null, w: null, taken: 0, streamDone: false, streamErr: null, freed: false, aborted: false, completed: false };
     this.zcQueue.push(rec);
     this.zcLive.add(rec);
     return super.write(chunk, (e) => this.zcStreamDone(rec, e ?? null));
+  }
+
+  /** end([chunk][, encoding][, cb]): the chunk goes through write() (so it may go by reference and keeps sendFile's order). */
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    if (typeof chunk === 'function') return super.end(chunk as () => void);
+    if (chunk !== undefined && chunk !== null) {
+      if (typeof encoding === 'function') {
+        cb = encoding;
+        encoding = undefined;
+      }
+      if (typeof encoding === 'string') this.write(chunk, encoding as BufferEncoding);
+      else this.write(chunk);
+    }
+    return cb === undefined ? super.end() : super.end(cb as () => void);
+  }
+
+  /** The pending chunk may go to so_snd now (no sendFile, or it was written before the sendFile started). */
+  private mayWrite(): boolean {
+    return !this.sfBusy || this.pendingSeq <= this.sfBarrier;
   }
 
   /** The arena allocation holding chunk when a write of it goes by reference, else null. */
@@ -644,7 +820,10 @@ export class Socket extends Duplex {
     const head = this.zcQueue[0];
     const zc = head !== undefined && sameView(head.buf, chunk) ? this.zcQueue.shift()! : null;
     const w = (this.pendingWrite = { buf: chunk, off: 0, cb, zc });
-    if (this.connected && this.id !== 0) this.tryWrite();
+    this.pendingSeq = ++this.writesStarted;
+    if (this.connected && this.id !== 0) {
+      if (this.mayWrite()) this.tryWrite();
+    }
     else if (!this.connecting && this.id === 0) {
       this.pendingWrite = null;
       this.endPending(w, new ErrnoError(ENOTCONN, 'write'));
@@ -678,6 +857,7 @@ export class Socket extends Duplex {
     this.pendingFinal = null;
     // Zero-copy writes still referenced by the stack report the destroy when it frees them.
     for (const z of this.zcLive) z.aborted = true;
+    if (this.sfWait !== null) this.sfWake();
     cb(err);
     const hadError = err !== null;
     if (w !== null) this.endPending(w, err ?? new ErrnoError(ENOTCONN, 'write'));

@@ -8,7 +8,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, netFor, type Server, type Socket } from '../../lib/net.js';
-import { collect, netSys, sha } from './netsys.js';
+import { closeServer, collect, netSys, pair, sha, type NetSys } from './netsys.js';
 
 test('net: echo server and client over a link', async () => {
   const n = await netSys();
@@ -47,23 +47,7 @@ type ErrLike = Error & { code?: string; errno?: number; syscall?: string; addres
 
 
 
-/** Listen on b:port and connect from a; resolves with both ends once connected. */
-async function pair(n: Awaited<ReturnType<typeof netSys>>, port: number, opts: { allowHalfOpen?: boolean } = {}) {
-  let server: Socket | null = null;
-  const srv = createServer({ stack: n.b, allowHalfOpen: opts.allowHalfOpen }, (s) => (server = s));
-  srv.listen(port);
-  await n.settle();
-  let connected = false;
-  const client = connect({ stack: n.a, host: '10.0.0.2', port, allowHalfOpen: opts.allowHalfOpen }, () => (connected = true));
-  assert.ok(await n.pump(() => connected && server !== null));
-  return { srv, client, server: server! as Socket };
-}
 
-async function closeServer(n: Awaited<ReturnType<typeof netSys>>, srv: Server) {
-  let done = false;
-  srv.close(() => (done = true));
-  assert.ok(await n.pump(() => done), 'server closed');
-}
 
 for (const impaired of [false, true]) {
   test(`net: 2 MB each way byte-exact with half-close (allowHalfOpen)${impaired ? ', 2% loss, duplication and reordering' : ''}`, async () => {

@@ -9,26 +9,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from '../../lib/net.js';
 import { allocBuffer, freeBuffer, ZcArena } from '../../lib/zcopy.js';
-import { collect, netSys, sha, type NetSys } from './netsys.js';
+import { closeServer, collect, netSys, pair, sha, type NetSys } from './netsys.js';
 
 
 
-async function pair(n: NetSys, port: number, clientOpts: Record<string, unknown> = {}) {
-  let server: Socket | null = null;
-  const srv = createServer({ stack: n.b }, (s) => (server = s));
-  srv.listen(port);
-  await n.settle();
-  let connected = false;
-  const client = connect({ stack: n.a, host: '10.0.0.2', port, ...clientOpts }, () => (connected = true));
-  assert.ok(await n.pump(() => connected && server !== null));
-  return { srv, client, server: server! as Socket };
-}
 
-async function closeServer(n: NetSys, srv: Server) {
-  let done = false;
-  srv.close(() => (done = true));
-  assert.ok(await n.pump(() => done), 'server closed');
-}
 
 /** Stop, then check no allocBuffer memory is left (the zones are checked by n.stop()). */
 async function stopClean(n: NetSys) {

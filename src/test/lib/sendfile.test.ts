@@ -123,13 +123,13 @@ test('sendFile: a paused reader holds it back (so_snd full); resume and it compl
   server.pause();
   const st = track(client.sendFile(path, { headers: [Buffer.from('H1 '), Buffer.from('H2\n')] }));
   const sendQ = () => n.a.tcp.sockets!.list().find((x) => x.id === client.fd)!.sendQ;
-  // The file reads are libuv's (real time): wait for so_snd to fill, then for nothing to move.
-  assert.ok(await n.pump(() => sendQ() > 0, 20_000, 10));
-  let last = -1;
-  for (let i = 0; i < 50 && sendQ() !== last; i++) {
-    last = sendQ();
-    await n.pump(() => false, 200, 10);
-  }
+  // The file reads are libuv's (real time): wait until the paused reader's window is closed with data in so_snd.
+  const blocked = () => {
+    const i = client.info()!;
+    return sendQ() > 0 && i.tcpi_snd_wnd < i.tcpi_snd_mss;
+  };
+  assert.ok(await n.pump(blocked, 60_000, 10));
+  await n.pump(() => false, 1000, 10);
   assert.equal(st.done, false, 'blocked by the closed window');
   assert.ok(sendQ() > 0 && sendQ() <= 4 << 20, `so_snd holds ${sendQ()}`);
   const got = collect(server);

@@ -52,6 +52,7 @@ import { EAGAIN, EINPROGRESS } from '../kern/errno.js';
 import { System, type NetStack } from '../lib/topology.js';
 import { connect as slabConnect, createServer as slabCreateServer, type Socket as SlabSocket } from '../lib/net.js';
 import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
+import { allocBuffer, freeBuffer } from '../lib/zcopy.js';
 import { compared, median, wanted, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 import { TAP_BULK_IN, TAP_BULK_OUT, TAP_HTTP, tapCases } from './tcptap.js';
 import { IDLE_GOAL, idleConnections } from './tcpidle.js';
@@ -165,6 +166,69 @@ async function slabBulk(opts: BenchOptions): Promise<number> {
   const rate = await bulkRounds(opts, c, () => bytes);
   c.destroy();
   await new Promise<void>((r) => server.close(() => r()));
+  await sys.stop();
+  return rate;
+}
+
+/** Bytes per write and writes in flight in the zero-copy case. */
+const ZC_CHUNK = 256 * 1024;
+const ZC_POOL = 8;
+
+/**
+ * Bulk from the server's socket to a client reading with onread (into one
+ * 64 KiB buffer, no 'data' Buffers): ZC_POOL buffers of ZC_CHUNK bytes cycle
+ * through write(), each written again when its callback says it is free.
+ * With `zerocopy` they are allocBuffer memory (sent by reference: the
+ * callback comes when the stack freed the last piece); without, ordinary
+ * Buffers (copied into so_snd: the callback comes when so_snd took the
+ * copy). Everything else is the same. Gbit/s.
+ */
+async function slabBulkPool(opts: BenchOptions, zerocopy: boolean): Promise<number> {
+  const { sys, cli, srv } = slabPair();
+  let bytes = 0;
+  const pool: Buffer[] = [];
+  for (let i = 0; i < ZC_POOL; i++) pool.push(zerocopy ? allocBuffer(srv, ZC_CHUNK).fill(0x5a) : Buffer.alloc(ZC_CHUNK, 0x5a));
+  const all = [...pool];
+  let stop = false;
+  let draining = false;
+  let writer: SlabSocket | null = null;
+  const pump = (): void => {
+    while (!stop && !draining && pool.length > 0 && writer !== null) {
+      const b = pool.pop()!;
+      const s = writer;
+      const ok = s.write(b, () => {
+        pool.push(b);
+        pump();
+      });
+      if (!ok) {
+        draining = true;
+        s.once('drain', () => {
+          draining = false;
+          pump();
+        });
+      }
+    }
+  };
+  const server = slabCreateServer({ stack: srv }, (s) => {
+    s.on('error', () => {});
+    writer = s;
+    pump();
+  }).listen(5002);
+  const rbuf = Buffer.allocUnsafe(64 * 1024);
+  const c = slabConnect({ stack: cli, host: SRV, port: 5002, onread: { buffer: rbuf, callback: (n) => void (bytes += n) } });
+  c.on('error', () => {});
+  await new Promise<void>((r) => c.once('connect', () => r()));
+  const rate = await rounds(opts, async (ms) => {
+    const b0 = bytes;
+    const t0 = performance.now();
+    await sleep(ms);
+    return ((bytes - b0) * 8) / ((performance.now() - t0) / 1000) / 1e9;
+  });
+  stop = true;
+  c.destroy();
+  (writer as SlabSocket | null)?.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
+  if (zerocopy) for (const b of all) freeBuffer(srv, b);
   await sys.stop();
   return rate;
 }
@@ -388,6 +452,7 @@ function trace(what: string): void {
 const C_STREAM = 'bulk transfer, lib/net.ts streams, in-memory link MTU 65535, 1 thread';
 const C_RAW = 'bulk transfer, socket calls in a tight loop, MTU 65535, 1 thread';
 const C_HTTP = 'HTTP/1.1 keep-alive GET, http.Server + http.Agent on slabnet';
+const C_ZCOPY = 'bulk transfer, zero-copy writes (allocBuffer), lib/net.ts, MTU 65535';
 const C_CONN = 'connection setup + close, lib/net.ts';
 export const C_IDLE_ARENA = 'arena bytes per idle established endpoint';
 export const C_IDLE_HEAP = 'JS heap bytes per idle established endpoint';
@@ -469,6 +534,16 @@ export const run: Suite = async (opts) => {
       compared(SUITE, C_HTTP, 'req/s', slabHttpRate, 'the same on kernel 127.0.0.1', nodeHttpRate, {
         workers: 1,
         note: `${HTTP_CONC} requests in flight over ${HTTP_CONC} keep-alive sockets, 19-byte body`,
+      }),
+    );
+  }
+  if (wanted(opts, C_ZCOPY)) {
+    const copyRate = (trace('slabBulkPool copy'), await slabBulkPool(opts, false));
+    const zcRate = (trace('slabBulkPool zerocopy'), await slabBulkPool(opts, true));
+    results.push(
+      compared(SUITE, C_ZCOPY, 'Gbit/s', zcRate, 'the same with copying writes (ordinary Buffers)', copyRate, {
+        workers: 1,
+        note: `${ZC_POOL} x ${ZC_CHUNK / 1024} KiB buffers cycling through write(), reader on onread (64 KiB buffer); zero-copy callbacks wait for the stack's last reference`,
       }),
     );
   }

@@ -757,9 +757,14 @@ export class Zone {
     // Contention grows the bucket size, so each CPU visits the lock less often.
     if (this.lock.contended !== this.lastContended) {
       this.lastContended = this.lock.contended;
-      const r = this.rec;
-      if (this.i32[r + Z_BUCKET_SIZE] > 0 && this.i32[r + Z_BUCKET_SIZE] < this.i32[r + Z_BUCKET_MAX]) this.i32[r + Z_BUCKET_SIZE]++;
+      this.growBucketSize();
     }
+  }
+
+  /** One more entry per bucket, up to the zone's maximum. Zone lock held. */
+  private growBucketSize(): void {
+    const r = this.rec;
+    if (this.i32[r + Z_BUCKET_SIZE] > 0 && this.i32[r + Z_BUCKET_SIZE] < this.i32[r + Z_BUCKET_MAX]) this.i32[r + Z_BUCKET_SIZE]++;
   }
 
   /**
@@ -819,16 +824,17 @@ export class Zone {
     const n = this.crossCnt;
     const tag = this.crossTag;
     this.installCross(0, 0);
-    return this.pushFull(b, n, tag, wantEmpty);
+    return this.pushFull(b, n, tag, wantEmpty, true);
   }
 
   /**
    * Put bucket b holding n items on the zone's full list (n = 0: free it),
    * noting `tag`, the owner tag all its items carry (0: mixed or unknown).
    * With `wantEmpty`, also takes an empty bucket off the zone's empty list in
-   * the same lock hold and returns it (0: none, or not wanted). Zone lock.
+   * the same lock hold and returns it (0: none, or not wanted); `cross`: a
+   * cross-free bucket, which grows the bucket size by one. Zone lock.
    */
-  private pushFull(b: number, n: number, tag: number, wantEmpty: boolean): number {
+  private pushFull(b: number, n: number, tag: number, wantEmpty: boolean, cross = false): number {
     if (n === 0) {
       if (wantEmpty) return b; // an empty bucket wanted, and this one is empty
       this.host.freeBucket(b);
@@ -843,6 +849,10 @@ export class Zone {
     i32[(b >> 2) + B_NEXT] = i32[r + Z_FULL_HEAD];
     Atomics.store(i32, r + Z_FULL_HEAD, b);
     i32[r + Z_FULL_COUNT]++;
+    // A cross-free hand-over moves the zone lock's line between two CPUs as
+    // contention does: it grows the bucket size the same way, so that a
+    // producer/consumer pair meets at the lock less often per item.
+    if (cross) this.growBucketSize();
     if (wantEmpty && i32[r + Z_EMPTY_HEAD] !== 0) {
       empty = i32[r + Z_EMPTY_HEAD];
       i32[r + Z_EMPTY_HEAD] = i32[(empty >> 2) + B_NEXT];

@@ -83,7 +83,9 @@ for (const debug of [false, true]) {
     // A full bucket leaves at the next foreign free (the one that finds no room).
     assert.ok(b.crossCachedHere <= bs, 'full cross-free buckets left the CPU');
     const handed = 4 * bs - b.crossCachedHere;
-    assert.equal(handed % bs, 0, 'whole buckets only');
+    // Buckets of bs, bs + 1, bs + 2 entries: each hand-over grows the bucket size by one.
+    assert.equal(handed, 3 * bs + 3, 'three whole buckets left');
+    assert.equal(a.bucketSize, bs + 3, 'each hand-over grew the bucket size');
     const freed = new Set(items);
     const again = allocN(a, handed);
     assert.ok(again.every((it) => freed.has(it)), 'the items came back from the handed-over buckets');

@@ -22,6 +22,15 @@ export interface BenchResult {
 export interface BenchOptions {
   /** A few seconds per suite, for smoke-testing in CI. */
   quick: boolean;
+  /** Run only the cases whose names contain one of these (case-insensitive); empty or absent: all. */
+  cases?: readonly string[];
+}
+
+/** Is the case `name` selected by opts.cases (run.ts --case=SUBSTR)? */
+export function wanted(opts: BenchOptions, name: string): boolean {
+  if (opts.cases === undefined || opts.cases.length === 0) return true;
+  const n = name.toLowerCase();
+  return opts.cases.some((c) => n.includes(c.toLowerCase()));
 }
 
 /** A suite module exports `run(opts)`; bench/run.ts finds suites by name. */

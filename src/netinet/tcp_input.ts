@@ -60,7 +60,7 @@ import {
 import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import type { TcpTable } from './tcp_subr.js';
-import { tcpReass } from './tcp_reass.js';
+import { tcpReass, tcpReassFull } from './tcp_reass.js';
 import {
   SACK_NEWLOSS,
   SACK_NOCHANGE,
@@ -108,7 +108,7 @@ import {
   SS_ISCONNECTING,
   type Tcpcb,
 } from './tcp_var.js';
-import { SBS_CANTRCVMORE, SBS_RCVDFIN } from './tcp_sockbuf.js';
+import { SBS_CANTRCVMORE, SBS_RCVDFIN, sbMaxAdj } from './tcp_sockbuf.js';
 
 /** Internal flag beside th_flags: the FIN came out of the reassembly queue. */
 const TH_QUEUEDFIN = 0x1000;
@@ -638,6 +638,9 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     s[TCPS_STAT.connects]++;
     // The ACK covers our SYN: it takes one sequence number, not data.
     tp.snd_una = seqAdd(tp.snd_una, 1);
+    // FreeBSD's process_ACK (incforsyn) samples the RTT on this ACK too: the passive side's first
+    // srtt, which receive-buffer autosizing needs. One that also acknowledges data is sampled below.
+    if (ack === tp.snd_una) ackRttSample(tp, ack, now);
     if (tp.snd_una === tp.snd_max) tp.tt_rexmt.stop();
     tp.t_rxtshift = 0;
     if ((tp.t_flags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
@@ -673,6 +676,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     return;
   }
   let sackChanged = SACK_NOCHANGE;
+  tp.sackhint.ack_delivered = -1;
   if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && ((to.flags & TOF_SACK) !== 0 || tp.sackhint.nholes > 0)) sackChanged = tcpSackDoack(tp, to, ack, tcpMaxseg(tp), onDsack);
   // RACK (net.inet.tcp.rack.enable): time-based loss marks join the scoreboard.
   const rackLost = tp.rack !== null && rackOn(tp) && tcpRackAck(tp, ack);
@@ -846,6 +850,19 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number, sackChanged: number): boolean 
 }
 
 /**
+ * process_ACK's RTT sample: the echoed timestamp when there is one, else the
+ * timed segment (t_rtttime) once the ACK covers it. Stack thread; never sleeps.
+ */
+function ackRttSample(tp: Tcpcb, ack: number, now: number): void {
+  const to = tp.tcp.opt;
+  if ((to.flags & TOF_TS) !== 0 && to.tsecr !== 0 && (tp.t_flags & TF_RCVD_TSTMP) !== 0) {
+    const t = now - (((to.tsecr - tp.ts_offset) >>> 0) | 0);
+    const rtt = ((t | 0) + 0x100000000) % 0x100000000;
+    if (rtt < 0x40000000) xmitTimer(tp, rtt + 1);
+  } else if (tp.t_rtttime !== 0 && SEQ_GT(ack, tp.t_rtseq)) xmitTimer(tp, now - tp.t_rtttime);
+}
+
+/**
  * ACK of new data: RTT sample, timers, congestion window, so_snd, and the
  * close states. Returns whether our FIN is now acknowledged, or null when
  * the connection went away (the segment is consumed then).
@@ -853,7 +870,6 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number, sackChanged: number): boolean 
 function ackedData(tp: Tcpcb, ack: number): boolean | null {
   const tcp = tp.tcp;
   const s = tcp.stats;
-  const to = tcp.opt;
   const now = tcp.ticks();
   const acked = seqDiff(ack, tp.snd_una);
   s[TCPS_STAT.rcvackpack]++;
@@ -861,18 +877,18 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   tp.t_lastackrecv = now;
   // An ACK within half an RTT of the first retransmission was already on its way: undo the RTO.
   if (tp.t_rxtshift === 1 && (tp.t_flags & TF_PREVVALID) !== 0 && now < tp.t_badrxtwin) ccCongSignal(tp, ack, CC_RTO_ERR);
-  if ((to.flags & TOF_TS) !== 0 && to.tsecr !== 0 && (tp.t_flags & TF_RCVD_TSTMP) !== 0) {
-    const t = now - (((to.tsecr - tp.ts_offset) >>> 0) | 0);
-    const rtt = ((t | 0) + 0x100000000) % 0x100000000;
-    if (rtt < 0x40000000) xmitTimer(tp, rtt + 1);
-  } else if (tp.t_rtttime !== 0 && SEQ_GT(ack, tp.t_rtseq)) xmitTimer(tp, now - tp.t_rtttime);
+  ackRttSample(tp, ack, now);
   if (ack === tp.snd_max) tp.tt_rexmt.stop();
   else if (!tp.tt_persist.pending) tcpTimerRexmtArm(tp);
 
   // The algorithm opens the window (cc_ack_received). An ACK of a TSO packet stands for each of its
   // segments (FreeBSD's ccv nsegs: the peer's LRO took them as one), so slow start is not held to
-  // abc_l_var segments per 64 KiB.
-  ccAckReceived(tp, ack, acked, (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(acked / tcpMaxseg(tp))) : 1, CC_ACK);
+  // abc_l_var segments per 64 KiB. Only segments this ACK delivered count: bytes SACKed earlier
+  // (the full ACK that ends a recovery episode) were delivered then, and counting them let slow
+  // start double cwnd at once past ssthresh after every recovery.
+  const sh = tp.sackhint;
+  const fresh = sh.ack_delivered >= 0 ? Math.min(acked, sh.ack_delivered) : acked;
+  ccAckReceived(tp, ack, acked, (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(fresh / tcpMaxseg(tp))) : 1, CC_ACK);
 
   let fin = false;
   const sb = tp.so_snd;
@@ -932,6 +948,37 @@ function dropAfterAck(tp: Tcpcb, seg: Seg): void {
   tcp.output(tp);
 }
 
+/**
+ * tcp_autorcvbuf (net.inet.tcp.recvbuf_auto, recvbuf_max): receive-buffer
+ * autosizing for in-order data. tcp_output opens a measurement window with
+ * the segment it sends (rfbuf_ts); data counts into rfbuf_cnt until the
+ * window is older than half the smoothed RTT. Then, if more than 3/8 of
+ * so_rcv arrived in it (the peer fills 3/4 of the buffer per round trip: the
+ * window limits it, not the path), so_rcv grows by half, up to recvbuf_max,
+ * so it keeps ahead of the sender's slow start; either way the window
+ * closes and the next segment we send opens another. A growth sbreserve
+ * would refuse (above sb_max_adj) clears SB_AUTOSIZE instead: the size then
+ * stays. A buffer sized with SO_RCVBUF never grows. The buffer never
+ * shrinks (an idle one holds no memory). Stack thread; never sleeps.
+ */
+function tcpAutorcvbuf(tp: Tcpcb, tlen: number): void {
+  const tcp = tp.tcp;
+  const cfg = tcp.cfg;
+  const sb = tp.so_rcv;
+  if (cfg.recvbuf_auto === 0 || !sb.autosize || tp.t_srtt === 0 || tp.rfbuf_ts === 0 || tcp.ticks() - tp.rfbuf_ts <= (tp.t_srtt >> TCP_RTT_SHIFT) >> 1) {
+    tp.rfbuf_cnt += tlen;
+    return;
+  }
+  const hiwat = sb.hiwat;
+  if (tp.rfbuf_cnt > Math.floor(hiwat / 8) * 3 && hiwat < cfg.recvbuf_max) {
+    const newsize = Math.min(hiwat + Math.floor(hiwat / 2), cfg.recvbuf_max);
+    if (newsize > sbMaxAdj(cfg.maxsockbuf)) sb.autosize = false;
+    else sb.hiwat = newsize;
+  }
+  tp.rfbuf_ts = 0;
+  tp.rfbuf_cnt = 0;
+}
+
 /** Window update, data, FIN (step 6 onwards), then output. Consumes the segment. */
 function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin: number, needoutput: boolean): void {
   const tcp = tp.tcp;
@@ -960,6 +1007,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
       tp.rcv_nxt = seqAdd(tp.rcv_nxt, tlen);
       s[TCPS_STAT.rcvpack]++;
       s[TCPS_STAT.rcvbyte] += tlen;
+      if (tlen > 0) tcpAutorcvbuf(tp, tlen);
       if (tlen > 0 && m !== 0 && (tp.so_rcv.state & SBS_CANTRCVMORE) === 0) {
         tp.so_rcv.appendChain(m, tlen);
         m = 0;
@@ -970,7 +1018,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
     } else {
       const before = tp.rcv_nxt;
       const fin = (f & TH_FIN) !== 0;
-      const full = tp.rq_seq.length >= tcp.cfg.reass_maxqueuelen && seq !== tp.rcv_nxt;
+      const full = tcpReassFull(tp, seq, tlen);
       // The segment's block leads the SACK list, unless it is dropped for the queue limit (never SACK what we drop).
       if (!full && tlen > 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_GT(seq, before)) tcpUpdateSackList(tp, seq, seqAdd(seq, tlen));
       const r = tcpReass(tp, seq, tlen, m, fin);

@@ -38,6 +38,7 @@ import { TCP_LINKHDR } from './tcp_subr.js';
 import { tcpSetpersist, tcpTimerRexmtArm } from './tcp_timer.js';
 import { tcpComputePipe, tcpSackOutput, tcpSackRxmitSent } from './tcp_sack.js';
 import { ccAfterIdle } from './cc/cc.js';
+import { sbMaxAdj } from './tcp_sockbuf.js';
 import { rackOn, tcpRackArmPto, tcpRackSent } from './tcp_rack.js';
 import {
   TCP_MAXWIN,
@@ -116,22 +117,24 @@ function recvWindow(tp: Tcpcb): number {
 
 /**
  * tcp_sndbuf_autoscale: grow so_snd by net.inet.tcp.sendbuf_inc, up to
- * sendbuf_max (and sb_max_adj), while the peer's window could take more than
- * the buffer holds and the application keeps it nearly full, so a fast path
- * is not held to one buffer per round trip. Only for a buffer the user did
- * not size (SO_SNDBUF clears SB_AUTOSIZE). Stack thread; never sleeps.
+ * sendbuf_max, while the peer's window could take more than the buffer holds
+ * and the application keeps it nearly full, so a fast path is not held to
+ * one buffer per round trip. A step past sb_max_adj clears SB_AUTOSIZE
+ * instead (sbreserve refuses it). Only for a buffer the user did not size
+ * (SO_SNDBUF clears SB_AUTOSIZE). Stack thread; never sleeps.
  */
 function tcpSndbufAutoscale(tp: Tcpcb, sendwin: number): void {
   const cfg = tp.tcp.cfg;
   const sb = tp.so_snd;
-  if (cfg.sendbuf_auto === 0 || sb.userSet) return;
+  if (cfg.sendbuf_auto === 0 || !sb.autosize) return;
   const inflight = seqDiff(tp.snd_nxt, tp.snd_una);
   if (Math.floor(tp.snd_wnd / 4) * 5 < sb.hiwat) return; // the peer's window would not take more
   if (sb.cc < Math.floor(sb.hiwat / 8) * 7 || sb.cc >= cfg.sendbuf_max) return; // not nearly full, or at the cap
   if (sendwin < sb.cc - inflight) return; // the window cannot take what is already queued
-  const adj = Math.floor((cfg.maxsockbuf * 2048) / (256 + 2048));
-  const next = Math.min(sb.hiwat + cfg.sendbuf_inc, cfg.sendbuf_max, adj);
-  if (next > sb.hiwat) sb.hiwat = next;
+  const next = Math.min(sb.hiwat + cfg.sendbuf_inc, cfg.sendbuf_max);
+  // sbreserve refuses a size above sb_max_adj: FreeBSD then gives up autosizing this buffer.
+  if (next > sbMaxAdj(cfg.maxsockbuf)) sb.autosize = false;
+  else if (next > sb.hiwat) sb.hiwat = next;
 }
 
 /** One pass of tcp_output's decision and send. Returns 1 to go again, 0 done, -errno. */
@@ -323,6 +326,8 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
       to.tsval = seqAdd(tcp.ticks(), tp.ts_offset);
       to.tsecr = tp.ts_recent;
     }
+    // Receive-buffer autosizing: a measurement window opens with a segment we send (tcp_autorcvbuf closes it).
+    if (tp.rfbuf_ts === 0 && tp.so_rcv.autosize) tp.rfbuf_ts = tcp.ticks();
     if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && (flags & TH_SYN) === 0 && tp.state >= TCPS_ESTABLISHED && (tp.rcv_numsacks > 0 || tp.dsack_start !== tp.dsack_end)) {
       to.flags |= TOF_SACK;
       let n = 0;

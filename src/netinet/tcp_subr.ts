@@ -476,7 +476,7 @@ export class TcpTable {
     }
   }
 
-  private roundBuf(tp: Tcpcb, sb: { hiwat: number; userSet: boolean }, mss: number): void {
+  private roundBuf(tp: Tcpcb, sb: { hiwat: number }, mss: number): void {
     if (sb.hiwat < mss) {
       return;
     }

@@ -331,8 +331,8 @@ export class Syncache {
     tp.t_usermss = lp.t_usermss;
     tp.so_snd.hiwat = lp.so_snd.hiwat;
     tp.so_rcv.hiwat = lp.so_rcv.hiwat;
-    tp.so_snd.userSet = lp.so_snd.userSet;
-    tp.so_rcv.userSet = lp.so_rcv.userSet;
+    tp.so_snd.autosize = lp.so_snd.autosize;
+    tp.so_rcv.autosize = lp.so_rcv.autosize;
     tp.state = TCPS_SYN_RECEIVED;
     tp.t_port = e.port;
     tp.iss = e.iss;

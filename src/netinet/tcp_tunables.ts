@@ -38,6 +38,10 @@ export interface TcpConfig {
   sendbuf_auto: number;
   sendbuf_inc: number;
   sendbuf_max: number;
+  /** net.inet.tcp.recvbuf_auto: grow so_rcv with the measured bandwidth-delay product (tcp_autorcvbuf). */
+  recvbuf_auto: number;
+  /** net.inet.tcp.recvbuf_max: the most so_rcv grows to by itself (bytes). */
+  recvbuf_max: number;
   delacktime: number;
   msl: number;
   keepinit: number;
@@ -75,6 +79,10 @@ export interface TcpConfig {
   udp_tunneling_overhead: number;
   isn_reseed_interval: number;
   soacceptqueue: number;
+  /** kern.ipc.zero_copy.send: a write() of arena memory (allocBuffer) is referenced, not copied (lib/zcopy.ts). */
+  zero_copy_send: number;
+  /** kern.ipc.zero_copy.send_min (slabnet): the smallest write referenced rather than copied, bytes. */
+  zero_copy_send_min: number;
   maxsockbuf: number;
   hostcache_purgenow: number;
   hostcache_enable: number;
@@ -107,6 +115,8 @@ export const TCP_DEFAULTS: TcpConfig = {
   sendbuf_auto: 1,
   sendbuf_inc: 8192,
   sendbuf_max: 2097152,
+  recvbuf_auto: 1,
+  recvbuf_max: 2097152,
   delacktime: 40,
   msl: 30000,
   keepinit: 75000,
@@ -142,6 +152,8 @@ export const TCP_DEFAULTS: TcpConfig = {
   udp_tunneling_overhead: 8,
   isn_reseed_interval: 0,
   soacceptqueue: 128,
+  zero_copy_send: 1,
+  zero_copy_send_min: 4096,
   maxsockbuf: 2 * 1024 * 1024,
   hostcache_purgenow: 0,
   hostcache_enable: 1,
@@ -152,7 +164,7 @@ export const TCP_DEFAULTS: TcpConfig = {
 type NumKey = { [K in keyof TcpConfig]: TcpConfig[K] extends number ? K : never }[keyof TcpConfig];
 
 /** [sysctl name, field, description, min, max]. */
-const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
+export const TCP_NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.mssdflt', 'mssdflt', 'Default TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.minmss', 'minmss', 'Minimum TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.rfc1323', 'rfc1323', 'Enable rfc1323 (high performance TCP) extensions', 0, 3],
@@ -178,6 +190,8 @@ const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.sendbuf_auto', 'sendbuf_auto', 'Enable automatic send buffer sizing', 0, 1],
   ['net.inet.tcp.sendbuf_inc', 'sendbuf_inc', 'Incrementor step size of automatic send buffer', 1, 0x7fffffff],
   ['net.inet.tcp.sendbuf_max', 'sendbuf_max', 'Max size of automatic send buffer', 1, 0x7fffffff],
+  ['net.inet.tcp.recvbuf_auto', 'recvbuf_auto', 'Enable automatic receive buffer sizing', 0, 1],
+  ['net.inet.tcp.recvbuf_max', 'recvbuf_max', 'Max size of automatic receive buffer', 1, 0x7fffffff],
   ['net.inet.tcp.delacktime', 'delacktime', 'Time before a delayed ACK is sent (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.msl', 'msl', 'Maximum Segment Lifetime (ms)', 1, 0x7fffffff],
   ['net.inet.tcp.keepinit', 'keepinit', 'time to establish connection (ms)', 1, 0x7fffffff],
@@ -212,6 +226,8 @@ const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.udp_tunneling_overhead', 'udp_tunneling_overhead', 'MSS reduction when using tcp over udp', 0, 1024],
   ['net.inet.tcp.isn_reseed_interval', 'isn_reseed_interval', 'Seconds between reseeding of ISN secret', 0, 0x7fffffff],
   ['kern.ipc.soacceptqueue', 'soacceptqueue', 'Maximum listen socket pending connection accept queue size', 1, 65535],
+  ['kern.ipc.zero_copy.send', 'zero_copy_send', 'Enable zero copy send', 0, 1],
+  ['kern.ipc.zero_copy.send_min', 'zero_copy_send_min', 'Smallest write of arena memory sent by reference, bytes (slabnet; FreeBSD required a page)', 1, 0x7fffffff],
   ['net.inet.tcp.hostcache.purgenow', 'hostcache_purgenow', 'Immediately purge all entries', 0, 1],
   ['net.inet.tcp.hostcache.enable', 'hostcache_enable', 'Enable the TCP hostcache', 0, 1],
   ['net.inet.tcp.hostcache.expire', 'hostcache_expire', 'Expire time of TCP hostcache entries (s)', 1, 0x7fffffff],
@@ -253,7 +269,7 @@ export function bindMaxsockbuf(cfg: TcpConfig, arena: Arena): void {
  * The congestion-control string nodes come from cc_list.ts (ccSysctlNodes).
  */
 export function tcpSysctlNodes(cfg: TcpConfig, onPurge: () => void): TcpSysctlNode[] {
-  const out: TcpSysctlNode[] = NODES.map(([name, key, description, min, max]) => ({
+  const out: TcpSysctlNode[] = TCP_NODES.map(([name, key, description, min, max]) => ({
     name,
     description,
     get: () => cfg[key],

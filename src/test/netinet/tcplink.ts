@@ -177,12 +177,14 @@ export function tcpLeakCheck(): () => void {
 
 /**
  * A listener on b (port), a connection from a, accepted: [client id, accepted id, listener id].
- * Waits on the manual clock until the handshake completes (losses included).
+ * Waits on the manual clock until the handshake completes (losses included). `setup` runs on the
+ * listener before listen() (socket options the accepted connection inherits).
  */
-export function connectPair(p: TcpPair, port = 80): [number, number, number] {
+export function connectPair(p: TcpPair, port = 80, setup?: (listener: number) => void): [number, number, number] {
   const sa = p.a.tcp.sockets!;
   const sb = p.b.tcp.sockets!;
   const l = sb.socket();
+  if (setup) setup(l);
   assert.equal(sb.bind(l, 0, port), 0);
   assert.equal(sb.listen(l, 8), 0);
   const c = sa.socket();

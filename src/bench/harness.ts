@@ -73,16 +73,6 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/**
- * The round whose ratio value/baseline is the median (the lower one of an
- * even count): a case timed in interleaved rounds reports that round's value
- * and baseline, so its ratio is the median ratio and still value / baseline.
- */
-export function medianRound(values: readonly number[], baselines: readonly number[]): number {
-  const order = values.map((_, i) => i).sort((i, j) => values[i] / baselines[i] - values[j] / baselines[j]);
-  return order[(order.length - 1) >> 1];
-}
-
 /** Build a result comparing `value` with a baseline measured in the same run. */
 export function compared(suite: string, name: string, unit: string, value: number, baseline: string, baselineValue: number, extra: Partial<BenchResult> = {}): BenchResult {
   return { suite, case: name, unit, value, baseline, baselineValue, ratio: value / baselineValue, ...extra };

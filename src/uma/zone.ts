@@ -371,7 +371,7 @@ export class Zone {
     }
     if (this.dtor !== null) this.dtor(item, arg);
     if (tag !== this.crossTag && this.crossTag !== 0) this.noteCrossTag(tag);
-    this.pushCross(item);
+    this.pushCross(item, tag);
   }
 
   /**
@@ -386,9 +386,9 @@ export class Zone {
   /**
    * Push a freed foreign item onto the cross-free bucket while its count is
    * below its gate (plain stores: the count word is the statistic), else
-   * take freeCrossSlow. Thread-local; no lock.
+   * take freeCrossSlow (`tag`: the item's owner, 0 if unknown). Thread-local; no lock.
    */
-  private pushCross(item: number): void {
+  private pushCross(item: number, tag: number): void {
     const i32 = this.i32;
     const n = i32[this.xCnt];
     if (n < i32[this.xGate]) {
@@ -396,7 +396,7 @@ export class Zone {
       i32[this.xCnt] = n + 1;
       return;
     }
-    this.freeCrossSlow(item);
+    this.freeCrossSlow(item, tag);
   }
 
   // ------------------------------------------------------------------
@@ -597,7 +597,7 @@ export class Zone {
     if (!this.plain && this.keg.trash) fillTrash(this.i32, item, this.keg.size);
     if (tag !== this.cpuTag) {
       this.crossTag = 0; // tags are cleared in debug mode: nothing to spare a claim pass for
-      this.pushCross(item); // counted as a free and an XDOMAIN free by its bucket
+      this.pushCross(item, 0); // counted as a free and an XDOMAIN free by its bucket
       return;
     }
     const n = this.curCnt;
@@ -663,18 +663,18 @@ export class Zone {
    * the zone's shared list (one zone lock) and starts an empty one. Without
    * buckets, or while sleepers wait at the limit, the item goes to the keg.
    */
-  private freeCrossSlow(item: number): void {
+  private freeCrossSlow(item: number, tag: number): void {
     this.foldPending();
     this.inSlow++;
     try {
-      this.freeCrossSlowLocked(item);
+      this.freeCrossSlowLocked(item, tag);
     } finally {
       this.inSlow--;
     }
   }
 
   /** freeCrossSlow's body (inSlow > 0). May take the zone lock. */
-  private freeCrossSlowLocked(item: number): void {
+  private freeCrossSlowLocked(item: number, tag: number): void {
     if (this.i32[this.drainIdx] !== this.drainSeen) this.honourDrain();
     if (Atomics.load(this.i32, this.rec + Z_SLEEPERS) > 0 || this.nobucket || this.i32[this.rec + Z_BUCKET_SIZE] === 0) {
       this.f64[this.stat + ST_FREES]++;
@@ -700,6 +700,8 @@ export class Zone {
     const n = this.crossCnt;
     this.i32[this.crossEntries + n] = item;
     this.i32[this.xCnt] = n + 1; // counted by the next fold, like a fast-path push
+    // The bucket may be new (its tag reset): note this item's owner in it.
+    if (tag !== this.crossTag && this.crossTag !== 0) this.noteCrossTag(tag);
   }
 
   // ------------------------------------------------------------------
@@ -757,9 +759,14 @@ export class Zone {
     // Contention grows the bucket size, so each CPU visits the lock less often.
     if (this.lock.contended !== this.lastContended) {
       this.lastContended = this.lock.contended;
-      const r = this.rec;
-      if (this.i32[r + Z_BUCKET_SIZE] > 0 && this.i32[r + Z_BUCKET_SIZE] < this.i32[r + Z_BUCKET_MAX]) this.i32[r + Z_BUCKET_SIZE]++;
+      this.growBucketSize();
     }
+  }
+
+  /** One more entry per bucket, up to the zone's maximum. Zone lock held. */
+  private growBucketSize(): void {
+    const r = this.rec;
+    if (this.i32[r + Z_BUCKET_SIZE] > 0 && this.i32[r + Z_BUCKET_SIZE] < this.i32[r + Z_BUCKET_MAX]) this.i32[r + Z_BUCKET_SIZE]++;
   }
 
   /**
@@ -819,16 +826,17 @@ export class Zone {
     const n = this.crossCnt;
     const tag = this.crossTag;
     this.installCross(0, 0);
-    return this.pushFull(b, n, tag, wantEmpty);
+    return this.pushFull(b, n, tag, wantEmpty, true);
   }
 
   /**
    * Put bucket b holding n items on the zone's full list (n = 0: free it),
    * noting `tag`, the owner tag all its items carry (0: mixed or unknown).
    * With `wantEmpty`, also takes an empty bucket off the zone's empty list in
-   * the same lock hold and returns it (0: none, or not wanted). Zone lock.
+   * the same lock hold and returns it (0: none, or not wanted); `cross`: a
+   * cross-free bucket, which grows the bucket size by one. Zone lock.
    */
-  private pushFull(b: number, n: number, tag: number, wantEmpty: boolean): number {
+  private pushFull(b: number, n: number, tag: number, wantEmpty: boolean, cross = false): number {
     if (n === 0) {
       if (wantEmpty) return b; // an empty bucket wanted, and this one is empty
       this.host.freeBucket(b);
@@ -843,6 +851,10 @@ export class Zone {
     i32[(b >> 2) + B_NEXT] = i32[r + Z_FULL_HEAD];
     Atomics.store(i32, r + Z_FULL_HEAD, b);
     i32[r + Z_FULL_COUNT]++;
+    // A cross-free hand-over moves the zone lock's line between two CPUs as
+    // contention does: it grows the bucket size the same way, so that a
+    // producer/consumer pair meets at the lock less often per item.
+    if (cross) this.growBucketSize();
     if (wantEmpty && i32[r + Z_EMPTY_HEAD] !== 0) {
       empty = i32[r + Z_EMPTY_HEAD];
       i32[r + Z_EMPTY_HEAD] = i32[(empty >> 2) + B_NEXT];

@@ -83,7 +83,9 @@ for (const debug of [false, true]) {
     // A full bucket leaves at the next foreign free (the one that finds no room).
     assert.ok(b.crossCachedHere <= bs, 'full cross-free buckets left the CPU');
     const handed = 4 * bs - b.crossCachedHere;
-    assert.equal(handed % bs, 0, 'whole buckets only');
+    // Buckets of bs, bs + 1, bs + 2 entries: each hand-over grows the bucket size by one.
+    assert.equal(handed, 3 * bs + 3, 'three whole buckets left');
+    assert.equal(a.bucketSize, bs + 3, 'each hand-over grew the bucket size');
     const freed = new Set(items);
     const again = allocN(a, handed);
     assert.ok(again.every((it) => freed.has(it)), 'the items came back from the handed-over buckets');
@@ -223,3 +225,41 @@ for (const debug of [false, true]) {
     done();
   });
 }
+
+test('non-debug: a handed-over bucket of mixed owners is claimed whole; one of our own items needs no claim', () => {
+  const uma = testUma({ debug: false });
+  const done = leakCheck(uma);
+  const a = uma.zcreate('xm', { size: 256 });
+  const b = secondCpu(uma, 'xm').zone;
+  const c = secondCpu(uma, 'xm').zone;
+  for (const uniform of [true, false]) {
+    a.flushCpuCache();
+    b.flushCpuCache();
+    a.drain();
+    const bs = a.bucketSize;
+    // One bucket's worth freed on b: all a's, or c's first (the free that
+    // starts b's bucket, on its slow path) and then a's.
+    const items = allocN(a, bs + 1);
+    const ours = items.pop()!;
+    if (!uniform) {
+      a.free(items.shift()!);
+      items.unshift(allocN(c, 1)[0]);
+    }
+    a.flushCpuCache();
+    a.drain(); // a caches nothing, the zone's list is empty
+    for (const it of items) b.free(it);
+    b.free(ours); // finds the bucket full: hands it over
+    const xdomain = zoneStats(a).xdomain;
+    const again = allocN(a, bs); // a's cache was empty: this is the handed-over bucket
+    assert.deepEqual(new Set(again), new Set(items), 'the handed-over bucket');
+    for (const it of again) a.free(it);
+    assert.equal(a.crossCachedHere, 0, "every item of the bucket is a's own now: its frees stay in a's cache");
+    assert.equal(zoneStats(a).xdomain, xdomain, 'and none counts as a cross-CPU free');
+    b.flushCpuCache();
+  }
+  a.flushCpuCache();
+  c.flushCpuCache();
+  a.drain();
+  assert.equal(a.items, 0);
+  done();
+});

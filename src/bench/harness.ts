@@ -22,6 +22,15 @@ export interface BenchResult {
 export interface BenchOptions {
   /** A few seconds per suite, for smoke-testing in CI. */
   quick: boolean;
+  /** Run only the cases whose names contain one of these (case-insensitive); empty or absent: all. */
+  cases?: readonly string[];
+}
+
+/** Is the case `name` selected by opts.cases (run.ts --case=SUBSTR)? */
+export function wanted(opts: BenchOptions, name: string): boolean {
+  if (opts.cases === undefined || opts.cases.length === 0) return true;
+  const n = name.toLowerCase();
+  return opts.cases.some((c) => n.includes(c.toLowerCase()));
 }
 
 /** A suite module exports `run(opts)`; bench/run.ts finds suites by name. */
@@ -62,6 +71,16 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * The round whose ratio value/baseline is the median (the lower one of an
+ * even count): a case timed in interleaved rounds reports that round's value
+ * and baseline, so its ratio is the median ratio and still value / baseline.
+ */
+export function medianRound(values: readonly number[], baselines: readonly number[]): number {
+  const order = values.map((_, i) => i).sort((i, j) => values[i] / baselines[i] - values[j] / baselines[j]);
+  return order[(order.length - 1) >> 1];
 }
 
 /** Build a result comparing `value` with a baseline measured in the same run. */

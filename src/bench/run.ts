@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 /**
- * Benchmark runner: `node dist/bench/run.js [suite...] [--quick] [--json]`
+ * Benchmark runner: `node dist/bench/run.js [suite...] [--quick] [--json] [--case=SUBSTR]...`
  * (`npm run bench -- uma --quick`). Runs the named suites (all known suites
  * when none is named), prints a table, and with --json prints the results as
  * one JSON array on the last line (conventions: ../shared/BENCHMARKS.md).
+ *
+ * --case=SUBSTR keeps only the cases whose names contain SUBSTR (case-
+ * insensitive; repeatable): suites that know their case names skip the
+ * rest (tcp does), and the results of the others are filtered.
  *
  * Suites are `src/bench/<suite>.ts` modules exporting `run: Suite`; they are
  * imported dynamically, and a suite whose module does not exist yet is
@@ -12,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
-import type { BenchResult, Suite } from './harness.js';
+import { wanted, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 
 export const SUITES = ['uma', 'mbuf', 'mp', 'net', 'tcp'] as const;
 
@@ -20,13 +24,16 @@ export interface RunArgs {
   suites: string[];
   quick: boolean;
   json: boolean;
+  /** --case=SUBSTR filters (empty: every case). */
+  cases: string[];
 }
 
 /** Parse argv (without node and script). Unknown options or suites are errors. */
 export function parseArgs(argv: string[]): RunArgs {
-  const args: RunArgs = { suites: [], quick: false, json: false };
+  const args: RunArgs = { suites: [], quick: false, json: false, cases: [] };
   for (const a of argv) {
     if (a === '--quick') args.quick = true;
+    else if (a.startsWith('--case=') && a.length > 7) args.cases.push(a.slice(7));
     else if (a === '--json') args.json = true;
     else if (a === '--help' || a === '-h') throw new UsageError('');
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
@@ -85,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     if (e.message) process.stderr.write(`bench: ${e.message}\n`);
-    process.stderr.write(`usage: npm run bench -- [${SUITES.join('|')}]... [--quick] [--json]\n`);
+    process.stderr.write(`usage: npm run bench -- [${SUITES.join('|')}]... [--quick] [--json] [--case=SUBSTR]...\n`);
     return e.message ? 2 : 0;
   }
   const results: BenchResult[] = [];
@@ -99,7 +106,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench: running ${name}${args.quick ? ' (quick)' : ''}...\n`);
     const t0 = performance.now();
     try {
-      results.push(...(await suite({ quick: args.quick })));
+      const opts: BenchOptions = { quick: args.quick, cases: args.cases };
+      results.push(...(await suite(opts)).filter((r) => wanted(opts, r.case)));
     } catch (e) {
       failed = true;
       process.stderr.write(`bench: suite "${name}" failed: ${(e as Error).stack ?? e}\n`);

@@ -10,7 +10,8 @@
  *      * through the socket calls (TcpSockets write/read) in a tight loop
  *        that runs the stacks' thread passes itself, on the real clock (timers
  *        fire at their real time): the stack without streams or event loop.
- *  - HTTP/1.1 keep-alive requests/s: Node's http.Server on a slabnet listener
+ *      * through lib/netmp.ts streams with TCP on the worker CPUs (tcpmp.ts);
+ *  - HTTP/1.1 keep-alive requests/s (also on the worker CPUs, tcpmp.ts): Node's http.Server on a slabnet listener
  *    (serveHttp) and an http.Agent whose sockets are slabnet connections
  *    (HttpAgent), vs the same server and agent on kernel loopback.
  *  - connection setup + close per second (connect, the server ends at once,
@@ -18,10 +19,17 @@
  *  - over a TAP against real Linux programs (tcptap.ts): iperf3 both ways vs
  *    iperf3 over a veth pair, wrk against http.Server vs the same on the
  *    kernel (skipped, with the reason, without root or the tools);
- *  - arena bytes per idle established connection endpoint (zone items in
- *    use before and after opening N connections with the socket calls, on a
- *    manual clock), against the goal of 2 KiB; the JS heap per endpoint after
- *    a forced GC is in the note.
+ *  - goodput under 1% random loss, 10 ms RTT, 100 Mbit/s (goodput.ts, the
+ *    manual clock: virtual time, exact), CUBIC and NewReno, against the
+ *    Mathis bound of the configured link (goal: >= 0.8 of it for CUBIC);
+ *    docs/goodput.md has the whole sweep;
+ *  - idle established connections (tcpidle.ts): 100,000 connections
+ *    (--quick: 2,000) between two stacks in this process, i.e. 200,000
+ *    endpoints; arena bytes (UMA zone items in use) and JS heap (after a
+ *    forced GC) per endpoint, each against the goal of 2 KiB.
+ *
+ * `--case=SUBSTR` (run.ts) runs only the cases whose names contain SUBSTR
+ * (e.g. `node dist/bench/run.js tcp --case=idle`).
  *
  * SLABNET_BENCH_TCP_DELACK=0 runs the slabnet cases with
  * net.inet.tcp.delayed_ack=0 (a diagnosis: the default's 40 ms delayed ACK
@@ -33,11 +41,7 @@
  */
 import net from 'node:net';
 import http from 'node:http';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Uma } from '../uma/uma.js';
-import { zoneStats } from '../uma/stats.js';
-import { H_PAGE_FREE } from '../vm/layout.js';
 import { Mbufs } from '../kern/mbuf/mbuf.js';
 import { LocalThread } from '../kern/lwkt/netthread.js';
 import { Ifnet } from '../net/if.js';
@@ -48,8 +52,12 @@ import { EAGAIN, EINPROGRESS } from '../kern/errno.js';
 import { System, type NetStack } from '../lib/topology.js';
 import { connect as slabConnect, createServer as slabCreateServer, type Socket as SlabSocket } from '../lib/net.js';
 import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
-import { compared, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
-import { tapCases } from './tcptap.js';
+import { allocBuffer, freeBuffer } from '../lib/zcopy.js';
+import { compared, median, wanted, type BenchOptions, type BenchResult, type Suite } from './harness.js';
+import { TAP_BULK_IN, TAP_BULK_OUT, TAP_HTTP, tapCases } from './tcptap.js';
+import { IDLE_GOAL, idleConnections } from './tcpidle.js';
+import { mpCases } from './tcpmp.js';
+import { runGoodput } from './goodput.js';
 
 const SUITE = 'tcp';
 /** Bytes per write in the bulk cases (both sides). */
@@ -58,8 +66,6 @@ const CHUNK = 64 * 1024;
 const HTTP_CONC = 8;
 /** Connections in flight in the setup + close case. */
 const CONN_CONC = 16;
-/** The goal for arena bytes per idle connection. */
-const IDLE_GOAL = 2048;
 
 const SRV = '10.7.0.2';
 const CLI = '10.7.0.1';
@@ -160,6 +166,69 @@ async function slabBulk(opts: BenchOptions): Promise<number> {
   const rate = await bulkRounds(opts, c, () => bytes);
   c.destroy();
   await new Promise<void>((r) => server.close(() => r()));
+  await sys.stop();
+  return rate;
+}
+
+/** Bytes per write and writes in flight in the zero-copy case. */
+const ZC_CHUNK = 256 * 1024;
+const ZC_POOL = 8;
+
+/**
+ * Bulk from the server's socket to a client reading with onread (into one
+ * 64 KiB buffer, no 'data' Buffers): ZC_POOL buffers of ZC_CHUNK bytes cycle
+ * through write(), each written again when its callback says it is free.
+ * With `zerocopy` they are allocBuffer memory (sent by reference: the
+ * callback comes when the stack freed the last piece); without, ordinary
+ * Buffers (copied into so_snd: the callback comes when so_snd took the
+ * copy). Everything else is the same. Gbit/s.
+ */
+async function slabBulkPool(opts: BenchOptions, zerocopy: boolean): Promise<number> {
+  const { sys, cli, srv } = slabPair();
+  let bytes = 0;
+  const pool: Buffer[] = [];
+  for (let i = 0; i < ZC_POOL; i++) pool.push(zerocopy ? allocBuffer(srv, ZC_CHUNK).fill(0x5a) : Buffer.alloc(ZC_CHUNK, 0x5a));
+  const all = [...pool];
+  let stop = false;
+  let draining = false;
+  let writer: SlabSocket | null = null;
+  const pump = (): void => {
+    while (!stop && !draining && pool.length > 0 && writer !== null) {
+      const b = pool.pop()!;
+      const s = writer;
+      const ok = s.write(b, () => {
+        pool.push(b);
+        pump();
+      });
+      if (!ok) {
+        draining = true;
+        s.once('drain', () => {
+          draining = false;
+          pump();
+        });
+      }
+    }
+  };
+  const server = slabCreateServer({ stack: srv }, (s) => {
+    s.on('error', () => {});
+    writer = s;
+    pump();
+  }).listen(5002);
+  const rbuf = Buffer.allocUnsafe(64 * 1024);
+  const c = slabConnect({ stack: cli, host: SRV, port: 5002, onread: { buffer: rbuf, callback: (n) => void (bytes += n) } });
+  c.on('error', () => {});
+  await new Promise<void>((r) => c.once('connect', () => r()));
+  const rate = await rounds(opts, async (ms) => {
+    const b0 = bytes;
+    const t0 = performance.now();
+    await sleep(ms);
+    return ((bytes - b0) * 8) / ((performance.now() - t0) / 1000) / 1e9;
+  });
+  stop = true;
+  c.destroy();
+  (writer as SlabSocket | null)?.destroy();
+  await new Promise<void>((r) => server.close(() => r()));
+  if (zerocopy) for (const b of all) freeBuffer(srv, b);
   await sys.stop();
   return rate;
 }
@@ -375,176 +444,126 @@ async function slabConn(opts: BenchOptions): Promise<number> {
   return rate;
 }
 
-// ---- idle connections ----
-
-/** A forced full GC: --expose-gc's gc(), or the same function enabled at run time. */
-function gcFunction(): (() => void) | null {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (typeof g === 'function') return g;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const f = runInNewContext('gc') as unknown;
-    return typeof f === 'function' ? (f as () => void) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Bytes of every zone's items in use. */
-function zoneBytes(uma: Uma): number {
-  let n = 0;
-  for (const z of uma.allZones()) {
-    const s = zoneStats(z);
-    n += s.used * s.size;
-  }
-  return n;
-}
-
-interface IdleFigures {
-  endpoints: number;
-  arenaPerEndpoint: number;
-  pagesPerEndpoint: number;
-  heapPerEndpoint: number | null;
-  openRate: number;
-}
-
-/**
- * Open connections with the socket calls between two stacks on a manual
- * clock (nothing times out while they sit idle) until `budgetMs` has gone
- * or `max` are open, spread over several client addresses and server ports
- * (the 4-tuples stay unique, the ephemeral ranges never run out); measure
- * zone bytes, arena pages and (after a forced GC) JS heap before and after.
- */
-function idleConnections(opts: BenchOptions): IdleFigures {
-  const max = opts.quick ? 4000 : 100_000;
-  const budgetMs = opts.quick ? 400 : 4000;
-  const NADDR = 4;
-  const NPORT = 4;
-  const uma = Uma.create({ size: 256 << 20, ncpus: 4 });
-  uma.logger = () => {};
-  const mb = Mbufs.create(uma);
-  const td = LocalThread.manual();
-  const a = new Stack(mb, { name: 'client', thread: td, udp: { portFirst: 1024 } });
-  const b = new Stack(mb, { name: 'server', thread: td, seed: 9 });
-  const ifa = new Ifnet(mb, 'mem0', 0x0200_0000_0001, 65535);
-  const ifb = new Ifnet(mb, 'mem0', 0x0200_0000_0002, 65535);
-  const link = MemLink.connect(ifa, ifb);
-  a.addInterface(ifa, CLI, 24);
-  for (let i = 1; i < NADDR; i++) a.addAddress(ifa, 0x0a070010 + i, 24);
-  b.addInterface(ifb, SRV, 24);
-  for (let i = 0; i < NADDR; i++) b.arp.set(ifb, i === 0 ? 0x0a070001 : 0x0a070010 + i, 0x0200_0000_0001);
-  a.arp.set(ifa, 0x0a070002, 0x0200_0000_0002);
-  const sa = new TcpSockets(a);
-  const sb = new TcpSockets(b);
-  const listeners: number[] = [];
-  for (let p = 0; p < NPORT; p++) {
-    const l = sb.socket();
-    sb.bind(l, 0, 6000 + p);
-    sb.listen(l, 4096);
-    listeners.push(l);
-  }
-  const clients: number[] = [];
-  const servers: number[] = [];
-  /** Open k connections, run the handshakes, accept them all. */
-  const open = (k: number): void => {
-    for (let i = 0; i < k; i++) {
-      const n = clients.length + i;
-      const c = sa.socket();
-      sa.bind(c, n % NADDR === 0 ? 0x0a070001 : 0x0a070010 + (n % NADDR), 0);
-      const r = sa.connect(c, 0x0a070002, 6000 + ((n >> 2) % NPORT));
-      if (r !== -EINPROGRESS) throw new Error(`tcp bench: connect ${n} failed (${r})`);
-      clients.push(c);
-    }
-    td.runUntilIdle();
-    for (const l of listeners) {
-      for (let s = sb.accept(l); s > 0; s = sb.accept(l)) servers.push(s);
-    }
-  };
-  open(64); // warm-up: zones made, code compiled
-  td.runUntilIdle();
-  const gc = gcFunction();
-  gc?.();
-  const z0 = zoneBytes(uma);
-  const p0 = Atomics.load(uma.arena.i32, H_PAGE_FREE);
-  const h0 = process.memoryUsage().heapUsed;
-  const c0 = clients.length;
-  const t0 = performance.now();
-  while (clients.length - c0 < max && performance.now() - t0 < budgetMs) open(Math.min(256, max - (clients.length - c0)));
-  const dt = performance.now() - t0;
-  td.runUntilIdle();
-  if (servers.length !== clients.length) throw new Error(`tcp bench: ${clients.length} connects, ${servers.length} accepted`);
-  gc?.();
-  const opened = clients.length - c0;
-  const endpoints = 2 * opened;
-  const res: IdleFigures = {
-    endpoints,
-    arenaPerEndpoint: (zoneBytes(uma) - z0) / endpoints,
-    pagesPerEndpoint: ((p0 - Atomics.load(uma.arena.i32, H_PAGE_FREE)) * 4096) / endpoints,
-    heapPerEndpoint: gc === null ? null : (process.memoryUsage().heapUsed - h0) / endpoints,
-    openRate: opened / (dt / 1000),
-  };
-  for (const c of clients) sa.setsockopt(c, 0xffff, 0x0080, 1, 0); // SO_LINGER {on, 0}: RST, no TIME_WAIT
-  for (const c of clients) sa.close(c);
-  for (const s of servers) sb.close(s);
-  for (const l of listeners) sb.close(l);
-  td.advance(1000);
-  a.close();
-  b.close();
-  link.close();
-  td.runUntilIdle();
-  return res;
-}
-
 /** Progress on stderr with SLABNET_BENCH_TRACE=1. */
 function trace(what: string): void {
   if (process.env.SLABNET_BENCH_TRACE) process.stderr.write(`tcp: ${what}\n`);
 }
 
-export const run: Suite = async (opts) => {
-  const results: BenchResult[] = [];
+const C_STREAM = 'bulk transfer, lib/net.ts streams, in-memory link MTU 65535, 1 thread';
+const C_RAW = 'bulk transfer, socket calls in a tight loop, MTU 65535, 1 thread';
+const C_HTTP = 'HTTP/1.1 keep-alive GET, http.Server + http.Agent on slabnet';
+const C_ZCOPY = 'bulk transfer, zero-copy writes (allocBuffer), lib/net.ts, MTU 65535';
+const C_CONN = 'connection setup + close, lib/net.ts';
+export const C_IDLE_ARENA = 'arena bytes per idle established endpoint';
+export const C_IDLE_HEAP = 'JS heap bytes per idle established endpoint';
+
+/** The bulk cases (they share the node:net baseline). */
+async function bulkCases(opts: BenchOptions): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
   const chunkNote = `${CHUNK / 1024} KiB writes, one connection, default socket buffers`;
   const nodeBulkRate = (trace('nodeBulk'), await nodeBulk(opts));
-  const streamRate = (trace('slabBulk'), await slabBulk(opts));
-  results.push(
-    compared(SUITE, 'bulk transfer, lib/net.ts streams, in-memory link MTU 65535, 1 thread', 'Gbit/s', streamRate, 'node:net over 127.0.0.1', nodeBulkRate, {
+  if (wanted(opts, C_STREAM)) {
+    const streamRate = (trace('slabBulk'), await slabBulk(opts));
+    out.push(
+      compared(SUITE, C_STREAM, 'Gbit/s', streamRate, 'node:net over 127.0.0.1', nodeBulkRate, {
+        workers: 1,
+        note: `${chunkNote}; both stacks in this thread, real clock, passes on the event loop`,
+      }),
+    );
+  }
+  if (wanted(opts, C_RAW)) {
+    trace('rawBulk');
+    const rawRate = rawBulk(opts);
+    out.push(
+      compared(SUITE, C_RAW, 'Gbit/s', rawRate, 'node:net over 127.0.0.1', nodeBulkRate, {
+        workers: 1,
+        note: `${chunkNote}; the loop runs the thread's passes itself, real clock`,
+      }),
+    );
+  }
+  return out;
+}
+
+/**
+ * The idle cases: 100,000 connections (200,000 endpoints, both ends in this
+ * process; --quick: 2,000), arena bytes and JS heap per endpoint against
+ * the 2 KiB goal.
+ */
+function idleCases(opts: BenchOptions): BenchResult[] {
+  const idle = idleConnections({ connections: opts.quick ? 2000 : 100_000, budgetMs: opts.quick ? 2000 : 120_000 });
+  const what = `${idle.endpoints} endpoints = ${idle.connections} connections with both ends in this process, ${idle.established} ESTABLISHED; opened at ${Math.round(idle.openRate)} conn/s with the socket calls`;
+  const out = [
+    compared(SUITE, C_IDLE_ARENA, 'B', idle.arenaPerEndpoint, 'goal: 2 KiB', IDLE_GOAL, {
       workers: 1,
-      note: `${chunkNote}; both stacks in this thread, real clock, passes on the event loop`,
+      note: `${what}; UMA zone bytes in use outside buffered data (none buffered); arena pages ${Math.round(idle.pagesPerEndpoint)} B/endpoint; ${idle.leakedBytes} B in use after closing all`,
     }),
-  );
-  trace('rawBulk');
-  const rawRate = rawBulk(opts);
-  results.push(
-    compared(SUITE, 'bulk transfer, socket calls in a tight loop, MTU 65535, 1 thread', 'Gbit/s', rawRate, 'node:net over 127.0.0.1', nodeBulkRate, {
+  ];
+  if (idle.heapPerEndpoint !== null) {
+    out.push(
+      compared(SUITE, C_IDLE_HEAP, 'B', idle.heapPerEndpoint, 'goal: 2 KiB', IDLE_GOAL, {
+        workers: 1,
+        note: `${what}; heapUsed after a forced full GC (tcpcb, socket, timers, PCB hash)`,
+      }),
+    );
+  }
+  return out;
+}
+
+/**
+ * Goodput over 1% loss and a 10 ms RTT (goodput.ts), each algorithm against
+ * the Mathis bound of the configured link. Virtual time: 30 s (6 s quick).
+ */
+function goodputCases(opts: BenchOptions): BenchResult[] {
+  const seconds = opts.quick ? 6 : 30;
+  return ['cubic', 'newreno'].map((cc) => {
+    const r = runGoodput({ cc, loss: 0.01, rttMs: 10, seconds });
+    return compared(SUITE, `goodput, 1% loss, 10 ms RTT, ${cc}`, 'Mbit/s', r.goodputBps / 1e6, 'Mathis bound', r.mathisBps / 1e6, {
       workers: 1,
-      note: `${chunkNote}; the loop runs the thread's passes itself, real clock`,
-    }),
-  );
-  const nodeHttpRate = (trace('nodeHttp'), await nodeHttp(opts));
-  const slabHttpRate = (trace('slabHttp'), await slabHttp(opts));
-  results.push(
-    compared(SUITE, 'HTTP/1.1 keep-alive GET, http.Server + http.Agent on slabnet', 'req/s', slabHttpRate, 'the same on kernel 127.0.0.1', nodeHttpRate, {
-      workers: 1,
-      note: `${HTTP_CONC} requests in flight over ${HTTP_CONC} keep-alive sockets, 19-byte body`,
-    }),
-  );
-  const nodeConnRate = (trace('nodeConn'), await nodeConn(opts));
-  const slabConnRate = (trace('slabConn'), await slabConn(opts));
-  results.push(
-    compared(SUITE, 'connection setup + close, lib/net.ts', 'conn/s', slabConnRate, 'node:net over 127.0.0.1', nodeConnRate, {
-      workers: 1,
-      note: `${CONN_CONC} in flight; connect, the server ends at once, the client ends on EOF`,
-    }),
-  );
-  trace('idle');
-  const idle = idleConnections(opts);
-  const heap = idle.heapPerEndpoint === null ? 'JS heap not measured (no gc())' : `JS heap ${Math.round(idle.heapPerEndpoint)} B/endpoint after a forced GC`;
-  results.push(
-    compared(SUITE, 'arena bytes per idle established endpoint', 'B', idle.arenaPerEndpoint, 'goal: 2 KiB', IDLE_GOAL, {
-      workers: 1,
-      note: `${idle.endpoints} endpoints (${idle.endpoints / 2} connections, both ends here), opened at ${Math.round(idle.openRate)} conn/s with the socket calls; arena pages ${Math.round(idle.pagesPerEndpoint)} B/endpoint; ${heap}`,
-    }),
-  );
-  trace('tap');
-  results.push(...(await tapCases(opts)));
+      note: `100 Mbit/s, 1-BDP queue, ${seconds} virtual s (manual clock); ${r.retransmits} retransmits, ${r.timeouts} RTOs, ${r.linkLost} + ${r.queueDrops} link drops; goal >= 0.8 for cubic; sweep: docs/goodput.md`,
+    });
+  });
+}
+
+export const run: Suite = async (opts) => {
+  const results: BenchResult[] = [];
+  if (wanted(opts, C_STREAM) || wanted(opts, C_RAW)) results.push(...(await bulkCases(opts)));
+  if (wanted(opts, C_HTTP)) {
+    const nodeHttpRate = (trace('nodeHttp'), await nodeHttp(opts));
+    const slabHttpRate = (trace('slabHttp'), await slabHttp(opts));
+    results.push(
+      compared(SUITE, C_HTTP, 'req/s', slabHttpRate, 'the same on kernel 127.0.0.1', nodeHttpRate, {
+        workers: 1,
+        note: `${HTTP_CONC} requests in flight over ${HTTP_CONC} keep-alive sockets, 19-byte body`,
+      }),
+    );
+  }
+  if (wanted(opts, C_ZCOPY)) {
+    const copyRate = (trace('slabBulkPool copy'), await slabBulkPool(opts, false));
+    const zcRate = (trace('slabBulkPool zerocopy'), await slabBulkPool(opts, true));
+    results.push(
+      compared(SUITE, C_ZCOPY, 'Gbit/s', zcRate, 'the same with copying writes (ordinary Buffers)', copyRate, {
+        workers: 1,
+        note: `${ZC_POOL} x ${ZC_CHUNK / 1024} KiB buffers cycling through write(), reader on onread (64 KiB buffer); zero-copy callbacks wait for the stack's last reference`,
+      }),
+    );
+  }
+  trace('mp');
+  const drivers = { bulk: bulkRounds, http: httpRounds, httpServer };
+  const baselines = { nodeBulk: () => nodeBulk(opts), nodeHttp: () => nodeHttp(opts) };
+  const mpNotes = { bulk: `${CHUNK / 1024} KiB writes, one connection, default socket buffers`, httpConc: HTTP_CONC };
+  results.push(...(await mpCases(opts, drivers, baselines, SUITE, mpNotes)));
+  if (wanted(opts, C_CONN)) {
+    const nodeConnRate = (trace('nodeConn'), await nodeConn(opts));
+    const slabConnRate = (trace('slabConn'), await slabConn(opts));
+    results.push(
+      compared(SUITE, C_CONN, 'conn/s', slabConnRate, 'node:net over 127.0.0.1', nodeConnRate, {
+        workers: 1,
+        note: `${CONN_CONC} in flight; connect, the server ends at once, the client ends on EOF`,
+      }),
+    );
+  }
+  if (wanted(opts, C_IDLE_ARENA) || wanted(opts, C_IDLE_HEAP)) results.push(...(trace('idle'), idleCases(opts)));
+  if (wanted(opts, 'goodput')) results.push(...(trace('goodput'), goodputCases(opts)));
+  if ([TAP_BULK_IN, TAP_BULK_OUT, TAP_HTTP].some((c) => wanted(opts, c))) results.push(...(trace('tap'), await tapCases(opts)));
   return results;
 };

@@ -42,7 +42,7 @@
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
-import { EAGAIN, EALREADY, ECONNREFUSED, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, ESRCH, ErrnoError } from '../kern/errno.js';
+import { EAGAIN, EALREADY, ENOBUFS, EPIPE, ECONNREFUSED, EINPROGRESS, EINVAL, EISCONN, ENOTCONN, ESRCH, ErrnoError } from '../kern/errno.js';
 import { ipToString } from '../wire/ipv4.js';
 import { toAddr, type Stack } from '../netinet/stack.js';
 import type { TcpSockets } from '../netinet/tcp_usrreq.js';
@@ -67,6 +67,10 @@ import {
   TCP_NODELAY,
 } from '../netinet/tcp_api.js';
 import { ccAlgoByName } from '../netinet/cc/cc_list.js';
+import { ZcArena, ZCOPY_EXT_FREE_ID, ZCOPY_PIECE, type ZcWrite } from './zcopy.js';
+import { bytesChain, fileChain, SENDFILE_CHUNK } from './sendfile.js';
+import { open as openFile } from 'node:fs/promises';
+import { fstat } from 'node:fs';
 
 /** Something that has a Stack: a Stack, or a topology NetStack (its `.stack`). */
 export type StackLike = Stack | { readonly stack: Stack };
@@ -213,6 +217,76 @@ export interface SocketOptions {
   /** SO_RCVBUF / SO_SNDBUF of the TCP socket. */
   recvBufferSize?: number;
   sendBufferSize?: number;
+  /**
+   * Node's onread: data is copied from so_rcv straight into `buffer` (or the
+   * buffer the function returns, asked before every read) and callback(nread,
+   * buf) is called instead of 'data' events; a callback returning false
+   * pauses reading until resume(). 'end' still comes at the peer's FIN.
+   */
+  onread?: OnRead;
+}
+
+/** Socket.sendFile's options (sendfile(2)'s offset, nbytes and sf_hdtr). */
+export interface SendFileOptions {
+  /** Sent before the file, in the same chain as its first bytes (so in the same first segment). */
+  headers?: Uint8Array | readonly Uint8Array[];
+  /** Sent after the file. */
+  trailers?: Uint8Array | readonly Uint8Array[];
+  /** Where in the file to start (default 0). */
+  offset?: number;
+  /** File bytes to send; default (or 0, as sendfile's nbytes) to the end of the file. */
+  length?: number;
+}
+
+/** net.Socket's onread option. */
+export interface OnRead {
+  buffer: Uint8Array | (() => Uint8Array);
+  callback: (nread: number, buf: Uint8Array) => boolean | void;
+}
+
+/** A write() taken by reference (lib/zcopy.ts): its user callback waits for the stream and for the stack's last reference. */
+interface ZcRec {
+  readonly buf: Uint8Array;
+  readonly alloc: NonNullable<ReturnType<ZcArena['lookup']>>;
+  readonly userCb: ((e?: Error | null) => void) | null;
+  /** so_snd's record of the pieces (made when the chunk reaches _write). */
+  w: ZcWrite | null;
+  /** Bytes so_snd took by reference. */
+  taken: number;
+  streamDone: boolean;
+  streamErr: Error | null;
+  /** Every piece was freed (or none was attached). */
+  freed: boolean;
+  /** The socket was destroyed before this write completed: its callback gets an error. */
+  aborted: boolean;
+  completed: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** One buffer of an iovec (headers / trailers are small: joined once). */
+function iovBytes(v: Uint8Array | readonly Uint8Array[] | undefined): Uint8Array {
+  if (v === undefined) return EMPTY;
+  if (v instanceof Uint8Array) return v;
+  return v.length === 1 ? v[0] : Buffer.concat(v as Uint8Array[]);
+}
+
+function fstatFd(fd: number): Promise<number> {
+  return new Promise((res, rej) => fstat(fd, (e, st) => (e ? rej(e) : res(st.size))));
+}
+
+/** Same memory, same length (the stream may hand _write a new Buffer over a Uint8Array's memory). */
+function sameView(a: Uint8Array, b: Uint8Array): boolean {
+  return a === b || (a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length);
+}
+
+function checkOnRead(o: unknown): OnRead | null {
+  if (o === undefined || o === null) return null;
+  const r = o as OnRead;
+  if (typeof r !== 'object' || typeof r.callback !== 'function' || (typeof r.buffer !== 'function' && !(r.buffer instanceof Uint8Array))) {
+    throw new ArgumentError('onread: must be { buffer: Buffer | Uint8Array | () => Buffer, callback(nread, buf) }');
+  }
+  return r;
 }
 
 export interface ConnectOptions extends SocketOptions {
@@ -263,7 +337,25 @@ export class Socket extends Duplex {
   /** The stream asked for data (_read) and push() has not said stop. */
   private reading = false;
   private eof = false;
-  private pendingWrite: { buf: Uint8Array; off: number; cb: (e?: Error | null) => void } | null = null;
+  private pendingWrite: { buf: Uint8Array; off: number; cb: (e?: Error | null) => void; zc: ZcRec | null } | null = null;
+  /** Zero-copy writes given to write() whose chunk has not reached _write yet, in order. */
+  private readonly zcQueue: ZcRec[] = [];
+  /** Zero-copy writes whose callback has not run. */
+  private readonly zcLive = new Set<ZcRec>();
+  /** A sendFile is running: stream writes issued after it wait behind it. */
+  private sfBusy = false;
+  /** Chunks given to write() so far, chunks that reached _write, chunks so_snd is done with (sendFile's ordering). */
+  private writesIssued = 0;
+  private writesStarted = 0;
+  private writesDone = 0;
+  /** The pending chunk's number (writesStarted when it reached _write). */
+  private pendingSeq = 0;
+  /** Writes numbered up to this go before the running sendFile. */
+  private sfBarrier = 0;
+  /** A sendFile waiting for so_snd room (resolved by the next wakeup or destroy). */
+  private sfWait: (() => void) | null = null;
+  /** Node's onread (null: reads are pushed as 'data'). */
+  private readonly onread: OnRead | null;
   private pendingFinal: ((e?: Error | null) => void) | null = null;
   private refed = true;
   private holdsRef = false;
@@ -288,6 +380,9 @@ export class Socket extends Duplex {
       decodeStrings: true,
     });
     if (opts.stack !== undefined) this.host = TcpHost.of(stackOf(opts.stack, 'net.Socket'));
+    this.onread = checkOnRead(opts.onread);
+    // Node starts an onread socket reading at connect (read(0)): it never pushes, so _read is not asked again.
+    if (this.onread !== null) this.reading = true;
     this.initOpts.rcv = opts.recvBufferSize;
     this.initOpts.snd = opts.sendBufferSize;
   }
@@ -418,27 +513,38 @@ export class Socket extends Duplex {
 
   private serviceData(): void {
     if (this.reading) this.pumpRead();
-    if (this.pendingWrite !== null && this.id !== 0) this.tryWrite();
+    if (this.sfWait !== null) this.sfWake();
+    if (this.pendingWrite !== null && this.id !== 0 && this.mayWrite()) this.tryWrite();
     if (this.pendingFinal !== null && this.pendingWrite === null && this.id !== 0) this.doFinal();
   }
 
-  /** Move data from so_rcv into the stream while it wants more. */
+  /**
+   * Move data from so_rcv into the stream while it wants more, or, with
+   * onread, into the user's buffer (one copy) while its callback does not
+   * say stop.
+   */
   private pumpRead(): void {
     const host = this.host!;
     const so = host.so;
     const scratch = host.scratch;
+    const or = this.onread;
     while (this.reading && this.id !== 0 && !this.eof) {
-      const n = so.read(this.id, scratch);
+      const buf = or === null ? scratch : typeof or.buffer === 'function' ? or.buffer() : or.buffer;
+      const n = so.read(this.id, buf);
       if (n > 0) {
         this.bytesIn += n;
         this.touch();
-        if (!this.push(Buffer.from(scratch.subarray(0, n)))) this.reading = false;
+        if (or !== null) {
+          if (or.callback(n, buf) === false) this.reading = false;
+        } else if (!this.push(Buffer.from(scratch.subarray(0, n)))) this.reading = false;
         continue;
       }
       if (n === 0) {
         this.eof = true;
         this.reading = false;
         this.push(null);
+        // Nothing was pushed, so the stream asks nothing: read(0) lets it see the end ('end').
+        if (or !== null) this.read(0);
         return;
       }
       if (n === -EAGAIN) return;
@@ -448,12 +554,15 @@ export class Socket extends Duplex {
     }
   }
 
-  /** Give the pending chunk to so_snd; its callback runs when so_snd took all of it. */
+  /**
+   * Give the pending chunk to so_snd (copied, or by reference for a
+   * zero-copy write); its stream callback runs when so_snd took all of it.
+   */
   private tryWrite(): void {
     const w = this.pendingWrite!;
     const so = this.host!.so;
     while (w.off < w.buf.length) {
-      const n = so.write(this.id, w.off === 0 ? w.buf : w.buf.subarray(w.off));
+      const n = w.zc === null ? so.write(this.id, w.off === 0 ? w.buf : w.buf.subarray(w.off)) : this.writeRef(w.zc, w.buf, w.off);
       if (n > 0) {
         w.off += n;
         this.bytesOut += n;
@@ -464,13 +573,229 @@ export class Socket extends Duplex {
         return;
       }
       this.pendingWrite = null;
-      w.cb(new ErrnoError(n === 0 ? EINVAL : -n, 'write'));
+      this.endPending(w, new ErrnoError(n === 0 ? EINVAL : -n, 'write'));
       return;
     }
     this.touch();
     this.pendingWrite = null;
     this.host!.td.kick();
-    w.cb();
+    this.endPending(w, null);
+  }
+
+  /** so_snd takes buf[off..] by reference (pieces of the user's arena memory). */
+  private writeRef(z: ZcRec, buf: Uint8Array, off: number): number {
+    const za = ZcArena.of(this.host!.stack.mb);
+    if (z.w === null) {
+      const w = (z.w = za.newWrite(z.alloc, () => this.zcFreed(z)));
+      this.zcAttach = () => za.attached(w);
+    }
+    const n = this.host!.so.writeExt(this.id, buf.byteOffset + off, buf.length - off, ZCOPY_PIECE, ZCOPY_EXT_FREE_ID, z.w.slot, 0, this.zcAttach);
+    if (n > 0) z.taken += n;
+    return n;
+  }
+
+  /** The onPiece hook of the zero-copy write in progress (one per write, not per piece). */
+  private zcAttach: () => void = () => {};
+
+  /** The pending chunk is done with (taken, failed, or the socket destroyed): seal its pieces, run the stream callback. */
+  private endPending(w: NonNullable<Socket['pendingWrite']>, err: Error | null): void {
+    this.writesDone++;
+    const z = w.zc;
+    if (z !== null) {
+      if (z.w !== null) ZcArena.of(this.host!.stack.mb).sealed(z.w, z.taken);
+      else z.freed = true;
+    }
+    w.cb(err);
+  }
+
+  // ---- sendfile (lib/sendfile.ts) ----
+
+  /**
+   * sendfile(2): send `length` bytes (default: to the end) of a file (an fd
+   * or a path) from `offset`, with optional headers in front (in the same
+   * chain as the file's first bytes, so in the same first segment) and
+   * trailers after. The file's bytes are read straight into clusters (no JS
+   * copy). Resolves with the bytes sent (headers + file + trailers, as
+   * sbytes) once so_snd holds all of them; cb(err, sent) too when given.
+   * Writes issued meanwhile wait until it is done; writes issued before go
+   * first. Backpressure is so_snd's: each chain is at most its room.
+   */
+  sendFile(file: number | string, opts: SendFileOptions = {}, cb?: (err: Error | null, sent: number) => void): Promise<number> {
+    const p = this.doSendFile(file, opts);
+    if (cb) p.then((n) => cb(null, n), (e: Error) => cb(e, 0));
+    return p;
+  }
+
+  private async doSendFile(file: number | string, o: SendFileOptions): Promise<number> {
+    if (typeof file !== 'number' && typeof file !== 'string') throw new ArgumentError('sendFile: file must be an fd or a path');
+    const offset = o.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) throw new ArgumentError(`sendFile: offset must be an integer >= 0, got ${String(o.offset)}`);
+    if (o.length !== undefined && (!Number.isInteger(o.length) || o.length < 0)) throw new ArgumentError(`sendFile: length must be an integer >= 0, got ${String(o.length)}`);
+    if (this.writableEnded && !this.destroyed) throw new ErrnoError(EPIPE, 'sendfile');
+    if (this.sfBusy) throw new ErrnoError(EALREADY, 'sendfile');
+    // Synchronously, before any await: writes issued from now on wait behind the file.
+    this.sfBusy = true;
+    this.sfBarrier = this.writesIssued;
+    let fh: Awaited<ReturnType<typeof openFile>> | null = null;
+    try {
+      fh = typeof file === 'string' ? await openFile(file, 'r') : null;
+      const fd = fh !== null ? fh.fd : (file as number);
+      const size = o.length !== undefined && o.length > 0 ? o.length : Math.max(0, (fh !== null ? (await fh.stat()).size : (await fstatFd(fd))) - offset);
+      await this.sfWaitConnected();
+      // Writes issued before go first: wait until the stream has handed them all to so_snd.
+      while (this.writesDone < this.sfBarrier) await this.sfRoomOrWake(true);
+      let sent = 0;
+      let hdr = iovBytes(o.headers);
+      let pos = offset;
+      let left = size;
+      const mb = this.host!.stack.mb;
+      while (hdr.length > 0 || left > 0) {
+        const space = await this.sfRoomOrWake(false);
+        const want = Math.min(left, Math.max(0, space - hdr.length), SENDFILE_CHUNK);
+        const c = await fileChain(mb, hdr, fd, pos, want);
+        if (c.len < 0) throw new ErrnoError(ENOBUFS, 'sendfile');
+        if (c.m !== 0) {
+          const r = this.id === 0 ? -ENOTCONN : this.host!.so.writeChain(this.id, c.m, c.len);
+          if (this.id === 0) mb.m_freem(c.m);
+          if (r < 0) throw new ErrnoError(-r, 'sendfile');
+          this.host!.td.kick();
+        }
+        sent += c.len;
+        this.bytesOut += c.len;
+        pos += c.fileBytes;
+        left -= c.fileBytes;
+        hdr = EMPTY;
+        if (c.fileBytes < want) break; // end of file before `length`
+      }
+      const trl = iovBytes(o.trailers);
+      if (trl.length > 0) {
+        await this.sfRoomOrWake(false);
+        const m = bytesChain(mb, [trl]);
+        if (m === 0) throw new ErrnoError(ENOBUFS, 'sendfile');
+        const r = this.id === 0 ? -ENOTCONN : this.host!.so.writeChain(this.id, m, trl.length);
+        if (this.id === 0) mb.m_freem(m);
+        if (r < 0) throw new ErrnoError(-r, 'sendfile');
+        sent += trl.length;
+        this.bytesOut += trl.length;
+        this.host!.td.kick();
+      }
+      this.touch();
+      return sent;
+    } finally {
+      this.sfBusy = false;
+      if (fh !== null) await fh.close();
+      if (this.pendingWrite !== null && this.host !== null && this.id !== 0) this.host.wake(this);
+    }
+  }
+
+  /** Wait for the handshake (a sendFile right after connect()). */
+  private async sfWaitConnected(): Promise<void> {
+    if (this.destroyed || this.host === null) throw new ErrnoError(ENOTCONN, 'sendfile');
+    if (this.connecting) await new Promise<void>((res, rej) => {
+      this.once('connect', res);
+      this.once('close', () => rej(new ErrnoError(ENOTCONN, 'sendfile')));
+    });
+  }
+
+  /**
+   * Wait for so_snd room (returns it) or, with `turn`, just for the next
+   * wakeup or event-loop turn (prior stream writes progress there).
+   * Throws ENOTCONN when the socket is destroyed meanwhile.
+   */
+  private async sfRoomOrWake(turn: boolean): Promise<number> {
+    for (;;) {
+      if (this.destroyed || this.id === 0) throw new ErrnoError(ENOTCONN, 'sendfile');
+      if (turn) {
+        await new Promise<void>((r) => setImmediate(r));
+        return 0;
+      }
+      const space = this.host!.so.sendSpace(this.id);
+      if (space < 0) throw new ErrnoError(-space, 'sendfile');
+      if (space > 0) return space;
+      await new Promise<void>((r) => (this.sfWait = r));
+    }
+  }
+
+  private sfWake(): void {
+    const f = this.sfWait!;
+    this.sfWait = null;
+    f();
+  }
+
+  // ---- zero-copy writes (lib/zcopy.ts) ----
+
+  /**
+   * write(chunk[, encoding][, cb]): Node's, except that a chunk of arena
+   * memory (allocBuffer) at least kern.ipc.zero_copy.send_min long is sent
+   * by reference, and its callback runs when the stack has freed every mbuf
+   * that references it (with an error when the socket was destroyed first).
+   * The caller must not modify the chunk until then.
+   */
+  override write(chunk: unknown, encoding?: BufferEncoding | ((e?: Error | null) => void), cb?: (e?: Error | null) => void): boolean {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    this.writesIssued++;
+    const alloc = this.zcEligible(chunk);
+    if (alloc === null) return encoding === undefined ? super.write(chunk, cb) : super.write(chunk, encoding, cb);
+    const rec: ZcRec = { buf: chunk as Uint8Array, alloc, userCb: cb ?? null, w: null, taken: 0, streamDone: false, streamErr: null, freed: false, aborted: false, completed: false };
+    this.zcQueue.push(rec);
+    this.zcLive.add(rec);
+    return super.write(chunk, (e) => this.zcStreamDone(rec, e ?? null));
+  }
+
+  /** end([chunk][, encoding][, cb]): the chunk goes through write() (so it may go by reference and keeps sendFile's order). */
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    if (typeof chunk === 'function') return super.end(chunk as () => void);
+    if (chunk !== undefined && chunk !== null) {
+      if (typeof encoding === 'function') {
+        cb = encoding;
+        encoding = undefined;
+      }
+      if (typeof encoding === 'string') this.write(chunk, encoding as BufferEncoding);
+      else this.write(chunk);
+    }
+    return cb === undefined ? super.end() : super.end(cb as () => void);
+  }
+
+  /** The pending chunk may go to so_snd now (no sendFile, or it was written before the sendFile started). */
+  private mayWrite(): boolean {
+    return !this.sfBusy || this.pendingSeq <= this.sfBarrier;
+  }
+
+  /** The arena allocation holding chunk when a write of it goes by reference, else null. */
+  private zcEligible(chunk: unknown): ZcRec['alloc'] | null {
+    if (this.host === null || !(chunk instanceof Uint8Array)) return null;
+    const cfg = this.host.stack.tcp.cfg;
+    if (cfg.zero_copy_send === 0 || chunk.length < cfg.zero_copy_send_min) return null;
+    return ZcArena.of(this.host.stack.mb).lookup(chunk);
+  }
+
+  /** The stream is done with a zero-copy chunk (so_snd took it, or it failed / never reached _write). */
+  private zcStreamDone(z: ZcRec, err: Error | null): void {
+    z.streamDone = true;
+    z.streamErr = err;
+    const i = this.zcQueue.indexOf(z);
+    if (i >= 0) {
+      this.zcQueue.splice(i, 1);
+      z.freed = true; // never reached _write: nothing references it
+    }
+    if (z.freed) this.zcComplete(z);
+  }
+
+  /** Every piece of a zero-copy write was freed by the stack. */
+  private zcFreed(z: ZcRec): void {
+    z.freed = true;
+    if (z.streamDone) this.zcComplete(z);
+  }
+
+  private zcComplete(z: ZcRec): void {
+    if (z.completed) return;
+    z.completed = true;
+    this.zcLive.delete(z);
+    const err = z.streamErr ?? (z.aborted ? new ErrnoError(ENOTCONN, 'write') : null);
+    z.userCb?.(err);
   }
 
   private doFinal(): void {
@@ -492,11 +817,16 @@ export class Socket extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.pendingWrite = { buf: chunk, off: 0, cb };
-    if (this.connected && this.id !== 0) this.tryWrite();
+    const head = this.zcQueue[0];
+    const zc = head !== undefined && sameView(head.buf, chunk) ? this.zcQueue.shift()! : null;
+    const w = (this.pendingWrite = { buf: chunk, off: 0, cb, zc });
+    this.pendingSeq = ++this.writesStarted;
+    if (this.connected && this.id !== 0) {
+      if (this.mayWrite()) this.tryWrite();
+    }
     else if (!this.connecting && this.id === 0) {
       this.pendingWrite = null;
-      cb(new ErrnoError(ENOTCONN, 'write'));
+      this.endPending(w, new ErrnoError(ENOTCONN, 'write'));
     }
   }
 
@@ -525,11 +855,29 @@ export class Socket extends Duplex {
     this.pendingWrite = null;
     const f = this.pendingFinal;
     this.pendingFinal = null;
+    // Zero-copy writes still referenced by the stack report the destroy when it frees them.
+    for (const z of this.zcLive) z.aborted = true;
+    if (this.sfWait !== null) this.sfWake();
     cb(err);
     const hadError = err !== null;
-    if (w !== null) w.cb(err ?? new ErrnoError(ENOTCONN, 'write'));
+    if (w !== null) this.endPending(w, err ?? new ErrnoError(ENOTCONN, 'write'));
     if (f !== null) f(err ?? null);
     process.nextTick(() => this.emit('close', hadError));
+  }
+
+  /** Node's pause(); with onread it stops reading into the buffer (as a callback returning false does). */
+  override pause(): this {
+    if (this.onread !== null) this.reading = false;
+    return super.pause();
+  }
+
+  /** Node's resume(); with onread it starts reading into the buffer again. */
+  override resume(): this {
+    if (this.onread !== null && !this.eof && !this.destroyed) {
+      this.reading = true;
+      if (this.connected && this.id !== 0) this.host!.wake(this);
+    }
+    return super.resume();
   }
 
   /** @internal the stack closed: the id is gone already (closes without an error: nobody has to listen for one). */

@@ -54,6 +54,9 @@ import {
 } from './tcpcpu.js';
 import type { AddressInfo } from './net.js';
 import { CC_ALGOS, ccAlgoIndex } from '../netinet/cc/cc_list.js';
+import { NET_CTL_TCPSTATS } from '../net/ctl_handlers.js';
+import { MSG_PAYLOAD_MAX } from '../kern/lwkt/layout.js';
+import { tcpStatObject } from '../netinet/tcp_stats.js';
 
 /** TCP_CONGESTION's name as the index the CPUs take; ESRCH (FreeBSD's) for a name no algorithm has. */
 function congestionIndex(name: string): number {
@@ -129,6 +132,24 @@ export class MpTcp {
     m_copydata(mb, r[1], 0, n, buf);
     mb.m_freem(r[1]);
     return buf;
+  }
+
+  /**
+   * This host's tcpstat counters on one CPU (netstat -s of that CPU alone):
+   * what the protocol did there, for per-CPU checks and the benchmark.
+   */
+  async stats(cpu: number): Promise<Record<string, number>> {
+    const v: number[] = [];
+    for (let start = 0; ; ) {
+      const r = await this.layer.request(cpu, NET_CTL_TCPSTATS, [this.host, start], new Uint8Array(MSG_PAYLOAD_MAX), 2);
+      if (r.err !== 0 || r.out === null) throw new ErrnoError(r.err, 'tcp stats');
+      const [total, n] = r.res;
+      const f = new Float64Array(r.out.buffer.slice(r.out.byteOffset, r.out.byteOffset + n * 8));
+      for (let k = 0; k < n; k++) v.push(f[k]);
+      start += n;
+      if (n === 0 || start >= total) break;
+    }
+    return tcpStatObject(Float64Array.from(v));
   }
 
   /** The local address a connection to faddr leaves from: an address on faddr's network, else the first. */

@@ -46,6 +46,7 @@ import { TapDriver } from '../net/phy/tap.js';
 import { Stack, type StackOptions } from '../netinet/stack.js';
 import type { NetStats } from '../netinet/stats.js';
 import { registerStackSysctls } from '../netinet/tunables.js';
+import { registerTcpSysctls } from '../netinet/tcp_tunables_shared.js';
 import { ipFromString, ipToString, prefixToMask } from '../wire/ipv4.js';
 import { macToString } from '../wire/ethernet.js';
 import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from '../net/netstats.js';
@@ -443,6 +444,8 @@ export class System {
     this.layer = machine === null ? null : new SocketLayer(machine.ctx, mb);
     this.sysctl = sysctlFor(uma);
     registerStackSysctls(this.sysctl, uma.arena, mb);
+    // The CPUs' stacks read net.inet.tcp.* from the arena (tcp_tunables_shared.ts); a local stack keeps its own.
+    if (machine !== null) registerTcpSysctls(this.sysctl, uma.arena);
   }
 
   /** Worker CPUs (0: a single-thread system). */

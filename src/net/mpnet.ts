@@ -41,6 +41,7 @@ import { udpProtocol, type PcbRow } from '../netinet/udp_socket.js';
 import { TQ_NAMES } from './phy/tap.js';
 import { bindStackTunables, registerNetSysctls } from '../netinet/tunables.js';
 import { Sysctl } from '../kern/sysctl/sysctl.js';
+import { registerTcpSysctls } from '../netinet/tcp_tunables_shared.js';
 import { NET_QUIESCE, VIF_LINK, Vnet } from './vnet.js';
 import { registerApps } from '../apps/handlers.js';
 
@@ -80,6 +81,7 @@ export function register(td: ProtocolThread): void {
   let sysctl = td.layers.get('sysctl') as Sysctl | undefined;
   if (sysctl === undefined) td.layers.set('sysctl', (sysctl = new Sysctl()));
   registerNetSysctls(sysctl, ctx.uma.arena);
+  registerTcpSysctls(sysctl, ctx.uma.arena);
   const closeApps = registerApps(td, vnet);
   registerCtlHandlers(td, vnet.hosts); // routes, ARP and pcap for the control socket (src/kern/ctl)
 

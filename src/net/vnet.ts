@@ -48,6 +48,7 @@ import { IFC_IQDROPS, IFC_OQDROPS, IFF_BROADCAST, IFF_NOARP, IFF_POINTOPOINT, IF
 import type { SockBufs } from '../kern/socket/sockbuf.js';
 import { Stack } from '../netinet/stack.js';
 import { bindStackTunables } from '../netinet/tunables.js';
+import { bindTcpTunables } from '../netinet/tcp_tunables_shared.js';
 import { statBlock } from './netstats.js';
 import { TapQueueDriver } from './phy/tap.js';
 import { FaultInjector, type FaultOptions } from './phy/fault.js';
@@ -213,6 +214,7 @@ export class Vnet implements NetisrHosts {
     const blk = statBlock(this.sab, statDir, statSlot, td.cpu);
     const stack = new Stack(this.mb, { name: `${name}.cpu${td.cpu}`, seed: seed + td.cpu, stats: blk?.stats, thread: td });
     bindStackTunables(stack, td.ctx.uma.arena, []);
+    bindTcpTunables(stack.tcp.cfg, td.ctx.uma.arena); // net.inet.tcp.*: one value on every CPU
     const h: VHost = { name, stack, ifs: [], closed: false, arpForwarded: 0, forwarding };
     pinForwarding(h);
     stack.redispatch = (m) => this.netisr.redispatch(hi, stack, m);

@@ -198,6 +198,8 @@ export class InPcb {
   hashed = 0;
   /** @internal member of its port's LB group. */
   inLbGroup = false;
+  /** @internal index in its port's list (byPort), so remove is O(1) however many share the port. */
+  portIdx = -1;
 
   get connected(): boolean {
     return this.faddr !== INADDR_ANY;
@@ -549,12 +551,20 @@ export class InPcbInfo<P extends InPcb> {
     if (inp.lport === 0) return;
     this.unhash(inp);
     const l = this.byPort.get(inp.lport);
-    if (l !== undefined) {
-      const i = l.indexOf(inp);
-      if (i >= 0) {
-        l.splice(i, 1);
-        this.count--;
+    if (l === undefined) return;
+    // portIdx is this table's unless the same PCB object was entered in another table since (a move): search then.
+    const i = l[inp.portIdx] === inp ? inp.portIdx : l.indexOf(inp);
+    if (i >= 0) {
+      // The last PCB of the port takes the hole: a listener's port can hold
+      // thousands of connections and TIME_WAIT PCBs, and order in the list
+      // means nothing (FreeBSD's porthash list is unordered too).
+      const last = l.pop()!;
+      if (last !== inp) {
+        l[i] = last;
+        last.portIdx = i;
       }
+      inp.portIdx = -1;
+      this.count--;
       if (l.length === 0) this.byPort.delete(inp.lport);
     }
   }
@@ -592,6 +602,7 @@ export class InPcbInfo<P extends InPcb> {
   private insert(inp: P): void {
     let l = this.byPort.get(inp.lport);
     if (l === undefined) this.byPort.set(inp.lport, (l = []));
+    inp.portIdx = l.length;
     l.push(inp);
     this.count++;
     this.hash(inp);

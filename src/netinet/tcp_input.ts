@@ -60,7 +60,7 @@ import {
 import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import type { TcpTable } from './tcp_subr.js';
-import { tcpReass } from './tcp_reass.js';
+import { tcpReass, tcpReassFull } from './tcp_reass.js';
 import {
   SACK_NEWLOSS,
   SACK_NOCHANGE,
@@ -676,6 +676,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     return;
   }
   let sackChanged = SACK_NOCHANGE;
+  tp.sackhint.ack_delivered = -1;
   if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && ((to.flags & TOF_SACK) !== 0 || tp.sackhint.nholes > 0)) sackChanged = tcpSackDoack(tp, to, ack, tcpMaxseg(tp), onDsack);
   // RACK (net.inet.tcp.rack.enable): time-based loss marks join the scoreboard.
   const rackLost = tp.rack !== null && rackOn(tp) && tcpRackAck(tp, ack);
@@ -882,8 +883,12 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
 
   // The algorithm opens the window (cc_ack_received). An ACK of a TSO packet stands for each of its
   // segments (FreeBSD's ccv nsegs: the peer's LRO took them as one), so slow start is not held to
-  // abc_l_var segments per 64 KiB.
-  ccAckReceived(tp, ack, acked, (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(acked / tcpMaxseg(tp))) : 1, CC_ACK);
+  // abc_l_var segments per 64 KiB. Only segments this ACK delivered count: bytes SACKed earlier
+  // (the full ACK that ends a recovery episode) were delivered then, and counting them let slow
+  // start double cwnd at once past ssthresh after every recovery.
+  const sh = tp.sackhint;
+  const fresh = sh.ack_delivered >= 0 ? Math.min(acked, sh.ack_delivered) : acked;
+  ccAckReceived(tp, ack, acked, (tp.t_flags & TF_TSO) !== 0 ? Math.max(1, Math.ceil(fresh / tcpMaxseg(tp))) : 1, CC_ACK);
 
   let fin = false;
   const sb = tp.so_snd;
@@ -1013,7 +1018,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
     } else {
       const before = tp.rcv_nxt;
       const fin = (f & TH_FIN) !== 0;
-      const full = tp.rq_seq.length >= tcp.cfg.reass_maxqueuelen && seq !== tp.rcv_nxt;
+      const full = tcpReassFull(tp, seq, tlen);
       // The segment's block leads the SACK list, unless it is dropped for the queue limit (never SACK what we drop).
       if (!full && tlen > 0 && (tp.t_flags & TF_SACK_PERMIT) !== 0 && SEQ_GT(seq, before)) tcpUpdateSackList(tp, seq, seqAdd(seq, tlen));
       const r = tcpReass(tp, seq, tlen, m, fin);

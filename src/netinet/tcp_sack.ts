@@ -69,6 +69,8 @@ export class SackHint {
   rack_lost_valid = false;
   /** Bytes the last ACK delivered (cumulatively or by SACK). */
   delivered_data = 0;
+  /** delivered_data when this ACK went through tcp_sack_doack, else -1 (tcp_input resets it per ACK). */
+  ack_delivered = -1;
   /** PRR (RFC 6937): delivered and sent since recovery began, and the flight size then. */
   prr_delivered = 0;
   prr_out = 0;
@@ -94,6 +96,8 @@ const BLK = new Uint32Array(2 * (MAX_SACK_BLKS + 1));
 
 /** tcp_update_sack_list: the segment [start, end) arrived out of order (or was a duplicate). */
 export function tcpUpdateSackList(tp: Tcpcb, start: number, end: number): void {
+  // The first out-of-order arrival makes the block array (idle connections have none).
+  if (tp.sackblks.length === 0) tp.sackblks = new Uint32Array(2 * MAX_SACK_BLKS);
   const b = tp.sackblks;
   let hs = start;
   let he = end;
@@ -294,6 +298,7 @@ export function tcpSackDoack(tp: Tcpcb, to: TcpOpt, thAck: number, maxseg: numbe
   sackRecount(tp, base, maxseg);
   sh.delivered_data = seqDiff(base, tp.snd_una) + sh.sacked_bytes - oldSacked;
   if (sh.delivered_data < 0) sh.delivered_data = seqDiff(base, tp.snd_una);
+  sh.ack_delivered = sh.delivered_data;
   if (sh.nholes > oldHoles || sh.lost_bytes > oldLost) newloss = true;
   return newloss ? SACK_NEWLOSS : changed ? SACK_CHANGE : SACK_NOCHANGE;
 }

@@ -14,7 +14,7 @@
  */
 import { M_NOWAIT } from '../uma/flags.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_DATA, M_EXT, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, MCLBYTES, MSIZE, MT_DATA, PH_TAGS } from '../kern/mbuf/layout.js';
+import { M_DATA, M_EXT, M_FLAGS, M_LEN, M_NEXT, M_PKTHDR, M_RDONLY, MCLBYTES, MSIZE, MT_DATA, PH_TAGS } from '../kern/mbuf/layout.js';
 import { m_copym, M_SIZE, M_TRAILINGSPACE, M_WRITABLE } from '../kern/mbuf/ops.js';
 import { m_tag_delete_chain } from '../kern/mbuf/tags.js';
 
@@ -134,15 +134,48 @@ export class Sockbuf {
       const n = Math.min(len - done, room);
       // ArenaCopier: word copies whatever the alignment, no view per call.
       mb.copier.copyIn(buf, off + done, n, i32[(m + M_DATA) >> 2], room);
-      i32[(m + M_LEN) >> 2] = n;
-      if (this.mbtail === 0) this.mb0 = m;
-      else i32[(this.mbtail + M_NEXT) >> 2] = m;
-      this.mbtail = m;
-      this.mbcnt += Sockbuf.storage(mb, m);
+      this.link(m, n);
       done += n;
     }
     this.cc += done;
     return done;
+  }
+
+  /**
+   * sbappendstream of user storage by reference (zero-copy send): append
+   * mbufs whose external storage is arena memory [addr, addr+len), each
+   * piece at most `piece` bytes with its own reference count, freed through
+   * the ext free routine `freeId` (arg1, arg2 passed on) when the last copy
+   * of it goes (acknowledged and dropped, or flushed). Read-only (M_RDONLY):
+   * nothing in the stack writes into the user's memory. Returns the bytes
+   * taken (fewer when mbufs run out); `onPiece` runs once per mbuf attached,
+   * before any of them can be freed. Never sleeps.
+   */
+  appendExt(addr: number, len: number, piece: number, freeId: number, arg1: number, arg2: number, onPiece: () => void): number {
+    const mb = this.mb;
+    const i32 = mb.i32;
+    let done = 0;
+    while (done < len) {
+      const m = mb.m_get(M_NOWAIT, MT_DATA);
+      if (m === 0) break;
+      const n = Math.min(len - done, piece);
+      mb.m_extadd(m, addr + done, n, freeId, arg1, arg2, M_RDONLY);
+      onPiece();
+      this.link(m, n);
+      done += n;
+    }
+    this.cc += done;
+    return done;
+  }
+
+  /** Put m (holding n bytes) at the chain's end and count its storage (cc is the caller's). */
+  private link(m: number, n: number): void {
+    const i32 = this.mb.i32;
+    i32[(m + M_LEN) >> 2] = n;
+    if (this.mbtail === 0) this.mb0 = m;
+    else i32[(this.mbtail + M_NEXT) >> 2] = m;
+    this.mbtail = m;
+    this.mbcnt += Sockbuf.storage(this.mb, m);
   }
 
   /** sbdrop: free `len` bytes from the front. */

@@ -32,7 +32,9 @@ import {
   tcp_backoff,
   tcp_totbackoff,
   type Tcpcb,
+  type TcpCallout,
 } from './tcp_var.js';
+import type { CalloutFn } from '../kern/lwkt/callout.js';
 import { tcpSackClearScoreboard } from './tcp_sack.js';
 import { CC_RTO, EXIT_RECOVERY, ccCongSignal } from './cc/cc.js';
 import { seqAdd } from './tcp_seq.js';
@@ -63,42 +65,29 @@ export function tcpMaxidle(tp: Tcpcb): number {
 }
 
 export function tcpTimerRexmtArm(tp: Tcpcb): void {
-  tp.tt_rexmt.reset(ticksOf(tp, tp.t_rxtcur), rexmtFn(tp));
+  tp.tt_rexmt.reset(ticksOf(tp, tp.t_rxtcur), REXMT);
 }
 
-// One closure per connection and timer, made on first use.
-const fns = new WeakMap<Tcpcb, { rexmt: () => void; persist: () => void; keep: () => void; twomsl: () => void; delack: () => void }>();
-function fnsOf(tp: Tcpcb) {
-  let f = fns.get(tp);
-  if (f === undefined) {
-    f = {
-      rexmt: () => tcpTimerRexmt(tp),
-      persist: () => tcpTimerPersist(tp),
-      keep: () => tcpTimerKeep(tp),
-      twomsl: () => tcpTimer2msl(tp),
-      delack: () => tcpTimerDelack(tp),
-    };
-    fns.set(tp, f);
-  }
-  return f;
-}
-function rexmtFn(tp: Tcpcb): () => void {
-  return fnsOf(tp).rexmt;
-}
+// The handlers, shared by every connection: each timer is a TcpCallout that carries its tcpcb.
+const REXMT: CalloutFn = (_a, c) => tcpTimerRexmt((c as TcpCallout).tp);
+const PERSIST: CalloutFn = (_a, c) => tcpTimerPersist((c as TcpCallout).tp);
+const KEEP: CalloutFn = (_a, c) => tcpTimerKeep((c as TcpCallout).tp);
+const TWOMSL: CalloutFn = (_a, c) => tcpTimer2msl((c as TcpCallout).tp);
+const DELACK: CalloutFn = (_a, c) => tcpTimerDelack((c as TcpCallout).tp);
 
 /** Arm the keepalive / connection-establishment timer for `ms`. */
 export function tcpTimerKeepArm(tp: Tcpcb, ms: number): void {
-  tp.tt_keep.reset(ticksOf(tp, ms), fnsOf(tp).keep);
+  tp.tt_keep.reset(ticksOf(tp, ms), KEEP);
 }
 
 /** Arm the 2MSL / FIN_WAIT_2 timer for `ms`. */
 export function tcpTimer2mslArm(tp: Tcpcb, ms: number): void {
-  tp.tt_2msl.reset(ticksOf(tp, ms), fnsOf(tp).twomsl);
+  tp.tt_2msl.reset(ticksOf(tp, ms), TWOMSL);
 }
 
 /** Arm the delayed-ACK timer (net.inet.tcp.delacktime) unless it is pending. */
 export function tcpTimerDelackArm(tp: Tcpcb): void {
-  if (!tp.tt_delack.pending) tp.tt_delack.reset(ticksOf(tp, tp.tcp.cfg.delacktime), fnsOf(tp).delack);
+  if (!tp.tt_delack.pending) tp.tt_delack.reset(ticksOf(tp, tp.tcp.cfg.delacktime), DELACK);
 }
 
 /** tcp_canceltimers */
@@ -120,7 +109,7 @@ export function tcpSetpersist(tp: Tcpcb): void {
   const cfg = tp.tcp.cfg;
   const base = t === 0 ? cfg.rexmit_initial : t;
   const tt = tcpRangeset(tp, base * tcp_backoff[tp.t_rxtshift], cfg.persmin, cfg.persmax);
-  tp.tt_persist.reset(ticksOf(tp, tt), fnsOf(tp).persist);
+  tp.tt_persist.reset(ticksOf(tp, tt), PERSIST);
   if (tp.t_rxtshift < TCP_MAXRXTSHIFT) tp.t_rxtshift++;
 }
 

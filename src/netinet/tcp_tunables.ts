@@ -79,6 +79,10 @@ export interface TcpConfig {
   udp_tunneling_overhead: number;
   isn_reseed_interval: number;
   soacceptqueue: number;
+  /** kern.ipc.zero_copy.send: a write() of arena memory (allocBuffer) is referenced, not copied (lib/zcopy.ts). */
+  zero_copy_send: number;
+  /** kern.ipc.zero_copy.send_min (slabnet): the smallest write referenced rather than copied, bytes. */
+  zero_copy_send_min: number;
   maxsockbuf: number;
   hostcache_purgenow: number;
   hostcache_enable: number;
@@ -148,6 +152,8 @@ export const TCP_DEFAULTS: TcpConfig = {
   udp_tunneling_overhead: 8,
   isn_reseed_interval: 0,
   soacceptqueue: 128,
+  zero_copy_send: 1,
+  zero_copy_send_min: 4096,
   maxsockbuf: 2 * 1024 * 1024,
   hostcache_purgenow: 0,
   hostcache_enable: 1,
@@ -158,7 +164,7 @@ export const TCP_DEFAULTS: TcpConfig = {
 type NumKey = { [K in keyof TcpConfig]: TcpConfig[K] extends number ? K : never }[keyof TcpConfig];
 
 /** [sysctl name, field, description, min, max]. */
-const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
+export const TCP_NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.mssdflt', 'mssdflt', 'Default TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.minmss', 'minmss', 'Minimum TCP Maximum Segment Size', 88, 65535],
   ['net.inet.tcp.rfc1323', 'rfc1323', 'Enable rfc1323 (high performance TCP) extensions', 0, 3],
@@ -220,6 +226,8 @@ const NODES: readonly (readonly [string, NumKey, string, number, number])[] = [
   ['net.inet.tcp.udp_tunneling_overhead', 'udp_tunneling_overhead', 'MSS reduction when using tcp over udp', 0, 1024],
   ['net.inet.tcp.isn_reseed_interval', 'isn_reseed_interval', 'Seconds between reseeding of ISN secret', 0, 0x7fffffff],
   ['kern.ipc.soacceptqueue', 'soacceptqueue', 'Maximum listen socket pending connection accept queue size', 1, 65535],
+  ['kern.ipc.zero_copy.send', 'zero_copy_send', 'Enable zero copy send', 0, 1],
+  ['kern.ipc.zero_copy.send_min', 'zero_copy_send_min', 'Smallest write of arena memory sent by reference, bytes (slabnet; FreeBSD required a page)', 1, 0x7fffffff],
   ['net.inet.tcp.hostcache.purgenow', 'hostcache_purgenow', 'Immediately purge all entries', 0, 1],
   ['net.inet.tcp.hostcache.enable', 'hostcache_enable', 'Enable the TCP hostcache', 0, 1],
   ['net.inet.tcp.hostcache.expire', 'hostcache_expire', 'Expire time of TCP hostcache entries (s)', 1, 0x7fffffff],
@@ -261,7 +269,7 @@ export function bindMaxsockbuf(cfg: TcpConfig, arena: Arena): void {
  * The congestion-control string nodes come from cc_list.ts (ccSysctlNodes).
  */
 export function tcpSysctlNodes(cfg: TcpConfig, onPurge: () => void): TcpSysctlNode[] {
-  const out: TcpSysctlNode[] = NODES.map(([name, key, description, min, max]) => ({
+  const out: TcpSysctlNode[] = TCP_NODES.map(([name, key, description, min, max]) => ({
     name,
     description,
     get: () => cfg[key],

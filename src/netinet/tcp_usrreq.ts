@@ -31,6 +31,11 @@
  *                                            n > 0 (bytes taken; may be < buf.length when so_snd fills)
  *                                            | -EAGAIN (so_snd full) | -EPIPE (shut for writing / peer
  *                                            reset) | -ENOTCONN | so_error
+ *   so.writeExt(id, addr, len, piece, freeId, arg1, arg2, onPiece): number
+ *                                            as write(), for arena memory taken by reference (zero-copy
+ *                                            send: read-only external storage, ext free routine freeId)
+ *   so.writeChain(id, m, len): number        as write(), for a ready chain (sendfile); consumes m
+ *   so.sendSpace(id): number                 room in so_snd now | -errno (what writeChain may add)
  *   so.shutdown(id, how: SHUT_RD|SHUT_WR|SHUT_RDWR): number  0 | -ENOTCONN | -EINVAL
  *   so.close(id): number                     0 | -EBADF. Graceful (FIN) unless SO_LINGER {on, 0}
  *                                            (RST); unread data is discarded (as FreeBSD); the id is
@@ -297,8 +302,70 @@ export class TcpSockets {
   write(id: number, buf: Uint8Array, flags = 0): number {
     const tp = this.get(id);
     if (tp === null) return -EBADF;
+    const e = this.sendCheck(tp);
+    if (e !== 0) return e;
+    if (buf.length === 0) return 0;
     const sb = tp.so_snd;
-    if ((sb.state & SBS_CANTSENDMORE) !== 0) return -EPIPE;
+    const room = sb.hiwat - sb.cc;
+    if (room <= 0) return -EAGAIN;
+    const n = sb.appendBytes(buf, 0, Math.min(room, buf.length));
+    if (n === 0) return -ENOBUFS;
+    this.tcp.output(tp);
+    return n;
+  }
+
+  /**
+   * sosend of arena memory by reference (zero-copy send, lib/zcopy.ts): so_snd
+   * takes up to its room of [addr, addr+len) as read-only external storage
+   * (Sockbuf.appendExt, pieces of at most `piece` bytes, ext free routine
+   * `freeId` with arg1/arg2 when each is freed), then tcp_output. Same
+   * returns as write(). Never sleeps.
+   */
+  writeExt(id: number, addr: number, len: number, piece: number, freeId: number, arg1: number, arg2: number, onPiece: () => void): number {
+    const tp = this.get(id);
+    if (tp === null) return -EBADF;
+    const e = this.sendCheck(tp);
+    if (e !== 0) return e;
+    if (len === 0) return 0;
+    const sb = tp.so_snd;
+    const room = sb.hiwat - sb.cc;
+    if (room <= 0) return -EAGAIN;
+    const n = sb.appendExt(addr, Math.min(room, len), piece, freeId, arg1, arg2, onPiece);
+    if (n === 0) return -ENOBUFS;
+    this.tcp.output(tp);
+    return n;
+  }
+
+  /**
+   * pru_send of a ready chain (sendfile: headers and file pages in one
+   * chain, so they share the first segment): so_snd takes all of m (`len`
+   * bytes) whatever its room (the caller sized it with sendSpace()), then
+   * tcp_output. m is consumed in every case. n | -errno as write().
+   */
+  writeChain(id: number, m: number, len: number): number {
+    const tp = this.get(id);
+    const e = tp === null ? -EBADF : this.sendCheck(tp);
+    if (e !== 0 || len === 0) {
+      this.st.mb.m_freem(m);
+      return e;
+    }
+    tp!.so_snd.appendChain(m, len);
+    this.tcp.output(tp!);
+    return len;
+  }
+
+  /** sbspace(so_snd) for a sender that builds its own chains (sendfile): bytes it may append now, or -errno. */
+  sendSpace(id: number): number {
+    const tp = this.get(id);
+    if (tp === null) return -EBADF;
+    const e = this.sendCheck(tp);
+    if (e !== 0) return e;
+    return Math.max(0, tp.so_snd.hiwat - tp.so_snd.cc);
+  }
+
+  /** The state checks of sosend: 0 when data may be queued, else -errno (so_error is reported once). */
+  private sendCheck(tp: Tcpcb): number {
+    if ((tp.so_snd.state & SBS_CANTSENDMORE) !== 0) return -EPIPE;
     if (tp.so_error !== 0) {
       const e = tp.so_error;
       tp.so_error = 0;
@@ -307,13 +374,7 @@ export class TcpSockets {
     if (tp.state === TCPS_CLOSED) return tp.snd_max === 0 && tp.iss === 0 ? -ENOTCONN : -EPIPE;
     if (!TCPS_HAVEESTABLISHED(tp.state)) return -ENOTCONN;
     if (tp.state > TCPS_CLOSE_WAIT) return -EPIPE;
-    if (buf.length === 0) return 0;
-    const room = sb.hiwat - sb.cc;
-    if (room <= 0) return -EAGAIN;
-    const n = sb.appendBytes(buf, 0, Math.min(room, buf.length));
-    if (n === 0) return -ENOBUFS;
-    this.tcp.output(tp);
-    return n;
+    return 0;
   }
 
   /** shutdown: SHUT_RD discards and refuses input, SHUT_WR sends the FIN (tcp_usrclosed). */

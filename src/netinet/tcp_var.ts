@@ -8,7 +8,7 @@
  * table), so nothing here takes a lock. Sequence numbers are unsigned
  * 32-bit values compared with tcp_seq.ts.
  */
-import type { Callout } from '../kern/lwkt/callout.js';
+import { Callout, type CalloutWheel } from '../kern/lwkt/callout.js';
 import { Sockbuf } from './tcp_sockbuf.js';
 import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
@@ -79,6 +79,26 @@ export const TCPTV_TWTRUNC = 8;
 export const tcp_backoff: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
 /** tcp_totbackoff: the sum of tcp_backoff (persist and keepalive give up after it). */
 export const tcp_totbackoff = 2559;
+
+/**
+ * One of a tcpcb's timers: a callout that knows its connection, so the
+ * handlers (tcp_timer.ts) are shared functions rather than closures per
+ * connection and timer.
+ */
+export class TcpCallout extends Callout {
+  constructor(
+    wheel: CalloutWheel,
+    readonly tp: Tcpcb,
+  ) {
+    super(wheel);
+  }
+}
+
+/** No out-of-order data queued yet: the reassembly arrays are made by the first insertion (tcp_reass.ts). */
+export const RQ_NONE_NUM: number[] = Object.freeze([] as number[]) as number[];
+export const RQ_NONE_BOOL: boolean[] = Object.freeze([] as boolean[]) as boolean[];
+/** No SACK block to report yet: tcp_update_sack_list makes the block array on the first out-of-order arrival. */
+export const SACKBLKS_NONE = new Uint32Array(0);
 
 /**
  * The TCP control block over its inpcb (in_pcb.ts: addresses, ports, the
@@ -199,15 +219,17 @@ export class Tcpcb extends InPcb {
   t_challenge_start = 0;
   t_challenge_cnt = 0;
 
-  // reassembly queue: parallel arrays ordered by sequence
-  readonly rq_seq: number[] = [];
-  readonly rq_len: number[] = [];
-  readonly rq_m: number[] = [];
-  readonly rq_fin: boolean[] = [];
+  // reassembly queue: parallel arrays ordered by sequence (the shared empty RQ_NONE_* until the first segment queues)
+  rq_seq: number[] = RQ_NONE_NUM;
+  rq_len: number[] = RQ_NONE_NUM;
+  rq_m: number[] = RQ_NONE_NUM;
+  rq_fin: boolean[] = RQ_NONE_BOOL;
+  /** The last mbuf of each entry's chain (contiguous segments are appended to one entry). */
+  rq_tail: number[] = RQ_NONE_NUM;
   rq_bytes = 0;
 
   // receiver SACK blocks to report (sackblks), most recent first
-  readonly sackblks = new Uint32Array(2 * 4);
+  sackblks: Uint32Array = SACKBLKS_NONE;
   rcv_numsacks = 0;
   /** D-SACK block to report in the next ACK (start === end: none). */
   dsack_start = 0;
@@ -219,21 +241,21 @@ export class Tcpcb extends InPcb {
   rack: RackState | null = null;
 
   // timers
-  readonly tt_rexmt: Callout;
-  readonly tt_persist: Callout;
-  readonly tt_keep: Callout;
-  readonly tt_2msl: Callout;
-  readonly tt_delack: Callout;
+  readonly tt_rexmt: TcpCallout;
+  readonly tt_persist: TcpCallout;
+  readonly tt_keep: TcpCallout;
+  readonly tt_2msl: TcpCallout;
+  readonly tt_delack: TcpCallout;
 
   constructor(readonly tcp: TcpTable) {
     super();
     const cfg = tcp.cfg;
     const w = tcp.st.td.callouts;
-    this.tt_rexmt = w.callout();
-    this.tt_persist = w.callout();
-    this.tt_keep = w.callout();
-    this.tt_2msl = w.callout();
-    this.tt_delack = w.callout();
+    this.tt_rexmt = new TcpCallout(w, this);
+    this.tt_persist = new TcpCallout(w, this);
+    this.tt_keep = new TcpCallout(w, this);
+    this.tt_2msl = new TcpCallout(w, this);
+    this.tt_delack = new TcpCallout(w, this);
     this.ttl = tcp.st.cfg.ttl;
     this.t_maxseg = cfg.mssdflt;
     this.t_rxtcur = cfg.rexmit_initial;

@@ -5,10 +5,12 @@
  *
  *   word 0  B_COUNT   entries in use (valid while the bucket is off a CPU)
  *   word 1  B_NEXT    next bucket on the zone's full list (byte offset)
+ *   word 2  B_TAG     owner tag all its items carry, 0 if mixed (on the full list)
  *   word 4.. entries  item handles
  */
 export const B_COUNT = 0;
 export const B_NEXT = 1;
+export const B_TAG = 2;
 export const B_ENTRIES = 4;
 export const BUCKET_MAX = 256;
 export const BUCKET_BYTES = (B_ENTRIES + BUCKET_MAX) * 4;

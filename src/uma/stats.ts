@@ -1,8 +1,11 @@
 /**
  * Zone statistics, summed by the reader over every CPU's padded slot (no
  * atomics on the writer's side, so a reading may be a few operations stale).
+ * `used` is exact for every CPU; `requests` of another CPU counts its
+ * fast-path allocations up to its last slow path, flush or poll (zone.ts,
+ * ST_CUR_CNT_WORD); the reading thread's own CPU is folded first.
  */
-import { ST_ALLOCS, ST_ALLOCS_PENDING_WORD, ST_CUR_BASE_WORD, ST_CUR_CNT_WORD, ST_FAILS, ST_FREES, ST_SLEEPS, ST_XDOMAIN, type Zone } from './zone.js';
+import { ST_ALLOCS, ST_CUR_BASE_WORD, ST_CUR_CNT_WORD, ST_FAILS, ST_FREES, ST_SLEEPS, ST_X_BASE_WORD, ST_X_CNT_WORD, ST_XDOMAIN, type Zone } from './zone.js';
 
 export interface ZoneStats {
   name: string;
@@ -36,16 +39,19 @@ export function zoneStats(zone: Zone): ZoneStats {
   let sleeps = 0;
   let xdomain = 0;
   const n = zone.arena.ncpusMax;
+  zone.foldStats();
   for (let cpu = 0; cpu < n; cpu++) {
     const s = zone.statIndex(cpu);
-    // Totals plus what the fast paths did since the CPU last folded (zone.ts, ST_CUR_CNT_WORD).
+    // Totals plus what the fast paths did since the CPU last folded (zone.ts,
+    // ST_CUR_CNT_WORD): net frees into the current bucket, and frees into the
+    // cross-free bucket (every one of them an XDOMAIN free).
     const w = s * 2;
-    const pendingAllocs = i32[w + ST_ALLOCS_PENDING_WORD];
-    allocs += f64[s + ST_ALLOCS] + pendingAllocs;
-    frees += f64[s + ST_FREES] + (i32[w + ST_CUR_CNT_WORD] - i32[w + ST_CUR_BASE_WORD]) + pendingAllocs;
+    const cross = i32[w + ST_X_CNT_WORD] - i32[w + ST_X_BASE_WORD];
+    allocs += f64[s + ST_ALLOCS];
+    frees += f64[s + ST_FREES] + (i32[w + ST_CUR_CNT_WORD] - i32[w + ST_CUR_BASE_WORD]) + cross;
     fails += f64[s + ST_FAILS];
     sleeps += f64[s + ST_SLEEPS];
-    xdomain += f64[s + ST_XDOMAIN];
+    xdomain += f64[s + ST_XDOMAIN] + cross;
   }
   const used = allocs - frees;
   const items = zone.items;

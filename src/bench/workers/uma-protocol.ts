@@ -7,9 +7,15 @@ export const CTRL_WORDS = 4;
 
 /** Int32 indices of the handle ring (single producer, single consumer). */
 export const RING_HEAD = 0;
+export const RING_PWAIT = 1; // the producer sleeps on RING_HEAD (ring full): the consumer notifies
 export const RING_TAIL = 16; // on its own cache line
+export const RING_CWAIT = 17; // the consumer sleeps on RING_TAIL (ring empty): the producer notifies
 export const RING_SLOTS = 32;
-export const RING_CAPACITY = 4096; // a power of two
+/**
+ * A power of two, deep: on a loaded machine the two workers often do not run
+ * at the same time, and each time slice moves at most one ring's worth.
+ */
+export const RING_CAPACITY = 1 << 15;
 
 export interface UmaBenchCommand {
   mode: 'pairs' | 'pairs-locked' | 'produce' | 'consume';

@@ -15,7 +15,7 @@ import { Uma } from '../../uma/uma.js';
 import { Mutex } from '../../kern/lock/mutex.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 import type { Zone } from '../../uma/zone.js';
-import { CTRL_GO, CTRL_STOP, RING_HEAD, RING_SLOTS, RING_TAIL, type UmaBenchCommand, type UmaBenchReport } from './uma-protocol.js';
+import { CTRL_GO, CTRL_STOP, RING_CWAIT, RING_HEAD, RING_PWAIT, RING_SLOTS, RING_TAIL, type UmaBenchCommand, type UmaBenchReport } from './uma-protocol.js';
 
 const arena = Arena.attach(workerData.sab as SharedArrayBuffer);
 arena.registerCpu();
@@ -26,6 +26,8 @@ const ctrl = new Int32Array(workerData.ctrl as SharedArrayBuffer);
 const ring = new Int32Array(workerData.ring as SharedArrayBuffer);
 const RING_MASK = ring.length - RING_SLOTS - 1;
 const CHUNK = 1024;
+/** Empty (or full) polls of the ring before a side sleeps, letting the other side have the CPU. */
+const SPINS = 64;
 
 let sink = 0;
 
@@ -57,11 +59,13 @@ function produce(n: number): number {
   const head = Atomics.load(ring, RING_HEAD);
   const room = RING_MASK + 1 - (tail - head);
   const k = Math.min(n, room);
+  if (k === 0) return 0;
   for (let i = 0; i < k; i++) {
     ring[RING_SLOTS + (tail & RING_MASK)] = zone.alloc(M_NOWAIT);
     tail++;
   }
   Atomics.store(ring, RING_TAIL, tail);
+  if (Atomics.load(ring, RING_CWAIT) !== 0) Atomics.notify(ring, RING_TAIL);
   return k;
 }
 
@@ -70,21 +74,45 @@ function consume(n: number): number {
   let head = ring[RING_HEAD];
   const tail = Atomics.load(ring, RING_TAIL);
   const k = Math.min(n, tail - head);
+  if (k === 0) return 0;
   for (let i = 0; i < k; i++) {
     zone.free(ring[RING_SLOTS + (head & RING_MASK)]);
     head++;
   }
   Atomics.store(ring, RING_HEAD, head);
+  if (Atomics.load(ring, RING_PWAIT) !== 0) Atomics.notify(ring, RING_HEAD);
   return k;
 }
 
+/**
+ * A side that found the ring full (producer) or empty (consumer) SPINS times
+ * sleeps until the other side moves its index: raise the wait flag, then wait
+ * on the index as last seen (the other side stores its index, then reads the
+ * flag, so either it notifies or the wait sees the new index at once).
+ */
+function sleepOnRing(mode: UmaBenchCommand['mode']): void {
+  const flag = mode === 'produce' ? RING_PWAIT : RING_CWAIT;
+  const idx = mode === 'produce' ? RING_HEAD : RING_TAIL;
+  const seen = Atomics.load(ring, idx);
+  Atomics.store(ring, flag, 1);
+  if (Atomics.load(ctrl, CTRL_STOP) === 0) Atomics.wait(ring, idx, seen, 5);
+  Atomics.store(ring, flag, 0);
+}
+
 /** Run `step` until `ms` have passed (or STOP is raised); returns operations done and seconds. */
-function timed(step: (n: number) => number, ms: number): { ops: number; seconds: number } {
+function timed(step: (n: number) => number, ms: number, mode: UmaBenchCommand['mode'] = 'pairs'): { ops: number; seconds: number } {
   let ops = 0;
+  let idle = 0;
   const t0 = performance.now();
   let t = t0;
   while (t - t0 < ms && Atomics.load(ctrl, CTRL_STOP) === 0) {
-    ops += step(CHUNK);
+    const k = step(CHUNK);
+    ops += k;
+    if (k !== 0) idle = 0;
+    else if (++idle > SPINS) {
+      sleepOnRing(mode);
+      idle = 0;
+    }
     t = performance.now();
   }
   return { ops, seconds: (t - t0) / 1000 };
@@ -109,7 +137,7 @@ parentPort!.on('message', (cmd: UmaBenchCommand) => {
   timed(cmd.mode === 'produce' || cmd.mode === 'consume' ? stepFor('pairs') : step, cmd.warmMs);
   parentPort!.postMessage({ ready: true });
   while (Atomics.load(ctrl, CTRL_GO) !== cmd.go) Atomics.wait(ctrl, CTRL_GO, Atomics.load(ctrl, CTRL_GO), 100);
-  const r = timed(step, cmd.ms);
+  const r = timed(step, cmd.ms, cmd.mode);
   if (cmd.mode === 'consume') {
     // Drain what the producer left so nothing leaks; those frees are not counted.
     while (Atomics.load(ctrl, CTRL_STOP) === 0 || Atomics.load(ring, RING_TAIL) !== ring[RING_HEAD]) consume(CHUNK);

@@ -18,7 +18,12 @@ export const HZ_DEFAULT = 1000;
 const WHEEL_SIZE = 256;
 const WHEEL_MASK = WHEEL_SIZE - 1;
 
-export type CalloutFn = (arg: number) => void;
+/**
+ * A callout's handler: called with its argument and the callout itself, so
+ * one shared function can serve many callouts that carry their owner (a
+ * subclass field) instead of one closure per owner.
+ */
+export type CalloutFn = (arg: number, c: Callout) => void;
 
 /** One timer (struct callout). Create it once and reuse it. */
 export class Callout {
@@ -152,7 +157,7 @@ export class CalloutWheel {
           ran++;
           c.active = true;
           try {
-            c.fn!(c.arg);
+            c.fn!(c.arg, c);
           } catch (e) {
             this.onError(e);
           } finally {

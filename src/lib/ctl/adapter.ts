@@ -19,6 +19,7 @@ import type { Uma } from '../../uma/uma.js';
 import type { Sysctl } from '../../kern/sysctl/sysctl.js';
 import { sysctlFor } from '../../kern/sysctl/vm.js';
 import { registerStackSysctls } from '../../netinet/tunables.js';
+import { registerTcpSysctls } from '../../netinet/tcp_tunables_shared.js';
 import type { NetStats } from '../../netinet/stats.js';
 import type { Stack } from '../../netinet/stack.js';
 import type { PcbRow } from '../../netinet/udp_socket.js';
@@ -288,6 +289,7 @@ export function systemControl(sys: System): CtlSystem {
 export function tapNetControl(net: TapNet): CtlSystem {
   const sysctl = sysctlFor(net.uma);
   registerStackSysctls(sysctl, net.uma.arena, net.mb);
+  registerTcpSysctls(sysctl, net.uma.arena);
   const h: HostDesc = {
     name: net.name,
     cpuHost: net.host,

@@ -6,9 +6,9 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, netFor, type Server, type Socket } from '../../lib/net.js';
-import { netSys } from './netsys.js';
+import { closeServer, collect, netSys, pair, sha, type NetSys } from './netsys.js';
 
 test('net: echo server and client over a link', async () => {
   const n = await netSys();
@@ -45,36 +45,9 @@ test('net: echo server and client over a link', async () => {
 
 type ErrLike = Error & { code?: string; errno?: number; syscall?: string; address?: string; port?: number };
 
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
 
-/** Collect a socket's data until 'end'. */
-function collect(s: Socket): { data: () => Buffer; ended: () => boolean } {
-  const parts: Buffer[] = [];
-  let ended = false;
-  s.on('data', (d: Buffer) => parts.push(d));
-  s.on('end', () => (ended = true));
-  return { data: () => Buffer.concat(parts), ended: () => ended };
-}
 
-/** Listen on b:port and connect from a; resolves with both ends once connected. */
-async function pair(n: Awaited<ReturnType<typeof netSys>>, port: number, opts: { allowHalfOpen?: boolean } = {}) {
-  let server: Socket | null = null;
-  const srv = createServer({ stack: n.b, allowHalfOpen: opts.allowHalfOpen }, (s) => (server = s));
-  srv.listen(port);
-  await n.settle();
-  let connected = false;
-  const client = connect({ stack: n.a, host: '10.0.0.2', port, allowHalfOpen: opts.allowHalfOpen }, () => (connected = true));
-  assert.ok(await n.pump(() => connected && server !== null));
-  return { srv, client, server: server! as Socket };
-}
 
-async function closeServer(n: Awaited<ReturnType<typeof netSys>>, srv: Server) {
-  let done = false;
-  srv.close(() => (done = true));
-  assert.ok(await n.pump(() => done), 'server closed');
-}
 
 for (const impaired of [false, true]) {
   test(`net: 2 MB each way byte-exact with half-close (allowHalfOpen)${impaired ? ', 2% loss, duplication and reordering' : ''}`, async () => {

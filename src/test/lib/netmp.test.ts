@@ -11,40 +11,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { leakCheck, testUma } from '../helpers.js';
-import { System } from '../../lib/topology.js';
+import { mpSys, until } from './mpsys.js';
 import { connect, createServer, type MpSocket } from '../../lib/netmp.js';
 import { Agent, serveHttp } from '../../lib/http.js';
-
-async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
-  const t0 = Date.now();
-  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 2));
-  return cond();
-}
-
-/** Clients a (10.0.1.1) and c (10.0.0.1), server b on both links; their flows hash to CPU 0 and CPU 1. */
-async function mpSys() {
-  const uma = testUma({ size: 128 << 20 });
-  const done = leakCheck(uma);
-  const sys = await System.start({ cpus: 2, uma });
-  const a = sys.addStack('a');
-  const b = sys.addStack('b');
-  const c = sys.addStack('c');
-  sys.link(a, b, { a: '10.0.1.1/24', b: '10.0.1.2/24' });
-  sys.link(c, b, { a: '10.0.0.1/24', b: '10.0.0.2/24' });
-  await sys.up();
-  return {
-    sys,
-    a,
-    b,
-    c,
-    async stop() {
-      await sys.stop();
-      sys.mb.drainPacketCache();
-      done();
-    },
-  };
-}
 
 function collect(s: MpSocket) {
   const parts: Buffer[] = [];

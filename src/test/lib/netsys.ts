@@ -7,6 +7,9 @@
  * deterministic; nothing sleeps on the wall clock.
  */
 import { after } from 'node:test';
+import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server, type Socket, type SocketOptions } from '../../lib/net.js';
 import { setImmediate as tick } from 'node:timers/promises';
 import { System, type LinkOptions } from '../../lib/topology.js';
 import type { Stack } from '../../netinet/stack.js';
@@ -72,4 +75,37 @@ export async function netSys(link: LinkOptions = {}): Promise<NetSys> {
       done();
     },
   };
+}
+
+/** SHA-256 of bytes, hex. */
+export function sha(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Collect a socket's data until 'end'. */
+export function collect(s: Socket): { data: () => Buffer; ended: () => boolean } {
+  const parts: Buffer[] = [];
+  let ended = false;
+  s.on('data', (d: Buffer) => parts.push(d));
+  s.on('end', () => (ended = true));
+  return { data: () => Buffer.concat(parts), ended: () => ended };
+}
+
+/** Listen on b:port and connect from a (allowHalfOpen on both ends, more client options); both ends once connected. */
+export async function pair(n: NetSys, port: number, opts: { allowHalfOpen?: boolean } & SocketOptions = {}) {
+  let server: Socket | null = null;
+  const srv = createServer({ stack: n.b, allowHalfOpen: opts.allowHalfOpen }, (s) => (server = s));
+  srv.listen(port);
+  await n.settle();
+  let connected = false;
+  const client = connect({ ...opts, stack: n.a, host: '10.0.0.2', port }, () => (connected = true));
+  assert.ok(await n.pump(() => connected && server !== null));
+  return { srv, client, server: server! as Socket };
+}
+
+/** Close a server and pump until it has closed. */
+export async function closeServer(n: NetSys, srv: Server) {
+  let done = false;
+  srv.close(() => (done = true));
+  assert.ok(await n.pump(() => done), 'server closed');
 }

@@ -153,7 +153,8 @@ test('tcp: Nagle holds a small segment while data is unacknowledged; TCP_NODELAY
   closePair(p, [c, s, l], 500, done);
 });
 
-test('tcp: the reassembly queue holds at most net.inet.tcp.reass.maxqueuelen segments (counted drops)', () => {
+/** Send 8 segments a -> b with reass.maxqueuelen = 2, losing the first sends that `lose` picks (by count); b's rcvreassfull after 5 ms, then everything must arrive. */
+function reassLimited(lose: (n: number) => boolean): number {
   const done = tcpLeakCheck();
   const p = tcpPair();
   const sa = p.a.tcp.sockets!;
@@ -162,11 +163,11 @@ test('tcp: the reassembly queue holds at most net.inet.tcp.reass.maxqueuelen seg
   let n = 0;
   p.ab.imp.filter = (m) => {
     const g = segOf(p, m);
-    return g !== null && g.len > 0 && ++n === 1; // lose the first: everything after is out of order
+    return g !== null && g.len > 0 && lose(++n);
   };
   sa.write(c, fill(8 * 1448));
   p.td.advance(5);
-  assert.ok(p.b.tcp.stats[TCPS_STAT.rcvreassfull] >= 1, 'segments beyond the limit were dropped');
+  const full = p.b.tcp.stats[TCPS_STAT.rcvreassfull];
   let got = 0;
   for (let i = 0; i < 400 && got < 8 * 1448; i++) {
     p.td.advance(10);
@@ -174,6 +175,14 @@ test('tcp: the reassembly queue holds at most net.inet.tcp.reass.maxqueuelen seg
   }
   assert.equal(got, 8 * 1448, 'retransmission still delivers everything');
   closePair(p, [c, s, l], 500, done);
+  return full;
+}
+
+test('tcp: the reassembly queue holds at most net.inet.tcp.reass.maxqueuelen runs of contiguous data (counted drops)', () => {
+  // Every other segment lost: four separate runs for a queue of two.
+  assert.ok(reassLimited((n) => n <= 8 && n % 2 === 1) >= 1, 'runs beyond the limit were dropped');
+  // Only the first lost: the seven behind it join one run (FreeBSD's tcp_reass_append), nothing dropped.
+  assert.equal(reassLimited((n) => n === 1), 0, 'contiguous segments share an entry');
 });
 
 test('tcp: close with SO_LINGER {1, 0} resets the connection; the peer reads ECONNRESET', () => {

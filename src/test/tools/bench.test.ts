@@ -10,10 +10,12 @@ import { TAP_BULK_IN, TAP_BULK_OUT, TAP_HTTP } from '../../bench/tcptap.js';
 const runJs = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
 test('parseArgs: suites, flags, defaults and errors', () => {
-  assert.deepEqual(parseArgs(['uma', '--quick']), { suites: ['uma'], quick: true, json: false });
-  assert.deepEqual(parseArgs(['--json']), { suites: [...SUITES], quick: false, json: true });
+  assert.deepEqual(parseArgs(['uma', '--quick']), { suites: ['uma'], quick: true, json: false, cases: [] });
+  assert.deepEqual(parseArgs(['--json']), { suites: [...SUITES], quick: false, json: true, cases: [] });
   assert.throws(() => parseArgs(['nosuch']), /unknown suite/);
   assert.throws(() => parseArgs(['--fast']), /unknown option/);
+  assert.deepEqual(parseArgs(['tcp', '--case=idle', '--case=HTTP']).cases, ['idle', 'HTTP']);
+  assert.throws(() => parseArgs(['--case=']), /unknown option/);
 });
 
 test('unknown suite exits 2 with a usage message', () => {
@@ -48,6 +50,22 @@ test('uma --quick --json: table, then one JSON array of well-formed cases as the
   }
   const scaling = results.filter((c) => typeof c.efficiency === 'number');
   assert.ok(scaling.some((c) => c.workers === 1 && c.efficiency === 1));
+});
+
+test('tcp --quick --case=idle: only the idle cases, 2,000 connections = 4,000 endpoints under the 2 KiB arena goal', () => {
+  const r = spawnSync(process.execPath, [runJs, 'tcp', '--quick', '--json', '--case=idle'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  const results = JSON.parse(lines[lines.length - 1]) as Record<string, unknown>[];
+  assert.deepEqual(
+    results.map((c) => c.case),
+    ['arena bytes per idle established endpoint', 'JS heap bytes per idle established endpoint'],
+  );
+  for (const c of results) {
+    assert.equal(c.baselineValue, 2048);
+    assert.match(c.note as string, /^4000 endpoints = 2000 connections with both ends in this process, 4000 ESTABLISHED/);
+  }
+  assert.ok((results[0].value as number) <= 2048);
 });
 
 test('tcp --quick --json: every case well-formed, baselines measured in the same run', () => {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { testUma, leakCheck } from '../helpers.js';
+import { nextMessage, signalStep } from '../workers/step.js';
 import { zoneStats } from '../../uma/stats.js';
 import { M_NOWAIT, UMA_ZONE_REFCNT } from '../../uma/flags.js';
 
@@ -13,12 +14,6 @@ const CPU_WORKER = new URL('../workers/uma-cpu.js', import.meta.url);
 const LOCK_WORKER = new URL('../workers/uma-witness.js', import.meta.url);
 const REF_WORKER = new URL('../workers/uma-refcnt.js', import.meta.url);
 
-function nextMessage(w: Worker): Promise<Record<string, number>> {
-  return new Promise((res, rej) => {
-    w.once('message', res);
-    w.once('error', rej);
-  });
-}
 
 test("another CPU's cache is drained by request, honoured when it polls", async () => {
   const uma = testUma();
@@ -34,15 +29,13 @@ test("another CPU's cache is drained by request, honoured when it polls", async 
     assert.ok(z.items >= first.cached, 'a drain leaves another CPU cache alone until it honours the request');
     z.requestCpuDrain(first.cpu);
     const polled = nextMessage(w);
-    Atomics.store(ctl, 0, 1);
-    Atomics.notify(ctl, 0);
+    signalStep(ctl, 1);
     assert.equal((await polled).cached, 0, 'the worker flushed its cache at poll()');
     z.drain();
     assert.equal(z.items, 0, 'the flushed buckets were drained back to the keg');
     assert.equal(z.keg.pagesHeld, 0);
   } finally {
-    Atomics.store(ctl, 0, 2);
-    Atomics.notify(ctl, 0);
+    signalStep(ctl, 2);
     await w.terminate();
   }
   done();

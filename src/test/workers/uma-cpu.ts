@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
+import { waitStep } from './step.js';
 import { M_NOWAIT } from '../../uma/flags.js';
 
 interface CpuData {
@@ -16,10 +17,6 @@ interface CpuData {
   ctl: SharedArrayBuffer;
   zone: string;
   n: number;
-}
-
-function waitStep(ctl: Int32Array, step: number): void {
-  for (let v = Atomics.load(ctl, 0); v < step; v = Atomics.load(ctl, 0)) Atomics.wait(ctl, 0, v, 100);
 }
 
 if (parentPort !== null && workerData !== null && (workerData as CpuData).zone !== undefined) {

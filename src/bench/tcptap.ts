@@ -122,7 +122,8 @@ function tapSystem(tag: string): { sys: System; ns: NetNs; net: ReturnType<typeo
     const name = `sbt${tag.slice(0, 3)}${process.pid % 10000}`;
     st.addTap(name, { addrs: `${US}/24` });
     ns.adopt(name, `${PEER}/24`);
-    // No receive-buffer autosizing yet: a 1 MB so_rcv, as autosizing would grow it.
+    // A 1 MB so_rcv from the start (see src/test/net/tcplinux.ts): recvbuf_auto would grow a 64 KiB
+    // one, but Linux's 64 KiB GSO segments fill it before the first measurement.
     st.stack.tcp.cfg.recvspace = 1 << 20;
     return { sys, ns, net: netFor(st.stack) };
   } catch (e) {

@@ -80,8 +80,9 @@ export async function linuxTcp(tag: string, subnet: number, o: { mtu?: number; p
     const tap = host.addTap(tapName, { mtu, addrs: `${us}/24`, offload: o.offload ?? true, ...(o.pcap ? { pcap: o.pcap } : {}) });
     ns.adopt((tap.ifp?.name ?? tap.name), `${peer}/24`, mtu);
     const stack = host.stack;
-    // No receive-buffer autosizing yet (REQUESTS-tcp.md, 2026-12-01 23:00): with the default
-    // 64 KB so_rcv every window stalls on the 40 ms delayed ACK. 1 MB, as autosizing would grow it.
+    // so_rcv starts at 1 MB, not recvspace's 64 KiB: over TAP, Linux's 64 KiB GSO segments fill a
+    // 64 KiB buffer with one segment, so slabnet advertises a zero window before recvbuf_auto's
+    // first measurement grows it (which the tshark capture test flags). The transfers pass either way.
     stack.tcp.cfg.recvspace = 1 << 20;
     return {
       sys,

@@ -69,6 +69,8 @@ import {
 import { ccAlgoByName } from '../netinet/cc/cc_list.js';
 import { ZcArena, ZCOPY_EXT_FREE_ID, ZCOPY_PIECE, type ZcWrite } from './zcopy.js';
 import { bytesChain, fileChain, SENDFILE_CHUNK } from './sendfile.js';
+import { checkOnRead, type OnRead } from './onread.js';
+export type { OnRead } from './onread.js';
 import { open as openFile } from 'node:fs/promises';
 import { fstat } from 'node:fs';
 
@@ -238,12 +240,6 @@ export interface SendFileOptions {
   length?: number;
 }
 
-/** net.Socket's onread option. */
-export interface OnRead {
-  buffer: Uint8Array | (() => Uint8Array);
-  callback: (nread: number, buf: Uint8Array) => boolean | void;
-}
-
 /** A write() taken by reference (lib/zcopy.ts): its user callback waits for the stream and for the stack's last reference. */
 interface ZcRec {
   readonly buf: Uint8Array;
@@ -280,14 +276,6 @@ function sameView(a: Uint8Array, b: Uint8Array): boolean {
   return a === b || (a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length);
 }
 
-function checkOnRead(o: unknown): OnRead | null {
-  if (o === undefined || o === null) return null;
-  const r = o as OnRead;
-  if (typeof r !== 'object' || typeof r.callback !== 'function' || (typeof r.buffer !== 'function' && !(r.buffer instanceof Uint8Array))) {
-    throw new ArgumentError('onread: must be { buffer: Buffer | Uint8Array | () => Buffer, callback(nread, buf) }');
-  }
-  return r;
-}
 
 export interface ConnectOptions extends SocketOptions {
   port: number | string;

@@ -53,6 +53,7 @@ import {
   TCP_WRITE,
 } from './tcpcpu.js';
 import type { AddressInfo } from './net.js';
+import { checkOnRead, type OnRead } from './onread.js';
 import { CC_ALGOS, ccAlgoIndex } from '../netinet/cc/cc_list.js';
 import { NET_CTL_TCPSTATS } from '../net/ctl_handlers.js';
 import { MSG_PAYLOAD_MAX } from '../kern/lwkt/layout.js';
@@ -120,6 +121,17 @@ export class MpTcp {
     if (r.err === ESHUTDOWN) mb.m_freem(m); // no handler ran: the chain is still ours
     if (r.err !== 0) return -r.err;
     return r.res[0];
+  }
+
+  /** TCP_READ of at most buf.length bytes copied into buf (onread): bytes, 0 at EOF, or -errno. */
+  async readInto(cpu: number, id: number, buf: Uint8Array): Promise<number> {
+    const r = await this.op(cpu, TCP_READ, id, [Math.min(buf.length, TCP_IO_MAX)]);
+    const n = r[0];
+    if (n <= 0) return n;
+    const mb = this.layer.mb;
+    m_copydata(mb, r[1], 0, n, buf);
+    mb.m_freem(r[1]);
+    return n;
   }
 
   /** TCP_READ: a Buffer, null at EOF, or -errno. */
@@ -194,6 +206,8 @@ export interface MpConnectOptions {
   timeout?: number;
   /** TCP_CONGESTION before the SYN: "newreno" or "cubic" (the CPUs' default otherwise). */
   congestion?: string;
+  /** Node's onread (lib/onread.ts): reads go into the user's buffer, no 'data' events. */
+  onread?: OnRead;
 }
 
 function portOf(p: unknown, what: string): number {
@@ -230,10 +244,15 @@ export class MpSocket extends Duplex {
   /** Requests in flight (close waits for them: see settled()). */
   private inflight = new Set<Promise<unknown>>();
   server: MpServer | null = null;
+  /** Node's onread (null: reads are pushed as 'data'). */
+  private readonly onread: OnRead | null;
 
-  constructor(tcp: MpTcp, opts: { allowHalfOpen?: boolean } = {}) {
+  constructor(tcp: MpTcp, opts: { allowHalfOpen?: boolean; onread?: OnRead } = {}) {
     super({ allowHalfOpen: opts.allowHalfOpen ?? false, emitClose: false, autoDestroy: true, decodeStrings: true });
     this.tcp = tcp;
+    this.onread = checkOnRead(opts.onread);
+    // As Node: an onread socket starts reading at connect; it never pushes, so _read is not asked again.
+    if (this.onread !== null) this.wantRead = true;
     this.ready = new Promise((r) => (this.readyResolve = r));
   }
 
@@ -332,8 +351,48 @@ export class MpSocket extends Duplex {
       .finally(() => (this.readLoop = false));
   }
 
+  /** onread: pause()/resume() stop and restart the reads into the user's buffer. */
+  override pause(): this {
+    if (this.onread !== null) this.wantRead = false;
+    return super.pause();
+  }
+
+  override resume(): this {
+    if (this.onread !== null && !this.eof && !this.destroyed) {
+      this.wantRead = true;
+      if (this.connected) this.startReading();
+    }
+    return super.resume();
+  }
+
+  /** onread: one TCP_READ into the user's buffer and its callback (or a TCP_POLL on EAGAIN); false when the loop should stop. */
+  private async readIntoUser(or: OnRead): Promise<boolean> {
+    const buf = typeof or.buffer === 'function' ? or.buffer() : or.buffer;
+    const n = await this.tcp.readInto(this.cpu, this.id, buf);
+    if (this.destroyed) return false;
+    if (n === 0) {
+      this.eof = true;
+      this.push(null);
+      this.read(0); // nothing was pushed: let the stream see the end
+      return false;
+    }
+    if (n > 0) {
+      this.bytesIn += n;
+      this.touch();
+      if (or.callback(n, buf) === false) this.wantRead = false;
+      return true;
+    }
+    if (n !== -EAGAIN) throw new ErrnoError(-n, 'read');
+    const bits = (await this.tcp.op(this.cpu, TCP_POLL, this.id, [POLLIN]))[0];
+    return (bits & POLLNVAL) === 0;
+  }
+
   private async readMore(): Promise<void> {
     while (this.wantRead && !this.destroyed && !this.eof && this.id !== 0) {
+      if (this.onread !== null) {
+        if (!(await this.readIntoUser(this.onread))) return;
+        continue;
+      }
       const r = await this.tcp.read(this.cpu, this.id);
       if (this.destroyed) return;
       if (r === null) {
@@ -535,7 +594,7 @@ export class MpSocket extends Duplex {
 
 /** net.connect for a stack on the CPUs. */
 export function connect(o: MpConnectOptions, cb?: () => void): MpSocket {
-  const s = new MpSocket(MpTcp.of(o.stack), { allowHalfOpen: o.allowHalfOpen });
+  const s = new MpSocket(MpTcp.of(o.stack), { allowHalfOpen: o.allowHalfOpen, onread: o.onread });
   return s.connect(o, cb);
 }
 

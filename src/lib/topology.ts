@@ -53,6 +53,7 @@ import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from '../net/netst
 import { sysctlFor } from '../kern/sysctl/vm.js';
 import type { Sysctl } from '../kern/sysctl/sysctl.js';
 import { createSocket as createStackSocket, type Socket as StackSocket, type RemoteInfo } from './dgram.js';
+import { allocBuffer, freeBuffer } from './zcopy.js';
 import { createSocket as createUserSocket, type UdpSocket } from './udpuser.js';
 import {
   NET_VADDR_ADD,
@@ -318,6 +319,19 @@ export class NetStack {
   get stack(): Stack {
     if (this.local === null) throw new ArgumentError(`stack ${this.name} runs on the CPUs; use sys.socket(), sys.stats() or messages`);
     return this.local;
+  }
+
+  /**
+   * stack.allocBuffer(n): a Buffer over arena memory that a Socket's write()
+   * sends by reference (zero-copy send, lib/zcopy.ts); single-thread system only.
+   */
+  allocBuffer(n: number): Buffer {
+    return allocBuffer(this.stack, n);
+  }
+
+  /** Give back a Buffer from allocBuffer (deferred while the stack still references it). */
+  freeBuffer(buf: Uint8Array): void {
+    freeBuffer(this.stack, buf);
   }
 
   /** An interface by name. */

@@ -185,3 +185,52 @@ test('net on 2 CPUs: TCP_CONGESTION per socket (connect option, server option, s
   for (const s of [a, c, ...accepted]) await s.settled();
   await m.stop();
 });
+
+test('net on 2 CPUs: onread reads into the supplied buffer, false pauses until resume(), end at FIN', { timeout: 60_000 }, async () => {
+  const m = await mpSys();
+  const payload = randomBytes(400_000);
+  let accepted: MpSocket | null = null;
+  const srv = createServer({ stack: m.b }, (s) => {
+    accepted = s;
+    s.end(payload);
+  });
+  srv.listen(8);
+  await once(srv, 'listening');
+  const box = Buffer.alloc(3000);
+  const parts: Buffer[] = [];
+  let stop = true;
+  let dataEvents = 0;
+  let ended = false;
+  const c = connect({
+    stack: m.a,
+    host: '10.0.1.2',
+    port: 8,
+    onread: {
+      buffer: box,
+      callback: (n, b) => {
+        assert.equal(b, box);
+        parts.push(Buffer.from(box.subarray(0, n)));
+        if (stop) return false;
+      },
+    },
+  });
+  c.on('data', () => dataEvents++);
+  c.on('end', () => (ended = true));
+  assert.ok(await until(() => parts.length === 1));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(parts.length, 1, 'paused by the callback');
+  stop = false;
+  c.resume();
+  assert.ok(await until(() => ended, 30_000));
+  assert.equal(dataEvents, 0);
+  assert.equal(createHash('sha256').update(Buffer.concat(parts)).digest('hex'), createHash('sha256').update(payload).digest('hex'));
+  assert.equal(c.bytesRead, payload.length);
+  c.end();
+  (accepted as MpSocket | null)?.destroy();
+  assert.ok(await until(() => c.destroyed, 10_000));
+  await new Promise<void>((r) => srv.close(() => r()));
+  await srv.settled();
+  await c.settled();
+  await (accepted as MpSocket | null)?.settled();
+  await m.stop();
+});

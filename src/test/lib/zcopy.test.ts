@@ -108,13 +108,15 @@ test('zero-copy: an ordinary Buffer and a short arena Buffer are copied; kern.ip
 test('zero-copy: several writes in a row (slices of one allocation) keep order and each callback comes after its bytes are freed', async () => {
   const n = await netSys();
   const { srv, client, server } = await pair(n, 9102);
-  const buf = allocBuffer(n.a, 600_000);
+  // The topology stack's method form (sys.addStack's NetStack).
+  const na = n.sys.stacks.find((x) => x.name === 'a')!;
+  const buf = na.allocBuffer(600_000);
   randomBytes(buf.length).copy(buf);
   const got = collect(server);
   const order: number[] = [];
   for (let i = 0; i < 6; i++) client.write(buf.subarray(i * 100_000, (i + 1) * 100_000), () => order.push(i));
   // freeBuffer before the callbacks: the memory goes back only when the last reference does.
-  freeBuffer(n.a, buf);
+  na.freeBuffer(buf);
   assert.equal(ZcArena.of(n.a.mb).live, 1);
   client.end();
   assert.ok(await n.pump(() => got.ended() && order.length === 6, 20_000, 2));

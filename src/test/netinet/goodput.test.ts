@@ -8,6 +8,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { arena, tcpLeakCheck } from './tcplink.js';
+import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 import { cubicBps, goodputTable, linkPayloadBps, mathisBps, runGoodput, sweepSvg } from '../../bench/goodput.js';
 
 test('goodput bounds: Mathis, CUBIC response (Reno-friendly max), link payload rate', () => {
@@ -35,6 +36,12 @@ test('goodput: 1% loss, 10 ms RTT, both algorithms near the Mathis bound, below 
     assert.ok(r.srttMs >= 10 && r.srttMs < 40, `${r.cc}: srtt ${r.srttMs} ms`);
   }
   assert.ok(rs[0].goodputBps / rs[0].mathisBps > 0.8, 'newreno: at least 0.8 of its Mathis bound');
+  const cubic = rs[1].goodputBps / rs[1].mathisBps;
+  assert.ok(cubic >= 0.8 && cubic <= 1.6, `cubic: ${cubic} x Mathis (the goal is >= 0.8; far above means it does not back off)`);
+  for (const r of rs) {
+    assert.ok(r.retransmits <= 1.2 * (r.linkLost + r.queueDrops), `${r.cc}: ${r.retransmits} retransmits for ${r.linkLost + r.queueDrops} drops`);
+    assert.equal(r.peerStats[TCPS_STAT.rcvreassfull], 0, `${r.cc}: the receiver's reassembly queue never overflows at this window`);
+  }
   const md = goodputTable(rs);
   assert.match(md, /\| newreno \| 1\.0% \| 10 ms \|/);
   const svg = sweepSvg(rs);

@@ -36,7 +36,7 @@ import { SEQ_GT, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import { TCP_LINKHDR } from './tcp_subr.js';
 import { tcpSetpersist, tcpTimerRexmtArm } from './tcp_timer.js';
-import { tcpComputePipe, tcpSackOutput, tcpSackRxmitSent } from './tcp_sack.js';
+import { sackhintOf, tcpComputePipe, tcpSackOutput, tcpSackRxmitSent } from './tcp_sack.js';
 import { ccAfterIdle } from './cc/cc.js';
 import { sbMaxAdj } from './tcp_sockbuf.js';
 import { rackOn, tcpRackArmPto, tcpRackSent } from './tcp_rack.js';
@@ -383,7 +383,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
       s[TCPS_STAT.sack_rexmit_bytes] += len;
       tcpSackRxmitSent(tp, rx, len);
     }
-    if ((tp.t_flags & TF_FASTRECOVERY) !== 0) tp.sackhint.prr_out += len;
+    if ((tp.t_flags & TF_FASTRECOVERY) !== 0) sackhintOf(tp).prr_out += len;
     if (rx >= 0 || SEQ_LT(tp.snd_nxt, tp.snd_max)) {
       s[TCPS_STAT.sndrexmitpack]++;
       s[TCPS_STAT.sndrexmitbyte] += len;

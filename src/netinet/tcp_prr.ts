@@ -16,14 +16,14 @@
  *
  * Per connection on the stack's thread; no lock; never sleeps.
  */
-import { SACK_NEWLOSS, tcpComputePipe } from './tcp_sack.js';
+import { SACK_NEWLOSS, sackhintOf, tcpComputePipe } from './tcp_sack.js';
 import { seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import type { Tcpcb } from './tcp_var.js';
 
 /** Recovery begins: RecoverFS is the flight, nothing delivered or sent yet. */
 export function tcpPrrStart(tp: Tcpcb): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   sh.prr_delivered = 0;
   sh.prr_out = 0;
   sh.recover_fs = Math.max(1, seqDiff(tp.snd_max, tp.snd_una));
@@ -36,7 +36,7 @@ export function tcpPrrStart(tp: Tcpcb): void {
  * tcp_sack_doack's answer (SACK_NEWLOSS: be conservative).
  */
 export function tcpPrrAck(tp: Tcpcb, sackChanged: number, maxseg: number): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   const del = sh.delivered_data;
   const pipe = tcpComputePipe(tp);
   const ssthresh = tp.snd_ssthresh;

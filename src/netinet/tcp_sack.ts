@@ -91,6 +91,19 @@ export class SackHint {
   undo_at_exit = false;
 }
 
+/** The scoreboard of every connection that never wrote one: initial values, frozen (a stray write throws). */
+export const SACKHINT_NONE: Readonly<SackHint> = Object.freeze(new SackHint());
+
+/**
+ * The connection's own SackHint for writing, made on the first call (the
+ * first SACK, recovery or RTO); the same initial values SACKHINT_NONE reads.
+ */
+export function sackhintOf(tp: Tcpcb): SackHint {
+  let sh = tp.sackhint;
+  if (sh === SACKHINT_NONE) tp.sackhint = sh = new SackHint();
+  return sh as SackHint;
+}
+
 /** Scratch for one ACK's blocks, sorted (no array per ACK). */
 const BLK = new Uint32Array(2 * (MAX_SACK_BLKS + 1));
 
@@ -158,12 +171,13 @@ export function tcpSetDsack(tp: Tcpcb, start: number, end: number): void {
 export function tcpSackClear(tp: Tcpcb): void {
   tp.rcv_numsacks = 0;
   tp.dsack_start = tp.dsack_end = 0;
-  tcpSackClearScoreboard(tp);
+  // A connection that never had a scoreboard is being torn down: nothing to clear, none to make.
+  if (tp.sackhint !== SACKHINT_NONE) tcpSackClearScoreboard(tp);
 }
 
 /** tcp_free_sackholes: drop every hole (the arrays stay for the next episode). */
 export function tcpSackClearScoreboard(tp: Tcpcb): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   tp.tcp.sack_globalholes -= sh.nholes;
   sh.nholes = 0;
   sh.sackrec = false;
@@ -180,7 +194,7 @@ export function tcpSackClearScoreboard(tp: Tcpcb): void {
  * connection or sack.globalmaxholes for the stack.
  */
 function holeInsert(tp: Tcpcb, i: number, start: number, end: number, rxmit: number): boolean {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   const tcp = tp.tcp;
   if (sh.nholes >= tcp.cfg.sack_maxholes || tcp.sack_globalholes >= tcp.cfg.sack_globalmaxholes) {
     tcp.stats[TCPS_STAT.sack_sboverflow]++;
@@ -220,7 +234,7 @@ function growHoles(sh: SackHint): void {
 
 /** tcp_sackhole_remove: holes [i, i + count). */
 function holeRemove(tp: Tcpcb, i: number, count: number): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   const n = sh.nholes;
   sh.hs.copyWithin(i, i + count, n);
   sh.he.copyWithin(i, i + count, n);
@@ -242,7 +256,7 @@ function holeRemove(tp: Tcpcb, i: number, count: number): void {
  * Stack thread; never sleeps; no allocation but the rare hole-array growth.
  */
 export function tcpSackDoack(tp: Tcpcb, to: TcpOpt, thAck: number, maxseg: number, onDsack: ((tp: Tcpcb, s: number, e: number) => void) | null): number {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   const tcp = tp.tcp;
   const base = SEQ_GT(thAck, tp.snd_una) ? thAck : tp.snd_una;
   const oldSacked = sh.sacked_bytes;
@@ -361,7 +375,7 @@ function sackCover(tp: Tcpcb, s: number, e: number): boolean {
  * lost too (it was presumed so to enter). O(holes).
  */
 export function sackRecount(tp: Tcpcb, base: number, maxseg: number): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   const n = sh.nholes;
   let holes = 0;
   let rexmit = 0;
@@ -412,7 +426,7 @@ export function tcpSackOutput(tp: Tcpcb, noNewData: boolean): number {
 
 /** A retransmission of len bytes from hole i's rxmit went out. */
 export function tcpSackRxmitSent(tp: Tcpcb, i: number, len: number): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   sh.hr[i] = (sh.hr[i] + len) >>> 0;
   if (SEQ_GEQ(sh.hr[i], sh.he[i])) sh.hx[i] = tp.snd_max;
   sh.sack_bytes_rexmit += len;
@@ -427,7 +441,7 @@ export function tcpSackRxmitSent(tp: Tcpcb, i: number, len: number): void {
  * make one segment of it a hole. Once per episode.
  */
 export function tcpSackRescue(tp: Tcpcb, ack: number, maxseg: number, sentFin: boolean): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   if (sh.rescue || sh.nholes !== 0 || sh.delivered_data <= 0 || !SEQ_LT(ack, tp.snd_recover)) return;
   let high = sentFin ? (tp.snd_max - 1) >>> 0 : tp.snd_max;
   if (SEQ_GT(high, tp.snd_recover)) high = tp.snd_recover;
@@ -452,7 +466,7 @@ export function tcpSackRescue(tp: Tcpcb, ack: number, maxseg: number, sentFin: b
  * them back. Called on entering fast recovery (SACK or NewReno).
  */
 export function tcpSackUndoSave(tp: Tcpcb): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   sh.undo_valid = (tp.t_flags & TF_SACK_PERMIT) !== 0;
   sh.undo_cwnd = tp.snd_cwnd;
   sh.undo_ssthresh = tp.snd_ssthresh;
@@ -471,7 +485,7 @@ export function tcpSackUndoSave(tp: Tcpcb): void {
  * set TF_FASTRECOVERY, snd_recover and ssthresh.
  */
 export function tcpSackEnterRecovery(tp: Tcpcb, sackChanged: number, maxseg: number): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   sh.sackrec = true;
   sh.rescue = false;
   sackRecount(tp, sh.ack, maxseg);
@@ -496,7 +510,7 @@ export function tcpSackEnterRecovery(tp: Tcpcb, sackChanged: number, maxseg: num
  * (cc reduces once more; PRR starts from the flight). Returns whether so.
  */
 function sackLostRexmt(tp: Tcpcb, ack: number, maxseg: number): boolean {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   let lost = false;
   for (let i = 0; i < sh.nholes; i++) {
     if (SEQ_LT(sh.hr[i], sh.he[i]) || !SEQ_GT(sh.fack, sh.hx[i])) continue;
@@ -550,7 +564,7 @@ export function tcpSackPartialAck(tp: Tcpcb, ack: number, sackChanged: number, m
  * stay: the next duplicate ACK may start the next episode from them.
  */
 export function tcpSackPostRecovery(tp: Tcpcb): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   if (sh.undo_at_exit) {
     if (tp.snd_cwnd < sh.undo_cwnd) tp.snd_cwnd = sh.undo_cwnd;
     sh.undo_at_exit = false;
@@ -568,7 +582,7 @@ export function tcpSackPostRecovery(tp: Tcpcb): void {
  * timeout since invalidates the record.
  */
 export function tcpSackDsackUndo(tp: Tcpcb, s: number, e: number): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   if (!sh.undo_valid || !SEQ_GEQ(s, sh.undo_una) || !SEQ_LEQ(e, sh.undo_recover)) return;
   const tcp = tp.tcp;
   tcp.stats[TCPS_STAT.sndrexmitbad]++;
@@ -588,7 +602,7 @@ export function tcpSackDsackUndo(tp: Tcpcb, s: number, e: number): void {
  * leaves them out. Then the sums are recomputed with the new lost mark.
  */
 export function tcpSackRackLost(tp: Tcpcb, end: number, maxseg: number): void {
-  const sh = tp.sackhint;
+  const sh = sackhintOf(tp);
   const base = SEQ_GT(sh.ack, tp.snd_una) && SEQ_LEQ(sh.ack, tp.snd_max) ? sh.ack : tp.snd_una;
   if (sh.nholes === 0) sh.fack = base;
   if (SEQ_GT(end, tp.snd_max)) end = tp.snd_max;

@@ -35,7 +35,7 @@ import {
   type TcpCallout,
 } from './tcp_var.js';
 import type { CalloutFn } from '../kern/lwkt/callout.js';
-import { tcpSackClearScoreboard } from './tcp_sack.js';
+import { sackhintOf, tcpSackClearScoreboard } from './tcp_sack.js';
 import { CC_RTO, EXIT_RECOVERY, ccCongSignal } from './cc/cc.js';
 import { seqAdd } from './tcp_seq.js';
 
@@ -238,7 +238,7 @@ function tcpTimerRexmt(tp: Tcpcb): void {
   }
   tcpSackClearScoreboard(tp);
   // A timeout ends whatever the last episode was; D-SACKs no longer undo it, and no probe is out.
-  tp.sackhint.undo_valid = false;
+  sackhintOf(tp).undo_valid = false;
   if (tp.rack !== null) {
     tp.rack.tlp_pending = false;
     tp.rack.tt_pto.stop();

@@ -12,7 +12,7 @@ import { Callout, type CalloutWheel } from '../kern/lwkt/callout.js';
 import { Sockbuf } from './tcp_sockbuf.js';
 import { TCPS_CLOSED } from './tcp_fsm.js';
 import type { TcpTable } from './tcp_subr.js';
-import { SackHint } from './tcp_sack.js';
+import { SACKHINT_NONE, type SackHint } from './tcp_sack.js';
 import type { RackState } from './tcp_rack.js';
 import { InPcb } from './in_pcb.js';
 import { CcVar, type CcAlgo } from './cc/cc.js';
@@ -235,8 +235,13 @@ export class Tcpcb extends InPcb {
   dsack_start = 0;
   dsack_end = 0;
 
-  /** Sender SACK scoreboard (snd_holes, snd_fack, sackhint), PRR and undo state (tcp_sack.ts). */
-  readonly sackhint = new SackHint();
+  /**
+   * Sender SACK scoreboard (snd_holes, snd_fack, sackhint), PRR and undo
+   * state (tcp_sack.ts): read it here; the shared, frozen SACKHINT_NONE (all
+   * initial values) until sackhintOf() makes the connection's own on its
+   * first write (a SACK, a recovery, an RTO), so idle connections carry none.
+   */
+  sackhint: Readonly<SackHint> = SACKHINT_NONE;
   /** RACK-TLP state (tcp_rack.ts), made on the first transmission with net.inet.tcp.rack.enable. */
   rack: RackState | null = null;
 

@@ -63,6 +63,8 @@ import type { TcpTable } from './tcp_subr.js';
 import { tcpReass, tcpReassFull } from './tcp_reass.js';
 import {
   SACK_NEWLOSS,
+  SACKHINT_NONE,
+  sackhintOf,
   SACK_NOCHANGE,
   TCP_DUPTHRESH,
   tcpSackDoack,
@@ -676,7 +678,8 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     return;
   }
   let sackChanged = SACK_NOCHANGE;
-  tp.sackhint.ack_delivered = -1;
+  // This ACK's DeliveredData is unknown until tcpSackDoack says (SACKHINT_NONE already reads -1).
+  if (tp.sackhint !== SACKHINT_NONE) sackhintOf(tp).ack_delivered = -1;
   if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && ((to.flags & TOF_SACK) !== 0 || tp.sackhint.nholes > 0)) sackChanged = tcpSackDoack(tp, to, ack, tcpMaxseg(tp), onDsack);
   // RACK (net.inet.tcp.rack.enable): time-based loss marks join the scoreboard.
   const rackLost = tp.rack !== null && rackOn(tp) && tcpRackAck(tp, ack);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from '../../lib/net.js';
 import { allocBuffer, freeBuffer, ZcArena } from '../../lib/zcopy.js';
+import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 import { closeServer, collect, netSys, pair, sha, type NetSys } from './netsys.js';
 
 
@@ -247,6 +248,23 @@ test('onread: a buffer function is asked before every read; pause() stops it too
   assert.throws(() => connect({ stack: n.a, host: '10.0.0.2', port: 1, onread: { buffer: 5 as never, callback: () => {} } }), /onread/);
   client.destroy();
   server.destroy();
+  await closeServer(n, srv);
+  await stopClean(n);
+});
+
+test('zero-copy: 2% loss, duplication and reordering: retransmissions come from the referenced buffer, byte-exact, callback after the last free', async () => {
+  const n = await netSys({ fault: { seed: 11, loss: 0.02, duplicate: 0.01, reorder: 0.02 } });
+  const { srv, client, server } = await pair(n, 9107);
+  const buf = allocBuffer(n.a, 1 << 20);
+  randomBytes(buf.length).copy(buf);
+  const got = collect(server);
+  let done = false;
+  client.write(buf, () => (done = true));
+  client.end();
+  assert.ok(await n.pump(() => got.ended() && done, 120_000, 5));
+  assert.ok(n.a.tcp.stats[TCPS_STAT.sndrexmitpack] > 0, 'some data was retransmitted');
+  assert.equal(sha(got.data()), sha(buf));
+  freeBuffer(n.a, buf);
   await closeServer(n, srv);
   await stopClean(n);
 });

@@ -50,6 +50,7 @@ import { connect as slabConnect, createServer as slabCreateServer, type Socket a
 import { Agent as HttpAgent, serveHttp } from '../lib/http.js';
 import { compared, median, type BenchOptions, type BenchResult, type Suite } from './harness.js';
 import { tapCases } from './tcptap.js';
+import { mpScaling } from './tcpmp.js';
 
 const SUITE = 'tcp';
 /** Bytes per write in the bulk cases (both sides). */
@@ -544,6 +545,8 @@ export const run: Suite = async (opts) => {
       note: `${idle.endpoints} endpoints (${idle.endpoints / 2} connections, both ends here), opened at ${Math.round(idle.openRate)} conn/s with the socket calls; arena pages ${Math.round(idle.pagesPerEndpoint)} B/endpoint; ${heap}`,
     }),
   );
+  trace('mp');
+  results.push(...(await mpScaling(opts)));
   trace('tap');
   results.push(...(await tapCases(opts)));
   return results;

@@ -5,9 +5,10 @@
  * that owns the connection, awaited without blocking the event loop:
  *
  * - a connection lives on the CPU its segments arrive on: netisr dispatches
- *   TCP by the address pair, so from local L to foreign F that is
- *   rssAddrCpu(F, L) (the local address is chosen here, from the stack's
- *   interface addresses, and bound, so that the CPU's choice agrees);
+ *   TCP by the 4-tuple, so L:lp -> F:fp lives on rssFlowCpu(F, L, fp, lp).
+ *   An active open goes to a CPU (connect({cpu}) or round robin) whose port
+ *   partitioning picks an ephemeral port hashing to itself; with an explicit
+ *   localPort the 4-tuple decides the CPU;
  * - a listener has a replica on every CPU, each with an accept loop here;
  * - data crosses as mbuf chains by handle (one copy in, one copy out at
  *   this edge); a read or write that would block waits with TCP_POLL, which

@@ -58,6 +58,7 @@ import { TAP_BULK_IN, TAP_BULK_OUT, TAP_HTTP, tapCases } from './tcptap.js';
 import { IDLE_GOAL, idleConnections } from './tcpidle.js';
 import { mpCases } from './tcpmp.js';
 import { runGoodput } from './goodput.js';
+import { mpScaling } from './tcpscale.js';
 
 const SUITE = 'tcp';
 /** Bytes per write in the bulk cases (both sides). */
@@ -552,6 +553,7 @@ export const run: Suite = async (opts) => {
   const baselines = { nodeBulk: () => nodeBulk(opts), nodeHttp: () => nodeHttp(opts) };
   const mpNotes = { bulk: `${CHUNK / 1024} KiB writes, one connection, default socket buffers`, httpConc: HTTP_CONC };
   results.push(...(await mpCases(opts, drivers, baselines, SUITE, mpNotes)));
+  if (wanted(opts, 'TCP request/response on the MP core')) results.push(...(trace('scaling'), await mpScaling(opts)));
   if (wanted(opts, C_CONN)) {
     const nodeConnRate = (trace('nodeConn'), await nodeConn(opts));
     const slabConnRate = (trace('slabConn'), await slabConn(opts));

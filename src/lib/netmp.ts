@@ -5,9 +5,10 @@
  * that owns the connection, awaited without blocking the event loop:
  *
  * - a connection lives on the CPU its segments arrive on: netisr dispatches
- *   TCP by the address pair, so from local L to foreign F that is
- *   rssAddrCpu(F, L) (the local address is chosen here, from the stack's
- *   interface addresses, and bound, so that the CPU's choice agrees);
+ *   TCP by the 4-tuple, so L:lp -> F:fp lives on rssFlowCpu(F, L, fp, lp).
+ *   An active open goes to a CPU (connect({cpu}) or round robin) whose port
+ *   partitioning picks an ephemeral port hashing to itself; with an explicit
+ *   localPort the 4-tuple decides the CPU;
  * - a listener has a replica on every CPU, each with an accept loop here;
  * - data crosses as mbuf chains by handle (one copy in, one copy out at
  *   this edge); a read or write that would block waits with TCP_POLL, which
@@ -24,11 +25,11 @@
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
-import { EAGAIN, ECONNREFUSED, EINPROGRESS, ENOBUFS, ENOTCONN, ESHUTDOWN, ESRCH, ErrnoError } from '../kern/errno.js';
+import { EADDRNOTAVAIL, EAGAIN, ECONNREFUSED, EINPROGRESS, ENOBUFS, ENOTCONN, ESHUTDOWN, ESRCH, ErrnoError } from '../kern/errno.js';
 import { M_PKTHDR, MT_DATA } from '../kern/mbuf/layout.js';
 import { m_append, m_copydata } from '../kern/mbuf/ops.js';
 import { M_NOWAIT } from '../uma/flags.js';
-import { rssAddrCpu } from '../net/rss.js';
+import { rssFlowCpu } from '../net/rss.js';
 import { ipToString } from '../wire/ipv4.js';
 import { prefixToMask } from '../wire/ipv4.js';
 import { toAddr } from '../netinet/stack.js';
@@ -86,6 +87,7 @@ export class MpTcp {
   readonly host: number;
   readonly ncpus: number;
   private refs = 0;
+  private rr = 0;
   private keepalive: NodeJS.Timeout | null = null;
 
   private constructor(readonly stack: MpStackLike) {
@@ -177,9 +179,20 @@ export class MpTcp {
     return first;
   }
 
-  /** The CPU that owns connections between laddr and faddr (netisr: TCP by the address pair). */
-  cpuFor(laddr: number, faddr: number): number {
-    return rssAddrCpu(faddr, laddr, this.ncpus);
+  /**
+   * The CPU that owns the connection laddr:lport -> faddr:fport: the one its
+   * segments arrive on (netisr hashes TCP by the 4-tuple as received,
+   * faddr:fport -> laddr:lport).
+   */
+  flowCpu(laddr: number, lport: number, faddr: number, fport: number): number {
+    return rssFlowCpu(faddr, laddr, fport, lport, this.ncpus);
+  }
+
+  /** The CPU for the next active open without a preferred one: round robin. */
+  nextCpu(): number {
+    const c = this.rr;
+    this.rr = (this.rr + 1) % this.ncpus;
+    return c;
   }
 
   ref(): void {
@@ -208,6 +221,13 @@ export interface MpConnectOptions {
   congestion?: string;
   /** Node's onread (lib/onread.ts): reads go into the user's buffer, no 'data' events. */
   onread?: OnRead;
+  /**
+   * The CPU to open on (0 .. cpus-1; default round robin): it picks an
+   * ephemeral port whose 4-tuple hashes to itself (port partitioning), so
+   * the connection lives there; when its share of the ports is used up the
+   * next CPU tries. Ignored with localPort: the 4-tuple then decides.
+   */
+  cpu?: number;
 }
 
 function portOf(p: unknown, what: string): number {
@@ -286,6 +306,7 @@ export class MpSocket extends Duplex {
     const port = portOf(o.port, 'connect');
     if (port === 0) throw new ArgumentError('connect: port must be 1..65535');
     const faddr = addrOf(o.host);
+    if (o.cpu !== undefined && (!Number.isInteger(o.cpu) || o.cpu < 0 || o.cpu >= this.tcp.ncpus)) throw new ArgumentError(`connect: cpu must be an integer 0..${this.tcp.ncpus - 1}, got ${String(o.cpu)}`);
     if (cb) this.once('connect', cb);
     if (o.timeout !== undefined) this.setTimeout(o.timeout);
     this.connecting = true;
@@ -296,24 +317,34 @@ export class MpSocket extends Duplex {
 
   private async doConnect(faddr: number, port: number, o: MpConnectOptions): Promise<void> {
     const tcp = this.tcp;
-    const laddr = tcp.sourceFor(faddr);
-    const cpu = (this.cpu = tcp.cpuFor(laddr, faddr));
-    const id = (await tcp.op(cpu, TCP_SOCKET, 0))[0];
-    if (id < 0) throw new ErrnoError(-id, 'socket');
-    this.id = id;
-    this.updateRef();
-    if (this.destroyed) return;
     const detail = { address: ipToString(faddr), port };
-    const b = (await tcp.op(cpu, TCP_BIND, id, [laddr | 0, o.localPort ?? 0]))[0];
-    if (b < 0) throw new ErrnoError(-b, 'bind', { address: ipToString(laddr), port: o.localPort ?? 0 });
-    if (o.noDelay) await this.sockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-    if (o.congestion !== undefined) await this.sockopt(IPPROTO_TCP, TCP_CONGESTION, congestionIndex(o.congestion));
-    if (o.keepAlive) {
-      if ((o.keepAliveInitialDelay ?? 0) > 0) await this.sockopt(IPPROTO_TCP, TCP_KEEPIDLE, Math.ceil(o.keepAliveInitialDelay! / 1000));
-      await this.sockopt(SOL_SOCKET, SO_KEEPALIVE, 1);
+    const lport = o.localPort ?? 0;
+    const laddr = tcp.sourceFor(faddr);
+    // An explicit local port fixes the 4-tuple and so the CPU; else the chosen CPU picks a port of its own.
+    const first = lport !== 0 ? tcp.flowCpu(laddr, lport, faddr, port) : o.cpu !== undefined ? o.cpu : tcp.nextCpu();
+    const tries = lport !== 0 ? 1 : tcp.ncpus;
+    for (let k = 0; ; k++) {
+      const cpu = (this.cpu = (first + k) % tcp.ncpus);
+      const id = (await tcp.op(cpu, TCP_SOCKET, 0))[0];
+      if (id < 0) throw new ErrnoError(-id, 'socket');
+      this.id = id;
+      this.updateRef();
+      if (this.destroyed) return;
+      if (lport !== 0) {
+        const b = (await tcp.op(cpu, TCP_BIND, id, [laddr | 0, lport]))[0];
+        if (b < 0) throw new ErrnoError(-b, 'bind', { address: ipToString(laddr), port: lport });
+      }
+      await this.presetOptions(o);
+      const r = (await tcp.op(cpu, TCP_CONNECT, id, [faddr | 0, port]))[0];
+      if (r === -EINPROGRESS || r === 0) break;
+      if (r !== -EADDRNOTAVAIL || k + 1 >= tries) throw new ErrnoError(-r, 'connect', detail);
+      // This CPU's share of the ephemeral ports toward faddr:port is used up: the next CPU's.
+      this.id = 0;
+      this.updateRef();
+      await tcp.op(cpu, TCP_CLOSE, id);
     }
-    const r = (await tcp.op(cpu, TCP_CONNECT, id, [faddr | 0, port]))[0];
-    if (r !== -EINPROGRESS && r !== 0) throw new ErrnoError(-r, 'connect', detail);
+    const cpu = this.cpu;
+    const id = this.id;
     const bits = (await tcp.op(cpu, TCP_POLL, id, [POLLOUT]))[0];
     if (this.destroyed) return;
     if ((bits & POLLOUT) === 0 || (bits & (POLLERR | POLLNVAL)) !== 0) {
@@ -329,6 +360,16 @@ export class MpSocket extends Duplex {
     this.emit('connect');
     this.emit('ready');
     if (this.wantRead) this.startReading();
+  }
+
+  /** The options connect() takes that must be set before the SYN. */
+  private async presetOptions(o: MpConnectOptions): Promise<void> {
+    if (o.noDelay) await this.sockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+    if (o.congestion !== undefined) await this.sockopt(IPPROTO_TCP, TCP_CONGESTION, congestionIndex(o.congestion));
+    if (o.keepAlive) {
+      if ((o.keepAliveInitialDelay ?? 0) > 0) await this.sockopt(IPPROTO_TCP, TCP_KEEPIDLE, Math.ceil(o.keepAliveInitialDelay! / 1000));
+      await this.sockopt(SOL_SOCKET, SO_KEEPALIVE, 1);
+    }
   }
 
   private async sockopt(level: number, name: number, v: number, v2 = 0): Promise<void> {

@@ -3,8 +3,9 @@
  * one command, NET_TCP, whose first argument selects the TcpSockets call
  * (tcp_usrreq.ts) to run on this CPU's instance of a host. A connection
  * lives on the CPU that netisr brings its segments to (netisr.ts: TCP goes
- * by the address pair, rssAddrCpu(faddr, laddr)); a listener has a replica
- * on every CPU. Registered from the network stack's handler module
+ * by the 4-tuple, rssFlowCpu(faddr, laddr, fport, lport)); an active open's
+ * ephemeral port is one that hashes to this CPU (TcpTable.portOk, set by
+ * vnet.ts); a listener has a replica on every CPU. Registered from the network stack's handler module
  * (net/mpnet.ts) on every CPU.
  *
  * Arguments: 0 op, 1 host, 2 id, 3.. per op; results in the arguments from 0.

@@ -4,11 +4,13 @@
  * frame's mbuf, by handle in a message and without a copy, to that CPU.
  *
  * The CPU of a frame is the RSS CPU of its flow (rss.ts, the one flow
- * function): the 4-tuple for unfragmented UDP, the 2-tuple for fragments
- * (so every fragment of a datagram meets on one CPU) and other IPv4, the
- * quoted flow for an ICMP unreachable about UDP (udp_ctlport), CPU 0 for
- * anything that is not IPv4 (ARP: DragonFly runs ARP on netisr 0). After
- * reassembly a datagram is sent on to the CPU of its 4-tuple.
+ * function): the 4-tuple for unfragmented UDP and TCP (DragonFly's
+ * tcp_addrport: a TCP connection's every segment, its PCB and its timers
+ * are on the CPU of its 4-tuple), the 2-tuple for fragments (so every
+ * fragment of a datagram meets on one CPU) and other IPv4, the quoted flow
+ * for an ICMP unreachable about UDP or TCP (udp_ctlport, tcp_ctlport), CPU
+ * 0 for anything that is not IPv4 (ARP: DragonFly runs ARP on netisr 0).
+ * After reassembly a datagram is sent on to the CPU of its 4-tuple.
  *
  * One Netisr per CPU (thread-local, no lock). Frames for this same CPU that
  * a driver transmits are input on the next pass of the protocol thread (a
@@ -22,7 +24,7 @@ import { MBUF_ARG0, type ProtocolThread } from '../kern/lwkt/protothread.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { M_DATA, M_LEN } from '../kern/mbuf/layout.js';
 import { ETH_HLEN, ETHERTYPE_IPV4, ethType } from '../wire/ethernet.js';
-import { IP_MF, IP_OFFMASK, IPPROTO_ICMP, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc } from '../wire/ipv4.js';
+import { IP_MF, IP_OFFMASK, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc } from '../wire/ipv4.js';
 import { udpDport, udpSport } from '../wire/udp.js';
 import { ICMP_HLEN, ICMP_UNREACH } from '../wire/icmp.js';
 import { IFT_PROPVIRTUAL, type IfDriver, type Ifnet } from './if.js';
@@ -42,10 +44,11 @@ export function packetCpu(u8: Uint8Array, ip: number, end: number, ncpus: number
   const src = ipSrc(u8, ip);
   const dst = ipDst(u8, ip);
   const hl = ipHlen(u8, ip);
-  if ((ipOffField(u8, ip) & (IP_MF | IP_OFFMASK)) === 0 && ipProto(u8, ip) === IPPROTO_UDP && end - ip >= hl + 8) {
+  if ((ipOffField(u8, ip) & (IP_MF | IP_OFFMASK)) === 0 && hasPorts(ipProto(u8, ip)) && end - ip >= hl + 4) {
+    // The ports are the first 4 bytes of both the UDP and the TCP header.
     return rssFlowCpu(src, dst, udpSport(u8, ip + hl), udpDport(u8, ip + hl), ncpus);
   }
-  const q = icmpQuotedUdpCpu(u8, ip, hl, end, ncpus);
+  const q = icmpQuotedFlowCpu(u8, ip, hl, end, ncpus);
   if (q >= 0) return q;
   return rssAddrCpu(src, dst, ncpus);
 }
@@ -59,22 +62,27 @@ export function frameCpu(u8: Uint8Array, f: number, len: number, ncpus: number):
   return packetCpu(u8, f + ETH_HLEN, f + len, ncpus);
 }
 
+/** Protocols whose flows are hashed by ports (the 4-tuple). */
+function hasPorts(proto: number): boolean {
+  return proto === IPPROTO_UDP || proto === IPPROTO_TCP;
+}
+
 /**
- * DragonFly's udp_ctlport: an ICMP destination unreachable about a UDP
- * datagram we sent must reach the CPU that owns the quoted flow, since a
- * connected PCB exists on that CPU only. The quoted datagram went
- * laddr:lport -> faddr:fport; its replies, which decide the owning CPU
- * (connectedCpu), hash as faddr:fport -> laddr:lport. Returns their CPU, or
- * -1 when the packet is not an unfragmented ICMP unreachable quoting the
- * ports of a first UDP fragment within [ip, end).
+ * DragonFly's udp_ctlport / tcp_ctlport: an ICMP destination unreachable
+ * about a UDP datagram or TCP segment we sent must reach the CPU that owns
+ * the quoted flow, since its PCB exists on that CPU only. The quoted packet
+ * went laddr:lport -> faddr:fport; its replies, which decide the owning CPU,
+ * hash as faddr:fport -> laddr:lport. Returns their CPU, or -1 when the
+ * packet is not an unfragmented ICMP unreachable quoting the ports of a
+ * first UDP or TCP fragment within [ip, end).
  */
-function icmpQuotedUdpCpu(u8: Uint8Array, ip: number, hl: number, end: number, ncpus: number): number {
+function icmpQuotedFlowCpu(u8: Uint8Array, ip: number, hl: number, end: number, ncpus: number): number {
   if ((ipOffField(u8, ip) & (IP_MF | IP_OFFMASK)) !== 0 || ipProto(u8, ip) !== IPPROTO_ICMP) return -1;
   const icmp = ip + hl;
   const q = icmp + ICMP_HLEN;
   if (q + 20 > end || u8[icmp] !== ICMP_UNREACH || u8[q] >> 4 !== 4) return -1;
   const qhl = ipHlen(u8, q);
-  if (qhl < 20 || q + qhl + 4 > end || ipProto(u8, q) !== IPPROTO_UDP || (ipOffField(u8, q) & IP_OFFMASK) !== 0) return -1;
+  if (qhl < 20 || q + qhl + 4 > end || !hasPorts(ipProto(u8, q)) || (ipOffField(u8, q) & IP_OFFMASK) !== 0) return -1;
   return rssFlowCpu(ipDst(u8, q), ipSrc(u8, q), udpDport(u8, q + qhl), udpSport(u8, q + qhl), ncpus);
 }
 
@@ -182,7 +190,7 @@ export class Netisr {
     }
   }
 
-  /** A reassembled datagram of `host`: deliver here or on the CPU of its 4-tuple (always consumes m). */
+  /** A reassembled datagram of `host` (UDP or TCP): deliver here or on the CPU of its 4-tuple (always consumes m). */
   redispatch(host: number, st: Stack, m: number): boolean {
     const ncpus = this.td.ctx.ncpus;
     if (ncpus === 1) return false;
@@ -193,7 +201,7 @@ export class Netisr {
     const ip = i32[(m + M_DATA) >> 2];
     const u8 = mb.u8;
     const hl = ipHlen(u8, ip);
-    if (ipProto(u8, ip) !== IPPROTO_UDP || i32[(m + M_LEN) >> 2] < hl + 8) {
+    if (!hasPorts(ipProto(u8, ip)) || i32[(m + M_LEN) >> 2] < hl + 4) {
       st.ipDeliver(m);
       return true;
     }

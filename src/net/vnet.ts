@@ -49,6 +49,8 @@ import type { SockBufs } from '../kern/socket/sockbuf.js';
 import { Stack } from '../netinet/stack.js';
 import { bindStackTunables } from '../netinet/tunables.js';
 import { bindTcpTunables } from '../netinet/tcp_tunables_shared.js';
+import type { PortPredicate } from '../netinet/in_pcb.js';
+import { rssFlowCpu } from './rss.js';
 import { statBlock } from './netstats.js';
 import { TapQueueDriver } from './phy/tap.js';
 import { FaultInjector, type FaultOptions } from './phy/fault.js';
@@ -182,6 +184,18 @@ export interface IfSpec {
   batch: number;
 }
 
+/**
+ * DragonFly's port partitioning for TCP's active opens on `cpu` of n: an
+ * ephemeral port is acceptable when the connection's replies, the segments
+ * that will arrive as faddr:fport -> laddr:lport, hash to this CPU (the
+ * flow function netisr dispatches by), so the connection is born on the CPU
+ * that will run all of it. undefined on one CPU (every port fits).
+ */
+function cpuPorts(cpu: number, ncpus: number): PortPredicate | undefined {
+  if (ncpus < 2) return undefined;
+  return (laddr, lport, faddr, fport) => rssFlowCpu(faddr, laddr, fport, lport, ncpus) === cpu;
+}
+
 /** This CPU's hosts: the table, the netisr, and the configuration operations. */
 export class Vnet implements NetisrHosts {
   readonly hosts: VHost[] = [];
@@ -215,6 +229,7 @@ export class Vnet implements NetisrHosts {
     const stack = new Stack(this.mb, { name: `${name}.cpu${td.cpu}`, seed: seed + td.cpu, stats: blk?.stats, thread: td });
     bindStackTunables(stack, td.ctx.uma.arena, []);
     bindTcpTunables(stack.tcp.cfg, td.ctx.uma.arena); // net.inet.tcp.*: one value on every CPU
+    stack.tcp.portOk = cpuPorts(td.cpu, td.ctx.ncpus);
     const h: VHost = { name, stack, ifs: [], closed: false, arpForwarded: 0, forwarding };
     pinForwarding(h);
     stack.redispatch = (m) => this.netisr.redispatch(hi, stack, m);

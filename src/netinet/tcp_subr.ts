@@ -73,6 +73,13 @@ export class TcpTable {
   private readonly rng: Prng;
   /** RFC 6528 secret (per boot) and the time origin of the ISN clock. */
   readonly secret: Uint32Array;
+  /**
+   * Port partitioning (DragonFly): on a CPU of the MP core, the condition an
+   * active open's ephemeral port must meet, that its 4-tuple hashes to this
+   * CPU (set by net/vnet.ts); pcbconnect applies it when the caller gives
+   * none. Unset in one thread.
+   */
+  portOk: PortPredicate | undefined = undefined;
   /** The user API bound to this table (set by TcpSockets). */
   sockets: TcpSockets | null = null;
   closed = false;
@@ -171,7 +178,8 @@ export class TcpTable {
    * when unbound, a local port unique for the 4-tuple (RFC 6056 algorithm
    * 3); refuse a 4-tuple in use (a TIME_WAIT one included, as FreeBSD).
    * Returns 0 or EADDRNOTAVAIL / ENETUNREACH / EADDRINUSE / EISCONN.
-   * `portOk` narrows the ephemeral choice (a CPU's share of the ports).
+   * `portOk` narrows the ephemeral choice (a CPU's share of the ports;
+   * this.portOk when not given).
    */
   pcbconnect(tp: Tcpcb, faddr: number, fport: number, portOk?: PortPredicate): number {
     faddr >>>= 0;
@@ -185,7 +193,7 @@ export class TcpTable {
         laddr = r.ifp.addr;
       }
     }
-    return this.pcbinfo.connect(tp, faddr, fport, laddr, portOk);
+    return this.pcbinfo.connect(tp, faddr, fport, laddr, portOk ?? this.portOk);
   }
 
   /**

@@ -29,7 +29,7 @@ test('net.inet.tcp.* set in the main thread is what TCP on every CPU uses', { ti
   const clients: MpSocket[] = [];
   const open = async (): Promise<[MpSocket, MpSocket][]> => {
     const n0 = accepted.length;
-    const cs = [connect({ stack: a, host: '10.0.1.2', port: 7 }), connect({ stack: c, host: '10.0.0.2', port: 7 })];
+    const cs = [connect({ stack: a, host: '10.0.1.2', port: 7, cpu: 0 }), connect({ stack: c, host: '10.0.0.2', port: 7, cpu: 1 })];
     clients.push(...cs);
     await Promise.all(cs.map((s) => once(s, 'connect')));
     assert.ok(await until(() => accepted.length === n0 + 2));

@@ -1,7 +1,8 @@
 // RSS Toeplitz hash against the verification values of Microsoft's RSS spec.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toeplitz2, toeplitz4, rssCpu } from '../../net/rss.js';
+import { toeplitz2, toeplitz4, rssCpu, rssAddrCpu, rssFlowCpu } from '../../net/rss.js';
+import { packetCpu } from '../../net/netisr.js';
 import { ipFromString } from '../../wire/ipv4.js';
 
 const cases: [string, number, string, number, number, number][] = [
@@ -31,4 +32,40 @@ test('rssCpu spreads flows over every CPU and is stable', () => {
     seen.add(c);
   }
   assert.equal(seen.size, 4);
+});
+
+test('packetCpu: TCP by its 4-tuple; an ICMP unreachable quoting TCP to the quoted flow; a TCP fragment by the 2-tuple', () => {
+  const A = ipFromString('10.0.0.1');
+  const B = ipFromString('10.0.0.2');
+  const p = new Uint8Array(20 + 8 + 20 + 8);
+  const dv = new DataView(p.buffer);
+  const ip = (o: number, proto: number, src: number, dst: number) => {
+    p[o] = 0x45;
+    p[o + 9] = proto;
+    dv.setUint32(o + 12, src);
+    dv.setUint32(o + 16, dst);
+  };
+  // A TCP segment B:80 -> A:lport (the first 20 + 4 bytes are enough for the ports).
+  ip(0, 6, B, A);
+  for (let n = 2; n <= 8; n++) {
+    for (let lport = 50000; lport < 50040; lport++) {
+      dv.setUint16(20, 80);
+      dv.setUint16(22, lport);
+      assert.equal(packetCpu(p, 0, 40, n), rssFlowCpu(B, A, 80, lport, n));
+    }
+  }
+  // A fragment (MF set): the 2-tuple, so every fragment meets on one CPU.
+  dv.setUint16(6, 0x2000);
+  assert.equal(packetCpu(p, 0, 40, 8), rssAddrCpu(B, A, 8));
+  dv.setUint16(6, 0);
+  // ICMP unreachable from B quoting our segment A:lport -> B:80: the CPU of B:80 -> A:lport.
+  ip(0, 1, B, A);
+  p[20] = 3;
+  p[21] = 3;
+  ip(28, 6, A, B);
+  for (let lport = 50000; lport < 50040; lport++) {
+    dv.setUint16(48, lport);
+    dv.setUint16(50, 80);
+    assert.equal(packetCpu(p, 0, p.length, 4), rssFlowCpu(B, A, 80, lport, 4));
+  }
 });

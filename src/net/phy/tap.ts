@@ -370,13 +370,15 @@ export class TapQueue {
    */
   private rxMark(m: number, len: number, w: number, where: number): void {
     const i32 = this.mb.i32;
-    if ((w & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 && this.ifp.pcap !== null) this.rxFinishCsum(m, len, where & 0xffff, where >>> 16);
+    const finished = (w & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 && this.ifp.pcap !== null && this.rxFinishCsum(m, len, where & 0xffff, where >>> 16);
     let f = 0;
     if ((w & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) !== 0) {
       f = CSUM_L4_CALC | CSUM_L4_VALID;
       i32[(m + PH_CSUM_DATA) >> 2] = 0xffff;
     }
-    if ((w & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
+    // A checksum finished for the capture is complete: no request is left for the capture (or a
+    // forwarding TAP) to finish again, which would sum over the finished field and spoil it.
+    if ((w & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 && !finished) {
       const proto = this.mb.u8[i32[(m + M_DATA) >> 2] + ETH_HLEN + 9];
       f |= proto === IPPROTO_TCP ? CSUM_TCP : proto === IPPROTO_UDP ? CSUM_UDP : 0;
     }
@@ -387,13 +389,14 @@ export class TapQueue {
     i32[(m + PH_CSUM_FLAGS) >> 2] = f;
   }
 
-  /** Fill in the checksum Linux left undone: the field (csum_start + csum_offset) holds the pseudo-header sum. */
-  private rxFinishCsum(m: number, len: number, start: number, off: number): void {
+  /** Fill in the checksum Linux left undone: the field (csum_start + csum_offset) holds the pseudo-header sum. True when done. */
+  private rxFinishCsum(m: number, len: number, start: number, off: number): boolean {
     const i32 = this.mb.i32;
-    if (start + off + 2 > i32[(m + M_LEN) >> 2] || start >= len) return;
+    if (start + off + 2 > i32[(m + M_LEN) >> 2] || start >= len) return false;
     const field = i32[(m + M_DATA) >> 2] + start + off;
     const v = cksumFinish(chainSum(this.mb, m, start, len - start, 0));
     write16(this.mb.u8, field, v === 0 && off === 6 ? 0xffff : v);
+    return true;
   }
 
   /** Slow path: no buffers. Drop one frame from the kernel queue so the device makes progress. */

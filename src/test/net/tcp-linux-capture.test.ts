@@ -95,6 +95,10 @@ test('tshark on a capture of curl against slabnet: no malformed frames, no exper
     const ours = rows.filter((r) => (r[1] === f.us && !isDsackAck(r)) || r[3] !== '');
     const theirs = rows.filter((r) => r[1] !== f.us && r[3] === '');
     t.diagnostic(`${frames} frames; expert warnings on Linux's frames: ${theirs.length}${theirs.length ? ' (' + [...new Set(theirs.flatMap((r) => r[2].split(',').map((m) => m.replace(/\s*\[should be 0x[0-9a-f]+\]/, '').trim())))].join('; ') + ')' : ''}`);
+    // Linux's NEEDS_CSUM frames are finished once, at the TAP, for the capture (they once were
+    // finished twice there and in the capture's delayed-checksum pass: every one read as bad).
+    const badSums = theirs.filter((r) => r[2].includes('Bad checksum'));
+    assert.equal(badSums.length, 0, `bad checksums on Linux's frames as captured: ${badSums.slice(0, 5).map((r) => r.join(' ')).join('; ')}`);
     assert.deepEqual(ours, [], `malformed frames or warnings on slabnet's frames:\n${ours.map((r) => r.join(' ')).join('\n')}`);
     const expert = sh('tshark', ['-n', '-r', pcap, ...o, '-q', '-z', 'expert,warn'], 60_000);
     t.diagnostic(expert.stdout.replace(/\n+/g, ' | ').slice(0, 600));

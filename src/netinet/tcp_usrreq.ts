@@ -316,6 +316,13 @@ export class TcpSockets {
     return n;
   }
 
+  /** sbspace(so_snd): bytes a write may add now (0 for a bad id or a full buffer); the MP user's write credit. */
+  sendSpace(id: number): number {
+    const tp = this.get(id);
+    if (tp === null) return 0;
+    return Math.max(tp.so_snd.hiwat - tp.so_snd.cc, 0);
+  }
+
   /** shutdown: SHUT_RD discards and refuses input, SHUT_WR sends the FIN (tcp_usrclosed). */
   shutdown(id: number, how: number): number {
     const tp = this.get(id);

@@ -109,20 +109,20 @@ export class MpTcp {
     return r.res;
   }
 
-  /** TCP_WRITE of data[off, off + len) as a chain; bytes taken or -errno. */
-  async write(cpu: number, id: number, data: Uint8Array, off: number, len: number): Promise<number> {
+  /** TCP_WRITE of data[off, off + len) as a chain: [bytes taken or -errno, so_snd's free room after it]. */
+  async write(cpu: number, id: number, data: Uint8Array, off: number, len: number): Promise<[number, number]> {
     const mb = this.layer.mb;
     const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
-    if (m === 0) return -ENOBUFS;
+    if (m === 0) return [-ENOBUFS, 0];
     if (!m_append(mb, m, len, data, off)) {
       mb.m_freem(m);
-      return -ENOBUFS;
+      return [-ENOBUFS, 0];
     }
     const args = [TCP_WRITE, this.host, id, 0, m, len];
-    const r = await this.layer.request(cpu, NET_TCP, args, undefined, 1);
+    const r = await this.layer.request(cpu, NET_TCP, args, undefined, 2);
     if (r.err === ESHUTDOWN) mb.m_freem(m); // no handler ran: the chain is still ours
-    if (r.err !== 0) return -r.err;
-    return r.res[0];
+    if (r.err !== 0) return [-r.err, 0];
+    return [r.res[0], r.res[1]];
   }
 
   /** TCP_READ of at most buf.length bytes copied into buf (onread): bytes, 0 at EOF, or -errno. */
@@ -257,6 +257,12 @@ export class MpSocket extends Duplex {
   private local: { addr: number; port: number } | null = null;
   private bytesIn = 0;
   private bytesOut = 0;
+  /** A lower bound on so_snd's free room (_write's comment); bytes sent in pipelined writes. */
+  private credit = 0;
+  private sentBytes = 0;
+  /** Settles when the last pipelined write's reply is in; never rejects (its error goes to writeErr). */
+  private writesDone: Promise<void> = Promise.resolve();
+  private writeErr: Error | null = null;
   private holdsRef = false;
   private refed = true;
   private timeoutMs = 0;
@@ -453,19 +459,49 @@ export class MpSocket extends Duplex {
     }
   }
 
+  /*
+   * _write / _writev: hand the bytes to the CPU, pipelined by credit.
+   *
+   * credit is a lower bound on so_snd's free room: the room the CPU last
+   * reported (TCP_WRITE's result 1) less the bytes of the writes sent after
+   * that one (the CPU only frees room in between). A write that fits the
+   * credit is sent without awaiting its reply (the port's FIFO keeps the
+   * order, and it is taken whole since it fits), and the stream's callback
+   * runs once it is handed over. At zero credit the socket waits for the
+   * replies in flight, then writes and waits (TCP_POLL POLLOUT on EAGAIN),
+   * which learns the room again. An error a pipelined reply brings fails
+   * the next write, or 'end'. Runs on the user thread; may sleep.
+   */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     this.track(this.writeAll(chunk)).then(() => cb(), (e: Error) => cb(e));
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    const data = chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this.track(this.writeAll(data)).then(() => cb(), (e: Error) => cb(e));
   }
 
   private async writeAll(chunk: Buffer): Promise<void> {
     await this.ready;
     let off = 0;
     while (off < chunk.length) {
+      if (this.writeErr !== null) throw this.writeErr;
       if (this.destroyed || this.id === 0) throw new ErrnoError(ENOTCONN, 'write');
-      const n = await this.tcp.write(this.cpu, this.id, chunk, off, Math.min(chunk.length - off, TCP_IO_MAX));
+      const len = Math.min(chunk.length - off, TCP_IO_MAX);
+      if (this.credit > 0) {
+        const n = Math.min(len, this.credit);
+        this.sendPiped(chunk, off, n);
+        off += n;
+        continue;
+      }
+      await this.writesDone;
+      if (this.writeErr !== null) throw this.writeErr;
+      if (this.credit > 0 || this.destroyed || this.id === 0) continue;
+      const [n, space] = await this.tcp.write(this.cpu, this.id, chunk, off, len);
       if (n > 0) {
         off += n;
         this.bytesOut += n;
+        this.credit = space;
         this.touch();
         continue;
       }
@@ -475,10 +511,35 @@ export class MpSocket extends Duplex {
     }
   }
 
+  /** Send chunk[off, off + n) within the credit, not awaiting the reply; the reply renews the credit. */
+  private sendPiped(chunk: Buffer, off: number, n: number): void {
+    this.credit -= n;
+    this.sentBytes += n;
+    const end = this.sentBytes;
+    const p = this.tcp.write(this.cpu, this.id, chunk, off, n).then(([r, space]) => {
+      if (r === n) {
+        this.bytesOut += n;
+        this.touch();
+        // Room now = space less what was sent after this write: a newer lower bound.
+        this.credit = Math.max(space - (this.sentBytes - end), 0);
+        return;
+      }
+      this.credit = 0;
+      // A write within the credit is taken whole; less means the stream lost bytes.
+      this.writeErr ??= new ErrnoError(r < 0 && r !== -EAGAIN ? -r : r === 0 ? ENOTCONN : ENOBUFS, 'write');
+    }, (e: Error) => {
+      this.credit = 0;
+      this.writeErr ??= e;
+    });
+    this.writesDone = this.track(p);
+  }
+
   override _final(cb: (e?: Error | null) => void): void {
     this.track(
       (async () => {
         await this.ready;
+        await this.writesDone;
+        if (this.writeErr !== null) throw this.writeErr;
         if (this.id === 0) return;
         const r = (await this.tcp.op(this.cpu, TCP_SHUTDOWN, this.id, [SHUT_WR]))[0];
         if (r < 0 && r !== -ENOTCONN) throw new ErrnoError(-r, 'shutdown');

@@ -16,8 +16,9 @@
  *   TCP_ACCEPT            -> id | -errno, faddr, fport, laddr, lport
  *   TCP_READ(max)         -> n | 0 (EOF) | -errno, chain (a pkthdr mbuf chain of the n bytes,
  *                            the caller's to free)
- *   TCP_WRITE(_, chain, len) -> n taken | -errno (the chain, argument 4, is always freed here:
- *                            the caller keeps its own copy of what was not taken)
+ *   TCP_WRITE(_, chain, len) -> n taken | -errno, space (the chain, argument 4, is always freed here:
+ *                            the caller keeps its own copy of what was not taken; space is so_snd's
+ *                            free room after the write, the user's write credit: lib/netmp.ts)
  *   TCP_SHUTDOWN(how), TCP_CLOSE, TCP_SETSOCKOPT(level, name, v, v2) -> 0 | -errno
  *   TCP_GETSOCKOPT(level, name) -> r, out0, out1
  *                            (TCP_CONGESTION, a string option: v / out0 is the algorithm's index
@@ -180,6 +181,7 @@ export function registerTcpUser(td: ProtocolThread, mb: Mbufs, stackOf: (host: n
           if (m !== 0 && len > 0) m_copydata(mb, m, 0, len, scratch);
           if (m !== 0) mb.m_freem(m);
           set(0, len > 0 ? so.write(id, scratch.subarray(0, len)) : 0);
+          set(1, Math.max(0, so.sendSpace(id))); // the user's write credit (0 when it may not write)
           return 0;
         }
         case TCP_SHUTDOWN:

@@ -242,3 +242,53 @@ test('net on 2 CPUs: onread reads into the supplied buffer, false pauses until r
   await (accepted as MpSocket | null)?.settled();
   await m.stop();
 });
+
+/** Write `data` in pieces of `piece` bytes as fast as the stream takes them (callbacks, not 'drain'), then end. */
+function writePieces(s: MpSocket, data: Buffer, piece: number): void {
+  for (let off = 0; off < data.length; off += piece) s.write(data.subarray(off, off + piece));
+  s.end();
+}
+
+/** SHA-256 of what s receives, pausing the reader now and then so the window closes. */
+function hashPausing(s: MpSocket): { done: Promise<{ hex: string; n: number }> } {
+  const h = createHash('sha256');
+  let n = 0;
+  let k = 0;
+  s.on('data', (d: Buffer) => {
+    h.update(d);
+    n += d.length;
+    if (++k % 7 === 0) {
+      s.pause();
+      setTimeout(() => s.resume(), 5);
+    }
+  });
+  return { done: once(s, 'end').then(() => ({ hex: h.digest('hex'), n })) };
+}
+
+test('net on 2 CPUs: pipelined writes, 3 MB each way in 100-byte and 200 KiB writes, reader pausing, SHA-256 exact', { timeout: 120_000 }, async () => {
+  const m = await mpSys();
+  for (const piece of [100, 200 << 10]) {
+    const up = randomBytes(3 << 20);
+    const down = randomBytes(3 << 20);
+    let srvGot: Promise<{ hex: string; n: number }> | null = null;
+    const srv = createServer({ stack: m.b, allowHalfOpen: true }, (s) => {
+      srvGot = hashPausing(s).done;
+      writePieces(s, down, piece);
+    });
+    srv.listen(9);
+    await once(srv, 'listening');
+    const c = connect({ stack: m.a, host: '10.0.1.2', port: 9, allowHalfOpen: true });
+    const cliGot = hashPausing(c).done;
+    writePieces(c, up, piece);
+    const got = await cliGot;
+    assert.ok(await until(() => srvGot !== null));
+    const sgot = await srvGot!;
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    assert.deepEqual(got, { hex: sha(down), n: down.length }, `down, ${piece}-byte writes`);
+    assert.deepEqual(sgot, { hex: sha(up), n: up.length }, `up, ${piece}-byte writes`);
+    c.destroy();
+    srv.close();
+    await once(srv, 'close');
+  }
+  await m.stop();
+});

@@ -79,7 +79,7 @@ import {
   tcpUpdateSackList,
 } from './tcp_sack.js';
 import { rackOn, tcpRackAck, tcpRackArmPto, tcpRackDsack, tcpRackRecoveryDone } from './tcp_rack.js';
-import { tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTwstart } from './tcp_timer.js';
+import { TT_REXMT, tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerStop, tcpTwstart } from './tcp_timer.js';
 import { tcpComputeInitwnd, tcpMaxseg } from './tcp_output.js';
 import { CC_ACK, CC_DUPACK, CC_ECN, CC_NDUPACK, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccPostRecovery } from './cc/cc.js';
 import {
@@ -643,7 +643,7 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
     // FreeBSD's process_ACK (incforsyn) samples the RTT on this ACK too: the passive side's first
     // srtt, which receive-buffer autosizing needs. One that also acknowledges data is sampled below.
     if (ack === tp.snd_una) ackRttSample(tp, ack, now);
-    if (tp.snd_una === tp.snd_max) tp.tt_rexmt.stop();
+    if (tp.snd_una === tp.snd_max) tcpTimerStop(tp, TT_REXMT);
     tp.t_rxtshift = 0;
     if ((tp.t_flags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
       tp.snd_scale = tp.requested_s_scale;
@@ -716,7 +716,7 @@ function dupAck(tp: Tcpcb, seg: Seg, tlen: number, f: number, tiwin: number, sac
     return false;
   }
   s[TCPS_STAT.rcvdupack]++;
-  if (!tp.tt_rexmt.pending || seg.ack !== tp.snd_una) {
+  if (tp.tt_rexmt === 0 || seg.ack !== tp.snd_una) {
     tp.t_dupacks = 0;
     return false;
   }
@@ -807,7 +807,7 @@ function enterRecovery(tp: Tcpcb, seg: Seg, sackChanged: number, maxseg: number)
   // Congestion signal before the ACK: the algorithm sets ssthresh, snd_recover and enters recovery.
   ccCongSignal(tp, seg.ack, CC_NDUPACK);
   ccAckReceived(tp, seg.ack, 0, 1, CC_DUPACK);
-  tp.tt_rexmt.stop();
+  tcpTimerStop(tp, TT_REXMT);
   tp.t_rtttime = 0;
   if ((tp.t_flags & TF_SACK_PERMIT) !== 0 && tp.sackhint.nholes > 0) {
     tcp.stats[TCPS_STAT.sack_recovery_episode]++;
@@ -832,7 +832,7 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number, sackChanged: number): boolean 
       // NewReno partial ACK (RFC 6582): retransmit the next hole at once, deflate.
       const onxt = tp.snd_nxt;
       const ocwnd = tp.snd_cwnd;
-      tp.tt_rexmt.stop();
+      tcpTimerStop(tp, TT_REXMT);
       tp.t_rtttime = 0;
       tp.snd_nxt = ack;
       tp.snd_cwnd = seqDiff(tp.snd_nxt, tp.snd_una) + maxseg;
@@ -881,8 +881,8 @@ function ackedData(tp: Tcpcb, ack: number): boolean | null {
   // An ACK within half an RTT of the first retransmission was already on its way: undo the RTO.
   if (tp.t_rxtshift === 1 && (tp.t_flags & TF_PREVVALID) !== 0 && now < tp.t_badrxtwin) ccCongSignal(tp, ack, CC_RTO_ERR);
   ackRttSample(tp, ack, now);
-  if (ack === tp.snd_max) tp.tt_rexmt.stop();
-  else if (!tp.tt_persist.pending) tcpTimerRexmtArm(tp);
+  if (ack === tp.snd_max) tcpTimerStop(tp, TT_REXMT);
+  else if (tp.tt_persist === 0) tcpTimerRexmtArm(tp);
 
   // The algorithm opens the window (cc_ack_received). An ACK of a TSO packet stands for each of its
   // segments (FreeBSD's ccv nsegs: the peer's LRO took them as one), so slow start is not held to
@@ -1005,7 +1005,7 @@ function step6(tp: Tcpcb, seg: Seg, seq: number, tlen: number, f: number, tiwin:
   } else if ((tlen > 0 || (f & TH_FIN) !== 0) && !TCPS_HAVERCVDFIN(tp.state)) {
     if (seq === tp.rcv_nxt && tp.rq_seq.length === 0 && TCPS_HAVEESTABLISHED(tp.state)) {
       // In order, nothing queued: straight to so_rcv, ACK every second segment.
-      if (!tp.tt_delack.pending && (tp.t_flags & TF_RXWIN0SENT) === 0 && tlen <= tp.t_maxseg && tcp.cfg.delayed_ack !== 0 && tlen > 0) tp.t_flags |= TF_DELACK;
+      if (tp.tt_delack === 0 && (tp.t_flags & TF_RXWIN0SENT) === 0 && tlen <= tp.t_maxseg && tcp.cfg.delayed_ack !== 0 && tlen > 0) tp.t_flags |= TF_DELACK;
       else tp.t_flags |= TF_ACKNOW;
       tp.rcv_nxt = seqAdd(tp.rcv_nxt, tlen);
       s[TCPS_STAT.rcvpack]++;
@@ -1112,7 +1112,7 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
     }
     tp.rcv_adv = seqAdd(tp.rcv_adv, Math.min(Math.max(tp.so_rcv.space(), 0), TCP_MAXWIN << tp.rcv_scale));
     if (tp.t_rtttime !== 0) xmitTimer(tp, tcp.ticks() - tp.t_rtttime);
-    tp.tt_rexmt.stop();
+    tcpTimerStop(tp, TT_REXMT);
     tp.t_rxtshift = 0;
     tp.t_starttime = tcp.ticks();
     tp.t_flags |= TF_ACKNOW;
@@ -1129,7 +1129,7 @@ function synSent(tp: Tcpcb, seg: Seg, tiwin: number): void {
     // Simultaneous open: SYN_SENT -> SYN_RECEIVED, answer with SYN|ACK (ECN if the peer asked and we allow it).
     if ((f & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) && cfg.ecn_enable !== 0) tp.t_flags |= TF_ECN_PERMIT;
     tp.t_flags |= TF_ACKNOW | TF_NEEDSYN;
-    tp.tt_rexmt.stop();
+    tcpTimerStop(tp, TT_REXMT);
     tp.state = TCPS_SYN_RECEIVED;
   }
   // The data after the SYN, trimmed to the window.

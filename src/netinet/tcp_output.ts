@@ -35,7 +35,7 @@ import { TCPS_ESTABLISHED, TCPS_HAVERCVDFIN, TCPS_SYN_RECEIVED, TCPS_SYN_SENT, t
 import { SEQ_GT, SEQ_LT, seqAdd, seqDiff } from './tcp_seq.js';
 import { TCPS_STAT } from './tcp_stats.js';
 import { TCP_LINKHDR } from './tcp_subr.js';
-import { tcpSetpersist, tcpTimerRexmtArm } from './tcp_timer.js';
+import { TT_DELACK, TT_PERSIST, TT_REXMT, tcpSetpersist, tcpTimerRexmtArm, tcpTimerStop } from './tcp_timer.js';
 import { sackhintOf, tcpComputePipe, tcpSackOutput, tcpSackRxmitSent } from './tcp_sack.js';
 import { ccAfterIdle } from './cc/cc.js';
 import { sbMaxAdj } from './tcp_sockbuf.js';
@@ -166,7 +166,7 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
       if (off < sb.cc) flags &= ~TH_FIN;
       sendwin = 1;
     } else {
-      tp.tt_persist.stop();
+      tcpTimerStop(tp, TT_PERSIST);
       tp.t_rxtshift = 0;
     }
   }
@@ -193,10 +193,10 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
     len = 0;
     if (sendwin === 0) {
       // The peer closed its window: wait in persist, resend from snd_una when it opens.
-      tp.tt_rexmt.stop();
+      tcpTimerStop(tp, TT_REXMT);
       tp.t_rxtshift = 0;
       tp.snd_nxt = tp.snd_una;
-      if (!tp.tt_persist.pending) tcpSetpersist(tp);
+      if (tp.tt_persist === 0) tcpSetpersist(tp);
     }
   }
   const maxseg = tcpMaxseg(tp);
@@ -240,7 +240,7 @@ function outputOne(tp: Tcpcb, idle: boolean): number {
   if (!send && (flags & TH_FIN) !== 0 && ((tp.t_flags & TF_SENTFIN) === 0 || tp.snd_nxt === tp.snd_una)) send = true;
   if (!send) {
     // Data waits for a window: make sure a timer will bring it out.
-    if (sb.cc > 0 && !tp.tt_rexmt.pending && !tp.tt_persist.pending) {
+    if (sb.cc > 0 && tp.tt_rexmt === 0 && tp.tt_persist === 0) {
       tp.t_rxtshift = 0;
       tcpSetpersist(tp);
     }
@@ -400,7 +400,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
 
   // A retransmitted FIN goes out with the sequence number it had.
   if ((flags & TH_FIN) !== 0 && (tp.t_flags & TF_SENTFIN) !== 0 && tp.snd_nxt === tp.snd_max) tp.snd_nxt = seqAdd(tp.snd_nxt, -1);
-  const seq = rx >= 0 ? seqAdd(tp.snd_una, off) : len > 0 || (flags & (TH_SYN | TH_FIN)) !== 0 || tp.tt_persist.pending ? tp.snd_nxt : tp.snd_max;
+  const seq = rx >= 0 ? seqAdd(tp.snd_una, off) : len > 0 || (flags & (TH_SYN | TH_FIN)) !== 0 || tp.tt_persist !== 0 ? tp.snd_nxt : tp.snd_max;
   const rexmit = rx >= 0 || SEQ_LT(seq, tp.snd_max);
   // ECN (RFC 3168).
   let tos = tp.tos;
@@ -445,8 +445,8 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   const startseq = tp.snd_nxt;
   if (rx >= 0) {
     // A hole's retransmission leaves snd_nxt / snd_max alone; it only needs the timer running.
-    if (!tp.tt_rexmt.pending && !tp.tt_persist.pending) tcpTimerRexmtArm(tp);
-  } else if ((tp.t_flags & TF_FORCEDATA) === 0 || !tp.tt_persist.pending) {
+    if (tp.tt_rexmt === 0 && tp.tt_persist === 0) tcpTimerRexmtArm(tp);
+  } else if ((tp.t_flags & TF_FORCEDATA) === 0 || tp.tt_persist === 0) {
     if ((flags & (TH_SYN | TH_FIN)) !== 0) {
       if ((flags & TH_SYN) !== 0) tp.snd_nxt = seqAdd(tp.snd_nxt, 1);
       if ((flags & TH_FIN) !== 0) {
@@ -463,9 +463,9 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
         s[TCPS_STAT.segstimed]++;
       }
     }
-    if (!tp.tt_rexmt.pending && tp.snd_nxt !== tp.snd_una) {
-      if (tp.tt_persist.pending) {
-        tp.tt_persist.stop();
+    if (tp.tt_rexmt === 0 && tp.snd_nxt !== tp.snd_una) {
+      if (tp.tt_persist !== 0) {
+        tcpTimerStop(tp, TT_PERSIST);
         tp.t_rxtshift = 0;
       }
       tcpTimerRexmtArm(tp);
@@ -483,7 +483,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   if (win > 0 && SEQ_GT(seqAdd(tp.rcv_nxt, win), tp.rcv_adv)) tp.rcv_adv = seqAdd(tp.rcv_nxt, win);
   tp.last_ack_sent = tp.rcv_nxt;
   tp.t_flags &= ~(TF_ACKNOW | TF_DELACK);
-  tp.tt_delack.stop();
+  tcpTimerStop(tp, TT_DELACK);
   s[TCPS_STAT.sndtotal]++;
   // RACK-TLP: the segment's transmit time, and a probe timeout behind new data.
   if ((len > 0 || (flags & TH_FIN) !== 0) && tp.state >= TCPS_ESTABLISHED && rackOn(tp)) {
@@ -497,7 +497,7 @@ function sendSegment(tp: Tcpcb, off: number, len: number, flags: number, recwin:
   const err = tcp.ipOutput(m, tp.laddr, tp.faddr, tp.t_port);
   if (err !== 0) {
     // A local failure (no route, no memory): the retransmission timer tries again.
-    if (!tp.tt_rexmt.pending && !tp.tt_persist.pending && tp.snd_max !== tp.snd_una) tcpTimerRexmtArm(tp);
+    if (tp.tt_rexmt === 0 && tp.tt_persist === 0 && tp.snd_max !== tp.snd_una) tcpTimerRexmtArm(tp);
     return -err;
   }
   return sendalot ? 1 : 0;

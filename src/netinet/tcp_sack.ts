@@ -27,6 +27,7 @@ import { TF_ACKNOW, TF_FASTRECOVERY, TF_SACK_PERMIT, TF_SENTFIN } from './tcp_va
 import { TCPS_STAT } from './tcp_stats.js';
 import { tcpPrrAck, tcpPrrStart } from './tcp_prr.js';
 import { CC_NDUPACK, ENTER_RECOVERY, EXIT_RECOVERY, ccCongSignal } from './cc/cc.js';
+import { TT_REXMT, tcpTimerStop } from './tcp_timer.js';
 
 const MAX_SACK_BLKS = 4;
 /** tcprexmtthresh: RFC 6675's DupThresh. */
@@ -548,7 +549,7 @@ export function tcpSackRecoveryAck(tp: Tcpcb, ack: number, sackChanged: number, 
  * how much goes out, and an ACK goes with it. snd_una has not moved yet.
  */
 export function tcpSackPartialAck(tp: Tcpcb, ack: number, sackChanged: number, maxseg: number): void {
-  tp.tt_rexmt.stop();
+  tcpTimerStop(tp, TT_REXMT);
   tp.t_rtttime = 0;
   tcpSackRescue(tp, ack, maxseg, (tp.t_flags & TF_SENTFIN) !== 0);
   if (sackLostRexmt(tp, ack, maxseg)) sackChanged = SACK_NEWLOSS;

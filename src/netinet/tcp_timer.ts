@@ -64,40 +64,150 @@ export function tcpMaxidle(tp: Tcpcb): number {
   return tp.keepcnt() * tp.keepintvl();
 }
 
-export function tcpTimerRexmtArm(tp: Tcpcb): void {
-  tp.tt_rexmt.reset(ticksOf(tp, tp.t_rxtcur), REXMT);
+/** The timers (t_timers[] indices, FreeBSD's order: the dispatcher runs ties in it). */
+export const TT_DELACK = 0;
+export const TT_REXMT = 1;
+export const TT_PERSIST = 2;
+export const TT_KEEP = 3;
+export const TT_2MSL = 4;
+const TT_N = 5;
+
+/** The tick timer `which` is due at, 0 when it is not armed. */
+export function tcpTimerDue(tp: Tcpcb, which: number): number {
+  switch (which) {
+    case TT_DELACK:
+      return tp.tt_delack;
+    case TT_REXMT:
+      return tp.tt_rexmt;
+    case TT_PERSIST:
+      return tp.tt_persist;
+    case TT_KEEP:
+      return tp.tt_keep;
+    default:
+      return tp.tt_2msl;
+  }
 }
 
-// The handlers, shared by every connection: each timer is a TcpCallout that carries its tcpcb.
-const REXMT: CalloutFn = (_a, c) => tcpTimerRexmt((c as TcpCallout).tp);
-const PERSIST: CalloutFn = (_a, c) => tcpTimerPersist((c as TcpCallout).tp);
-const KEEP: CalloutFn = (_a, c) => tcpTimerKeep((c as TcpCallout).tp);
-const TWOMSL: CalloutFn = (_a, c) => tcpTimer2msl((c as TcpCallout).tp);
-const DELACK: CalloutFn = (_a, c) => tcpTimerDelack((c as TcpCallout).tp);
+function setDue(tp: Tcpcb, which: number, due: number): void {
+  switch (which) {
+    case TT_DELACK:
+      tp.tt_delack = due;
+      break;
+    case TT_REXMT:
+      tp.tt_rexmt = due;
+      break;
+    case TT_PERSIST:
+      tp.tt_persist = due;
+      break;
+    case TT_KEEP:
+      tp.tt_keep = due;
+      break;
+    default:
+      tp.tt_2msl = due;
+  }
+}
+
+/**
+ * tcp_timer_next: the timer due first (ties to the lower index) among those
+ * due by `by`, or -1 when none is. Any context; does not sleep.
+ */
+function tcpTimerNext(tp: Tcpcb, by: number): number {
+  let which = -1;
+  let min = by;
+  for (let i = 0; i < TT_N; i++) {
+    const due = tcpTimerDue(tp, i);
+    if (due !== 0 && due <= min && (which < 0 || due < min)) {
+      which = i;
+      min = due;
+    }
+  }
+  return which;
+}
+
+/**
+ * Put the tcpcb's one callout on the earliest deadline, or stop it when no
+ * timer is armed. Skipped while the dispatcher runs (it re-arms once at the
+ * end). Stack thread; does not sleep.
+ */
+function tcpTimerRearm(tp: Tcpcb): void {
+  const c = tp.t_callout;
+  if (c.active) return;
+  const which = tcpTimerNext(tp, Infinity);
+  if (which < 0) {
+    c.stop();
+    return;
+  }
+  const due = tcpTimerDue(tp, which);
+  if (c.pending) {
+    if (c.time === due) return;
+    c.wheel.unlink(c);
+  }
+  c.fn = TCP_TIMER_ENTER;
+  c.wheel.link(c, Math.max(due, c.wheel.now() + 1));
+}
+
+/**
+ * tcp_timer_activate: arm timer `which` to fire after `ticks` ticks (at
+ * least one), or cancel it when `ticks` is 0. Stack thread; does not sleep.
+ */
+export function tcpTimerActivate(tp: Tcpcb, which: number, ticks: number): void {
+  setDue(tp, which, ticks === 0 ? 0 : tp.t_callout.wheel.now() + Math.max(1, ticks));
+  tcpTimerRearm(tp);
+}
+
+/** Cancel timer `which` (tcp_timer_activate with 0). Does not sleep. */
+export function tcpTimerStop(tp: Tcpcb, which: number): void {
+  if (tcpTimerDue(tp, which) === 0) return;
+  setDue(tp, which, 0);
+  tcpTimerRearm(tp);
+}
+
+/**
+ * tcp_timer_enter: the callout fired; run every timer now due, earliest
+ * first (a handler may arm, stop or close; a closed tcpcb has none left),
+ * then re-arm for the next one. Stack thread (softclock); does not sleep.
+ */
+function tcpTimerEnter(tp: Tcpcb): void {
+  const c = tp.t_callout;
+  try {
+    for (;;) {
+      const which = tcpTimerNext(tp, c.wheel.now());
+      if (which < 0) break;
+      setDue(tp, which, 0);
+      TT_HANDLERS[which](tp);
+    }
+  } finally {
+    c.active = false;
+    tcpTimerRearm(tp);
+  }
+}
+
+const TCP_TIMER_ENTER: CalloutFn = (_a, c) => tcpTimerEnter((c as TcpCallout).tp);
+
+export function tcpTimerRexmtArm(tp: Tcpcb): void {
+  tcpTimerActivate(tp, TT_REXMT, ticksOf(tp, tp.t_rxtcur));
+}
 
 /** Arm the keepalive / connection-establishment timer for `ms`. */
 export function tcpTimerKeepArm(tp: Tcpcb, ms: number): void {
-  tp.tt_keep.reset(ticksOf(tp, ms), KEEP);
+  tcpTimerActivate(tp, TT_KEEP, ticksOf(tp, ms));
 }
 
 /** Arm the 2MSL / FIN_WAIT_2 timer for `ms`. */
 export function tcpTimer2mslArm(tp: Tcpcb, ms: number): void {
-  tp.tt_2msl.reset(ticksOf(tp, ms), TWOMSL);
+  tcpTimerActivate(tp, TT_2MSL, ticksOf(tp, ms));
 }
 
 /** Arm the delayed-ACK timer (net.inet.tcp.delacktime) unless it is pending. */
 export function tcpTimerDelackArm(tp: Tcpcb): void {
-  if (!tp.tt_delack.pending) tp.tt_delack.reset(ticksOf(tp, tp.tcp.cfg.delacktime), DELACK);
+  if (tp.tt_delack === 0) tcpTimerActivate(tp, TT_DELACK, ticksOf(tp, tp.tcp.cfg.delacktime));
 }
 
 /** tcp_canceltimers */
 export function tcpCancelTimers(tp: Tcpcb): void {
   tp.rack?.stopTimers();
-  tp.tt_rexmt.stop();
-  tp.tt_persist.stop();
-  tp.tt_keep.stop();
-  tp.tt_2msl.stop();
-  tp.tt_delack.stop();
+  tp.tt_delack = tp.tt_rexmt = tp.tt_persist = tp.tt_keep = tp.tt_2msl = 0;
+  tcpTimerRearm(tp);
 }
 
 /**
@@ -109,17 +219,14 @@ export function tcpSetpersist(tp: Tcpcb): void {
   const cfg = tp.tcp.cfg;
   const base = t === 0 ? cfg.rexmit_initial : t;
   const tt = tcpRangeset(tp, base * tcp_backoff[tp.t_rxtshift], cfg.persmin, cfg.persmax);
-  tp.tt_persist.reset(ticksOf(tp, tt), PERSIST);
+  tcpTimerActivate(tp, TT_PERSIST, ticksOf(tp, tt));
   if (tp.t_rxtshift < TCP_MAXRXTSHIFT) tp.t_rxtshift++;
 }
 
 /** TIME_WAIT for 2 * net.inet.tcp.msl (tcp_twstart). */
 export function tcpTwstart(tp: Tcpcb): void {
   tp.state = TCPS_TIME_WAIT;
-  tp.tt_rexmt.stop();
-  tp.tt_persist.stop();
-  tp.tt_keep.stop();
-  tp.tt_delack.stop();
+  tp.tt_delack = tp.tt_rexmt = tp.tt_persist = tp.tt_keep = 0;
   tp.so_snd.flush();
   tcpTimer2mslArm(tp, 2 * tp.tcp.cfg.msl);
 }
@@ -245,3 +352,6 @@ function tcpTimerRexmt(tp: Tcpcb): void {
   }
   tcp.output(tp);
 }
+
+/** The handlers, by timer index. */
+const TT_HANDLERS: readonly ((tp: Tcpcb) => void)[] = [tcpTimerDelack, tcpTimerRexmt, tcpTimerPersist, tcpTimerKeep, tcpTimer2msl];

@@ -550,7 +550,7 @@ export class TcpSockets {
           if (name === TCP_KEEPINIT) tp.t_keepinit = ms;
           else if (name === TCP_KEEPIDLE) {
             tp.t_keepidle = ms;
-            if (TCPS_HAVEESTABLISHED(tp.state) && tp.state < TCPS_TIME_WAIT && tp.tt_keep.pending) tcpTimerKeepArm(tp, ms);
+            if (TCPS_HAVEESTABLISHED(tp.state) && tp.state < TCPS_TIME_WAIT && tp.tt_keep !== 0) tcpTimerKeepArm(tp, ms);
           } else tp.t_keepintvl = ms;
           return 0;
         }

@@ -81,9 +81,10 @@ export const tcp_backoff: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256,
 export const tcp_totbackoff = 2559;
 
 /**
- * One of a tcpcb's timers: a callout that knows its connection, so the
- * handlers (tcp_timer.ts) are shared functions rather than closures per
- * connection and timer.
+ * A tcpcb's one callout (FreeBSD 14's t_callout): it knows its connection,
+ * so the dispatcher (tcp_timer.ts) is one shared function rather than a
+ * closure per connection. It is armed for the earliest of the tcpcb's
+ * timer deadlines (tt_delack ... tt_2msl).
  */
 export class TcpCallout extends Callout {
   constructor(
@@ -245,22 +246,21 @@ export class Tcpcb extends InPcb {
   /** RACK-TLP state (tcp_rack.ts), made on the first transmission with net.inet.tcp.rack.enable. */
   rack: RackState | null = null;
 
-  // timers
-  readonly tt_rexmt: TcpCallout;
-  readonly tt_persist: TcpCallout;
-  readonly tt_keep: TcpCallout;
-  readonly tt_2msl: TcpCallout;
-  readonly tt_delack: TcpCallout;
+  // timers (t_timers[]): the wheel tick each is due at, 0 when not armed
+  // (ticks count from 1 up, so 0 is never a deadline). Small integers, not
+  // objects: one callout (t_callout) runs the earliest (tcp_timer.ts).
+  tt_delack = 0;
+  tt_rexmt = 0;
+  tt_persist = 0;
+  tt_keep = 0;
+  tt_2msl = 0;
+  readonly t_callout: TcpCallout;
 
   constructor(readonly tcp: TcpTable) {
     super();
     const cfg = tcp.cfg;
     const w = tcp.st.td.callouts;
-    this.tt_rexmt = new TcpCallout(w, this);
-    this.tt_persist = new TcpCallout(w, this);
-    this.tt_keep = new TcpCallout(w, this);
-    this.tt_2msl = new TcpCallout(w, this);
-    this.tt_delack = new TcpCallout(w, this);
+    this.t_callout = new TcpCallout(w, this);
     this.ttl = tcp.st.cfg.ttl;
     this.t_maxseg = cfg.mssdflt;
     this.t_rxtcur = cfg.rexmit_initial;

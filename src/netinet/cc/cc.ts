@@ -52,8 +52,15 @@ export class CcVar {
   nsegs = 1;
   /** Per-connection abc_l_var with CCF_USE_LOCAL_ABC. */
   labc = 0;
-  /** The algorithm's per-connection state (cb_init), or null. */
+  /** The algorithm's per-connection state (cb_init, or its first use), or null. */
   cc_data: unknown = null;
+  /**
+   * The tick of cb_init and the cwnd of conn_init, for an algorithm that
+   * makes cc_data on its first ACK or signal (CUBIC), so that an idle
+   * connection carries none and the state it makes is what cb_init would have.
+   */
+  init_ticks = 0;
+  init_cwnd = 0;
   constructor(readonly tp: Tcpcb) {}
 }
 

@@ -25,7 +25,8 @@
  * restart are NewReno's (cc_newreno.ts); as FreeBSD's, CUBIC stays in slow
  * start until it has 8 RTT samples to take the mean RTT from.
  *
- * Per connection: one CubicData (cb_init), nothing allocated per ACK; plain
+ * Per connection: one CubicData, made on the first ACK or signal (an idle
+ * connection has none), nothing allocated per ACK; plain
  * double arithmetic, windows kept in whole bytes.
  * Stack thread; no lock; never sleeps.
  */
@@ -96,7 +97,19 @@ export class CubicData {
   undo_flags = 0;
 }
 
-const data = (ccv: CcVar): CubicData => ccv.cc_data as CubicData;
+/**
+ * The connection's CubicData, made on the first hook that needs it (an idle
+ * connection has none) from what cb_init and conn_init recorded in the
+ * cc_var. Stack thread; does not sleep.
+ */
+function data(ccv: CcVar): CubicData {
+  if (ccv.cc_data !== null) return ccv.cc_data as CubicData;
+  const d = new CubicData();
+  d.t_epoch = ccv.init_ticks;
+  d.W_max = d.cwnd_prior = ccv.init_cwnd;
+  ccv.cc_data = d;
+  return d;
+}
 
 /** K (seconds) for the epoch: the time W_cubic takes from cwnd_epoch back to W_max. */
 export function cubicK(wmax: number, cwndEpoch: number, mss: number): number {
@@ -248,9 +261,14 @@ function cubicRto(tp: Tcpcb, d: CubicData): void {
 
 /** cubic_conn_init: a sane W_max to start from (the initial window, or what the host cache gave). */
 function cubicConnInit(ccv: CcVar): void {
-  const d = data(ccv);
-  d.W_max = ccv.tp.snd_cwnd;
-  d.cwnd_prior = ccv.tp.snd_cwnd;
+  const cwnd = ccv.tp.snd_cwnd;
+  if (ccv.cc_data === null) {
+    ccv.init_cwnd = cwnd;
+    return;
+  }
+  const d = ccv.cc_data as CubicData;
+  d.W_max = cwnd;
+  d.cwnd_prior = cwnd;
 }
 
 /** cubic_post_recovery: NewReno's exit window, then the epoch's mean RTT. */
@@ -273,9 +291,10 @@ function cubicAfterIdle(ccv: CcVar): void {
 export const cubic_cc_algo: CcAlgo = {
   name: 'cubic',
   cb_init(ccv: CcVar): void {
-    const d = new CubicData();
-    d.t_epoch = ccv.tp.tcp.ticks();
-    ccv.cc_data = d;
+    // The CubicData itself is made on first use (data()).
+    ccv.cc_data = null;
+    ccv.init_ticks = ccv.tp.tcp.ticks();
+    ccv.init_cwnd = 0;
   },
   cb_destroy(ccv: CcVar): void {
     ccv.cc_data = null;

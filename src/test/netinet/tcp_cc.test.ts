@@ -390,3 +390,17 @@ test('TCP_CONGESTION: get and set per socket over two stacks; ESRCH for unknown;
   assert.equal(got, buf.length, 'every byte arrived across the switches');
   closePair(p, [c, s, l2], 1000, done);
 });
+
+test('cubic: an idle connection carries no CubicData; the first ACK makes it with cb_init\'s epoch tick and conn_init\'s W_max', () => {
+  const c = conn('cubic');
+  const tp = c.tp;
+  const tick0 = c.st.tcp.ticks();
+  assert.equal(tp.t_ccv.cc_data, null, 'nothing made by cb_init or conn_init');
+  c.td.advance(50);
+  ack(tp, 0);
+  const d = tp.t_ccv.cc_data as unknown as CubicData;
+  assert.ok(d !== null, 'made by the first ACK');
+  assert.equal(d.W_max, 10 * MSS, 'W_max from conn_init (the initial window)');
+  assert.equal(d.cwnd_prior, 10 * MSS);
+  assert.equal(d.t_epoch, tick0, 't_epoch from cb_init, not from the first ACK');
+});

@@ -18,7 +18,7 @@
  */
 import type { Tcpcb } from '../tcp_var.js';
 import { TF_CONGRECOVERY, TF_ECN_PERMIT, TF_FASTRECOVERY, TF_NOOPT, TF_PREVVALID, TF_RCVD_TSTMP, TF_REQ_TSTMP, TF_WASCRECOVERY, TF_WASFRECOVERY, TF2_ECN_SND_CWR } from '../tcp_var.js';
-import { SEQ_GEQ, seqAdd, seqDiff } from '../tcp_seq.js';
+import { SEQ_GEQ, SEQ_GT, seqAdd, seqDiff } from '../tcp_seq.js';
 import { TCPS_STAT } from '../tcp_stats.js';
 
 /** ACK types passed to ack_received (cc.h). */
@@ -233,14 +233,16 @@ export function ccAfterIdle(tp: Tcpcb): void {
 }
 
 /**
- * tcp_newround: an ACK at or past round_end ends the round (all that was
- * in flight when it began is acknowledged); the next round ends at what is
- * sent by now. Called for each ACK of new data before its RTT sample.
+ * tcp_newround: an ACK past round_end begins a new round (all that was in
+ * flight when the last one began is acknowledged; the ACK of exactly
+ * round_end still samples the old round's data, as Linux's
+ * after(snd_una, end_seq)); the new round ends at what is sent by now.
+ * Called for each ACK of new data before its RTT sample.
  */
 export function ccNewRound(tp: Tcpcb, ack: number): void {
   const a = tp.cc_algo;
   const ccv = tp.t_ccv;
-  if (a.newround === undefined || !SEQ_GEQ(ack, ccv.round_end)) return;
+  if (a.newround === undefined || !SEQ_GT(ack, ccv.round_end)) return;
   ccv.round_cnt = (ccv.round_cnt + 1) >>> 0;
   ccv.round_end = tp.snd_max;
   a.newround(ccv, ccv.round_cnt);

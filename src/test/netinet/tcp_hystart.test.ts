@@ -13,7 +13,7 @@ import { transfer, type Run, type TcpPair } from './tcplink.js';
 import type { FaultOptions } from '../../net/phy/fault.js';
 import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 import type { TcpConfig } from '../../netinet/tcp_tunables.js';
-import { HystartData, HYSTART_ENABLED, HYSTART_IN_CSS } from '../../netinet/cc/cc_hystart.js';
+import { HystartData, HYSTART_IN_CSS } from '../../netinet/cc/cc_hystart.js';
 import { CubicData } from '../../netinet/cc/cc_cubic.js';
 import { TCP_MAXWIN, type Tcpcb } from '../../netinet/tcp_var.js';
 
@@ -32,12 +32,14 @@ interface Seen {
   rexmitAt: number;
   caAt: number;
   cwndAtCss: number;
+  /** cwnd when the first retransmission went out. */
+  cwndAtLoss: number;
   entries: number;
   exits: number;
 }
 
 function watch(size: number, fault: FaultOptions, tcp: Partial<TcpConfig>): Seen {
-  const seen = { cssAt: -1, rexmitAt: -1, caAt: -1, cwndAtCss: 0, entries: 0, exits: 0 };
+  const seen = { cssAt: -1, rexmitAt: -1, caAt: -1, cwndAtCss: 0, cwndAtLoss: 0, entries: 0, exits: 0 };
   const probe = (p: TcpPair, c: number, t: number): void => {
     const tp = [...p.a.tcp.all].find((x) => x.sockId === c);
     if (tp === undefined) return;
@@ -47,6 +49,7 @@ function watch(size: number, fault: FaultOptions, tcp: Partial<TcpConfig>): Seen
       seen.cwndAtCss = tp.snd_cwnd;
     }
     if (seen.rexmitAt < 0 && p.a.tcp.stats[TCPS_STAT.sndrexmitpack] > 0) seen.rexmitAt = t;
+    if (seen.rexmitAt < 0) seen.cwndAtLoss = tp.snd_cwnd;
     if (seen.caAt < 0 && tp.snd_ssthresh < TCP_MAXWIN << 14) seen.caAt = t;
     seen.entries = h.css_entries;
     seen.exits = h.css_exits;
@@ -76,10 +79,12 @@ for (const algo of ['newreno', 'cubic']) {
   });
 
   test(`hystart++ (${algo}): a shallower queue: CSS begins before the first loss, and the overshoot retransmits less than plain slow start`, () => {
-    const fault: FaultOptions = { seed: 7, rateBps: 20_000_000, queueLimit: 100 };
+    // 150 frames (219 KB): CSS's quarter growth still reaches the queue's end before its 5 rounds are over.
+    const fault: FaultOptions = { seed: 7, rateBps: 20_000_000, queueLimit: 150 };
     const off = watch(2_000_000, fault, base);
     const on = watch(2_000_000, fault, { ...base, hystart_allowed: 1 });
     assert.ok(on.cssAt >= 0 && on.rexmitAt > on.cssAt, `CSS before the first loss: ${fmt(on)}`);
+    assert.ok(on.cwndAtLoss < off.cwndAtLoss, `cwnd at the first loss: HyStart++ ${on.cwndAtLoss} < plain ${off.cwndAtLoss}`);
     assert.ok(st(on.run, 'sndrexmitpack') < st(off.run, 'sndrexmitpack'), `retransmissions: HyStart++ ${fmt(on)}; plain ${fmt(off)}`);
     // The loss ends HyStart++ for the connection: recovery set ssthresh, no more CSS.
     assert.equal(on.entries, 1);

@@ -3,12 +3,13 @@
  * logic of cc_newreno.c and cc_cubic.c, tunables in cc.c): a modified slow
  * start shared by NewReno and CUBIC.
  *
- * Per round (an RTT: the ACK passes the snd_max of the round's start, cc.ts
- * ccNewRound) the minimum RTT of the first net.inet.tcp.cc.hystartplusplus.
- * n_rttsamples samples is kept. Once a round has that many, if its minimum
- * is at least last round's minimum plus clamp(last / 8, minrtt_thresh,
- * maxrtt_thresh) (a queue is building at the bottleneck) slow start enters
- * Conservative Slow Start: growth is divided by css_growth_div. An RTT
+ * Per round (an RTT: an ACK passes the snd_max of the round's start, cc.ts
+ * ccNewRound) the minimum of its RTT samples is kept. Once a round has
+ * net.inet.tcp.cc.hystartplusplus.n_rttsamples of them, an ACK whose
+ * round minimum so far is at least last round's minimum plus
+ * clamp(last / 8, minrtt_thresh, maxrtt_thresh) (a queue is building at the
+ * bottleneck) moves slow start into Conservative Slow Start: growth is
+ * divided by css_growth_div. An RTT
  * below the minimum that started CSS means the entry was spurious: back to
  * slow start. After css_rounds rounds in CSS, ssthresh = cwnd: congestion
  * avoidance, before the loss that plain slow start would have run into.

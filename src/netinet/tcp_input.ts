@@ -81,7 +81,7 @@ import {
 import { rackOn, tcpRackAck, tcpRackArmPto, tcpRackDsack, tcpRackRecoveryDone } from './tcp_rack.js';
 import { TT_REXMT, tcpMaxidle, tcpRangeset, tcpRexmtval, tcpTimer2mslArm, tcpTimerDelackArm, tcpTimerKeepArm, tcpTimerRexmtArm, tcpTimerStop, tcpTwstart } from './tcp_timer.js';
 import { tcpComputeInitwnd, tcpMaxseg } from './tcp_output.js';
-import { CC_ACK, CC_DUPACK, CC_ECN, CC_NDUPACK, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccPostRecovery } from './cc/cc.js';
+import { CC_ACK, CC_DUPACK, CC_ECN, CC_NDUPACK, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccNewRound, ccPostRecovery, ccRttSample } from './cc/cc.js';
 import {
   TCPTV_REXMTMAX,
   TCP_DELTA_SHIFT,
@@ -858,11 +858,18 @@ function newAck(tp: Tcpcb, seg: Seg, ack: number, sackChanged: number): boolean 
  */
 function ackRttSample(tp: Tcpcb, ack: number, now: number): void {
   const to = tp.tcp.opt;
+  let rtt = -1;
+  ccNewRound(tp, ack);
   if ((to.flags & TOF_TS) !== 0 && to.tsecr !== 0 && (tp.t_flags & TF_RCVD_TSTMP) !== 0) {
     const t = now - (((to.tsecr - tp.ts_offset) >>> 0) | 0);
-    const rtt = ((t | 0) + 0x100000000) % 0x100000000;
-    if (rtt < 0x40000000) xmitTimer(tp, rtt + 1);
-  } else if (tp.t_rtttime !== 0 && SEQ_GT(ack, tp.t_rtseq)) xmitTimer(tp, now - tp.t_rtttime);
+    const r = ((t | 0) + 0x100000000) % 0x100000000;
+    if (r < 0x40000000) rtt = r + 1;
+  } else if (tp.t_rtttime !== 0 && SEQ_GT(ack, tp.t_rtseq)) rtt = now - tp.t_rtttime;
+  if (rtt < 0) return;
+  // A timestamp echo dates the segment it acknowledges: unambiguous even after a retransmission.
+  const rxtcnt = (to.flags & TOF_TS) !== 0 ? 1 : tp.t_rxtshift + 1;
+  xmitTimer(tp, rtt);
+  ccRttSample(tp, rtt, rxtcnt, ack);
 }
 
 /**

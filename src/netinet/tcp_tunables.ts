@@ -73,6 +73,13 @@ export interface TcpConfig {
   cc_abe_frlossreduce: number;
   newreno_beta: number;
   newreno_beta_ecn: number;
+  /** HyStart++ (cc_hystart.ts): whether new connections may use it, and RFC 9406's parameters (usec, samples, divisor, rounds). */
+  hystart_allowed: number;
+  hystart_minrtt_thresh: number;
+  hystart_maxrtt_thresh: number;
+  hystart_n_rttsamples: number;
+  hystart_css_growth_div: number;
+  hystart_css_rounds: number;
   rfc3042: number;
   path_mtu_discovery: number;
   udp_tunneling_port: number;
@@ -146,6 +153,12 @@ export const TCP_DEFAULTS: TcpConfig = {
   cc_abe_frlossreduce: 0,
   newreno_beta: 50,
   newreno_beta_ecn: 80,
+  hystart_allowed: 0,
+  hystart_minrtt_thresh: 4000,
+  hystart_maxrtt_thresh: 16000,
+  hystart_n_rttsamples: 8,
+  hystart_css_growth_div: 4,
+  hystart_css_rounds: 5,
   rfc3042: 1,
   path_mtu_discovery: 1,
   udp_tunneling_port: 0,
@@ -220,6 +233,12 @@ export const TCP_NODES: readonly (readonly [string, NumKey, string, number, numb
   ['net.inet.tcp.cc.abe_frlossreduce', 'cc_abe_frlossreduce', 'Apply standard beta instead of ABE-beta during ECN-signalled congestion recovery episodes if loss also needs to be repaired', 0, 1],
   ['net.inet.tcp.cc.newreno.beta', 'newreno_beta', 'New Reno beta, specified as number between 1 and 100', 1, 100],
   ['net.inet.tcp.cc.newreno.beta_ecn', 'newreno_beta_ecn', 'New Reno beta ecn, specified as number between 1 and 100', 1, 100],
+  ['net.inet.tcp.cc.hystartplusplus.allowed', 'hystart_allowed', 'New connections may use HyStart++ slow start (slabnet; FreeBSD sets CCF_HYSTART_ALLOWED only from RACK)', 0, 1],
+  ['net.inet.tcp.cc.hystartplusplus.minrtt_thresh', 'hystart_minrtt_thresh', 'HyStarts++ minimum RTT thresh used in clamp (in microseconds)', 0, 0x7fffffff],
+  ['net.inet.tcp.cc.hystartplusplus.maxrtt_thresh', 'hystart_maxrtt_thresh', 'HyStarts++ maximum RTT thresh used in clamp (in microseconds)', 0, 0x7fffffff],
+  ['net.inet.tcp.cc.hystartplusplus.n_rttsamples', 'hystart_n_rttsamples', 'The number of RTT samples that must be seen to consider HyStart++', 1, 0x7fffffff],
+  ['net.inet.tcp.cc.hystartplusplus.css_growth_div', 'hystart_css_growth_div', 'The divisor to the growth when in Hystart++ CSS', 1, 0x7fffffff],
+  ['net.inet.tcp.cc.hystartplusplus.css_rounds', 'hystart_css_rounds', 'The number of rounds HyStart++ lasts in CSS before falling to CA', 1, 0x7fffffff],
   ['net.inet.tcp.rfc3042', 'rfc3042', 'Enable RFC 3042 (Limited Transmit)', 0, 1],
   ['net.inet.tcp.path_mtu_discovery', 'path_mtu_discovery', 'Enable Path MTU Discovery', 0, 1],
   ['net.inet.tcp.udp_tunneling_port', 'udp_tunneling_port', 'Tunneling port for tcp over udp', 0, 65535],

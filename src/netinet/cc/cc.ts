@@ -18,7 +18,7 @@
  */
 import type { Tcpcb } from '../tcp_var.js';
 import { TF_CONGRECOVERY, TF_ECN_PERMIT, TF_FASTRECOVERY, TF_NOOPT, TF_PREVVALID, TF_RCVD_TSTMP, TF_REQ_TSTMP, TF_WASCRECOVERY, TF_WASFRECOVERY, TF2_ECN_SND_CWR } from '../tcp_var.js';
-import { SEQ_GEQ, seqAdd, seqDiff } from '../tcp_seq.js';
+import { SEQ_GEQ, SEQ_GT, seqAdd, seqDiff } from '../tcp_seq.js';
 import { TCPS_STAT } from '../tcp_stats.js';
 
 /** ACK types passed to ack_received (cc.h). */
@@ -37,6 +37,8 @@ export const CC_NDUPACK = 0x00000008;
 export const CCF_ABC_SENTAWND = 0x0001;
 export const CCF_CWND_LIMITED = 0x0002;
 export const CCF_USE_LOCAL_ABC = 0x0004;
+/** HyStart++ may run on this connection (net.inet.tcp.cc.hystartplusplus.allowed at connection start). */
+export const CCF_HYSTART_ALLOWED = 0x0400;
 
 /** Longest algorithm name, with its NUL (TCP_CA_NAME_MAX, tcp.h). */
 export const TCP_CA_NAME_MAX = 16;
@@ -52,6 +54,9 @@ export class CcVar {
   nsegs = 1;
   /** Per-connection abc_l_var with CCF_USE_LOCAL_ABC. */
   labc = 0;
+  /** Rounds (RTTs) counted for newround: this one ends when an ACK reaches round_end (snd_max at its start). */
+  round_cnt = 0;
+  round_end = 0;
   /** The algorithm's per-connection state (cb_init, or its first use), or null. */
   cc_data: unknown = null;
   /**
@@ -80,6 +85,10 @@ export interface CcAlgo {
   post_recovery?(ccv: CcVar): void;
   /** Sending again after an idle period longer than the RTO. */
   after_idle?(ccv: CcVar): void;
+  /** A new round (an RTT of data) begins; round_cnt counts them (FreeBSD's newround). */
+  newround?(ccv: CcVar, round: number): void;
+  /** An RTT sample (usec) of a segment sent rxtcnt times, with `fas` bytes in flight (FreeBSD's rttsample). */
+  rttsample?(ccv: CcVar, usecRtt: number, rxtcnt: number, fas: number): void;
 }
 
 // ---- recovery flags (tcp_var.h macros)
@@ -120,6 +129,10 @@ export function ccPipe(tp: Tcpcb): number {
  */
 export function ccConnInitAlgo(tp: Tcpcb): void {
   const a = tp.cc_algo;
+  const ccv = tp.t_ccv;
+  if (tp.tcp.cfg.hystart_allowed !== 0) ccv.flags |= CCF_HYSTART_ALLOWED;
+  else ccv.flags &= ~CCF_HYSTART_ALLOWED;
+  ccv.round_end = tp.snd_max;
   if (a.conn_init !== undefined) a.conn_init(tp.t_ccv);
 }
 
@@ -224,4 +237,26 @@ export function ccPostRecovery(tp: Tcpcb, ack: number): void {
 export function ccAfterIdle(tp: Tcpcb): void {
   const a = tp.cc_algo;
   if (a.after_idle !== undefined) a.after_idle(tp.t_ccv);
+}
+
+/**
+ * tcp_newround: an ACK past round_end begins a new round (all that was in
+ * flight when the last one began is acknowledged; the ACK of exactly
+ * round_end still samples the old round's data, as Linux's
+ * after(snd_una, end_seq)); the new round ends at what is sent by now.
+ * Called for each ACK of new data before its RTT sample.
+ */
+export function ccNewRound(tp: Tcpcb, ack: number): void {
+  const a = tp.cc_algo;
+  const ccv = tp.t_ccv;
+  if (a.newround === undefined || !SEQ_GT(ack, ccv.round_end)) return;
+  ccv.round_cnt = (ccv.round_cnt + 1) >>> 0;
+  ccv.round_end = tp.snd_max;
+  a.newround(ccv, ccv.round_cnt);
+}
+
+/** cc_rttsample: hand an RTT sample (ms ticks) of the ACK `ack` to the algorithm, in usec. */
+export function ccRttSample(tp: Tcpcb, rttTicks: number, rxtcnt: number, ack: number): void {
+  const a = tp.cc_algo;
+  if (a.rttsample !== undefined) a.rttsample(tp.t_ccv, Math.max(1, rttTicks) * 1000, rxtcnt, seqDiff(tp.snd_max, ack));
 }

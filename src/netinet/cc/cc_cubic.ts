@@ -23,7 +23,9 @@
  * cwnd one segment, and after the slow start that follows the epoch starts
  * with W_max = cwnd and K = 0 (4.8). Slow start, recovery exit and idle
  * restart are NewReno's (cc_newreno.ts); as FreeBSD's, CUBIC stays in slow
- * start until it has 8 RTT samples to take the mean RTT from.
+ * start until it has 8 RTT samples to take the mean RTT from. With
+ * CCF_HYSTART_ALLOWED slow start is HyStart++'s (cc_hystart.ts; its state
+ * is CubicData's hs).
  *
  * Per connection: one CubicData, made on the first ACK or signal (an idle
  * connection has none), nothing allocated per ACK; plain
@@ -48,6 +50,7 @@ import {
   type CcAlgo,
   type CcVar,
 } from './cc.js';
+import { HystartData, hystartAfterIdle, hystartCongestion, hystartLeftSlowStart, hystartNewRound, hystartRttSample, hystartSlowStartIncr } from './cc_hystart.js';
 import { newrenoCcAfterIdle, newrenoCcPostRecovery, newrenoSlowStartIncr } from './cc_newreno.js';
 
 /** RFC 9438's constants. */
@@ -95,6 +98,8 @@ export class CubicData {
   undo_W_est = 0;
   undo_t_epoch = 0;
   undo_flags = 0;
+  /** HyStart++ state. */
+  readonly hs = new HystartData();
 }
 
 /**
@@ -185,10 +190,11 @@ function cubicAckReceived(ccv: CcVar, type: number): void {
   }
   if (tp.snd_cwnd <= tp.snd_ssthresh || d.min_rtt_usecs === 0) {
     d.flags |= CUBICFLAG_IN_SLOWSTART;
-    const incr = newrenoSlowStartIncr(ccv);
+    const incr = hystartSlowStartIncr(ccv, d.hs, newrenoSlowStartIncr(ccv));
     if (incr > 0) tp.snd_cwnd = Math.min(tp.snd_cwnd + incr, TCP_MAXWIN << tp.snd_scale);
     return;
   }
+  hystartLeftSlowStart(d.hs);
   const now = tp.tcp.ticks();
   if ((d.flags & (CUBICFLAG_IN_SLOWSTART | CUBICFLAG_IN_APPLIMIT | CUBICFLAG_EPOCH_PENDING)) !== 0) cubicNewEpoch(tp, d, now);
   cubicCaIncrease(ccv, d, now);
@@ -209,6 +215,7 @@ function cubicSsthreshUpdate(tp: Tcpcb, d: CubicData): void {
 function cubicCongSignal(ccv: CcVar, type: number): void {
   const tp = ccv.tp;
   const d = data(ccv);
+  if (type === CC_NDUPACK || type === CC_ECN) hystartCongestion(d.hs);
   switch (type) {
     case CC_NDUPACK:
       if (!IN_FASTRECOVERY(tp.t_flags)) {
@@ -285,6 +292,7 @@ function cubicAfterIdle(ccv: CcVar): void {
   const d = data(ccv);
   d.W_max = Math.max(d.W_max, ccv.tp.snd_cwnd);
   newrenoCcAfterIdle(ccv);
+  hystartAfterIdle(d.hs);
   d.flags |= CUBICFLAG_EPOCH_PENDING;
 }
 
@@ -304,4 +312,10 @@ export const cubic_cc_algo: CcAlgo = {
   cong_signal: cubicCongSignal,
   post_recovery: cubicPostRecovery,
   after_idle: cubicAfterIdle,
+  newround(ccv: CcVar, round: number): void {
+    hystartNewRound(ccv, data(ccv).hs, round);
+  },
+  rttsample(ccv: CcVar, usecRtt: number, rxtcnt: number): void {
+    hystartRttSample(ccv, data(ccv).hs, usecRtt, rxtcnt);
+  },
 };

@@ -16,7 +16,9 @@
  * - after an idle period cwnd restarts from the initial window and
  *   ssthresh keeps at least 3/4 of the old cwnd (RFC 5681 4.1, RFC 2861).
  *
- * No per-connection state. Stack thread; no lock; never sleeps.
+ * With CCF_HYSTART_ALLOWED slow start is HyStart++'s (cc_hystart.ts): the
+ * per-connection state is one HystartData (cb_init). Stack thread; no
+ * lock; never sleeps.
  */
 import { TCP_MAXWIN, type Tcpcb } from '../tcp_var.js';
 import { tcpComputeInitwnd } from '../tcp_output.js';
@@ -38,6 +40,7 @@ import {
   type CcAlgo,
   type CcVar,
 } from './cc.js';
+import { HystartData, hystartAfterIdle, hystartCongestion, hystartLeftSlowStart, hystartNewRound, hystartRttSample, hystartSlowStartIncr } from './cc_hystart.js';
 
 /**
  * newreno_cc_ack_received: open cwnd for an ACK of new data outside
@@ -47,13 +50,18 @@ import {
 export function newrenoCcAckReceived(ccv: CcVar, type: number): void {
   const tp = ccv.tp;
   if (type !== CC_ACK || IN_RECOVERY(tp.t_flags) || (ccv.flags & CCF_CWND_LIMITED) === 0) return;
+  const h = ccv.cc_data instanceof HystartData ? ccv.cc_data : null;
   const cw = tp.snd_cwnd;
   let incr = tp.t_maxseg;
   if (cw > tp.snd_ssthresh) {
+    if (h !== null) hystartLeftSlowStart(h);
     // Congestion avoidance: a segment once a cwnd's worth was acknowledged.
     if ((ccv.flags & CCF_ABC_SENTAWND) !== 0) ccv.flags &= ~CCF_ABC_SENTAWND;
     else incr = 0;
-  } else incr = newrenoSlowStartIncr(ccv);
+  } else {
+    incr = newrenoSlowStartIncr(ccv);
+    if (h !== null) incr = hystartSlowStartIncr(ccv, h, incr);
+  }
   if (incr > 0) tp.snd_cwnd = Math.min(cw + incr, TCP_MAXWIN << tp.snd_scale);
 }
 
@@ -90,6 +98,7 @@ function newrenoCongSignal(ccv: CcVar, type: number): void {
   const betaEcn = cfg.newreno_beta_ecn;
   const factor = type === CC_ECN && cfg.cc_abe !== 0 ? betaEcn : beta;
   const cwin = newrenoDecrease(tp, factor);
+  if ((type === CC_NDUPACK || type === CC_ECN) && ccv.cc_data instanceof HystartData) hystartCongestion(ccv.cc_data);
   switch (type) {
     case CC_NDUPACK:
       if (!IN_FASTRECOVERY(tp.t_flags)) {
@@ -140,10 +149,27 @@ export function newrenoCcAfterIdle(ccv: CcVar): void {
   tp.snd_cwnd = Math.min(rw, tp.snd_cwnd);
 }
 
+const hdata = (ccv: CcVar): HystartData => ccv.cc_data as HystartData;
+
 export const newreno_cc_algo: CcAlgo = {
   name: 'newreno',
+  cb_init(ccv: CcVar): void {
+    ccv.cc_data = new HystartData();
+  },
+  cb_destroy(ccv: CcVar): void {
+    ccv.cc_data = null;
+  },
   ack_received: newrenoCcAckReceived,
   cong_signal: newrenoCongSignal,
   post_recovery: newrenoCcPostRecovery,
-  after_idle: newrenoCcAfterIdle,
+  after_idle(ccv: CcVar): void {
+    newrenoCcAfterIdle(ccv);
+    hystartAfterIdle(hdata(ccv));
+  },
+  newround(ccv: CcVar, round: number): void {
+    hystartNewRound(ccv, hdata(ccv), round);
+  },
+  rttsample(ccv: CcVar, usecRtt: number, rxtcnt: number): void {
+    hystartRttSample(ccv, hdata(ccv), usecRtt, rxtcnt);
+  },
 };

@@ -12,8 +12,9 @@ import { LocalThread } from '../../kern/lwkt/netthread.js';
 import { Stack } from '../../netinet/stack.js';
 import { TCPS_ESTABLISHED } from '../../netinet/tcp_fsm.js';
 import { TCP_MAXWIN, TF_CONGRECOVERY, TF_FASTRECOVERY, type Tcpcb } from '../../netinet/tcp_var.js';
-import { CC_ACK, CC_ECN, CC_NDUPACK, CC_RTO, CC_RTO_ERR, ccAckReceived, ccCongSignal, ccConnInitAlgo, ccPostRecovery } from '../../netinet/cc/cc.js';
-import { CUBIC_ALPHA_AIMD, CUBIC_C, CUBICFLAG_IN_TF, cubicCwnd, cubicK, type CubicData } from '../../netinet/cc/cc_cubic.js';
+import { CC_ACK, CC_ECN, CC_NDUPACK, CC_RTO, CC_RTO_ERR, CCF_HYSTART_ALLOWED, ccAckReceived, ccAfterIdle, ccCongSignal, ccConnInitAlgo, ccNewRound, ccPostRecovery, ccRttSample } from '../../netinet/cc/cc.js';
+import { HystartData, HYSTART_ENABLED, HYSTART_IN_CSS, hystartRttThresh } from '../../netinet/cc/cc_hystart.js';
+import { CUBIC_ALPHA_AIMD, CUBIC_C, CUBICFLAG_IN_TF, CubicData, cubicCwnd, cubicK } from '../../netinet/cc/cc_cubic.js';
 import { ESRCH } from '../../kern/errno.js';
 import { IPPROTO_TCP, TCP_CONGESTION, TCP_NODELAY } from '../../netinet/tcp_api.js';
 import type { TcpSysctlNode } from '../../netinet/tcp_tunables.js';
@@ -403,4 +404,82 @@ test('cubic: an idle connection carries no CubicData; the first ACK makes it wit
   assert.equal(d.W_max, 10 * MSS, 'W_max from conn_init (the initial window)');
   assert.equal(d.cwnd_prior, 10 * MSS);
   assert.equal(d.t_epoch, tick0, 't_epoch from cb_init, not from the first ACK');
+});
+
+/** An ACK of n bytes with an RTT sample of rttMs, in tcp_input's order: round check, sample, cc_ack_received. */
+function hsAck(tp: Tcpcb, n: number, rttMs: number): void {
+  const a = (tp.snd_una + n) >>> 0;
+  ccNewRound(tp, a);
+  ccRttSample(tp, rttMs, 1, a);
+  ack(tp, n);
+}
+
+/** A round of HyStart++: send cwnd in whole segments, ACK them one by one, each sample rttMs. */
+function hsRound(tp: Tcpcb, rttMs: number): void {
+  const segs = Math.max(1, Math.floor(tp.snd_cwnd / MSS));
+  send(tp, segs * MSS);
+  for (let i = 0; i < segs; i++) hsAck(tp, MSS, rttMs);
+}
+
+const hsOf = (tp: Tcpcb): HystartData => (tp.t_ccv.cc_data instanceof CubicData ? tp.t_ccv.cc_data.hs : (tp.t_ccv.cc_data as HystartData));
+
+for (const algo of ['newreno', 'cubic']) {
+  test(`hystart++ (${algo}): CSS on an RTT rise of clamp(min/8, 4, 16) ms, a quarter of the growth, undone by a lower RTT, CA after css_rounds; a loss ends it, idle restores it`, () => {
+    const off = conn(algo);
+    assert.equal(off.tp.t_ccv.flags & CCF_HYSTART_ALLOWED, 0, 'not allowed by default (FreeBSD 14 default stack)');
+    hsRound(off.tp, 10);
+    hsRound(off.tp, 10);
+    hsRound(off.tp, 40);
+    assert.equal(hsOf(off.tp).css_entries, 0, 'not allowed: plain slow start');
+    off.st.close();
+
+    const c = conn(algo, { hystart_allowed: 1 });
+    const tp = c.tp;
+    const h = hsOf(tp);
+    assert.ok((tp.t_ccv.flags & CCF_HYSTART_ALLOWED) !== 0);
+    hsRound(tp, 10);
+    hsRound(tp, 13); // +3 ms: under the 4 ms floor of the threshold
+    assert.equal(h.flags & HYSTART_IN_CSS, 0);
+    assert.equal(tp.snd_cwnd, 40 * MSS, 'slow start doubles per round');
+    // +8 ms: the round's minimum (after n_rttsamples = 8 samples) is over 13 + 4 ms.
+    hsRound(tp, 21);
+    assert.ok((h.flags & HYSTART_IN_CSS) !== 0 && h.css_entries === 1);
+    // 7 ACKs at a full segment; the 8th sample decides, so it and the 32 after grow a quarter (css_growth_div = 4).
+    assert.equal(tp.snd_cwnd, 40 * MSS + 7 * MSS + 33 * Math.floor(MSS / 4));
+    // A round back below the baseline: the entry was spurious, slow start again.
+    hsRound(tp, 12);
+    assert.equal(h.flags & HYSTART_IN_CSS, 0);
+    assert.ok((h.flags & HYSTART_ENABLED) !== 0);
+    hsRound(tp, 30);
+    assert.equal(h.css_entries, 2);
+    const inf = TCP_MAXWIN << 14;
+    for (let i = 0; i < 4; i++) {
+      hsRound(tp, 30);
+      assert.equal(tp.snd_ssthresh, inf, `still in CSS after ${i + 1} rounds`);
+    }
+    hsRound(tp, 30);
+    assert.equal(h.css_exits, 1, 'css_rounds (5) rounds in CSS: congestion avoidance');
+    assert.ok(tp.snd_ssthresh < inf && tp.snd_ssthresh <= tp.snd_cwnd);
+    assert.equal(h.flags & (HYSTART_ENABLED | HYSTART_IN_CSS), 0, 'done until an idle restart');
+    ccAfterIdle(tp);
+    assert.ok((h.flags & HYSTART_ENABLED) !== 0, 'after idle: allowed again');
+    ccCongSignal(tp, tp.snd_una, CC_NDUPACK);
+    assert.equal(h.flags & HYSTART_ENABLED, 0, 'a loss ends it');
+    c.st.close();
+  });
+}
+
+test('net.inet.tcp.cc.hystartplusplus.*: FreeBSD\'s defaults, writable, bounds; the threshold clamp', () => {
+  const c = conn('newreno');
+  const want: Record<string, number> = { allowed: 0, minrtt_thresh: 4000, maxrtt_thresh: 16000, n_rttsamples: 8, css_growth_div: 4, css_rounds: 5 };
+  for (const [k, v] of Object.entries(want)) assert.equal(node(c.st, `net.inet.tcp.cc.hystartplusplus.${k}`).get(), v, k);
+  const cfg = c.st.tcp.cfg;
+  assert.equal(hystartRttThresh(cfg, 100_000), 12_500);
+  assert.equal(hystartRttThresh(cfg, 1000), 4000);
+  assert.equal(hystartRttThresh(cfg, 1_000_000), 16_000);
+  node(c.st, 'net.inet.tcp.cc.hystartplusplus.maxrtt_thresh').set!(8000);
+  assert.equal(hystartRttThresh(cfg, 1_000_000), 8000, 'read live');
+  assert.throws(() => node(c.st, 'net.inet.tcp.cc.hystartplusplus.css_growth_div').set!(0));
+  assert.throws(() => node(c.st, 'net.inet.tcp.cc.hystartplusplus.allowed').set!(2));
+  c.st.close();
 });

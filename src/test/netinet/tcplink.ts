@@ -5,6 +5,10 @@
  * deterministic: time only moves with td.advance().
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { FaultInjector, type FaultOptions } from '../../net/phy/fault.js';
+import { SHUT_WR } from '../../netinet/tcp_api.js';
+import type { TcpConfig } from '../../netinet/tcp_tunables.js';
 import { testUma, mbufLeakCheck } from '../helpers.js';
 import { EINPROGRESS } from '../../kern/errno.js';
 import { Mbufs } from '../../kern/mbuf/mbuf.js';
@@ -210,4 +214,64 @@ export function closePair(p: TcpPair, [c, s, l]: [number, number, number], ms: n
   p.td.advance(ms);
   p.close();
   done();
+}
+
+export interface Run {
+  stats: Float64Array;
+  ms: number;
+}
+
+/**
+ * Send `size` bytes a -> b over a link (5 ms each way) whose a -> b
+ * direction has `fault`; check them (SHA-256); close, check for leaks and
+ * return a's counters. `probe` runs every 5 ms of clock with the pair and
+ * the sending connection's id.
+ */
+export function transfer(size: number, fault: FaultOptions, tcp: Partial<TcpConfig>, limitMs = 600_000, probe?: (p: TcpPair, c: number, t: number) => void): Run {
+  const done = tcpLeakCheck();
+  const p: TcpPair = tcpPair({ delayMs: 5 }, { tcp });
+  FaultInjector.wrap(p.a.ifs[0], fault);
+  const sa = p.a.tcp.sockets!;
+  const sb = p.b.tcp.sockets!;
+  const ids = connectPair(p);
+  const [c, s] = ids;
+  const data = new Uint8Array(size);
+  let x = fault.seed ?? 1;
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    data[i] = x >>> 24;
+  }
+  let sent = 0;
+  let eof = false;
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  let t = 0;
+  for (; !eof && t < limitMs; t += 5) {
+    if (sent < size) {
+      const n = sa.write(c, data.subarray(sent));
+      if (n > 0) sent += n;
+      if (sent === size) sa.shutdown(c, SHUT_WR);
+    }
+    for (;;) {
+      const n = sb.read(s, buf);
+      if (n > 0) parts.push(buf.slice(0, n));
+      else {
+        if (n === 0) eof = true;
+        break;
+      }
+    }
+    p.td.advance(5);
+    if (probe) probe(p, c, t);
+  }
+  assert.ok(eof, `EOF within ${limitMs} ms`);
+  assert.equal(createHash('sha256').update(Buffer.concat(parts)).digest('hex'), createHash('sha256').update(data).digest('hex'), 'same bytes');
+  const stats = p.a.tcp.stats.slice();
+  const [cc, ss, l] = ids;
+  sa.close(cc);
+  sb.close(ss);
+  sb.close(l);
+  p.td.advance(2000);
+  p.close();
+  done();
+  return { stats, ms: t };
 }

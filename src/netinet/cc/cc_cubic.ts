@@ -107,7 +107,7 @@ export class CubicData {
  * connection has none) from what cb_init and conn_init recorded in the
  * cc_var. Stack thread; does not sleep.
  */
-function data(ccv: CcVar): CubicData {
+export function cubicData(ccv: CcVar): CubicData {
   if (ccv.cc_data !== null) return ccv.cc_data as CubicData;
   const d = new CubicData();
   d.t_epoch = ccv.init_ticks;
@@ -181,7 +181,7 @@ function cubicCaIncrease(ccv: CcVar, d: CubicData, now: number): void {
 /** cubic_ack_received. */
 function cubicAckReceived(ccv: CcVar, type: number): void {
   const tp = ccv.tp;
-  const d = data(ccv);
+  const d = cubicData(ccv);
   cubicRecordRtt(tp, d);
   if (type !== CC_ACK || IN_RECOVERY(tp.t_flags)) return;
   if ((ccv.flags & CCF_CWND_LIMITED) === 0) {
@@ -214,7 +214,7 @@ function cubicSsthreshUpdate(tp: Tcpcb, d: CubicData): void {
 /** cubic_cong_signal. */
 function cubicCongSignal(ccv: CcVar, type: number): void {
   const tp = ccv.tp;
-  const d = data(ccv);
+  const d = cubicData(ccv);
   if (type === CC_NDUPACK || type === CC_ECN) hystartCongestion(d.hs);
   switch (type) {
     case CC_NDUPACK:
@@ -280,7 +280,7 @@ function cubicConnInit(ccv: CcVar): void {
 
 /** cubic_post_recovery: NewReno's exit window, then the epoch's mean RTT. */
 function cubicPostRecovery(ccv: CcVar): void {
-  const d = data(ccv);
+  const d = cubicData(ccv);
   newrenoCcPostRecovery(ccv);
   if (d.epoch_ack_count > 0 && d.sum_rtt_usecs >= d.epoch_ack_count) d.mean_rtt_usecs = Math.floor(d.sum_rtt_usecs / d.epoch_ack_count);
   d.epoch_ack_count = 0;
@@ -289,7 +289,7 @@ function cubicPostRecovery(ccv: CcVar): void {
 
 /** cubic_after_idle: remember the window we had, restart as NewReno, new epoch on the next CA ACK. */
 function cubicAfterIdle(ccv: CcVar): void {
-  const d = data(ccv);
+  const d = cubicData(ccv);
   d.W_max = Math.max(d.W_max, ccv.tp.snd_cwnd);
   newrenoCcAfterIdle(ccv);
   hystartAfterIdle(d.hs);
@@ -313,9 +313,9 @@ export const cubic_cc_algo: CcAlgo = {
   post_recovery: cubicPostRecovery,
   after_idle: cubicAfterIdle,
   newround(ccv: CcVar, round: number): void {
-    hystartNewRound(ccv, data(ccv).hs, round);
+    hystartNewRound(ccv, cubicData(ccv).hs, round);
   },
   rttsample(ccv: CcVar, usecRtt: number, rxtcnt: number): void {
-    hystartRttSample(ccv, data(ccv).hs, usecRtt, rxtcnt);
+    hystartRttSample(ccv, cubicData(ccv).hs, usecRtt, rxtcnt);
   },
 };

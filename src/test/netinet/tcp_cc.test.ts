@@ -14,7 +14,7 @@ import { TCPS_ESTABLISHED } from '../../netinet/tcp_fsm.js';
 import { TCP_MAXWIN, TF_CONGRECOVERY, TF_FASTRECOVERY, type Tcpcb } from '../../netinet/tcp_var.js';
 import { CC_ACK, CC_ECN, CC_NDUPACK, CC_RTO, CC_RTO_ERR, CCF_HYSTART_ALLOWED, ccAckReceived, ccAfterIdle, ccCongSignal, ccConnInitAlgo, ccNewRound, ccPostRecovery, ccRttSample } from '../../netinet/cc/cc.js';
 import { HystartData, HYSTART_ENABLED, HYSTART_IN_CSS, hystartRttThresh } from '../../netinet/cc/cc_hystart.js';
-import { CUBIC_ALPHA_AIMD, CUBIC_C, CUBICFLAG_IN_TF, CubicData, cubicCwnd, cubicK } from '../../netinet/cc/cc_cubic.js';
+import { CUBIC_ALPHA_AIMD, CUBIC_C, CUBICFLAG_IN_TF, CubicData, cubicCwnd, cubicData, cubicK } from '../../netinet/cc/cc_cubic.js';
 import { ESRCH } from '../../kern/errno.js';
 import { IPPROTO_TCP, TCP_CONGESTION, TCP_NODELAY } from '../../netinet/tcp_api.js';
 import type { TcpSysctlNode } from '../../netinet/tcp_tunables.js';
@@ -421,7 +421,8 @@ function hsRound(tp: Tcpcb, rttMs: number): void {
   for (let i = 0; i < segs; i++) hsAck(tp, MSS, rttMs);
 }
 
-const hsOf = (tp: Tcpcb): HystartData => (tp.t_ccv.cc_data instanceof CubicData ? tp.t_ccv.cc_data.hs : (tp.t_ccv.cc_data as HystartData));
+/** The HyStart++ state (CUBIC's is inside its CubicData, made on first use: made here as cb_init would have). */
+const hsOf = (tp: Tcpcb): HystartData => (tp.t_ccv.cc_data === null && tp.cc_algo.name === 'cubic' ? cubicData(tp.t_ccv).hs : tp.t_ccv.cc_data instanceof CubicData ? tp.t_ccv.cc_data.hs : (tp.t_ccv.cc_data as HystartData));
 
 for (const algo of ['newreno', 'cubic']) {
   test(`hystart++ (${algo}): CSS on an RTT rise of clamp(min/8, 4, 16) ms, a quarter of the growth, undone by a lower RTT, CA after css_rounds; a loss ends it, idle restores it`, () => {

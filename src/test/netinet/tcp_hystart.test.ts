@@ -14,7 +14,7 @@ import type { FaultOptions } from '../../net/phy/fault.js';
 import { TCPS_STAT } from '../../netinet/tcp_stats.js';
 import type { TcpConfig } from '../../netinet/tcp_tunables.js';
 import { HystartData, HYSTART_IN_CSS } from '../../netinet/cc/cc_hystart.js';
-import { CubicData } from '../../netinet/cc/cc_cubic.js';
+import { CubicData, cubicData } from '../../netinet/cc/cc_cubic.js';
 import { TCP_MAXWIN, type Tcpcb } from '../../netinet/tcp_var.js';
 
 /** The HyStart++ state of a connection, under NewReno or CUBIC. */
@@ -22,6 +22,8 @@ function hystartOf(tp: Tcpcb): HystartData {
   const d = tp.t_ccv.cc_data;
   if (d instanceof HystartData) return d;
   if (d instanceof CubicData) return d.hs;
+  // CUBIC makes its state (and the HyStart++ state in it) on first use: make what cb_init would have.
+  if (d === null && tp.cc_algo.name === 'cubic') return cubicData(tp.t_ccv).hs;
   throw new Error('no HyStart++ state');
 }
 

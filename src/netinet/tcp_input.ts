@@ -626,7 +626,11 @@ export function doSegment(tp: Tcpcb, seg: Seg): void {
   }
 
   // RFC 5961 5.2: an ACK below what could still be acknowledged is answered with a challenge.
-  const seqMin = SEQ_GT(seqAdd(tp.iss, 1), seqAdd(tp.snd_una, -tp.max_sndwnd)) && SEQ_LT(tp.snd_una, seqAdd(tp.iss, TCP_MAXWIN << tp.snd_scale)) ? seqAdd(tp.iss, 1) : seqAdd(tp.snd_una, -tp.max_sndwnd);
+  // Before max_sndwnd bytes have been acknowledged the bound is ISS + 1. Whether they have is the
+  // distance from the ISS modulo 2^32, not a sequence comparison: after 2 GiB the ISS + 1 would read as
+  // ahead of snd_una, and every ACK of a long transfer drew a challenge (the stall at 2^31 bytes).
+  const acked = (tp.snd_una - tp.iss) >>> 0;
+  const seqMin = acked < tp.max_sndwnd ? seqAdd(tp.iss, 1) : seqAdd(tp.snd_una, -tp.max_sndwnd);
   if (SEQ_LT(ack, seqMin)) {
     challengeAck(tp, seg);
     drop(tcp, seg);

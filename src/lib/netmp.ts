@@ -44,6 +44,7 @@ import {
   TCP_CONNECT,
   TCP_GETSOCKOPT,
   TCP_IO_MAX,
+  TCP_READ_MAX,
   TCP_LISTEN,
   TCP_NAMES,
   TCP_POLL,
@@ -127,7 +128,7 @@ export class MpTcp {
 
   /** TCP_READ of at most buf.length bytes copied into buf (onread): bytes, 0 at EOF, or -errno. */
   async readInto(cpu: number, id: number, buf: Uint8Array): Promise<number> {
-    const r = await this.op(cpu, TCP_READ, id, [Math.min(buf.length, TCP_IO_MAX)]);
+    const r = await this.op(cpu, TCP_READ, id, [Math.min(buf.length, TCP_READ_MAX)]);
     const n = r[0];
     if (n <= 0) return n;
     const mb = this.layer.mb;
@@ -138,7 +139,7 @@ export class MpTcp {
 
   /** TCP_READ: a Buffer, null at EOF, or -errno. */
   async read(cpu: number, id: number): Promise<Buffer | null | number> {
-    const r = await this.op(cpu, TCP_READ, id, [TCP_IO_MAX]);
+    const r = await this.op(cpu, TCP_READ, id, [TCP_READ_MAX]);
     const n = r[0];
     if (n <= 0) return n === 0 ? null : n;
     const mb = this.layer.mb;

@@ -14,8 +14,8 @@
  *   TCP_BIND(addr, port)  -> 0 | -errno            TCP_LISTEN(backlog)   -> 0 | -errno
  *   TCP_CONNECT(addr, port) -> -EINPROGRESS | -errno
  *   TCP_ACCEPT            -> id | -errno, faddr, fport, laddr, lport
- *   TCP_READ(max)         -> n | 0 (EOF) | -errno, chain (a pkthdr mbuf chain of the n bytes,
- *                            the caller's to free)
+ *   TCP_READ(max)         -> n | 0 (EOF) | -errno, chain (so_rcv's own mbufs of the n bytes,
+ *                            up to TCP_READ_MAX, no packet header: the caller's to free)
  *   TCP_WRITE(_, chain, len) -> n taken | -errno, space (the chain, argument 4, is always freed here:
  *                            the caller keeps its own copy of what was not taken; space is so_snd's
  *                            free room after the write, the user's write credit: lib/netmp.ts)
@@ -33,11 +33,9 @@
  */
 import type { ProtocolThread } from '../kern/lwkt/protothread.js';
 import type { MsgContext } from '../kern/lwkt/msgport.js';
-import { EINVAL, EJUSTRETURN, ENOBUFS } from '../kern/errno.js';
+import { EINVAL, EJUSTRETURN } from '../kern/errno.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
-import { M_PKTHDR, MT_DATA } from '../kern/mbuf/layout.js';
-import { m_append, m_copydata } from '../kern/mbuf/ops.js';
-import { M_NOWAIT } from '../uma/flags.js';
+import { m_copydata } from '../kern/mbuf/ops.js';
 import type { TcpSockets } from '../netinet/tcp_usrreq.js';
 import { IPPROTO_TCP, POLLERR, POLLHUP, POLLNVAL, TCP_CONGESTION } from '../netinet/tcp_api.js';
 import { CC_ALGOS, ccAlgoIndex } from '../netinet/cc/cc_list.js';
@@ -61,8 +59,10 @@ export const TCP_POLL = 13;
 
 /** The argument of TCP_WRITE that holds its chain (the cargo bit). */
 export const TCP_A_CHAIN = 4;
-/** Largest TCP_READ / TCP_WRITE. */
+/** Largest TCP_WRITE (and the reads of the copying paths). */
 export const TCP_IO_MAX = 64 * 1024;
+/** Largest TCP_READ: whatever so_rcv holds, up to this, leaves in one reply (by handle). */
+export const TCP_READ_MAX = 1024 * 1024;
 
 /** One host's TCP on this CPU and the polls waiting on its ids. */
 class HostTcp {
@@ -114,6 +114,7 @@ export function registerTcpUser(td: ProtocolThread, mb: Mbufs, stackOf: (host: n
   const hosts = new Map<Stack, HostTcp>();
   const scratch = new Uint8Array(TCP_IO_MAX);
   const opt = new Int32Array(2);
+  const chainOut = new Int32Array(1);
   const hostTcp = (st: Stack): HostTcp => {
     let h = hosts.get(st);
     if (h === undefined) hosts.set(st, (h = new HostTcp(st.tcp.sockets!, ctx)));
@@ -159,28 +160,24 @@ export function registerTcpUser(td: ProtocolThread, mb: Mbufs, stackOf: (host: n
           return 0;
         }
         case TCP_READ: {
-          const max = Math.min(Math.max(a(3), 1), TCP_IO_MAX);
-          const n = so.read(id, scratch.subarray(0, max));
-          set(1, 0);
-          if (n > 0) {
-            const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
-            if (m === 0 || !m_append(mb, m, n, scratch, 0)) {
-              // The bytes are consumed from so_rcv: losing them would corrupt the stream.
-              if (m !== 0) mb.m_freem(m);
-              set(0, -ENOBUFS);
-              return 0;
-            }
-            set(1, m);
-          }
+          // so_rcv's mbufs leave by handle (no copy here); the reader copies once and frees.
+          const n = so.readChain(id, Math.min(Math.max(a(3), 1), TCP_READ_MAX), chainOut);
           set(0, n);
+          set(1, n > 0 ? chainOut[0] : 0);
           return 0;
         }
         case TCP_WRITE: {
           const m = a(TCP_A_CHAIN);
           const len = Math.min(a(5), TCP_IO_MAX);
-          if (m !== 0 && len > 0) m_copydata(mb, m, 0, len, scratch);
-          if (m !== 0) mb.m_freem(m);
-          set(0, len > 0 ? so.write(id, scratch.subarray(0, len)) : 0);
+          if (m !== 0 && len > 0 && so.sendSpace(id) >= len) {
+            // It fits (always, for a write within the user's credit): so_snd takes the chain itself.
+            set(0, so.writeChain(id, m, len));
+          } else {
+            // A partial write takes what fits by copy; the caller keeps the rest.
+            if (m !== 0 && len > 0) m_copydata(mb, m, 0, len, scratch);
+            if (m !== 0) mb.m_freem(m);
+            set(0, len > 0 ? so.write(id, scratch.subarray(0, len)) : 0);
+          }
           set(1, Math.max(0, so.sendSpace(id))); // the user's write credit (0 when it may not write)
           return 0;
         }

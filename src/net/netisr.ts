@@ -27,7 +27,8 @@ import { ETH_HLEN, ETHERTYPE_IPV4, ethType } from '../wire/ethernet.js';
 import { IP_MF, IP_OFFMASK, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, ipDst, ipHlen, ipOffField, ipProto, ipSrc } from '../wire/ipv4.js';
 import { udpDport, udpSport } from '../wire/udp.js';
 import { ICMP_HLEN, ICMP_UNREACH } from '../wire/icmp.js';
-import { IFT_PROPVIRTUAL, type IfDriver, type Ifnet } from './if.js';
+import { IFT_ETHER, IFT_PROPVIRTUAL, type IfDriver, type Ifnet } from './if.js';
+import { linkTransmit } from './if_offload.js';
 import type { Stack } from '../netinet/stack.js';
 import { pullup } from './mchain.js';
 import { rssAddrCpu, rssFlowCpu } from './rss.js';
@@ -249,9 +250,21 @@ export class Netisr {
 
 /**
  * Transmit side of the cross-CPU in-memory link: each frame goes to the CPU
- * that owns its flow on the peer (host, interface), by handle.
+ * that owns its flow on the peer (host, interface), by handle. The wire is
+ * memory and cannot corrupt, so it is a clean link as memlink.ts's is
+ * (MEMLINK_CAPS on both ends: checksums left to the offload count as
+ * verified at the peer, a TSO chain crosses whole to a peer with LRO):
+ * if_offload.ts linkTransmit gives the peer's verdicts before the handoff.
+ * A fault injector wrapped around this driver makes frames real first.
  */
 export class CrossCpuDriver implements IfDriver {
+  /** The interface of the frame being sent (linkTransmit's deliver reads it; it never nests). */
+  private via: Ifnet | null = null;
+  private peerIfp: Ifnet | null = null;
+  private readonly deliver = (m: number): void => {
+    this.netisr.dispatch(this.peerHost, this.peerIndex, this.peerIfp!, m, false, this.via!, this.drop);
+  };
+
   constructor(
     private readonly netisr: Netisr,
     private readonly peerIf: () => NetisrIf | null,
@@ -267,6 +280,8 @@ export class CrossCpuDriver implements IfDriver {
       ifp.mb.m_freem(m);
       return;
     }
-    this.netisr.dispatch(this.peerHost, this.peerIndex, peer.ifp, m, false, ifp, this.drop);
+    this.via = ifp;
+    this.peerIfp = peer.ifp;
+    linkTransmit(ifp.mb, m, peer.ifp, peer.ifp.type === IFT_ETHER ? ETH_HLEN : 0, this.deliver);
   }
 }

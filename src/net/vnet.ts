@@ -55,6 +55,7 @@ import { statBlock } from './netstats.js';
 import { TapQueueDriver } from './phy/tap.js';
 import { FaultInjector, type FaultOptions } from './phy/fault.js';
 import { PcapWriter } from './phy/pcap.js';
+import { MEMLINK_CAPS } from './phy/memlink.js';
 import { CrossCpuDriver, Netisr, type NetisrHosts, type NetisrIf } from './netisr.js';
 
 export const NET_QUIESCE = 0x5106;
@@ -252,6 +253,9 @@ export class Vnet implements NetisrHosts {
         bindStackTunables(h.stack, td.ctx.uma.arena, [ifp]);
         pinForwarding(h);
       }
+      // A memory wire, clean as memlink.ts's (netisr.ts CrossCpuDriver gives the verdicts).
+      ifp.capabilities |= MEMLINK_CAPS;
+      ifp.capenable |= MEMLINK_CAPS;
       ifp.driver = new CrossCpuDriver(this.netisr, () => this.iface(s.peerHost, s.peerIf), s.peerHost, s.peerIf, IFC_OQDROPS);
     } else if (s.kind === VIF_LOOP) {
       ifp = loopbackIf(this.mb, s.name, s.mtu);

@@ -226,6 +226,57 @@ export class Sockbuf {
     }
   }
 
+  /**
+   * Take the first `len` bytes (at most cc) off the front as a chain of
+   * their own, by handle: whole mbufs move, the one the boundary cuts is
+   * shared (m_copym of its front, a cluster reference, no copy) and the
+   * rest stays. For a reader on another thread (lib/tcpcpu.ts TCP_READ).
+   * Returns the chain (no packet header), or 0 when len is 0 or memory is
+   * short for the cut (nothing taken then). Never sleeps.
+   */
+  take(len: number): number {
+    const mb = this.mb;
+    const i32 = mb.i32;
+    if (len > this.cc) len = this.cc;
+    if (len <= 0) return 0;
+    let head = 0;
+    let tail = 0;
+    let left = len;
+    let m = this.mb0;
+    while (m !== 0 && left > 0) {
+      const l = i32[(m + M_LEN) >> 2];
+      if (l > left) {
+        const cut = m_copym(mb, m, 0, left, M_NOWAIT);
+        if (cut === 0) {
+          // Give back what moved: the buffer is as it was.
+          if (head !== 0) {
+            i32[(tail + M_NEXT) >> 2] = m;
+            this.mb0 = head;
+          }
+          return 0;
+        }
+        i32[(m + M_DATA) >> 2] += left;
+        i32[(m + M_LEN) >> 2] = l - left;
+        if (head === 0) head = cut;
+        else i32[(tail + M_NEXT) >> 2] = cut;
+        left = 0;
+        break;
+      }
+      const next = i32[(m + M_NEXT) >> 2];
+      i32[(m + M_NEXT) >> 2] = 0;
+      this.mbcnt -= Sockbuf.storage(mb, m);
+      if (head === 0) head = m;
+      else i32[(tail + M_NEXT) >> 2] = m;
+      tail = m;
+      left -= l;
+      m = next;
+      this.mb0 = m;
+    }
+    if (this.mb0 === 0) this.mbtail = 0;
+    this.cc -= len;
+    return head;
+  }
+
   /** m_copym of `len` bytes at `off` (shared clusters); 0 on memory shortage. */
   copyChain(off: number, len: number): number {
     if (len === 0) return 0;

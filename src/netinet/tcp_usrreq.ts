@@ -172,6 +172,9 @@ import { tcpMaxidle, tcpTimer2mslArm, tcpTimerKeepArm } from './tcp_timer.js';
 
 
 /** The user API of one stack's TCP (see the block comment above). */
+/** read()'s buffer for readChain's empty cases (EOF, errors, EAGAIN): one byte, never written. */
+const EMPTY_READ = new Uint8Array(1);
+
 export class TcpSockets {
   private readonly ids = new Map<number, Tcpcb>();
   private nextId = 1;
@@ -285,17 +288,47 @@ export class TcpSockets {
     if ((flags & MSG_WAITALL) !== 0 && n < buf.length && (sb.state & SBS_RCVDFIN) === 0 && tp.state !== TCPS_CLOSED) return -EAGAIN;
     sb.copyOut(0, n, buf, 0);
     if ((flags & MSG_PEEK) === 0) {
-      // The advertised window was nearly closed and the read opens half the buffer: the pending
-      // delayed ACK carries the update now rather than after delacktime (the sender sits on a
-      // silly window otherwise; FreeBSD hides this with receive-buffer autosizing).
-      const adv = ((tp.rcv_adv - tp.rcv_nxt) | 0);
+      const adv = (tp.rcv_adv - tp.rcv_nxt) | 0;
       sb.drop(n);
-      if ((tp.t_flags & TF_DELACK) !== 0 && adv < tp.t_maxseg && sb.space() - adv >= sb.hiwat / 2) tp.t_flags |= TF_ACKNOW;
-      // tcp_usr_rcvd: the window may have opened enough to tell the peer.
-      if (TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_TIME_WAIT) this.tcp.output(tp);
+      this.rcvd(tp, adv);
     }
     n = n | 0;
     return n;
+  }
+
+  /**
+   * soreceive by handle (lib/tcpcpu.ts TCP_READ for a reader on another
+   * thread): up to `max` bytes of so_rcv leave as a chain (Sockbuf.take:
+   * whole mbufs move, no copy), stored in out[0] (0 when none). Same
+   * returns as read(); -ENOBUFS when the cut found no mbuf (nothing taken).
+   */
+  readChain(id: number, max: number, out: Int32Array): number {
+    out[0] = 0;
+    const tp = this.get(id);
+    if (tp === null) return -EBADF;
+    const sb = tp.so_rcv;
+    if (sb.cc === 0 || tp.state === TCPS_LISTEN) return this.read(id, EMPTY_READ.subarray(0, max > 0 ? 1 : 0));
+    const n = Math.min(max, sb.cc);
+    const adv = (tp.rcv_adv - tp.rcv_nxt) | 0;
+    const m = sb.take(n);
+    if (m === 0) return -ENOBUFS;
+    out[0] = m;
+    this.rcvd(tp, adv);
+    return n;
+  }
+
+  /**
+   * After a read took bytes off so_rcv (`adv`: the window advertised before
+   * it): tcp_usr_rcvd, the window may have opened enough to tell the peer.
+   * The advertised window was nearly closed and the read opens half the
+   * buffer: the pending delayed ACK carries the update now rather than after
+   * delacktime (the sender sits on a silly window otherwise; FreeBSD hides
+   * this with receive-buffer autosizing).
+   */
+  private rcvd(tp: Tcpcb, adv: number): void {
+    const sb = tp.so_rcv;
+    if ((tp.t_flags & TF_DELACK) !== 0 && adv < tp.t_maxseg && sb.space() - adv >= sb.hiwat / 2) tp.t_flags |= TF_ACKNOW;
+    if (TCPS_HAVEESTABLISHED(tp.state) && tp.state !== TCPS_TIME_WAIT) this.tcp.output(tp);
   }
 
   /** sosend: copy into so_snd as room allows (a partial count when it fills), then tcp_output. */

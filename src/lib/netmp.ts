@@ -26,8 +26,9 @@ import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { ArgumentError } from '../kern/errors.js';
 import { EADDRNOTAVAIL, EAGAIN, ECONNREFUSED, EINPROGRESS, ENOBUFS, ENOTCONN, ESHUTDOWN, ESRCH, ErrnoError } from '../kern/errno.js';
-import { M_PKTHDR, MT_DATA } from '../kern/mbuf/layout.js';
-import { m_append, m_copydata } from '../kern/mbuf/ops.js';
+import { M_DATA, M_LEN, M_NEXT, M_PKTHDR, MCLBYTES, MJUM16BYTES, MJUMPAGESIZE, MT_DATA, PH_LEN } from '../kern/mbuf/layout.js';
+import { M_TRAILINGSPACE, m_copydata } from '../kern/mbuf/ops.js';
+import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import { rssFlowCpu } from '../net/rss.js';
 import { ipToString } from '../wire/ipv4.js';
@@ -66,6 +67,85 @@ function congestionIndex(name: string): number {
   const i = typeof name === 'string' ? ccAlgoIndex(name) : -1;
   if (i < 0) throw new ErrnoError(ESRCH, 'setsockopt', { info: `TCP_CONGESTION: no algorithm '${String(name)}'` });
   return i;
+}
+
+/**
+ * The chain a write hands the CPU: data[off, off + len) copied once into
+ * 16 KiB jumbo clusters (page clusters, then 2 KiB ones, for the tail or
+ * when a jumbo zone is at its limit), so so_snd, TSO's m_copym and the
+ * peer's reader each walk a few large mbufs instead of many small ones.
+ * A packet header carries the length. 0 when memory is short (nothing
+ * kept). User thread; never sleeps (M_NOWAIT).
+ */
+function userChain(mb: Mbufs, data: Uint8Array, off: number, len: number): number {
+  const i32 = mb.i32;
+  if (len <= 0) return mb.m_gethdr(M_NOWAIT, MT_DATA);
+  let head = 0;
+  let tail = 0;
+  let done = 0;
+  while (done < len) {
+    const left = len - done;
+    const flags = head === 0 ? M_PKTHDR : 0;
+    let m = 0;
+    if (left > MJUMPAGESIZE) m = mb.m_getjcl(M_NOWAIT, MT_DATA, flags, MJUM16BYTES);
+    if (m === 0 && left > MCLBYTES) m = mb.m_getjcl(M_NOWAIT, MT_DATA, flags, MJUMPAGESIZE);
+    if (m === 0) m = mb.m_getcl(M_NOWAIT, MT_DATA, flags);
+    if (m === 0) {
+      mb.m_freem(head);
+      return 0;
+    }
+    const room = M_TRAILINGSPACE(mb, m);
+    const n = Math.min(room, left);
+    mb.copier.copyIn(data, off + done, n, i32[(m + M_DATA) >> 2], room);
+    i32[(m + M_LEN) >> 2] = n;
+    if (head === 0) head = m;
+    else i32[(tail + M_NEXT) >> 2] = m;
+    tail = m;
+    done += n;
+  }
+  i32[(head + PH_LEN) >> 2] = len;
+  return head;
+}
+
+/** Largest Buffer a read makes (lib/netmp.ts MpTcp.read). */
+const READ_PIECE = 64 * 1024;
+
+/**
+ * Copy the n bytes of chain m into Buffers of at most READ_PIECE bytes.
+ * Each Buffer starts at the first mbuf's alignment modulo 8 (allocations
+ * are 8-aligned, READ_PIECE is a multiple of 8): a stream's pieces keep one
+ * alignment relative to it, so the copies out of the shared arena move
+ * words, not bytes (kern/mbuf/copy.ts). User thread; never sleeps.
+ */
+function chainToBuffers(mb: Mbufs, m: number, n: number): Buffer[] {
+  const i32 = mb.i32;
+  const k = i32[(m + M_DATA) >> 2] & 7;
+  const out: Buffer[] = [];
+  let buf: Buffer | null = null;
+  let at = 0;
+  let left = n;
+  let moff = 0;
+  while (left > 0 && m !== 0) {
+    if (buf === null) {
+      const len = Math.min(left, READ_PIECE);
+      buf = k === 0 ? Buffer.allocUnsafe(len) : Buffer.allocUnsafe(len + k).subarray(k);
+      at = 0;
+    }
+    const take = Math.min(i32[(m + M_LEN) >> 2] - moff, buf.length - at);
+    mb.copier.copyOut(i32[(m + M_DATA) >> 2] + moff, take, buf, at);
+    at += take;
+    moff += take;
+    left -= take;
+    if (moff === i32[(m + M_LEN) >> 2]) {
+      m = i32[(m + M_NEXT) >> 2];
+      moff = 0;
+    }
+    if (at === buf.length) {
+      out.push(buf);
+      buf = null;
+    }
+  }
+  return out;
 }
 
 /** A stack of an MP System, as topology.ts's NetStack shows it. */
@@ -113,12 +193,8 @@ export class MpTcp {
   /** TCP_WRITE of data[off, off + len) as a chain: [bytes taken or -errno, so_snd's free room after it]. */
   async write(cpu: number, id: number, data: Uint8Array, off: number, len: number): Promise<[number, number]> {
     const mb = this.layer.mb;
-    const m = mb.m_getcl(M_NOWAIT, MT_DATA, M_PKTHDR);
+    const m = userChain(mb, data, off, len);
     if (m === 0) return [-ENOBUFS, 0];
-    if (!m_append(mb, m, len, data, off)) {
-      mb.m_freem(m);
-      return [-ENOBUFS, 0];
-    }
     const args = [TCP_WRITE, this.host, id, 0, m, len];
     const r = await this.layer.request(cpu, NET_TCP, args, undefined, 2);
     if (r.err === ESHUTDOWN) mb.m_freem(m); // no handler ran: the chain is still ours
@@ -137,16 +213,19 @@ export class MpTcp {
     return n;
   }
 
-  /** TCP_READ: a Buffer, null at EOF, or -errno. */
-  async read(cpu: number, id: number): Promise<Buffer | null | number> {
+  /**
+   * TCP_READ: what so_rcv held (up to TCP_READ_MAX) as Buffers of at most
+   * READ_PIECE bytes each, null at EOF, or -errno. Pieces, not one Buffer:
+   * a Buffer over malloc's mmap threshold is fresh pages to fault in and
+   * unmap at every read (Node's net reads 64 KiB too).
+   */
+  async read(cpu: number, id: number): Promise<Buffer[] | null | number> {
     const r = await this.op(cpu, TCP_READ, id, [TCP_READ_MAX]);
     const n = r[0];
     if (n <= 0) return n === 0 ? null : n;
-    const mb = this.layer.mb;
-    const buf = Buffer.allocUnsafe(n);
-    m_copydata(mb, r[1], 0, n, buf);
-    mb.m_freem(r[1]);
-    return buf;
+    const bufs = chainToBuffers(this.layer.mb, r[1], n);
+    this.layer.mb.m_freem(r[1]);
+    return bufs;
   }
 
   /**
@@ -449,9 +528,13 @@ export class MpSocket extends Duplex {
         return;
       }
       if (typeof r !== 'number') {
-        this.bytesIn += r.length;
+        let more = true;
+        for (const b of r) {
+          this.bytesIn += b.length;
+          more = this.push(b);
+        }
         this.touch();
-        if (!this.push(r)) this.wantRead = false;
+        if (!more) this.wantRead = false;
         continue;
       }
       if (r !== -EAGAIN) throw new ErrnoError(-r, 'read');

@@ -209,16 +209,14 @@ export class Sockbuf {
   /** Copy `len` bytes at offset `off` to dst[dstOff...] (the chain is unchanged). */
   copyOut(off: number, len: number, dst: Uint8Array, dstOff: number): void {
     const i32 = this.mb.i32;
-    const u8 = this.mb.u8;
     let m = this.mb0;
     while (m !== 0 && off >= i32[(m + M_LEN) >> 2]) {
       off -= i32[(m + M_LEN) >> 2];
       m = i32[(m + M_NEXT) >> 2];
     }
     while (len > 0 && m !== 0) {
-      const d = i32[(m + M_DATA) >> 2] + off;
       const n = Math.min(i32[(m + M_LEN) >> 2] - off, len);
-      dst.set(u8.subarray(d, d + n), dstOff);
+      this.mb.copier.copyOut(i32[(m + M_DATA) >> 2] + off, n, dst, dstOff);
       dstOff += n;
       len -= n;
       off = 0;

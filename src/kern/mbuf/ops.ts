@@ -78,7 +78,6 @@ export function m_copydata(mb: Mbufs, m: number, off: number, len: number, dst: 
   checkLen(len, 'm_copydata len');
   if (dstOff + len > dst.length) throw new ArgumentError('m_copydata: destination too small');
   const i32 = mb.i32;
-  const u8 = mb.u8;
   while (m !== 0 && off >= i32[(m + M_LEN) >> 2]) {
     off -= i32[(m + M_LEN) >> 2];
     m = i32[(m + M_NEXT) >> 2];
@@ -87,8 +86,7 @@ export function m_copydata(mb: Mbufs, m: number, off: number, len: number, dst: 
     if (m === 0) throw new ArgumentError('m_copydata: offset + length beyond the end of the chain');
     const mlen = i32[(m + M_LEN) >> 2];
     const n = Math.min(mlen - off, len);
-    const d = i32[(m + M_DATA) >> 2] + off;
-    dst.set(u8.subarray(d, d + n), dstOff);
+    mb.copier.copyOut(i32[(m + M_DATA) >> 2] + off, n, dst, dstOff);
     dstOff += n;
     len -= n;
     off = 0;

@@ -46,3 +46,25 @@ test('copyIn from a view of the arena itself: copyWithin, exact bytes', () => {
     assert.deepEqual(u8.subarray(dst, dst + 4000), want);
   }
 });
+
+test('copyOut: every alignment pair and length class (staged through the scratch when they differ) lands exactly, nothing written outside the run', () => {
+  const u8 = new Uint8Array(new SharedArrayBuffer(ARENA));
+  const cp = new ArenaCopier(u8);
+  u8.set(bytes(ARENA, 11));
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 7 }), // source misalignment in the arena
+      fc.integer({ min: 0, max: 7 }), // destination offset
+      fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 200, max: 2100 }), fc.integer({ min: MJUM16BYTES - 8, max: 2 * MJUM16BYTES + 600 })),
+      (sa, dOff, len) => {
+        const src = 4096 + sa;
+        const dst = new Uint8Array(len + 16).fill(0xee);
+        cp.copyOut(src, len, dst, dOff);
+        assert.deepEqual(dst.subarray(dOff, dOff + len), u8.subarray(src, src + len));
+        assert.ok(dst.subarray(0, dOff).every((b) => b === 0xee), 'nothing before the run');
+        assert.ok(dst.subarray(dOff + len).every((b) => b === 0xee), 'nothing after the run');
+      },
+    ),
+    { numRuns: 400 },
+  );
+});

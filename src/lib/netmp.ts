@@ -46,6 +46,7 @@ import {
   TCP_GETSOCKOPT,
   TCP_IO_MAX,
   TCP_READ_MAX,
+  TCP_READ_WAIT,
   TCP_LISTEN,
   TCP_NAMES,
   TCP_POLL,
@@ -214,13 +215,15 @@ export class MpTcp {
   }
 
   /**
-   * TCP_READ: what so_rcv held (up to TCP_READ_MAX) as Buffers of at most
-   * READ_PIECE bytes each, null at EOF, or -errno. Pieces, not one Buffer:
+   * TCP_READ, parked (TCP_READ_WAIT: the CPU answers once data, EOF or an
+   * error is there): what so_rcv held (up to TCP_READ_MAX) as Buffers of at
+   * most READ_PIECE bytes each, null at EOF, or -errno (-ESHUTDOWN: the
+   * socket was closed or the CPU stopped meanwhile). Pieces, not one Buffer:
    * a Buffer over malloc's mmap threshold is fresh pages to fault in and
    * unmap at every read (Node's net reads 64 KiB too).
    */
   async read(cpu: number, id: number): Promise<Buffer[] | null | number> {
-    const r = await this.op(cpu, TCP_READ, id, [TCP_READ_MAX]);
+    const r = await this.op(cpu, TCP_READ, id, [TCP_READ_MAX, TCP_READ_WAIT]);
     const n = r[0];
     if (n <= 0) return n === 0 ? null : n;
     const bufs = chainToBuffers(this.layer.mb, r[1], n);
@@ -537,9 +540,8 @@ export class MpSocket extends Duplex {
         if (!more) this.wantRead = false;
         continue;
       }
-      if (r !== -EAGAIN) throw new ErrnoError(-r, 'read');
-      const bits = (await this.tcp.op(this.cpu, TCP_POLL, this.id, [POLLIN]))[0];
-      if ((bits & POLLNVAL) !== 0) return;
+      if (r === -ESHUTDOWN) return; // closed under the kept read, or the CPU stopped
+      throw new ErrnoError(-r, 'read');
     }
   }
 

@@ -14,8 +14,12 @@
  *   TCP_BIND(addr, port)  -> 0 | -errno            TCP_LISTEN(backlog)   -> 0 | -errno
  *   TCP_CONNECT(addr, port) -> -EINPROGRESS | -errno
  *   TCP_ACCEPT            -> id | -errno, faddr, fport, laddr, lport
- *   TCP_READ(max)         -> n | 0 (EOF) | -errno, chain (so_rcv's own mbufs of the n bytes,
- *                            up to TCP_READ_MAX, no packet header: the caller's to free)
+ *   TCP_READ(max, flags)  -> n | 0 (EOF) | -errno, chain (so_rcv's own mbufs of the n bytes,
+ *                            up to TCP_READ_MAX, no packet header: the caller's to free).
+ *                            With TCP_READ_WAIT an empty buffer keeps the message (EJUSTRETURN)
+ *                            until TCP's wakeup finds data, EOF or an error; one kept read per id
+ *                            (-EALREADY for a second); close and the CPU's shutdown answer it
+ *                            -ESHUTDOWN.
  *   TCP_WRITE(_, chain, len) -> n taken | -errno, space (the chain, argument 4, is always freed here:
  *                            the caller keeps its own copy of what was not taken; space is so_snd's
  *                            free room after the write, the user's write credit: lib/netmp.ts)
@@ -33,7 +37,7 @@
  */
 import type { ProtocolThread } from '../kern/lwkt/protothread.js';
 import type { MsgContext } from '../kern/lwkt/msgport.js';
-import { EINVAL, EJUSTRETURN } from '../kern/errno.js';
+import { EAGAIN, EALREADY, EINVAL, EJUSTRETURN, ESHUTDOWN } from '../kern/errno.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { m_copydata } from '../kern/mbuf/ops.js';
 import type { TcpSockets } from '../netinet/tcp_usrreq.js';
@@ -63,19 +67,76 @@ export const TCP_A_CHAIN = 4;
 export const TCP_IO_MAX = 64 * 1024;
 /** Largest TCP_READ: whatever so_rcv holds, up to this, leaves in one reply (by handle). */
 export const TCP_READ_MAX = 1024 * 1024;
+/** TCP_READ's flags (argument 4): keep the request while so_rcv is empty, answer it when data, EOF or an error comes (a parked read: one message per read instead of a read, a poll and a read). */
+export const TCP_READ_WAIT = 1;
 
 /** One host's TCP on this CPU and the polls waiting on its ids. */
 class HostTcp {
   readonly polls = new Map<number, number[]>();
+  /** TCP_READ(max, TCP_READ_WAIT) messages kept until their id has data, EOF or an error: one per id. */
+  readonly reads = new Map<number, number>();
+  /** Ids whose kept read TCP's wakeup found ready, answered from the poll hook after the input that woke them. */
+  private readonly ready = new Set<number>();
   constructor(
     readonly so: TcpSockets,
     private readonly ctx: MsgContext,
+    private readonly chainOut: Int32Array,
+    private readonly td: ProtocolThread,
   ) {
     const prev = so.onwakeup;
     so.onwakeup = (id) => {
+      const kept = this.polls.has(id) || this.reads.has(id);
+      if (this.reads.has(id)) this.markReady(id);
       if (this.polls.has(id)) this.check(id);
-      else prev?.(id);
+      if (!kept) prev?.(id);
     };
+    td.addPollHook(this.answerReady);
+  }
+
+  /*
+   * The wakeup comes from inside tcp_input (or tcp_output); the read it
+   * answers drops so_rcv and may send a window update (tcp_usr_rcvd), which
+   * must not run in the middle of that segment's processing. So the id is
+   * noted and the read done on the same pass, from the poll hook, once the
+   * input is over.
+   */
+  private markReady(id: number): void {
+    this.ready.add(id);
+    this.td.kick();
+  }
+
+  private readonly answerReady = (): number => {
+    if (this.ready.size === 0) return 0;
+    let n = 0;
+    for (const id of this.ready) {
+      this.ready.delete(id);
+      if (this.reads.has(id)) {
+        this.readKept(id);
+        n++;
+      }
+    }
+    return n;
+  };
+
+  /**
+   * TCP_READ into msg's arguments: n (or 0 at EOF, -errno) and the chain.
+   * With `wait` an empty buffer keeps the message (false is returned and
+   * nothing is answered); else true, the results are set.
+   */
+  read(msg: number, id: number, wait: boolean): boolean {
+    const n = this.so.readChain(id, Math.min(Math.max(this.ctx.arg(msg, 3), 1), TCP_READ_MAX), this.chainOut);
+    if (n === -EAGAIN && wait) return false;
+    this.ctx.setArg(msg, 0, n);
+    this.ctx.setArg(msg, 1, n > 0 ? this.chainOut[0] : 0);
+    return true;
+  }
+
+  /** The kept read of id, answered if its socket is readable now. */
+  private readKept(id: number): void {
+    const msg = this.reads.get(id)!;
+    if (!this.read(msg, id, true)) return;
+    this.reads.delete(id);
+    this.ctx.replymsg(msg, 0);
   }
 
   /** Answer the polls of id whose events are ready. */
@@ -93,8 +154,15 @@ class HostTcp {
     else this.polls.set(id, keep);
   }
 
-  /** Answer every poll of id (or of every id) with POLLNVAL. */
+  /** Answer every poll of id (or of every id) with POLLNVAL, every kept read with -ESHUTDOWN. */
   flush(id?: number): void {
+    for (const [k, msg] of this.reads) {
+      if (id !== undefined && k !== id) continue;
+      this.ctx.setArg(msg, 0, -ESHUTDOWN);
+      this.ctx.setArg(msg, 1, 0);
+      this.ctx.replymsg(msg, 0);
+      this.reads.delete(k);
+    }
     for (const [k, list] of this.polls) {
       if (id !== undefined && k !== id) continue;
       for (const msg of list) this.answer(msg, POLLNVAL);
@@ -117,7 +185,7 @@ export function registerTcpUser(td: ProtocolThread, mb: Mbufs, stackOf: (host: n
   const chainOut = new Int32Array(1);
   const hostTcp = (st: Stack): HostTcp => {
     let h = hosts.get(st);
-    if (h === undefined) hosts.set(st, (h = new HostTcp(st.tcp.sockets!, ctx)));
+    if (h === undefined) hosts.set(st, (h = new HostTcp(st.tcp.sockets!, ctx, chainOut, td)));
     return h;
   };
   td.register(
@@ -161,10 +229,15 @@ export function registerTcpUser(td: ProtocolThread, mb: Mbufs, stackOf: (host: n
         }
         case TCP_READ: {
           // so_rcv's mbufs leave by handle (no copy here); the reader copies once and frees.
-          const n = so.readChain(id, Math.min(Math.max(a(3), 1), TCP_READ_MAX), chainOut);
-          set(0, n);
-          set(1, n > 0 ? chainOut[0] : 0);
-          return 0;
+          const wait = (a(4) & TCP_READ_WAIT) !== 0;
+          if (wait && (h.reads.has(id) || st.tcp.closed)) {
+            set(0, st.tcp.closed ? -ESHUTDOWN : -EALREADY);
+            set(1, 0);
+            return 0;
+          }
+          if (h.read(msg, id, wait)) return 0;
+          h.reads.set(id, msg);
+          return EJUSTRETURN;
         }
         case TCP_WRITE: {
           const m = a(TCP_A_CHAIN);

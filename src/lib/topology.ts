@@ -47,6 +47,7 @@ import { Stack, type StackOptions } from '../netinet/stack.js';
 import type { NetStats } from '../netinet/stats.js';
 import { registerStackSysctls } from '../netinet/tunables.js';
 import { registerTcpSysctls } from '../netinet/tcp_tunables_shared.js';
+import { registerRssSysctl, type RssKeyName } from '../net/rss.js';
 import { ipFromString, ipToString, prefixToMask } from '../wire/ipv4.js';
 import { macToString } from '../wire/ethernet.js';
 import { allocStatDir, formatNetstatI, freeStatDir, sumHost } from '../net/netstats.js';
@@ -92,6 +93,13 @@ export interface SystemOptions {
   arenaSize?: number;
   /** kern.mp.spin_us for the CPUs (default 0). */
   spinUs?: number;
+  /**
+   * The RSS key flows are hashed to CPUs with: 'symmetric' (default: both
+   * ends of a connection between two stacks of the system on one CPU, so its
+   * segments never cross CPUs) or 'microsoft' (the RSS spec's key, which
+   * spreads the two ends of such a connection independently). See net/rss.ts.
+   */
+  rss?: RssKeyName;
 }
 
 export interface InterfaceOptions {
@@ -459,7 +467,10 @@ export class System {
     this.sysctl = sysctlFor(uma);
     registerStackSysctls(this.sysctl, uma.arena, mb);
     // The CPUs' stacks read net.inet.tcp.* from the arena (tcp_tunables_shared.ts); a local stack keeps its own.
-    if (machine !== null) registerTcpSysctls(this.sysctl, uma.arena);
+    if (machine !== null) {
+      registerTcpSysctls(this.sysctl, uma.arena);
+      registerRssSysctl(this.sysctl, machine.rss);
+    }
   }
 
   /** Worker CPUs (0: a single-thread system). */
@@ -486,7 +497,7 @@ export class System {
     // Created here: CPUs that start together would race to create the socket layer's zones.
     sockbufZone(uma);
     udpSocketZone(uma);
-    const machine = await Machine.start({ uma, ncpus: cpus, handlers: [NET_HANDLERS], spinUs: o.spinUs ?? 0, clock });
+    const machine = await Machine.start({ uma, ncpus: cpus, handlers: [NET_HANDLERS], spinUs: o.spinUs ?? 0, clock, rss: o.rss });
     return new System(uma, mb, clock, null, machine);
   }
 

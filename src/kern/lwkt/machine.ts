@@ -40,6 +40,9 @@ import {
   MC_CLOCK_MODE,
   MC_CLOCK_SEQ,
   MC_DEBUG,
+  MC_RSS_KEY,
+  RSSKEY_MICROSOFT,
+  RSSKEY_SYMMETRIC,
   MC_HERRORS,
   MCLOCK_MANUAL,
   MSG_PAYLOAD,
@@ -64,6 +67,7 @@ import {
 import { MsgContext, USER_SENDS_TUNABLE, type MachineInfo } from './msgport.js';
 import { portFormat, portGet, portSpaceWake, portTakeReplies, portWake } from './port.js';
 import { M_NOWAIT } from '../../uma/flags.js';
+import { isRssKeyName, useRssKey, type RssKeyName } from '../../net/rss.js';
 
 export interface MachineOptions {
   /** CPUs (worker threads); default os.availableParallelism(). */
@@ -90,6 +94,14 @@ export interface MachineOptions {
   clock?: 'real' | 'manual';
   /** Where CPU failures are reported (default: the UMA's logger, stderr). */
   log?: (message: string) => void;
+  /**
+   * The RSS key flows are hashed to CPUs with (net/rss.ts): 'symmetric'
+   * (default; both directions of a flow, so both ends of a connection between
+   * two stacks of the system, on one CPU) or 'microsoft' (the RSS spec's key,
+   * as NICs hash). Fixed for the machine's life, as FreeBSD's boot-time
+   * net.inet.rss.key; readable as the sysctl net.inet.rss.key.
+   */
+  rss?: RssKeyName;
 }
 
 /** A CPU worker failed: thrown by start(), listed in machine.failures. */
@@ -163,6 +175,14 @@ export class Machine extends EventEmitter {
   private stopPromise: Promise<void> | null = null;
   private readonly stopTimeoutMs: number;
   private readonly ownsUma: boolean;
+  /** Gives back this thread's hold on the RSS key (at the end of stop). */
+  private releaseRss: () => void = () => {};
+  private rssKeyName: RssKeyName = 'symmetric';
+
+  /** The RSS key every thread of this machine hashes flows with (MachineOptions.rss). */
+  get rss(): RssKeyName {
+    return this.rssKeyName;
+  }
 
   private constructor(uma: Uma, ownsUma: boolean, ncpus: number, record: number, magic: number, zones: { msg: Zone; port: Zone; machine: Zone }, stopTimeoutMs: number, manual: boolean, log: ((m: string) => void) | undefined) {
     super();
@@ -186,6 +206,8 @@ export class Machine extends EventEmitter {
   static async start(opts: MachineOptions = {}): Promise<Machine> {
     const ncpus = opts.ncpus ?? availableParallelism();
     if (opts.clock !== undefined && opts.clock !== 'real' && opts.clock !== 'manual') throw new ArgumentError(`clock must be 'real' or 'manual', got ${String(opts.clock)}`);
+    if (opts.rss !== undefined && !isRssKeyName(opts.rss)) throw new ArgumentError(`rss must be 'symmetric' or 'microsoft', got ${String(opts.rss)}`);
+    const rss = opts.rss ?? 'symmetric';
     if (!Number.isInteger(ncpus) || ncpus < 1 || ncpus > MC_MAX_CPUS) throw new ArgumentError(`ncpus must be an integer in 1..${MC_MAX_CPUS}, got ${ncpus}`);
     const cap = opts.portCapacity ?? 1024;
     if (!Number.isInteger(cap) || cap < 2 || cap > 65536 || (cap & (cap - 1)) !== 0) throw new ArgumentError(`portCapacity must be a power of two in 2..65536, got ${cap}`);
@@ -194,6 +216,8 @@ export class Machine extends EventEmitter {
     if (uma.arena.ncpusRegistered + ncpus > uma.arena.ncpusMax) {
       throw new ArgumentError(`arena has ${uma.arena.ncpusMax - uma.arena.ncpusRegistered} free CPU slots, machine needs ${ncpus}`);
     }
+    // This thread computes flow CPUs for the machine (port choice, placement): it hashes as the CPUs do.
+    const releaseRss = useRssKey(rss);
     bootSecret(uma.arena); // made here, from crypto random bytes, before any CPU reads it
     const zones = mpZones(uma, cap);
     const record = zones.machine.alloc(M_WAITOK | M_ZERO);
@@ -202,6 +226,7 @@ export class Machine extends EventEmitter {
     i32[r + MC_NCPUS] = ncpus;
     i32[r + MC_CLOCK_MODE] = opts.clock === 'manual' ? MCLOCK_MANUAL : 0;
     i32[r + MC_DEBUG] = uma.arena.debug ? 1 : 0;
+    i32[r + MC_RSS_KEY] = rss === 'microsoft' ? RSSKEY_MICROSOFT : RSSKEY_SYMMETRIC;
     for (let c = 0; c < ncpus; c++) {
       const port = zones.port.alloc(M_WAITOK);
       portFormat(i32, port, c, cap);
@@ -213,6 +238,8 @@ export class Machine extends EventEmitter {
     const spinIdx = tunableIndex(uma.arena, 'kern.mp.spin_us', 20);
     if (opts.spinUs !== undefined) Atomics.store(i32, spinIdx, opts.spinUs);
     const m = new Machine(uma, ownsUma, ncpus, record, magic, zones, opts.stopTimeoutMs ?? 10000, opts.clock === 'manual', opts.log);
+    m.releaseRss = releaseRss;
+    m.rssKeyName = rss;
     const handlers = (opts.handlers ?? []).map((h) => (h.startsWith('file:') ? fileURLToPath(h) : h));
     const ready: Promise<void>[] = [];
     for (let c = 0; c < ncpus; c++) ready.push(m.spawn(c, handlers, Atomics.load(i32, spinIdx)));
@@ -443,6 +470,7 @@ export class Machine extends EventEmitter {
     Atomics.store(i32, r + MC_STATE, MSTATE_DRAINED);
     Atomics.store(i32, r + MC_MAGIC, 0);
     this.zones.machine.free(this.record);
+    this.releaseRss();
     this.emit('stopped');
   }
 

@@ -6,6 +6,8 @@
 import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
 import { MsgContext, type MachineInfo } from './msgport.js';
+import { MC_RSS_KEY, RSSKEY_MICROSOFT } from './layout.js';
+import { useRssKey } from '../../net/rss.js';
 
 /**
  * Attach this thread (a worker) to the machine described by `info`. Throws
@@ -15,5 +17,8 @@ export function attachMachine(info: MachineInfo): MsgContext {
   const arena = Arena.attach(info.sab);
   arena.registerCpu();
   const uma = Uma.attach(arena);
-  return new MsgContext(uma, info.record, -1, info.magic, true);
+  const ctx = new MsgContext(uma, info.record, -1, info.magic, true);
+  // The worker computes flow CPUs (netuser's placement) as the machine's CPUs do.
+  useRssKey(Atomics.load(arena.i32, (info.record >> 2) + MC_RSS_KEY) === RSSKEY_MICROSOFT ? 'microsoft' : 'symmetric');
+  return ctx;
 }

@@ -12,6 +12,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mpSys, until } from './mpsys.js';
+import { leakCheck, testUma } from '../helpers.js';
+import { System, type NetStack } from '../../lib/topology.js';
+import { NET_STATS } from '../../net/mpnet.js';
 import { connect, createServer, MpTcp, type MpSocket } from '../../lib/netmp.js';
 import { rssFlowCpu } from '../../net/rss.js';
 import { toAddr } from '../../netinet/stack.js';
@@ -119,3 +122,69 @@ test('kern.ipc.soacceptqueue set in the main thread bounds each CPU accept queue
     await m.stop();
   }
 });
+
+/** Frames each CPU of `stack` was handed by the other CPU (netisr's handoffs), summed. */
+async function handoffs(sys: System, stack: NetStack): Promise<number> {
+  const r = await Promise.all([0, 1].map((c) => sys.machine!.call(c, NET_STATS, [stack.index], 4)));
+  return r.reduce((n, x) => n + x[3], 0);
+}
+
+/** Echo 20 KB over each of `clients` (connected to an echo server on b) and wait for all of it. */
+async function echoAll(clients: MpSocket[]): Promise<void> {
+  const got = new Map<MpSocket, number>(clients.map((s) => [s, 0]));
+  for (const s of clients) s.on('data', (d: Buffer) => got.set(s, got.get(s)! + d.length));
+  await Promise.all(clients.map((s) => once(s, 'connect')));
+  for (const s of clients) s.write(Buffer.alloc(20_000, 5));
+  assert.ok(await until(() => [...got.values()].every((n) => n === 20_000), 30_000), 'every connection echoed');
+}
+
+for (const rss of ['symmetric', 'microsoft'] as const) {
+  test(`RSS key ${rss}: ${rss === 'symmetric' ? 'both ends of every connection on one CPU, no segment crosses CPUs' : 'ends apart where the hash says, segments handed across'}`, { timeout: 60_000 }, async () => {
+    const uma = testUma({ size: 128 << 20 });
+    const done = leakCheck(uma);
+    const sys = await System.start({ cpus: 2, uma, ...(rss === 'microsoft' ? { rss } : {}) });
+    const a = sys.addStack('a');
+    const b = sys.addStack('b');
+    sys.link(a, b, { a: '10.0.1.1/24', b: '10.0.1.2/24' });
+    await sys.up();
+    assert.equal(sys.sysctl.get('net.inet.rss.key'), rss === 'symmetric' ? '6d5a'.repeat(20) : '6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa');
+    assert.throws(() => sys.sysctl.set('net.inet.rss.key', '00'), 'read-only while the machine runs');
+    const accepted: MpSocket[] = [];
+    const srv = createServer({ stack: b }, (s) => {
+      accepted.push(s);
+      s.on('data', (d: Buffer) => s.write(d));
+    });
+    srv.listen(7);
+    await once(srv, 'listening');
+    const A = toAddr('10.0.1.1');
+    const B = toAddr('10.0.1.2');
+    // With Microsoft's key, local ports chosen so that 4 connections have their ends on different CPUs.
+    const apart = (p: number) => rssFlowCpu(B, A, 7, p, 2) !== rssFlowCpu(A, B, p, 7, 2);
+    const ports = rss === 'microsoft' ? Array.from({ length: 4000 }, (_, i) => 20000 + i).filter(apart).slice(0, 4) : [];
+    const clients: MpSocket[] = [];
+    const before = (await handoffs(sys, a)) + (await handoffs(sys, b));
+    try {
+      for (let i = 0; i < 8; i++) clients.push(connect({ stack: a, host: '10.0.1.2', port: 7, ...(i < ports.length ? { localPort: ports[i] } : {}) }));
+      await echoAll(clients);
+      const crossed = (await handoffs(sys, a)) + (await handoffs(sys, b)) - before;
+      const peerOf = (c: MpSocket) => accepted.find((s) => s.remotePort === c.localPort)!;
+      const split = clients.filter((c) => c.ownerCpu !== peerOf(c).ownerCpu).length;
+      if (rss === 'symmetric') {
+        assert.equal(split, 0, 'every accepted connection on its client\'s CPU');
+        assert.equal(crossed, 0, 'no frame handed between CPUs');
+        assert.equal(new Set(clients.map((c) => c.ownerCpu)).size, 2, 'connections still spread over the CPUs');
+      } else {
+        assert.ok(split >= 4, `${split} connections with their ends on different CPUs`);
+        assert.ok(crossed > 4 * 4, `${crossed} frames handed between CPUs`);
+      }
+    } finally {
+      for (const s of [...clients, ...accepted]) s.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+      await srv.settled();
+      for (const s of [...clients, ...accepted]) await s.settled();
+      await sys.stop();
+      sys.mb.drainPacketCache();
+      done();
+    }
+  });
+}

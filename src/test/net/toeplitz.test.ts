@@ -1,7 +1,8 @@
 // RSS Toeplitz hash against the verification values of Microsoft's RSS spec.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toeplitz2, toeplitz4, rssCpu, rssAddrCpu, rssFlowCpu } from '../../net/rss.js';
+import fc from 'fast-check';
+import { toeplitz2, toeplitz4, rssCpu, rssAddrCpu, rssFlowCpu, rssKey } from '../../net/rss.js';
 import { packetCpu } from '../../net/netisr.js';
 import { ipFromString } from '../../wire/ipv4.js';
 
@@ -18,9 +19,25 @@ test('Toeplitz hash matches the RSS verification suite', () => {
   for (const [dst, dport, src, sport, h2, h4] of cases) {
     const s = ipFromString(src);
     const d = ipFromString(dst);
-    assert.equal(toeplitz2(s, d), h2, `2-tuple ${src} -> ${dst}`);
-    assert.equal(toeplitz4(s, d, sport, dport), h4, `4-tuple ${src}:${sport} -> ${dst}:${dport}`);
+    assert.equal(toeplitz2(s, d, 'microsoft'), h2, `2-tuple ${src} -> ${dst}`);
+    assert.equal(toeplitz4(s, d, sport, dport, 'microsoft'), h4, `4-tuple ${src}:${sport} -> ${dst}:${dport}`);
   }
+});
+
+test('the symmetric key (the default) hashes both directions of a flow alike; Microsoft\'s does not', () => {
+  assert.equal(rssKey(), 'symmetric');
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  const u16 = fc.integer({ min: 0, max: 0xffff });
+  fc.assert(
+    fc.property(u32, u32, u16, u16, (a, b, p, q) => {
+      assert.equal(toeplitz4(a, b, p, q), toeplitz4(b, a, q, p));
+      assert.equal(toeplitz2(a, b), toeplitz2(b, a));
+      for (let n = 2; n <= 16; n++) assert.equal(rssFlowCpu(a, b, p, q, n), rssFlowCpu(b, a, q, p, n));
+    }),
+  );
+  // The RSS suite's first flow, reversed, hashes elsewhere with Microsoft's key.
+  const [dst, dport, src, sport, , h4] = cases[0];
+  assert.notEqual(toeplitz4(ipFromString(dst), ipFromString(src), dport, sport, 'microsoft'), h4);
 });
 
 test('rssCpu spreads flows over every CPU and is stable', () => {

@@ -287,7 +287,7 @@ export class Vnet implements NetisrHosts {
     if (vif.tap !== undefined) {
       const q = vif.tap.queue;
       // Busy CPU: keep reading between messages (the event loop, hence uv_poll, waits meanwhile).
-      td.addPollHook(() => (h.closed ? 0 : q.rxPoll()));
+      td.addPollHook(() => (h.closed ? 0 : q.rxPoll()), true);
       q.start();
     }
     return index;

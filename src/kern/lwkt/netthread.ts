@@ -21,7 +21,12 @@ export interface NetThread {
   readonly callouts: CalloutWheel;
   /** Ask for another pass soon (work was queued from outside or inside a pass). Never sleeps. */
   kick(): void;
-  addPollHook(h: NetPollHook): void;
+  /**
+   * Run `h` every pass. `needsEventLoop`: its work is signalled through the
+   * event loop (a native handle's readiness, as a TAP's uv_poll), so the
+   * thread must not block the loop while idle (ProtocolThread's blockIdle).
+   */
+  addPollHook(h: NetPollHook, needsEventLoop?: boolean): void;
   removePollHook(h: NetPollHook): void;
 }
 
@@ -56,7 +61,8 @@ export class LocalThread implements NetThread {
     return new LocalThread(new ManualClock(), hz);
   }
 
-  addPollHook(h: NetPollHook): void {
+  addPollHook(h: NetPollHook, _needsEventLoop = false): void {
+    // This thread never blocks: its idle wait is the event loop itself.
     this.hooks.push(h);
   }
 

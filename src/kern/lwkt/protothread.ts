@@ -106,6 +106,8 @@ export class ProtocolThread implements NetThread {
   private readonly handlerNames: (string | undefined)[] = [];
   private readonly replyHandlers: (ReplyHandler | undefined)[] = [];
   readonly pollHooks: PollHook[] = [];
+  /** Poll hooks added with needsEventLoop: while any is present an idle CPU never blocks. */
+  private readonly loopHooks = new Set<PollHook>();
   readonly shutdownHooks: ShutdownHook[] = [];
   /** Per-layer state of this CPU (a layer stores its per-CPU tables here). */
   readonly layers = new Map<string, unknown>();
@@ -191,13 +193,22 @@ export class ProtocolThread implements NetThread {
     return this.callouts.clock;
   }
 
-  addPollHook(h: () => number): void {
+  /**
+   * Run `h` every pass; it returns the work it did. With `needsEventLoop`
+   * its work is signalled through the event loop (a TAP's uv_poll), so an
+   * idle CPU must not block in Atomics.wait while it is present. Other hooks
+   * only find work that a message, a callout or a pass of this thread made,
+   * and each of those wakes P_WAKE or runs before the CPU blocks.
+   */
+  addPollHook(h: () => number, needsEventLoop = false): void {
     this.pollHooks.push(h);
+    if (needsEventLoop) this.loopHooks.add(h);
   }
 
   removePollHook(h: () => number): void {
     const i = this.pollHooks.indexOf(h);
     if (i >= 0) this.pollHooks.splice(i, 1);
+    if (!this.pollHooks.includes(h)) this.loopHooks.delete(h);
   }
 
   /** Start the loop (from the worker entry, once). */
@@ -434,19 +445,21 @@ export class ProtocolThread implements NetThread {
 
   /**
    * Idle, short form: sleep in a blocking Atomics.wait on P_WAKE for at most
-   * kern.mp.idle_block_us (and not past the next callout). Only without poll
-   * hooks: a device's native poll handle needs the event loop, and a
-   * blocked thread could not see it. Same Dekker protocol as sleep(). False
+   * kern.mp.idle_block_us (and not past the next callout). Not while a poll
+   * hook needs the event loop (a device's native poll handle, which a blocked
+   * thread could not see). Same Dekker protocol as sleep(). False
    * when blocking is off (then the caller arms the asynchronous wait).
    * Blocks the thread.
    */
   private blockIdle(): boolean {
-    if (this.blockIdx < 0 || this.pollHooks.length !== 0) return false;
+    if (this.blockIdx < 0 || this.loopHooks.size !== 0) return false;
     const i32 = this.i32;
     const us = Atomics.load(i32, this.blockIdx);
     if (us <= 0) return false;
     const p = this.port >> 2;
     this.ctx.uma.poll();
+    // Readers of the load counters must not wait for the end of the loop while it blocks.
+    this.publishLoad();
     const w = Atomics.load(i32, p + P_WAKE);
     Atomics.store(i32, p + P_SLEEPING, 1);
     if (!portHasWork(i32, this.port) && Atomics.load(i32, (this.ctx.record >> 2) + MC_STATE) === MSTATE_RUNNING) {

@@ -177,6 +177,8 @@ export class Machine extends EventEmitter {
   private readonly ownsUma: boolean;
   /** Gives back this thread's hold on the RSS key (at the end of stop). */
   private releaseRss: () => void = () => {};
+  /** The main thread's reply port (MsgContext.useReplyPort). */
+  private replyPort = 0;
   private rssKeyName: RssKeyName = 'symmetric';
 
   /** The RSS key every thread of this machine hashes flows with (MachineOptions.rss). */
@@ -239,6 +241,10 @@ export class Machine extends EventEmitter {
     if (opts.spinUs !== undefined) Atomics.store(i32, spinIdx, opts.spinUs);
     const m = new Machine(uma, ownsUma, ncpus, record, magic, zones, opts.stopTimeoutMs ?? 10000, opts.clock === 'manual', opts.log);
     m.releaseRss = releaseRss;
+    // The main thread's reply port: every domsgAsync reply is queued there (one wait for all of them).
+    m.replyPort = zones.port.alloc(M_WAITOK);
+    portFormat(i32, m.replyPort, -1, 2);
+    m.ctx.useReplyPort(m.replyPort);
     m.rssKeyName = rss;
     const handlers = (opts.handlers ?? []).map((h) => (h.startsWith('file:') ? fileURLToPath(h) : h));
     const ready: Promise<void>[] = [];
@@ -462,6 +468,8 @@ export class Machine extends EventEmitter {
     // A waiter of ours whose message a dead CPU held (or a layer kept and forgot) is answered now.
     const abandoned = this.ctx.abandonInflight();
     if (abandoned > 0 && this.failures.length === 0) this.log(`slabnet: stop answered ${abandoned} request(s) a handler kept without replying`);
+    this.ctx.closeReplyPort();
+    this.zones.port.free(this.replyPort);
     for (let c = 0; c < this.ncpus; c++) this.zones.port.free(this.ctx.ports[c]);
     let total = 0;
     for (let c = 0; c < this.ncpus; c++) total += this.herrorsAtStop[c] = Atomics.load(i32, r + MC_HERRORS + c);

@@ -28,6 +28,7 @@ import {
   MSG_ERROR,
   MSG_FLAGS,
   MSG_NARGS,
+  MSG_NEXT,
   MSG_PAYLOAD,
   MSG_PAYLOAD_LEN,
   MSG_PAYLOAD_MAX,
@@ -43,12 +44,15 @@ import {
   MSGF_UNDELIVERED,
   MSGF_WAITING,
   MSTATE_RUNNING,
+  P_RHEAD,
+  P_SLEEPING,
+  P_WAKE,
 } from './layout.js';
 import { tunableIndex } from '../sysctl/tunables.js';
 
 /** kern.mp.spin_us default: how long a waiter spins before it sleeps. */
 export const SPIN_US_DEFAULT = 20;
-import { portPut, portPutReply, portPutWait, portPutWaitAsync } from './port.js';
+import { portPut, portPutReply, portPutWait, portPutWaitAsync, portTakeReplies, portWake } from './port.js';
 
 /**
  * Arena tunable (never a sysctl node) counting user-worker sends in progress:
@@ -103,6 +107,17 @@ export class MsgContext {
   private mbufs: Mbufs | null = null;
   /** domsgAsync messages sent and not answered yet (this thread's; see abandonInflight). */
   private readonly inflight = new Set<number>();
+  /**
+   * The main thread's reply port (Machine.start gives it one; 0: none, as in
+   * a user worker): domsgAsync replies are queued there, and one pump with
+   * one Atomics.waitAsync takes them all, instead of a waiter per message.
+   */
+  private replyPort = 0;
+  /** Resolvers of the domsgAsync messages whose replies come to replyPort. */
+  private readonly waiting = new Map<number, () => void>();
+  private pumping = false;
+  /** Times the reply pump waited for replies (statistics and tests). */
+  replyWaits = 0;
   /**
    * Arena word of kern.mp.user_sends for a user worker (its puts race the
    * main thread's free of the ports), -1 for the main thread and the CPUs
@@ -437,10 +452,104 @@ export class MsgContext {
 
   /**
    * lwkt_domsg for the main thread: sends (waiting for room asynchronously)
-   * and awaits the reply with Atomics.waitAsync, never blocking the event loop.
+   * and awaits the reply, never blocking the event loop. With a reply port
+   * the reply is queued there and the pump resolves it; otherwise (a user
+   * worker) the message is synchronous and awaited with its own waitAsync.
    */
   async domsgAsync(cpu: number, msg: number): Promise<number> {
     const port = this.checkCpu(cpu);
+    if (this.replyPort === 0) return this.domsgAsyncWaiter(port, msg);
+    const m = msg >> 2;
+    const i32 = this.i32;
+    i32[m + MSG_RCMD] = i32[m + MSG_CMD];
+    i32[m + MSG_REPLYPORT] = this.replyPort;
+    i32[m + MSG_FLAGS] = MSGF_QUEUED;
+    // The resolver goes in before the put: a put that waited for room
+    // resumes a turn later, and the pump may have taken the reply by then.
+    const replied = new Promise<void>((resolve) => this.waiting.set(msg, resolve));
+    if (!this.alive() || !(portPut(i32, port, msg) || (await portPutWaitAsync(i32, port, msg, () => this.alive())))) {
+      this.waiting.delete(msg);
+      i32[m + MSG_FLAGS] = 0;
+      return ESHUTDOWN;
+    }
+    this.inflight.add(msg);
+    if (!this.pumping) void this.pumpReplies();
+    await replied;
+    this.inflight.delete(msg);
+    return i32[m + MSG_ERROR];
+  }
+
+  /**
+   * Main thread: queue domsgAsync replies to `port` (a port of the
+   * machine's port zone, owned by this thread for its reply list only).
+   * Called once by Machine.start, before any request.
+   */
+  useReplyPort(port: number): void {
+    this.replyPort = port;
+  }
+
+  /**
+   * The reply pump: while any domsgAsync waits, take the reply list whole
+   * and resolve each; when it is empty, announce the sleep (P_SLEEPING, the
+   * port protocol's Dekker) and wait on P_WAKE, which the first reply after
+   * it wakes. One wait however many requests are in flight. Never blocks.
+   */
+  private async pumpReplies(): Promise<void> {
+    this.pumping = true;
+    const i32 = this.i32;
+    try {
+      while (this.waiting.size > 0 && this.replyPort !== 0) {
+        if (this.takeReplies() > 0) continue;
+        const p = this.replyPort >> 2;
+        const w = Atomics.load(i32, p + P_WAKE);
+        Atomics.store(i32, p + P_SLEEPING, 1);
+        if (Atomics.load(i32, p + P_RHEAD) === 0) {
+          this.replyWaits++;
+          const r = Atomics.waitAsync(i32, p + P_WAKE, w);
+          if (r.async) await r.value;
+          // Closed while waiting (Machine.stop): the port may be freed already.
+          if (this.replyPort === 0) return;
+        }
+        Atomics.store(i32, p + P_SLEEPING, 0);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Resolve every reply queued to the reply port; how many. Main thread; never sleeps. */
+  private takeReplies(): number {
+    const i32 = this.i32;
+    let msg = portTakeReplies(i32, this.replyPort);
+    let n = 0;
+    while (msg !== 0) {
+      const next = i32[(msg >> 2) + MSG_NEXT];
+      const resolve = this.waiting.get(msg);
+      if (resolve !== undefined) {
+        this.waiting.delete(msg);
+        resolve();
+        n++;
+      }
+      msg = next;
+    }
+    return n;
+  }
+
+  /**
+   * Machine.stop, after every CPU exited and abandonInflight: resolve what
+   * the reply port holds and stop using it (the pump returns without
+   * touching it again), so the caller may free it. Never sleeps.
+   */
+  closeReplyPort(): void {
+    if (this.replyPort === 0) return;
+    this.takeReplies();
+    const port = this.replyPort;
+    this.replyPort = 0;
+    portWake(this.i32, port);
+  }
+
+  /** domsgAsync without a reply port: a synchronous message awaited with its own Atomics.waitAsync. */
+  private async domsgAsyncWaiter(port: number, msg: number): Promise<number> {
     const m = msg >> 2;
     const i32 = this.i32;
     i32[m + MSG_REPLYPORT] = 0;

@@ -18,9 +18,10 @@
  *
  * Wake-up protocol (Dekker with seq-cst Atomics): the owner stores
  * P_SLEEPING = 1, re-checks both queues, then waits on P_WAKE; a sender
- * publishes first and then reads P_SLEEPING, bumping and notifying P_WAKE
- * only when it is set. So a wake costs a system call only when the owner
- * really sleeps.
+ * publishes first and then takes P_SLEEPING from 1 to 0 (a CAS), bumping
+ * and notifying P_WAKE only when it did. So a wake costs a system call only
+ * when the owner really sleeps, and once per sleep however many senders
+ * find it asleep.
  */
 import {
   MSG_NEXT,
@@ -83,7 +84,7 @@ export function portPut(i32: Int32Array, port: number, msg: number): boolean {
       pos = Atomics.load(i32, p + P_TAIL);
     }
   }
-  if (Atomics.load(i32, p + P_SLEEPING) !== 0) portWake(i32, port);
+  wakeIfSleeping(i32, port);
   return true;
 }
 
@@ -129,7 +130,18 @@ export function portPutReply(i32: Int32Array, port: number, msg: number): void {
     if (seen === head) break;
     head = seen;
   }
-  if (Atomics.load(i32, p + P_SLEEPING) !== 0) portWake(i32, port);
+  wakeIfSleeping(i32, port);
+}
+
+/**
+ * After publishing: wake the owner if it announced a sleep. The sender that
+ * takes P_SLEEPING from 1 to 0 is the only one to pay the system call; the
+ * others of the same sleep see 0 (the owner is being woken, and will see
+ * their messages in the pass it runs next).
+ */
+function wakeIfSleeping(i32: Int32Array, port: number): void {
+  const p = port >> 2;
+  if (Atomics.load(i32, p + P_SLEEPING) !== 0 && Atomics.compareExchange(i32, p + P_SLEEPING, 1, 0) === 1) portWake(i32, port);
 }
 
 /**

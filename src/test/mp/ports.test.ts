@@ -79,6 +79,19 @@ test('many senders: per-sender order, no loss, no duplication; domsg replies rea
   done();
 });
 
+test('main thread: 3000 requests in flight on 2 CPUs through its one reply port; each reply reaches its own caller, one wait serves many', async () => {
+  // A port of 16 cells: most sends wait for room (portPutWaitAsync) while replies flow back.
+  const { m, done } = await machine(2, { portCapacity: 16 });
+  const waits0 = m.ctx.replyWaits;
+  const n = 3000;
+  const replies = await Promise.all(Array.from({ length: n }, (_, i) => m.call(i % 2, CMD_ECHO, [i], 3)));
+  for (let i = 0; i < n; i++) assert.deepEqual([replies[i][0], replies[i][1], replies[i][3]], [0, i + 1, i % 2], `request ${i}`);
+  const waits = m.ctx.replyWaits - waits0;
+  assert.ok(waits > 0 && waits < n / 2, `${waits} waits of the reply pump for ${n} replies`);
+  await m.stop();
+  done();
+});
+
 test('domsg to the current CPU runs the handler directly, not through the port', async () => {
   const { m, done } = await machine(2);
   const [err, innerErr, v, innerDepth, handled] = await m.call(1, CMD_SELF, [], 4);

@@ -112,6 +112,8 @@ export class TcpHost {
   readonly td: NetThread;
   /** One scratch buffer for reads (copied out into the pushed Buffer). */
   readonly scratch = Buffer.allocUnsafe(READ_CHUNK);
+  /** rcvPending's alignment result (one word, reused). */
+  readonly alignWord = new Int32Array(1);
   readonly opt = new Int32Array(2);
   private readonly owners = new Map<number, Endpoint>();
   private dirty = new Set<Endpoint>();
@@ -517,14 +519,14 @@ export class Socket extends Duplex {
     const scratch = host.scratch;
     const or = this.onread;
     while (this.reading && this.id !== 0 && !this.eof) {
-      const buf = or === null ? scratch : typeof or.buffer === 'function' ? or.buffer() : or.buffer;
+      const buf = or === null ? this.freshReadBuffer(so, scratch) : typeof or.buffer === 'function' ? or.buffer() : or.buffer;
       const n = so.read(this.id, buf);
       if (n > 0) {
         this.bytesIn += n;
         this.touch();
         if (or !== null) {
           if (or.callback(n, buf) === false) this.reading = false;
-        } else if (!this.push(Buffer.from(scratch.subarray(0, n)))) this.reading = false;
+        } else if (!this.push(buf === scratch ? Buffer.from(scratch.subarray(0, n)) : n === buf.length ? buf : buf.subarray(0, n))) this.reading = false;
         continue;
       }
       if (n === 0) {
@@ -540,6 +542,22 @@ export class Socket extends Duplex {
       this.destroy(new ErrnoError(-n, 'read'));
       return;
     }
+  }
+
+  /**
+   * The Buffer a 'data' read copies so_rcv into: a fresh one of what is
+   * buffered (at most READ_CHUNK), not zero-filled, starting at the first
+   * byte's alignment modulo 8, so the copy out of the arena moves words and
+   * is the only copy. With nothing buffered (EOF, an error, EAGAIN) the
+   * scratch buffer, which the read leaves unused.
+   */
+  private freshReadBuffer(so: TcpSockets, scratch: Buffer): Buffer {
+    const align = this.host!.alignWord;
+    const cc = so.rcvPending(this.id, align);
+    if (cc <= 0) return scratch;
+    const len = Math.min(cc, READ_CHUNK);
+    const k = align[0];
+    return k === 0 ? Buffer.allocUnsafe(len) : Buffer.allocUnsafe(len + k).subarray(k);
   }
 
   /**

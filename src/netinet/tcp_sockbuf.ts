@@ -206,6 +206,14 @@ export class Sockbuf {
     if (m === 0) this.mbtail = 0;
   }
 
+  /** The arena address of the first buffered byte modulo 8 (0 when empty): where a reader's copy should start to move words. */
+  headAlign(): number {
+    let m = this.mb0;
+    const i32 = this.mb.i32;
+    while (m !== 0 && i32[(m + M_LEN) >> 2] === 0) m = i32[(m + M_NEXT) >> 2];
+    return m === 0 ? 0 : i32[(m + M_DATA) >> 2] & 7;
+  }
+
   /** Copy `len` bytes at offset `off` to dst[dstOff...] (the chain is unchanged). */
   copyOut(off: number, len: number, dst: Uint8Array, dstOff: number): void {
     const i32 = this.mb.i32;

@@ -268,6 +268,18 @@ export class TcpSockets {
     return -EINPROGRESS;
   }
 
+  /**
+   * What a read would find now: so_rcv's byte count, and in `align` the
+   * first byte's arena address modulo 8 (see Sockbuf.headAlign), so the
+   * reader can size and align the Buffer it reads into. -EBADF for no socket.
+   */
+  rcvPending(id: number, align: Int32Array): number {
+    const tp = this.get(id);
+    if (tp === null) return -EBADF;
+    align[0] = tp.so_rcv.headAlign();
+    return tp.so_rcv.cc;
+  }
+
   /** soreceive: copy from so_rcv (MSG_PEEK leaves it, MSG_WAITALL waits for a full buffer), then tell the peer about the opened window. */
   read(id: number, buf: Uint8Array, flags = 0): number {
     const tp = this.get(id);

@@ -11,6 +11,9 @@
  *                               (reqCpu >= 0: requests must land on that CPU of the peer); the
  *                               reply comes when the run ends (EJUSTRETURN until then)
  *   NET_APP_STATS(host, port) -> requests, replies, sendErrors, socketErrors, bad of this CPU's server
+ *   NET_TCP_RR(cliHost, srvHost, dst, port, conns, size, warmMs, runMs) -> transactions, us, connected, errors
+ *                               TCP request/response between two hosts on this CPU alone (tcprr.ts);
+ *                               the reply comes when the run ends
  */
 import type { ProtocolThread } from '../kern/lwkt/protothread.js';
 import { EINVAL, EJUSTRETURN } from '../kern/errno.js';
@@ -19,11 +22,13 @@ import type { Vnet } from '../net/vnet.js';
 import { portForCpu } from '../net/netisr.js';
 import { dnsServer, echoServer, type UdpServer } from './servers.js';
 import { loadGen } from './loadgen.js';
+import { tcpRR } from './tcprr.js';
 
 export const NET_ECHO_BIND = 0x5103;
 export const NET_LOADGEN = 0x5104;
 export const NET_DNS_BIND = 0x5108;
 export const NET_APP_STATS = 0x5117;
+export const NET_TCP_RR = 0x5118;
 
 /** Register the application commands on this CPU; returns what quiesce calls (ends runs, closes servers). */
 export function registerApps(td: ProtocolThread, vnet: Vnet): () => void {
@@ -67,6 +72,24 @@ export function registerApps(td: ProtocolThread, vnet: Vnet): () => void {
       ctx.replymsg(msg, 0);
     });
     runs.add(run);
+    return EJUSTRETURN;
+  });
+  td.register(NET_TCP_RR, 'net tcp rr', (_td, msg) => {
+    const cli = vnet.stack(ctx.arg(msg, 0));
+    const srv = vnet.stack(ctx.arg(msg, 1));
+    const a = (i: number) => ctx.arg(msg, i);
+    if (cli === null || srv === null || cli.tcp.sockets === null || srv.tcp.sockets === null) return EINVAL;
+    if (a(3) <= 0 || a(3) > 65535 || a(4) < 1 || a(4) > 4096 || a(5) < 1 || a(5) > 65536 || a(6) < 0 || a(7) < 1) return EINVAL;
+    // The run may end at once (the listener failed), before tcpRR returns.
+    let run: { stop(): void } | null = null;
+    let ended = false;
+    run = tcpRR(td, cli, srv, { dst: a(2) >>> 0, port: a(3), conns: a(4), size: a(5), warmMs: a(6), runMs: a(7) }, (r) => {
+      ended = true;
+      if (run !== null) runs.delete(run);
+      [r.transactions, r.us, r.connected, r.errors].forEach((v, i) => ctx.setArg(msg, i, Math.min(v, 0x7fffffff)));
+      ctx.replymsg(msg, 0);
+    });
+    if (!ended) runs.add(run);
     return EJUSTRETURN;
   });
   return () => {

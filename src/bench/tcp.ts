@@ -553,7 +553,7 @@ export const run: Suite = async (opts) => {
   const baselines = { nodeBulk: () => nodeBulk(opts), nodeHttp: () => nodeHttp(opts) };
   const mpNotes = { bulk: `${CHUNK / 1024} KiB writes, one connection, default socket buffers`, httpConc: HTTP_CONC };
   results.push(...(await mpCases(opts, drivers, baselines, SUITE, mpNotes)));
-  if (wanted(opts, 'TCP request/response on the MP core')) results.push(...(trace('scaling'), await mpScaling(opts)));
+  if (wanted(opts, 'TCP request/response on the MP core') || wanted(opts, 'TCP request/response run on the CPUs')) results.push(...(trace('scaling'), await mpScaling(opts)));
   if (wanted(opts, C_CONN)) {
     const nodeConnRate = (trace('nodeConn'), await nodeConn(opts));
     const slabConnRate = (trace('slabConn'), await slabConn(opts));

@@ -6,10 +6,17 @@
  * and the efficiency against workers x the 1-CPU figure of the same run
  * (../shared/BENCHMARKS.md). The user side (node:net's streams) runs in
  * this one thread for every CPU count, so it bounds the scaling.
+ *
+ * The second case takes the user thread out: every CPU runs the request/
+ * response load itself (apps/tcprr.ts, NET_TCP_RR: clients and echo server
+ * on that CPU's instances of the two hosts, driven by TcpSockets from a
+ * poll hook), so it measures how TCP on the CPUs scales with them.
  */
 import { availableParallelism } from 'node:os';
 import { System } from '../lib/topology.js';
 import { connect, createServer, type MpSocket } from '../lib/netmp.js';
+import { NET_TCP_RR } from '../apps/handlers.js';
+import { ipFromString } from '../wire/ipv4.js';
 import { compared, median, type BenchOptions, type BenchResult } from './harness.js';
 
 const SUITE = 'tcp';
@@ -79,6 +86,40 @@ async function mpRR(n: number, opts: BenchOptions): Promise<number> {
   return median(rates);
 }
 
+/** Connections each CPU's own load generator keeps busy in the CPU-only case. */
+const CPU_CONNS = 16;
+
+/**
+ * Transactions/s of n CPUs each running CPU_CONNS ping-pong connections of
+ * its own (NET_TCP_RR), summed: the median of rounds after a warm-up in
+ * each. Nothing of the load is in this thread.
+ */
+async function cpuRR(n: number, opts: BenchOptions): Promise<number> {
+  const sys = await System.start({ cpus: n, arenaSize: 256 << 20 });
+  sys.uma.logger = () => {};
+  try {
+    const cli = sys.addStack('client');
+    const srv = sys.addStack('server');
+    sys.link(cli, srv, { a: '10.8.1.1/24', b: '10.8.1.2/24' });
+    await sys.up();
+    const dst = ipFromString('10.8.1.2') | 0;
+    const rates: number[] = [];
+    const ms = opts.quick ? 150 : 1000;
+    for (let r = 0; r < (opts.quick ? 2 : 5); r++) {
+      const runs = await Promise.all(Array.from({ length: n }, (_, c) => sys.machine!.call(c, NET_TCP_RR, [cli.index, srv.index, dst, 7100 + r, CPU_CONNS, MSG, 100, ms], 4)));
+      let rate = 0;
+      for (const [err, trans, us, connected, errors] of runs) {
+        if (err !== 0 || errors !== 0 || connected !== CPU_CONNS) throw new Error(`NET_TCP_RR: err ${err}, ${connected} of ${CPU_CONNS} connected, ${errors} errors`);
+        rate += trans / (us / 1e6);
+      }
+      rates.push(rate);
+    }
+    return median(rates);
+  } finally {
+    await sys.stop();
+  }
+}
+
 /** The scaling cases: 1..min(ncpus, 8) CPUs (1..2 with --quick). */
 export async function mpScaling(opts: BenchOptions): Promise<BenchResult[]> {
   const maxCpus = Math.max(1, Math.min(availableParallelism(), opts.quick ? 2 : 8));
@@ -92,6 +133,18 @@ export async function mpScaling(opts: BenchOptions): Promise<BenchResult[]> {
         workers: n,
         efficiency: rate / (n * one),
         note: `${MSG}-byte ping-pong per connection, TCP_NODELAY, connections on the CPU of their 4-tuple (round robin opens); the node:net side of all of them in the main thread`,
+      }),
+    );
+  }
+  let cpuOne = 0;
+  for (let n = 1; n <= maxCpus; n++) {
+    const rate = await cpuRR(n, opts);
+    if (n === 1) cpuOne = rate;
+    out.push(
+      compared(SUITE, `TCP request/response run on the CPUs alone, ${n} CPU${n > 1 ? 's' : ''}, ${CPU_CONNS} connections each`, 'trans/s', rate, `1 CPU x ${n}`, n * cpuOne, {
+        workers: n,
+        efficiency: rate / (n * cpuOne),
+        note: `${MSG}-byte ping-pong, TCP_NODELAY; each CPU's clients and echo server on its instances of the two hosts (NET_TCP_RR), both ends of every connection on that CPU (symmetric RSS); no user thread in the loop`,
       }),
     );
   }

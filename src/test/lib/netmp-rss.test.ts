@@ -11,9 +11,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mpSys, until } from './mpsys.js';
-import { leakCheck, testUma } from '../helpers.js';
-import { System, type NetStack } from '../../lib/topology.js';
+import { mpPair, mpSys, until } from './mpsys.js';
+import type { System, NetStack } from '../../lib/topology.js';
 import { NET_STATS } from '../../net/mpnet.js';
 import { connect, createServer, MpTcp, type MpSocket } from '../../lib/netmp.js';
 import { rssFlowCpu } from '../../net/rss.js';
@@ -140,13 +139,7 @@ async function echoAll(clients: MpSocket[]): Promise<void> {
 
 for (const rss of ['symmetric', 'microsoft'] as const) {
   test(`RSS key ${rss}: ${rss === 'symmetric' ? 'both ends of every connection on one CPU, no segment crosses CPUs' : 'ends apart where the hash says, segments handed across'}`, { timeout: 60_000 }, async () => {
-    const uma = testUma({ size: 128 << 20 });
-    const done = leakCheck(uma);
-    const sys = await System.start({ cpus: 2, uma, ...(rss === 'microsoft' ? { rss } : {}) });
-    const a = sys.addStack('a');
-    const b = sys.addStack('b');
-    sys.link(a, b, { a: '10.0.1.1/24', b: '10.0.1.2/24' });
-    await sys.up();
+    const { sys, a, b, stop } = await mpPair({ link: { a: '10.0.1.1/24', b: '10.0.1.2/24' }, system: rss === 'microsoft' ? { rss } : {} });
     assert.equal(sys.sysctl.get('net.inet.rss.key'), rss === 'symmetric' ? '6d5a'.repeat(20) : '6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa');
     assert.throws(() => sys.sysctl.set('net.inet.rss.key', '00'), 'read-only while the machine runs');
     const accepted: MpSocket[] = [];
@@ -182,9 +175,7 @@ for (const rss of ['symmetric', 'microsoft'] as const) {
       await new Promise<void>((r) => srv.close(() => r()));
       await srv.settled();
       for (const s of [...clients, ...accepted]) await s.settled();
-      await sys.stop();
-      sys.mb.drainPacketCache();
-      done();
+      await stop();
     }
   });
 }

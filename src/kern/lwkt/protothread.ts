@@ -125,6 +125,8 @@ export class ProtocolThread implements NetThread {
   /** Statistics (thread-local). */
   handled = 0;
   sleeps = 0;
+  /** Idle waits that blocked the thread (blockIdle), a subset of sleeps. */
+  blocks = 0;
   direct = 0;
   /** Handlers, callouts and poll hooks that threw and were survived (also in the machine record, MC_HERRORS). */
   handlerErrors = 0;
@@ -465,6 +467,7 @@ export class ProtocolThread implements NetThread {
     if (!portHasWork(i32, this.port) && Atomics.load(i32, (this.ctx.record >> 2) + MC_STATE) === MSTATE_RUNNING) {
       const ms = this.clock.manual ? -1 : this.callouts.msUntilNext();
       this.sleeps++;
+      this.blocks++;
       Atomics.wait(i32, p + P_WAKE, w, ms < 0 ? us / 1000 : Math.min(ms, us / 1000));
     }
     Atomics.store(i32, p + P_SLEEPING, 0);

@@ -8,7 +8,7 @@ import { Machine, MachineError } from '../../kern/lwkt/machine.js';
 import { EFAULT, EINVAL, ESHUTDOWN } from '../../kern/errno.js';
 import { MSG_F_NOWAIT } from '../../kern/lwkt/msgport.js';
 import { portDepth } from '../../kern/lwkt/port.js';
-import { CMD_BLOCK, CMD_CALLOUT, CMD_KICK, CMD_ECHO, CMD_FORWARD, CMD_HOLD, CMD_RECORD, CMD_SELF, CMD_STATS, CMD_THROW, TEST_ZONE } from '../workers/mp-handlers.js';
+import { CMD_BLOCK, CMD_CALLOUT, CMD_KICK, CMD_LOOPHOOK, CMD_ECHO, CMD_FORWARD, CMD_HOLD, CMD_RECORD, CMD_SELF, CMD_STATS, CMD_THROW, TEST_ZONE } from '../workers/mp-handlers.js';
 import { zoneStats } from '../../uma/stats.js';
 
 const HANDLERS = fileURLToPath(new URL('../workers/mp-handlers.js', import.meta.url));
@@ -117,6 +117,28 @@ test('callouts: reset fires after its ticks, stop cancels, deferred reply', asyn
   assert.ok(us >= 24_000, `callout fired after ${us} us, wanted >= 25 ms (1 tick slack)`);
   assert.equal(stopped, 1);
   assert.equal(ranStopped, 0);
+  await m.stop();
+  done();
+});
+
+test('an idle CPU blocks in Atomics.wait, except while a poll hook needs the event loop (a TAP queue)', async () => {
+  const { m, done } = await machine(1);
+  const idleEchoes = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) {
+      await m.call(0, CMD_ECHO, [i], 1);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const blocks = async (op: number): Promise<number> => (await m.call(0, CMD_LOOPHOOK, [op], 1))[1];
+  const b0 = await blocks(-1);
+  await idleEchoes();
+  const b1 = await blocks(1); // and adds the hook
+  assert.ok(b1 > b0, `blocked ${b1 - b0} times while idle without such a hook`);
+  await idleEchoes();
+  const b2 = await blocks(0); // and removes it
+  assert.equal(b2, b1, 'never blocked while the hook was there');
+  await idleEchoes();
+  assert.ok((await blocks(-1)) > b2, 'blocks again once it is gone');
   await m.stop();
   done();
 });

@@ -17,6 +17,8 @@ export const CMD_HOLD = 106;
 export const CMD_FORWARD = 107;
 export const CMD_BLOCK = 108;
 export const CMD_KICK = 109;
+/** CMD_LOOPHOOK(1 | 0): add or remove a poll hook that needs the event loop; replies with td.blocks. */
+export const CMD_LOOPHOOK = 110;
 export const TEST_ZONE = 'mp test items';
 
 export function register(td: ProtocolThread): void {
@@ -91,6 +93,13 @@ export function register(td: ProtocolThread): void {
       td.kick();
     }, ctx.arg(msg, 0));
     return EJUSTRETURN;
+  });
+  const loopHook = (): number => 0;
+  td.register(CMD_LOOPHOOK, 'loop hook', (_td, msg) => {
+    if (ctx.arg(msg, 0) === 1) td.addPollHook(loopHook, true);
+    else if (ctx.arg(msg, 0) === 0) td.removePollHook(loopHook);
+    ctx.setArg(msg, 0, td.blocks);
+    return 0;
   });
   td.register(CMD_CALLOUT, 'callout', (_td, msg) => {
     const c = td.callouts.callout();

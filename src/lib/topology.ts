@@ -98,6 +98,8 @@ export interface SystemOptions {
    * ends of a connection between two stacks of the system on one CPU, so its
    * segments never cross CPUs) or 'microsoft' (the RSS spec's key, which
    * spreads the two ends of such a connection independently). See net/rss.ts.
+   * Systems running at once in one thread must use the same key (the
+   * thread computes flow CPUs for them): another one is an ArgumentError.
    */
   rss?: RssKeyName;
 }

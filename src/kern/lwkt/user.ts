@@ -11,7 +11,9 @@ import { useRssKey } from '../../net/rss.js';
 
 /**
  * Attach this thread (a worker) to the machine described by `info`. Throws
- * ErrnoError ESHUTDOWN when that machine has stopped already.
+ * ErrnoError ESHUTDOWN when that machine has stopped already, and
+ * ArgumentError when this worker hashes with another machine's RSS key
+ * (net/rss.ts useRssKey: a worker keeps the key of the first machine).
  */
 export function attachMachine(info: MachineInfo): MsgContext {
   const arena = Arena.attach(info.sab);

@@ -40,15 +40,28 @@ function mpCpus(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
 }
 
-/** Run `f` on a client and a server stack of a fresh MP system, joined by one link; stop (leak-free) after. */
-async function withPair<T>(cpus: number, f: (a: NetStack, b: NetStack) => Promise<T>): Promise<T> {
-  const sys = await System.start({ cpus });
+/** A pair's link and system: addresses of the client (a) and server (b) ends, MTU, arena size. */
+export interface PairOptions {
+  a?: string;
+  b?: string;
+  mtu?: number;
+  arenaSize?: number;
+}
+
+/**
+ * Run `f` on a client and a server stack of a fresh MP system of `cpus`
+ * CPUs, joined by one link (default 10.7.1.1 - 10.7.1.2, MTU 65535); stop
+ * (leak-free) after.
+ */
+export async function withPair<T>(cpus: number, f: (a: NetStack, b: NetStack, sys: System) => Promise<T>, o: PairOptions = {}): Promise<T> {
+  const sys = await System.start({ cpus, ...(o.arenaSize !== undefined ? { arenaSize: o.arenaSize } : {}) });
+  sys.uma.logger = () => {};
   try {
     const a = sys.addStack('client');
     const b = sys.addStack('server');
-    sys.link(a, b, { a: '10.7.1.1/24', b: '10.7.1.2/24', mtu: 65535 });
+    sys.link(a, b, { a: o.a ?? '10.7.1.1/24', b: o.b ?? '10.7.1.2/24', mtu: o.mtu ?? 65535 });
     await sys.up();
-    return await f(a, b);
+    return await f(a, b, sys);
   } finally {
     await sys.stop();
   }

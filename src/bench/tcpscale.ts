@@ -13,7 +13,8 @@
  * poll hook), so it measures how TCP on the CPUs scales with them.
  */
 import { availableParallelism } from 'node:os';
-import { System } from '../lib/topology.js';
+import type { NetStack, System } from '../lib/topology.js';
+import { withPair } from './tcpmp.js';
 import { connect, createServer, type MpSocket } from '../lib/netmp.js';
 import { NET_TCP_RR } from '../apps/handlers.js';
 import { ipFromString } from '../wire/ipv4.js';
@@ -33,13 +34,11 @@ function sleep(ms: number): Promise<void> {
  * sends MSG bytes and sends again once the MSG-byte echo is back. The
  * median of the timed rounds after a warm-up.
  */
-async function mpRR(n: number, opts: BenchOptions): Promise<number> {
-  const sys = await System.start({ cpus: n, arenaSize: 256 << 20 });
-  sys.uma.logger = () => {};
-  const cli = sys.addStack('client');
-  const srv = sys.addStack('server');
-  sys.link(cli, srv, { a: '10.8.0.1/24', b: '10.8.0.2/24' });
-  await sys.up();
+function mpRR(n: number, opts: BenchOptions): Promise<number> {
+  return withPair(n, (cli, srv) => rrOnPair(cli, srv, opts), { a: '10.8.0.1/24', b: '10.8.0.2/24', mtu: 1500, arenaSize: 256 << 20 });
+}
+
+async function rrOnPair(cli: NetStack, srv: NetStack, opts: BenchOptions): Promise<number> {
   const socks: MpSocket[] = [];
   const server = createServer({ stack: srv }, (s) => {
     socks.push(s);
@@ -81,7 +80,6 @@ async function mpRR(n: number, opts: BenchOptions): Promise<number> {
     await new Promise<void>((r) => server.close(() => r()));
     await server.settled();
     for (const s of [...clients, ...socks]) await s.settled();
-    await sys.stop();
   }
   return median(rates);
 }
@@ -94,30 +92,24 @@ const CPU_CONNS = 16;
  * its own (NET_TCP_RR), summed: the median of rounds after a warm-up in
  * each. Nothing of the load is in this thread.
  */
-async function cpuRR(n: number, opts: BenchOptions): Promise<number> {
-  const sys = await System.start({ cpus: n, arenaSize: 256 << 20 });
-  sys.uma.logger = () => {};
-  try {
-    const cli = sys.addStack('client');
-    const srv = sys.addStack('server');
-    sys.link(cli, srv, { a: '10.8.1.1/24', b: '10.8.1.2/24' });
-    await sys.up();
-    const dst = ipFromString('10.8.1.2') | 0;
-    const rates: number[] = [];
-    const ms = opts.quick ? 150 : 1000;
-    for (let r = 0; r < (opts.quick ? 2 : 5); r++) {
-      const runs = await Promise.all(Array.from({ length: n }, (_, c) => sys.machine!.call(c, NET_TCP_RR, [cli.index, srv.index, dst, 7100 + r, CPU_CONNS, MSG, 100, ms], 4)));
-      let rate = 0;
-      for (const [err, trans, us, connected, errors] of runs) {
-        if (err !== 0 || errors !== 0 || connected !== CPU_CONNS) throw new Error(`NET_TCP_RR: err ${err}, ${connected} of ${CPU_CONNS} connected, ${errors} errors`);
-        rate += trans / (us / 1e6);
-      }
-      rates.push(rate);
+function cpuRR(n: number, opts: BenchOptions): Promise<number> {
+  return withPair(n, (cli, srv, sys) => cpuRROnPair(n, cli, srv, sys, opts), { a: '10.8.1.1/24', b: '10.8.1.2/24', mtu: 1500, arenaSize: 256 << 20 });
+}
+
+async function cpuRROnPair(n: number, cli: NetStack, srv: NetStack, sys: System, opts: BenchOptions): Promise<number> {
+  const dst = ipFromString('10.8.1.2') | 0;
+  const rates: number[] = [];
+  const ms = opts.quick ? 150 : 1000;
+  for (let r = 0; r < (opts.quick ? 2 : 5); r++) {
+    const runs = await Promise.all(Array.from({ length: n }, (_, c) => sys.machine!.call(c, NET_TCP_RR, [cli.index, srv.index, dst, 7100 + r, CPU_CONNS, MSG, 100, ms], 4)));
+    let rate = 0;
+    for (const [err, trans, us, connected, errors] of runs) {
+      if (err !== 0 || errors !== 0 || connected !== CPU_CONNS) throw new Error(`NET_TCP_RR: err ${err}, ${connected} of ${CPU_CONNS} connected, ${errors} errors`);
+      rate += trans / (us / 1e6);
     }
-    return median(rates);
-  } finally {
-    await sys.stop();
+    rates.push(rate);
   }
+  return median(rates);
 }
 
 /** The scaling cases: 1..min(ncpus, 8) CPUs (1..2 with --quick). */

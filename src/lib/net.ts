@@ -68,6 +68,7 @@ import {
 } from '../netinet/tcp_api.js';
 import { ccAlgoByName } from '../netinet/cc/cc_list.js';
 import { ZcArena, ZCOPY_EXT_FREE_ID, ZCOPY_PIECE, type ZcWrite } from './zcopy.js';
+import { allocAligned } from '../kern/mbuf/copy.js';
 import { bytesChain, fileChain, SENDFILE_CHUNK } from './sendfile.js';
 import { checkOnRead, type OnRead } from './onread.js';
 export type { OnRead } from './onread.js';
@@ -85,7 +86,7 @@ function stackOf(s: StackLike | undefined, what: string): Stack {
   return st;
 }
 
-/** Bytes read from so_rcv per read() call (and the size of the one scratch buffer). */
+/** Most bytes one 'data' read takes from so_rcv (the largest Buffer it pushes). */
 const READ_CHUNK = 64 * 1024;
 
 /** Anything the host's poll hook services: a Socket or a Server. */
@@ -110,7 +111,7 @@ export class TcpHost {
   private static readonly hosts = new WeakMap<Stack, TcpHost>();
   readonly so: TcpSockets;
   readonly td: NetThread;
-  /** One scratch buffer for reads (copied out into the pushed Buffer). */
+  /** What a 'data' read is handed when so_rcv has nothing (it stays unwritten; a zero-length buffer would read as EOF). */
   readonly scratch = Buffer.allocUnsafe(READ_CHUNK);
   /** rcvPending's alignment result (one word, reused). */
   readonly alignWord = new Int32Array(1);
@@ -526,7 +527,7 @@ export class Socket extends Duplex {
         this.touch();
         if (or !== null) {
           if (or.callback(n, buf) === false) this.reading = false;
-        } else if (!this.push(buf === scratch ? Buffer.from(scratch.subarray(0, n)) : n === buf.length ? buf : buf.subarray(0, n))) this.reading = false;
+        } else if (!this.push(n === buf.length ? buf : buf.subarray(0, n))) this.reading = false; // fresh: bytes came only where rcvPending saw them
         continue;
       }
       if (n === 0) {
@@ -555,9 +556,7 @@ export class Socket extends Duplex {
     const align = this.host!.alignWord;
     const cc = so.rcvPending(this.id, align);
     if (cc <= 0) return scratch;
-    const len = Math.min(cc, READ_CHUNK);
-    const k = align[0];
-    return k === 0 ? Buffer.allocUnsafe(len) : Buffer.allocUnsafe(len + k).subarray(k);
+    return allocAligned(Math.min(cc, READ_CHUNK), align[0]);
   }
 
   /**

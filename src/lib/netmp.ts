@@ -28,6 +28,7 @@ import { ArgumentError } from '../kern/errors.js';
 import { EADDRNOTAVAIL, EAGAIN, ECONNREFUSED, EINPROGRESS, ENOBUFS, ENOTCONN, ESHUTDOWN, ESRCH, ErrnoError } from '../kern/errno.js';
 import { M_DATA, M_LEN, M_NEXT, M_PKTHDR, MCLBYTES, MJUM16BYTES, MJUMPAGESIZE, MT_DATA, PH_LEN } from '../kern/mbuf/layout.js';
 import { M_TRAILINGSPACE, m_copydata } from '../kern/mbuf/ops.js';
+import { allocAligned } from '../kern/mbuf/copy.js';
 import type { Mbufs } from '../kern/mbuf/mbuf.js';
 import { M_NOWAIT } from '../uma/flags.js';
 import { rssFlowCpu } from '../net/rss.js';
@@ -129,7 +130,7 @@ function chainToBuffers(mb: Mbufs, m: number, n: number): Buffer[] {
   while (left > 0 && m !== 0) {
     if (buf === null) {
       const len = Math.min(left, READ_PIECE);
-      buf = k === 0 ? Buffer.allocUnsafe(len) : Buffer.allocUnsafe(len + k).subarray(k);
+      buf = allocAligned(len, k);
       at = 0;
     }
     const take = Math.min(i32[(m + M_LEN) >> 2] - moff, buf.length - at);

@@ -124,3 +124,14 @@ export class ArenaCopier {
     }
   }
 }
+
+/**
+ * A fresh, not zero-filled Buffer of `len` bytes whose start is `align`
+ * (0..7) modulo 8, the arena alignment of the bytes to be copied into it:
+ * with both sides alike, copyOut moves words rather than bytes. Allocations
+ * are 8-aligned, so the Buffer is a view `align` bytes into one of len +
+ * align. Any thread; never sleeps.
+ */
+export function allocAligned(len: number, align: number): Buffer {
+  return align === 0 ? Buffer.allocUnsafe(len) : Buffer.allocUnsafe(len + align).subarray(align);
+}

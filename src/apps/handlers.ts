@@ -75,9 +75,9 @@ export function registerApps(td: ProtocolThread, vnet: Vnet): () => void {
     return EJUSTRETURN;
   });
   td.register(NET_TCP_RR, 'net tcp rr', (_td, msg) => {
-    const cli = vnet.stack(ctx.arg(msg, 0));
-    const srv = vnet.stack(ctx.arg(msg, 1));
     const a = (i: number) => ctx.arg(msg, i);
+    const cli = vnet.stack(a(0));
+    const srv = vnet.stack(a(1));
     if (cli === null || srv === null || cli.tcp.sockets === null || srv.tcp.sockets === null) return EINVAL;
     if (a(3) <= 0 || a(3) > 65535 || a(4) < 1 || a(4) > 4096 || a(5) < 1 || a(5) > 65536 || a(6) < 0 || a(7) < 1) return EINVAL;
     // The run may end at once (the listener failed), before tcpRR returns.

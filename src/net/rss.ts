@@ -30,6 +30,9 @@ export const RSS_KEY_SYMMETRIC = Uint8Array.from({ length: 40 }, (_, i) => (i % 
 /** Which key a machine hashes with: the symmetric one (the default) or Microsoft's. */
 export type RssKeyName = 'symmetric' | 'microsoft';
 
+/** The keys by the code a machine record stores (MC_RSS_KEY): index 0 is the default. */
+export const RSS_KEY_NAMES: readonly RssKeyName[] = ['symmetric', 'microsoft'];
+
 /** Window table: w[i] = the key's 32 bits starting at bit i, for the first 12 bytes of input (96 bits). */
 function windows(key: Uint8Array): Uint32Array {
   const w = new Uint32Array(96);
@@ -44,10 +47,12 @@ function windows(key: Uint8Array): Uint32Array {
   return w;
 }
 
-const WINDOWS: Record<RssKeyName, Uint32Array> = { symmetric: windows(RSS_KEY_SYMMETRIC), microsoft: windows(RSS_KEY_MICROSOFT) };
+const KEYS: Record<RssKeyName, Uint8Array> = { symmetric: RSS_KEY_SYMMETRIC, microsoft: RSS_KEY_MICROSOFT };
+const WINDOWS: Record<RssKeyName, Uint32Array> = { symmetric: windows(KEYS.symmetric), microsoft: windows(KEYS.microsoft) };
 
-/** This thread's key (every thread of a machine must hash alike; see useRssKey). */
+/** This thread's key and its window table (every thread of a machine must hash alike; see useRssKey). */
 let current: RssKeyName = 'symmetric';
+let currentWin = WINDOWS.symmetric;
 let held = 0;
 
 /** The key this thread hashes with. */
@@ -57,7 +62,7 @@ export function rssKey(): RssKeyName {
 
 /** True for a valid key name. */
 export function isRssKeyName(v: unknown): v is RssKeyName {
-  return v === 'symmetric' || v === 'microsoft';
+  return RSS_KEY_NAMES.includes(v as RssKeyName);
 }
 
 /**
@@ -69,6 +74,7 @@ export function isRssKeyName(v: unknown): v is RssKeyName {
 export function useRssKey(key: RssKeyName): () => void {
   if (held > 0 && key !== current) throw new ArgumentError(`this thread hashes with the ${current} RSS key while a machine using it runs; ${key} was asked`);
   current = key;
+  currentWin = WINDOWS[key];
   held++;
   let released = false;
   return () => {
@@ -85,14 +91,14 @@ function mix(h: number, word: number, w: Uint32Array, base: number): number {
 }
 
 /** Hash of (src, dst) addresses: the 2-tuple hash for non-TCP/UDP and fragments. */
-export function toeplitz2(src: number, dst: number, key: RssKeyName = current): number {
-  const w = WINDOWS[key];
+export function toeplitz2(src: number, dst: number, key?: RssKeyName): number {
+  const w = key === undefined ? currentWin : WINDOWS[key];
   return mix(mix(0, src, w, 0), dst, w, 32) >>> 0;
 }
 
 /** Hash of (src, dst, sport, dport): the 4-tuple hash for UDP and TCP. */
-export function toeplitz4(src: number, dst: number, sport: number, dport: number, key: RssKeyName = current): number {
-  const w = WINDOWS[key];
+export function toeplitz4(src: number, dst: number, sport: number, dport: number, key?: RssKeyName): number {
+  const w = key === undefined ? currentWin : WINDOWS[key];
   return mix(mix(mix(0, src, w, 0), dst, w, 32), ((sport << 16) | dport) >>> 0, w, 64) >>> 0;
 }
 
@@ -123,7 +129,6 @@ export function rssAddrCpu(src: number, dst: number, ncpus: number): number {
  * connection and bound socket lives on the CPU its hash chose. Cold.
  */
 export function registerRssSysctl(sysctl: Sysctl, key: RssKeyName): void {
-  const bytes = key === 'microsoft' ? RSS_KEY_MICROSOFT : RSS_KEY_SYMMETRIC;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  const hex = Array.from(KEYS[key], (b) => b.toString(16).padStart(2, '0')).join('');
   sysctl.registerNode({ name: 'net.inet.rss.key', type: 'string', description: `RSS key flows are hashed to CPUs with (${key})`, get: () => hex });
 }

@@ -7,8 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
-import { MC_CLOCK_F64, MC_CLOCK_MODE, MC_CLOCK_SEQ, MC_RSS_KEY, MC_STARTED, MCLOCK_MANUAL, RSSKEY_MICROSOFT } from './layout.js';
-import { useRssKey } from '../../net/rss.js';
+import { MC_CLOCK_F64, MC_CLOCK_MODE, MC_CLOCK_SEQ, MC_RSS_KEY, MC_STARTED, MCLOCK_MANUAL } from './layout.js';
+import { RSS_KEY_NAMES, useRssKey } from '../../net/rss.js';
 import { realClock, SharedClock, type Clock } from '../clock.js';
 import { MsgContext } from './msgport.js';
 import { IDLE_BLOCK_US_DEFAULT, ProtocolThread } from './protothread.js';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const ctx = new MsgContext(uma, wd.record, wd.cpu, wd.magic);
   const r = wd.record >> 2;
   // Held for the worker's life: one machine per CPU worker.
-  useRssKey(Atomics.load(arena.i32, r + MC_RSS_KEY) === RSSKEY_MICROSOFT ? 'microsoft' : 'symmetric');
+  useRssKey(RSS_KEY_NAMES[Atomics.load(arena.i32, r + MC_RSS_KEY)]);
   const clock: Clock = Atomics.load(arena.i32, r + MC_CLOCK_MODE) === MCLOCK_MANUAL ? new SharedClock(wd.sab, r + MC_CLOCK_SEQ, wd.record + MC_CLOCK_F64 * 4) : realClock;
   const td = new ProtocolThread(ctx, clock);
   td.spinUs = wd.spinUs;

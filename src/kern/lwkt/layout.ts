@@ -131,10 +131,8 @@ export const MCLOCK_REAL = 0;
 export const MCLOCK_MANUAL = 1;
 /** Debug flag of the machine (the arena's): a handler that throws stops its CPU instead of being counted. */
 export const MC_DEBUG = 6;
-/** The RSS key every thread of the machine hashes flows with: RSSKEY_SYMMETRIC or RSSKEY_MICROSOFT (net/rss.ts). */
+/** The RSS key every thread of the machine hashes flows with: its index in net/rss.ts's RSS_KEY_NAMES. */
 export const MC_RSS_KEY = 7;
-export const RSSKEY_SYMMETRIC = 0;
-export const RSSKEY_MICROSOFT = 1;
 /** Port handles, one per CPU, from MC_PORTS on. */
 export const MC_PORTS = 16;
 export const MC_MAX_CPUS = 200;

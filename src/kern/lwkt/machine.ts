@@ -41,8 +41,6 @@ import {
   MC_CLOCK_SEQ,
   MC_DEBUG,
   MC_RSS_KEY,
-  RSSKEY_MICROSOFT,
-  RSSKEY_SYMMETRIC,
   MC_HERRORS,
   MCLOCK_MANUAL,
   MSG_PAYLOAD,
@@ -67,7 +65,7 @@ import {
 import { MsgContext, USER_SENDS_TUNABLE, type MachineInfo } from './msgport.js';
 import { portFormat, portGet, portSpaceWake, portTakeReplies, portWake } from './port.js';
 import { M_NOWAIT } from '../../uma/flags.js';
-import { isRssKeyName, useRssKey, type RssKeyName } from '../../net/rss.js';
+import { isRssKeyName, RSS_KEY_NAMES, useRssKey, type RssKeyName } from '../../net/rss.js';
 
 export interface MachineOptions {
   /** CPUs (worker threads); default os.availableParallelism(). */
@@ -228,7 +226,7 @@ export class Machine extends EventEmitter {
     i32[r + MC_NCPUS] = ncpus;
     i32[r + MC_CLOCK_MODE] = opts.clock === 'manual' ? MCLOCK_MANUAL : 0;
     i32[r + MC_DEBUG] = uma.arena.debug ? 1 : 0;
-    i32[r + MC_RSS_KEY] = rss === 'microsoft' ? RSSKEY_MICROSOFT : RSSKEY_SYMMETRIC;
+    i32[r + MC_RSS_KEY] = RSS_KEY_NAMES.indexOf(rss);
     for (let c = 0; c < ncpus; c++) {
       const port = zones.port.alloc(M_WAITOK);
       portFormat(i32, port, c, cap);

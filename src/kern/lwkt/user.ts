@@ -6,8 +6,8 @@
 import { Arena } from '../../vm/arena.js';
 import { Uma } from '../../uma/uma.js';
 import { MsgContext, type MachineInfo } from './msgport.js';
-import { MC_RSS_KEY, RSSKEY_MICROSOFT } from './layout.js';
-import { useRssKey } from '../../net/rss.js';
+import { MC_RSS_KEY } from './layout.js';
+import { RSS_KEY_NAMES, useRssKey } from '../../net/rss.js';
 
 /**
  * Attach this thread (a worker) to the machine described by `info`. Throws
@@ -21,6 +21,6 @@ export function attachMachine(info: MachineInfo): MsgContext {
   const uma = Uma.attach(arena);
   const ctx = new MsgContext(uma, info.record, -1, info.magic, true);
   // The worker computes flow CPUs (netuser's placement) as the machine's CPUs do.
-  useRssKey(Atomics.load(arena.i32, (info.record >> 2) + MC_RSS_KEY) === RSSKEY_MICROSOFT ? 'microsoft' : 'symmetric');
+  useRssKey(RSS_KEY_NAMES[Atomics.load(arena.i32, (info.record >> 2) + MC_RSS_KEY)]);
   return ctx;
 }

@@ -461,7 +461,7 @@ export class MsgContext {
     if (this.replyPort === 0) return this.domsgAsyncWaiter(port, msg);
     const m = msg >> 2;
     const i32 = this.i32;
-    i32[m + MSG_RCMD] = i32[m + MSG_CMD];
+    // No MSG_RCMD: only a CPU's loop runs reply handlers; this port's replies go to the pump.
     i32[m + MSG_REPLYPORT] = this.replyPort;
     i32[m + MSG_FLAGS] = MSGF_QUEUED;
     // The resolver goes in before the put: a put that waited for room
